@@ -1,0 +1,132 @@
+#include "faults/fault.hpp"
+
+#include <fmt/format.h>
+
+#include "haverify/shell.hpp"
+
+namespace haverify::faults {
+
+PowerCommands power_commands(const Inventory& inv, const NodeSpec& node) {
+  PowerCommands p;
+  if (node.power.controller == "lab") {
+    if (!inv.lab) throw FaultError(fmt::format("node {} uses the lab power controller but the inventory has no lab: block", node.name));
+    const std::string s = sh_quote(inv.lab->script);
+    const std::string n = sh_quote(node.name);
+    p.where = "local";
+    p.off = fmt::format("{} power-off {}", s, n);
+    p.status_is_off = fmt::format("{} power-status {} >/dev/null; [ $? -eq 3 ]", s, n);
+    p.status_is_on = fmt::format("{} power-status {} >/dev/null", s, n);
+    // Idempotent: only power on what is off.
+    p.on = fmt::format("if {} power-status {} >/dev/null; then :; else {} power-on {}; fi", s, n, s, n);
+    return p;
+  }
+  std::map<std::string, std::string> vars = node.power.vars;
+  vars["node"] = node.name;
+  vars["host"] = node.ssh.host;
+  std::string missing;
+  p.where = node.power.run_on;
+  p.off = expand_template(node.power.off, vars, &missing);
+  p.on = expand_template(node.power.on, vars, &missing);
+  if (!node.power.status.empty()) {
+    const std::string st = expand_template(node.power.status, vars, &missing);
+    p.status_is_off = fmt::format("( {} ) 2>&1 | grep -qiw off", st);
+    p.status_is_on = fmt::format("( {} ) 2>&1 | grep -qiw on", st);
+  }
+  if (!missing.empty())
+    throw FaultError(fmt::format("node {}: power command template uses unknown variable(s) {}; add them under power.vars", node.name, missing));
+  return p;
+}
+
+namespace {
+
+FaultAction plan_power_off(const Inventory& inv, const NodeSpec& node) {
+  FaultAction a;
+  const PowerCommands p = power_commands(inv, node);
+  a.where = p.where;
+  a.inject_command = p.off;
+  a.verify_command = p.status_is_off;
+  a.heal_command = p.on;
+  a.description = fmt::format("power_off {}", node.name);
+  return a;
+}
+
+FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
+  const InterfaceSpec* itf = node.interface_on(spec.lan);
+  if (!itf)
+    throw FaultError(fmt::format("node {} has no interface on LAN '{}' (see its interfaces: in the inventory)", node.name, spec.lan));
+  FaultAction a;
+  a.where = "ssh";
+  const std::string ifq = sh_quote(itf->ifname);
+  if (spec.method == "link") {
+    a.inject_command = fmt::format("ip link set dev {} down", ifq);
+    a.verify_command = fmt::format("ip -o link show dev {} | grep -qv '[<,]UP[,>]'", ifq);
+    a.heal_command = fmt::format("ip link set dev {} up", ifq);
+  } else {
+    const std::string table = "haverify_cut_" + itf->ifname;
+    std::string rules;
+    if (spec.direction != "out")
+      rules += fmt::format("add rule inet {} input iifname {} drop\n", table, ifq);
+    if (spec.direction != "in")
+      rules += fmt::format("add rule inet {} output oifname {} drop\n", table, ifq);
+    // Both chains hook before conntrack so established connections are cut too.
+    a.inject_command = fmt::format(
+        "nft -f - <<'EOF'\n"
+        "add table inet {0}\n"
+        "add chain inet {0} input {{ type filter hook input priority -400; policy accept; }}\n"
+        "add chain inet {0} output {{ type filter hook output priority -400; policy accept; }}\n"
+        "{1}EOF",
+        table, rules);
+    a.verify_command = fmt::format("nft list table inet {} >/dev/null", table);
+    a.heal_command = fmt::format("nft delete table inet {} 2>/dev/null; ! nft list table inet {} >/dev/null 2>&1", table, table);
+  }
+  a.description = fmt::format("lan_cut {} ({}, {}) on {}", spec.lan, itf->ifname, spec.method, node.name);
+  return a;
+}
+
+FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node) {
+  FaultAction a;
+  a.where = "ssh";
+  const std::string sig = spec.signal;
+  // A shell snippet that sets $pids to the selected processes, or exits 3.
+  std::string select;
+  if (spec.process == "postmaster") {
+    const std::string pidfile = sh_quote(node.postgres.data_dir + "/postmaster.pid");
+    select = fmt::format("pids=$(head -n1 {} 2>/dev/null); [ -n \"$pids\" ] && kill -0 $pids 2>/dev/null || {{ echo 'no running postmaster found via {}' >&2; exit 3; }}", pidfile, pidfile);
+  } else if (spec.process == "pgpool") {
+    select = "pids=$(pgrep -x pgpool | tr '\\n' ' '); [ -n \"$pids\" ] || { echo 'no pgpool process on this node' >&2; exit 3; }";
+  } else if (spec.process.rfind("name:", 0) == 0) {
+    const std::string name = sh_quote(spec.process.substr(5));
+    select = fmt::format("pids=$(pgrep -x {} | tr '\\n' ' '); [ -n \"$pids\" ] || {{ echo 'no process named '{}' on this node' >&2; exit 3; }}", name, name);
+  } else {
+    const std::string pidfile = sh_quote(spec.process.substr(8));
+    select = fmt::format("pids=$(head -n1 {} 2>/dev/null); [ -n \"$pids\" ] && kill -0 $pids 2>/dev/null || {{ echo 'no running process from pidfile '{} >&2; exit 3; }}", pidfile, pidfile);
+  }
+  // Remember which pids were signalled so verify and heal act on exactly those.
+  const std::string memo = fmt::format("/run/haverify-kill-{}.pids", node.name);
+  a.inject_command = fmt::format("{}; echo $pids > {}; kill -{} $pids", select, memo, sig);
+  if (sig == "KILL") {
+    a.verify_command = fmt::format(
+        "for i in $(seq 200); do alive=0; for p in $(cat {}); do kill -0 $p 2>/dev/null && alive=1; done; [ $alive = 0 ] && exit 0; sleep 0.01; done; exit 1",
+        memo);
+  } else if (sig == "STOP") {
+    a.verify_command = fmt::format("for p in $(cat {}); do grep -q '^State:.*T' /proc/$p/status || exit 1; done", memo);
+    a.heal_command = fmt::format("[ -f {0} ] && kill -CONT $(cat {0}) 2>/dev/null; rm -f {0}; true", memo);
+  }
+  a.description = fmt::format("process_kill {} SIG{} on {}", spec.process, sig, node.name);
+  return a;
+}
+
+}  // namespace
+
+FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node) {
+  FaultAction a;
+  if (spec.kind == "power_off") a = plan_power_off(inv, node);
+  else if (spec.kind == "lan_cut") a = plan_lan_cut(spec, node);
+  else if (spec.kind == "process_kill") a = plan_process_kill(spec, node);
+  else throw FaultError(fmt::format("unknown fault kind '{}'", spec.kind));
+  a.kind = spec.kind;
+  a.node = node.name;
+  return a;
+}
+
+}  // namespace haverify::faults

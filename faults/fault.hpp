@@ -1,0 +1,41 @@
+#pragma once
+// Fault kinds. A fault is planned into one concrete action per target node:
+// an inject command, a verify command (exit 0 proves the fault took effect)
+// and a heal command (idempotent; empty when there is nothing to undo). The
+// commands run on the node over SSH, or on the harness host (power).
+#include <stdexcept>
+#include <string>
+
+#include "haverify/inventory.hpp"
+#include "haverify/scenario.hpp"
+
+namespace haverify::faults {
+
+class FaultError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct FaultAction {
+  std::string kind;
+  std::string node;
+  std::string description;
+  std::string where = "ssh";  // ssh (on the node) | local (harness host)
+  std::string inject_command;
+  std::string verify_command;  // empty: nothing to verify
+  std::string heal_command;    // empty: nothing to heal
+};
+
+// Throws FaultError if the fault cannot be applied to this node (e.g. the
+// node has no interface on the LAN).
+FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node);
+
+// Power control through the node's controller (used by power_off and by
+// `haverify lab power-*` style helpers).
+struct PowerCommands {
+  std::string where;  // local | ssh
+  std::string off, on, status_is_off, status_is_on;
+};
+PowerCommands power_commands(const Inventory& inv, const NodeSpec& node);
+
+}  // namespace haverify::faults

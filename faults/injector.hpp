@@ -1,0 +1,67 @@
+#pragma once
+// Executes planned fault actions: ledger first, then inject, verify, and heal.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "faults/fault.hpp"
+#include "faults/ledger.hpp"
+#include "haverify/history.hpp"
+#include "haverify/inventory.hpp"
+#include "haverify/transport.hpp"
+
+namespace haverify::faults {
+
+// One kept SSH session per node plus a local transport; not thread-safe by
+// design (the runner's thread owns it).
+class TransportPool {
+ public:
+  explicit TransportPool(const Inventory& inv);
+  Transport& node(const std::string& name);
+  Transport& local() { return local_; }
+  ExecResult run(const std::string& where, const std::string& node, const std::string& command,
+                 std::chrono::milliseconds deadline);
+
+ private:
+  const Inventory& inv_;
+  std::map<std::string, std::unique_ptr<SshTransport>> ssh_;
+  LocalTransport local_;
+};
+
+class FaultInjector {
+ public:
+  FaultInjector(const Inventory& inv, TransportPool& pool, FaultLedger& ledger, History& history,
+                std::string run_id, std::chrono::milliseconds deadline);
+  ~FaultInjector();
+
+  // Injects `spec` on each of `nodes` (already resolved from roles) and
+  // verifies each took effect. Throws FaultError if injection or
+  // verification fails (what was injected is still healable).
+  void inject(const std::string& fault_id, const FaultSpec& spec, const std::vector<std::string>& nodes);
+
+  // Heals every action of `fault_id`; returns error texts (empty = all healed).
+  std::vector<std::string> heal(const std::string& fault_id);
+  // Heals everything still active; never throws.
+  std::vector<std::string> heal_all();
+  bool active() const;
+
+ private:
+  struct Active {
+    FaultAction action;
+    LedgerEntry entry;
+  };
+  std::string heal_one(const Active& a);
+  const Inventory& inv_;
+  TransportPool& pool_;
+  FaultLedger& ledger_;
+  History& history_;
+  std::string run_id_;
+  std::chrono::milliseconds deadline_;
+  std::multimap<std::string, Active> active_;  // fault id -> actions
+  int seq_ = 0;
+};
+
+}  // namespace haverify::faults

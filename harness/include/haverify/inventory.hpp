@@ -1,0 +1,94 @@
+#pragma once
+// The cluster under test, read from YAML (see docs/inventory.md).
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "haverify/transport.hpp"
+
+namespace haverify {
+
+struct LanSpec {
+  std::string name;  // management | service | replication | interconnect | any name
+  std::string subnet;
+};
+
+struct InterfaceSpec {
+  std::string lan;
+  std::string ifname;
+  std::string address;  // CIDR
+};
+
+struct PostgresSpec {
+  std::string host;
+  int port = 5432;
+  std::string user = "postgres";
+  std::string database = "postgres";
+  std::string password;
+  std::string data_dir = "/var/lib/postgresql/15/main";
+  std::string bin_dir = "/usr/lib/postgresql/15/bin";
+  std::string os_user = "postgres";
+};
+
+struct PowerSpec {
+  std::string controller = "lab";  // lab | command
+  std::string run_on = "local";    // local | ssh
+  std::string off, on, status;     // templates for controller=command
+  std::map<std::string, std::string> vars;
+};
+
+struct NodeSpec {
+  std::string name;
+  SshTarget ssh;
+  std::vector<InterfaceSpec> interfaces;
+  PostgresSpec postgres;
+  PowerSpec power;
+  const InterfaceSpec* interface_on(const std::string& lan) const;
+};
+
+struct EndpointSpec {
+  std::string kind = "pgpool";  // pgpool | vip | hostlist
+  std::string host;
+  std::string port = "5432";
+  std::string user = "postgres";
+  std::string database = "postgres";
+  std::string password;
+};
+
+struct DriverSpec {
+  std::string type = "generic";  // pgpool | generic
+  std::string pcp_host;
+  int pcp_port = 9898;
+  std::string pcp_user;
+  std::string pcp_passfile;
+  std::string ssh_host;
+};
+
+struct LabSpec {
+  std::string script;
+  std::string state_dir;
+};
+
+struct Inventory {
+  std::string file;
+  std::string name;
+  std::string stack;
+  std::string profile = "default";
+  std::vector<LanSpec> lans;
+  std::vector<NodeSpec> nodes;
+  EndpointSpec endpoint;
+  DriverSpec driver;
+  std::optional<LabSpec> lab;
+
+  const NodeSpec* node(const std::string& name) const;
+  const LanSpec* lan(const std::string& name) const;
+  std::vector<std::string> node_names() const;
+};
+
+// Parses and validates; throws ConfigError listing every problem with file:line:col.
+Inventory load_inventory(const std::string& path);
+Inventory parse_inventory(const std::string& yaml_text, const std::string& name);
+
+}  // namespace haverify

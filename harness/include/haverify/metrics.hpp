@@ -1,0 +1,62 @@
+#pragma once
+// Measurements computed from a run's History (see docs/metrics.md) and the
+// checks that bound them.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "haverify/history.hpp"
+#include "haverify/scenario.hpp"
+
+namespace haverify {
+
+struct Instant {
+  Nanos mono = 0;
+  Nanos wall = 0;
+};
+
+struct RunMetrics {
+  std::optional<Instant> t_inject_sent;      // first inject: command sent
+  std::optional<Instant> t_inject_returned;  // first inject: command returned
+  std::optional<Instant> t_promote;          // a new node first answered pg_is_in_recovery()=false
+  std::optional<Instant> t_first_write;      // first ack of a write invoked after t_inject_returned
+  std::optional<double> failover_s;          // t_first_write - t_inject_sent
+  std::optional<double> downtime_s;          // longest gap between consecutive acks
+  std::optional<Instant> downtime_from;      // the ack that opened the longest gap
+  std::int64_t acked_total = 0;
+  std::int64_t unknown_commits = 0;  // writes whose outcome is unknown (info)
+  std::int64_t failed_writes = 0;    // writes that definitely failed
+  std::int64_t invoked_total = 0;
+  std::optional<std::int64_t> lost_acked;  // acked ids missing on the final primary
+  std::vector<std::int64_t> lost_ids;      // first few, for the reason text
+
+  std::optional<double> value(const std::string& metric) const;
+};
+
+// `final_ids` is the set of ids read back from the final primary; nullopt if
+// they could not be read (lost_acked then stays unknown and its check fails).
+RunMetrics compute_metrics(const std::vector<Op>& history,
+                           const std::optional<std::set<std::int64_t>>& final_ids);
+
+struct CheckResult {
+  std::string metric;
+  Bound bound;
+  std::optional<double> value;
+  bool pass = false;
+  std::string reason;
+};
+
+struct Verdict {
+  bool pass = false;
+  std::vector<CheckResult> checks;
+  std::string reason;  // one line: why it failed, or what passed
+};
+
+Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks);
+
+std::string format_bound(const Bound& b);
+
+}  // namespace haverify

@@ -1,0 +1,73 @@
+#pragma once
+// Scenario files (YAML): steps, checks with bounds and a repeat count.
+// See docs/scenarios.md for the reference.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace haverify {
+
+struct FaultSpec {
+  std::string id;          // optional name used by `heal: <id>`
+  std::string kind;        // power_off | lan_cut | process_kill
+  std::vector<std::string> targets;  // node names or roles (primary, standby, all)
+  std::string lan;         // lan_cut
+  std::string method = "link";       // lan_cut: link | nft
+  std::string direction = "both";    // lan_cut with nft: both | in | out
+  std::string process;     // process_kill: postmaster | pgpool | name:<comm> | pidfile:<path>
+  std::string signal = "KILL";
+  std::optional<std::chrono::milliseconds> duration;  // heal at the end of the step
+  int line = 0;            // where it was declared, for messages
+  std::string describe() const;
+};
+
+enum class StepKind { start, stop, wait, inject, heal, await_writes, recover };
+
+struct Step {
+  StepKind kind = StepKind::wait;
+  std::string workload;                 // start/stop
+  std::chrono::milliseconds duration{0};  // wait; timeout for await_writes/recover
+  FaultSpec fault;                      // inject
+  std::string heal_id;                  // heal: id or "all"
+  int line = 0;
+  int col = 0;
+  std::string describe() const;
+};
+
+struct Bound {
+  std::optional<double> min;
+  std::optional<double> max;
+};
+
+struct LedgerWorkloadSpec {
+  int clients = 4;
+  std::chrono::milliseconds connect_deadline{1000};
+  std::chrono::milliseconds commit_deadline{3000};
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::string description;
+  std::string kind;  // normal | single-fault | multi-fault | long-run | switchover-timing
+  int repeat = 1;
+  std::optional<LedgerWorkloadSpec> ledger;
+  std::vector<Step> steps;
+  std::map<std::string, Bound> checks;  // metric -> bound, ordered by name
+  std::chrono::milliseconds setup_timeout{120000};  // wait for a healthy cluster first
+
+  // The first inject step's fault (the fault the run is "about"), if any.
+  const FaultSpec* primary_fault() const;
+};
+
+// The metric names a check may bound.
+const std::vector<std::string>& known_metrics();
+
+// Throws ConfigError with every problem (file:line:col, key).
+Scenario load_scenario(const std::string& path);
+Scenario parse_scenario(const std::string& yaml_text, const std::string& name);
+
+}  // namespace haverify

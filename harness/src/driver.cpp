@@ -1,0 +1,286 @@
+#include "haverify/driver.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "faults/fault.hpp"
+#include "faults/injector.hpp"
+#include "haverify/shell.hpp"
+
+namespace haverify {
+
+const char* to_string(Role r) {
+  switch (r) {
+    case Role::primary: return "primary";
+    case Role::standby: return "standby";
+    case Role::down: return "down";
+    case Role::unknown: return "unknown";
+  }
+  return "?";
+}
+
+PgTarget node_target(const NodeSpec& node) {
+  PgTarget t;
+  t.host = node.postgres.host;
+  t.port = std::to_string(node.postgres.port);
+  t.user = node.postgres.user;
+  t.dbname = node.postgres.database;
+  t.password = node.postgres.password;
+  t.application_name = "haverify-probe";
+  return t;
+}
+
+PgTarget endpoint_target(const Inventory& inv) {
+  PgTarget t;
+  t.host = inv.endpoint.host;
+  t.port = inv.endpoint.port;
+  t.user = inv.endpoint.user;
+  t.dbname = inv.endpoint.database;
+  t.password = inv.endpoint.password;
+  if (inv.endpoint.kind == "hostlist") t.extra = "target_session_attrs=read-write";
+  return t;
+}
+
+static std::string strip_prefix(const std::string& cidr) { return cidr.substr(0, cidr.find('/')); }
+
+NodeStatus probe_node(const NodeSpec& node, std::chrono::milliseconds deadline) {
+  NodeStatus s;
+  s.node = node.name;
+  std::string err;
+  const auto start = std::chrono::steady_clock::now();
+  auto conn = pg_connect(node_target(node), deadline, &err, static_cast<int>(deadline.count()));
+  if (!conn) {
+    s.role = Role::down;
+    s.detail = err;
+    return s;
+  }
+  auto left = deadline - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  if (left.count() < 50) left = std::chrono::milliseconds(50);
+  auto v = pg_query_scalar(conn.get(), "SELECT pg_is_in_recovery()", left, &err);
+  if (!v) {
+    s.role = Role::down;
+    s.detail = err;
+    return s;
+  }
+  s.role = (*v == "f") ? Role::primary : Role::standby;
+  return s;
+}
+
+std::vector<NodeStatus> probe_all(const Inventory& inv, std::chrono::milliseconds deadline) {
+  std::vector<NodeStatus> out(inv.nodes.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < inv.nodes.size(); ++i)
+    threads.emplace_back([&, i] { out[i] = probe_node(inv.nodes[i], deadline); });
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+namespace {
+
+std::string rejoin_script() {
+  const std::string path = std::string(HAVERIFY_SOURCE_DIR) + "/lab/scripts/pg-rejoin.sh";
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(fmt::format("cannot read the rejoin script {}", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs the node-side rejoin script over SSH: stop, pg_rewind from the
+// primary (after a CHECKPOINT there) or a fresh pg_basebackup, start.
+void rejoin_over_ssh(const Inventory& inv, faults::TransportPool& pool, const std::string& node,
+                     const std::string& primary, std::chrono::milliseconds deadline) {
+  const NodeSpec* n = inv.node(node);
+  const NodeSpec* p = inv.node(primary);
+  if (!n || !p) throw std::runtime_error(fmt::format("rejoin: unknown node {} or {}", node, primary));
+  const InterfaceSpec* repl = p->interface_on("replication");
+  const std::string phost = repl ? strip_prefix(repl->address) : p->postgres.host;
+  const std::string cmd = fmt::format(
+      "bash -s -- {} {} {} {} {} {} <<'HAVERIFY_REJOIN_EOF'\n{}\nHAVERIFY_REJOIN_EOF",
+      sh_quote(n->postgres.data_dir), sh_quote(n->postgres.bin_dir), sh_quote(phost),
+      sh_quote(std::to_string(p->postgres.port)), sh_quote(n->name), sh_quote(n->postgres.os_user),
+      rejoin_script());
+  ExecResult r = pool.run("ssh", node, cmd, deadline);
+  if (!r.ok())
+    throw std::runtime_error(fmt::format("rejoin of {} as a standby of {} failed ({}{}exit {}): {}{}", node, primary,
+                                         r.error, r.timed_out ? " timed out, " : " ", r.exit_code, r.err, r.out));
+}
+
+class GenericDriver : public ClusterDriver {
+ public:
+  GenericDriver(const Inventory& inv, faults::TransportPool& pool) : inv_(inv), pool_(pool) {}
+  std::string name() const override { return "generic"; }
+  std::vector<NodeStatus> roles(std::chrono::milliseconds deadline) override { return probe_all(inv_, deadline); }
+  std::string status_text(std::chrono::milliseconds deadline) override {
+    std::string out;
+    for (const auto& s : roles(deadline)) out += fmt::format("{} {} {}\n", s.node, to_string(s.role), s.detail);
+    return out;
+  }
+  void rejoin(const std::string& node, const std::string& primary, std::chrono::milliseconds deadline) override {
+    rejoin_over_ssh(inv_, pool_, node, primary, deadline);
+  }
+
+ protected:
+  const Inventory& inv_;
+  faults::TransportPool& pool_;
+};
+
+// pgpool-II: roles from SHOW pool_nodes through the endpoint, attach with pcp.
+class PgpoolDriver : public GenericDriver {
+ public:
+  using GenericDriver::GenericDriver;
+  std::string name() const override { return "pgpool"; }
+
+  struct PoolNode {
+    int id = -1;
+    std::string host, status, role, pg_role;
+  };
+
+  std::vector<PoolNode> pool_nodes(std::chrono::milliseconds deadline, std::string* error) {
+    std::vector<PoolNode> out;
+    auto conn = pg_connect(endpoint_target(inv_), deadline, error);
+    if (!conn) return out;
+    auto res = pg_exec(conn.get(), "SHOW pool_nodes", deadline);
+    if (res.kind != QueryOutcome::ok || !res.result) {
+      if (error) *error = res.error;
+      return out;
+    }
+    PGresult* r = res.result.get();
+    auto col = [&](const char* name) { return PQfnumber(r, name); };
+    const int c_id = col("node_id"), c_host = col("hostname"), c_status = col("status"),
+              c_role = col("role"), c_pgrole = col("pg_role");
+    for (int i = 0; i < PQntuples(r); ++i) {
+      PoolNode n;
+      n.id = std::atoi(PQgetvalue(r, i, c_id));
+      n.host = PQgetvalue(r, i, c_host);
+      n.status = PQgetvalue(r, i, c_status);
+      n.role = PQgetvalue(r, i, c_role);
+      if (c_pgrole >= 0) n.pg_role = PQgetvalue(r, i, c_pgrole);
+      out.push_back(n);
+    }
+    return out;
+  }
+
+  const NodeSpec* node_for_host(const std::string& host) const {
+    for (const auto& n : inv_.nodes) {
+      if (n.postgres.host == host || n.ssh.host == host) return &n;
+      for (const auto& i : n.interfaces)
+        if (strip_prefix(i.address) == host) return &n;
+    }
+    return nullptr;
+  }
+
+  std::vector<NodeStatus> roles(std::chrono::milliseconds deadline) override {
+    std::string err;
+    auto nodes = pool_nodes(deadline, &err);
+    std::vector<NodeStatus> out;
+    if (nodes.empty()) {
+      for (const auto& n : inv_.nodes) out.push_back(NodeStatus{n.name, Role::unknown, false, "pgpool: " + err});
+      return out;
+    }
+    for (const auto& pn : nodes) {
+      const NodeSpec* ns = node_for_host(pn.host);
+      NodeStatus s;
+      s.node = ns ? ns->name : pn.host;
+      s.attached = pn.status == "up" || pn.status == "waiting";
+      if (!s.attached) s.role = Role::down;
+      else if (pn.role == "primary") s.role = Role::primary;
+      else if (pn.role == "standby") s.role = Role::standby;
+      s.detail = fmt::format("pgpool node {} status={} role={} pg_role={}", pn.id, pn.status, pn.role, pn.pg_role);
+      out.push_back(s);
+    }
+    return out;
+  }
+
+  std::string status_text(std::chrono::milliseconds deadline) override {
+    std::string err;
+    auto conn = pg_connect(endpoint_target(inv_), deadline, &err);
+    if (!conn) return "pgpool endpoint unreachable: " + err + "\n";
+    auto res = pg_exec(conn.get(), "SHOW pool_nodes", deadline);
+    if (res.kind != QueryOutcome::ok || !res.result) return "SHOW pool_nodes failed: " + res.error + "\n";
+    PGresult* r = res.result.get();
+    std::string out;
+    for (int c = 0; c < PQnfields(r); ++c) out += fmt::format("{}{}", c ? " | " : "", PQfname(r, c));
+    out += "\n";
+    for (int i = 0; i < PQntuples(r); ++i) {
+      for (int c = 0; c < PQnfields(r); ++c) out += fmt::format("{}{}", c ? " | " : "", PQgetvalue(r, i, c));
+      out += "\n";
+    }
+    return out;
+  }
+
+  void rejoin(const std::string& node, const std::string& primary, std::chrono::milliseconds deadline) override {
+    const auto start = std::chrono::steady_clock::now();
+    rejoin_over_ssh(inv_, pool_, node, primary, deadline);
+    std::string err;
+    auto nodes = pool_nodes(deadline, &err);
+    int id = -1;
+    for (const auto& pn : nodes) {
+      const NodeSpec* ns = node_for_host(pn.host);
+      if (ns && ns->name == node) id = pn.id;
+    }
+    if (id < 0) throw std::runtime_error(fmt::format("rejoin {}: pgpool does not list it ({})", node, err));
+    auto left = deadline - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    if (left.count() < 1000) left = std::chrono::milliseconds(1000);
+    const auto& d = inv_.driver;
+    const std::string cmd = fmt::format("PCPPASSFILE={} pcp_attach_node -h {} -p {} -U {} -w -n {}",
+                                        sh_quote(d.pcp_passfile), sh_quote(d.pcp_host), d.pcp_port,
+                                        sh_quote(d.pcp_user), id);
+    ExecResult r = pool_.local().exec(cmd, left);
+    if (!r.ok())
+      throw std::runtime_error(fmt::format("pcp_attach_node -n {} ({}) failed: {}{} exit {} {}", id, node,
+                                           r.error, r.timed_out ? " timed out" : "", r.exit_code, r.err));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<ClusterDriver> make_driver(const Inventory& inv, faults::TransportPool& pool) {
+  if (inv.driver.type == "pgpool") return std::make_unique<PgpoolDriver>(inv, pool);
+  return std::make_unique<GenericDriver>(inv, pool);
+}
+
+RoleProber::RoleProber(const Inventory& inv, History& history, std::chrono::milliseconds interval,
+                       std::chrono::milliseconds deadline)
+    : inv_(inv), history_(history), interval_(interval), deadline_(deadline) {}
+
+RoleProber::~RoleProber() { stop(); }
+
+void RoleProber::start() {
+  stop_ = false;
+  for (const auto& n : inv_.nodes) threads_.emplace_back([this, &n] { loop(n); });
+}
+
+void RoleProber::stop() {
+  stop_ = true;
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+void RoleProber::loop(const NodeSpec& node) {
+  std::string last;
+  PgConnPtr conn;
+  while (!stop_) {
+    const auto tick = std::chrono::steady_clock::now();
+    std::string role = "down";
+    std::string err;
+    if (!conn || !pg_conn_usable(conn.get())) conn = pg_connect(node_target(node), deadline_, &err, static_cast<int>(deadline_.count()));
+    if (conn) {
+      auto v = pg_query_scalar(conn.get(), "SELECT pg_is_in_recovery()", deadline_, &err);
+      if (v) role = (*v == "f") ? "primary" : "standby";
+      else conn.reset();
+    }
+    if (role != last) {
+      history_.record("probe", OpType::ok, "role", role, node.name, role == "down" ? err : "");
+      last = role;
+    }
+    auto next = tick + interval_;
+    while (!stop_ && std::chrono::steady_clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace haverify

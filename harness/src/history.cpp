@@ -1,0 +1,69 @@
+#include "haverify/history.hpp"
+
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace haverify {
+
+std::string format_wall_ns(Nanos wall_ns) {
+  const std::time_t secs = static_cast<std::time_t>(wall_ns / 1'000'000'000);
+  const int millis = static_cast<int>((wall_ns / 1'000'000) % 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+}
+
+const char* to_string(OpType t) {
+  switch (t) {
+    case OpType::invoke: return "invoke";
+    case OpType::ok: return "ok";
+    case OpType::fail: return "fail";
+    case OpType::info: return "info";
+  }
+  return "?";
+}
+
+std::int64_t History::append(Op op) {
+  if (op.mono_ns == 0) op.mono_ns = mono_now_ns();
+  if (op.wall_ns == 0) op.wall_ns = wall_now_ns();
+  std::function<void(const Op&)> listener;
+  {
+    std::lock_guard lock(mu_);
+    op.index = static_cast<std::int64_t>(ops_.size());
+    ops_.push_back(op);
+    listener = listener_;
+  }
+  if (listener) listener(op);
+  return op.index;
+}
+
+std::int64_t History::record(std::string process, OpType type, std::string f, std::string value,
+                             std::string node, std::string error) {
+  Op op;
+  op.process = std::move(process);
+  op.type = type;
+  op.f = std::move(f);
+  op.value = std::move(value);
+  op.node = std::move(node);
+  op.error = std::move(error);
+  return append(std::move(op));
+}
+
+std::vector<Op> History::snapshot() const {
+  std::lock_guard lock(mu_);
+  return ops_;
+}
+
+std::size_t History::size() const {
+  std::lock_guard lock(mu_);
+  return ops_.size();
+}
+
+void History::set_listener(std::function<void(const Op&)> listener) {
+  std::lock_guard lock(mu_);
+  listener_ = std::move(listener);
+}
+
+}  // namespace haverify

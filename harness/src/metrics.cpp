@@ -1,0 +1,176 @@
+#include "haverify/metrics.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+namespace haverify {
+
+std::optional<double> RunMetrics::value(const std::string& metric) const {
+  if (metric == "failover_s") return failover_s;
+  if (metric == "downtime_s") return downtime_s;
+  if (metric == "lost_acked") {
+    if (!lost_acked) return std::nullopt;
+    return static_cast<double>(*lost_acked);
+  }
+  if (metric == "unknown_commits") return static_cast<double>(unknown_commits);
+  if (metric == "acked_total") return static_cast<double>(acked_total);
+  return std::nullopt;
+}
+
+static bool is_client(const Op& op) { return op.process.rfind("client-", 0) == 0; }
+
+RunMetrics compute_metrics(const std::vector<Op>& history,
+                           const std::optional<std::set<std::int64_t>>& final_ids) {
+  RunMetrics m;
+  // The first injected fault.
+  for (const auto& op : history) {
+    if (op.process != "nemesis" || op.f != "inject") continue;
+    if (op.type == OpType::invoke && !m.t_inject_sent) {
+      m.t_inject_sent = Instant{op.mono_ns, op.wall_ns};
+    } else if (op.type != OpType::invoke && m.t_inject_sent && !m.t_inject_returned) {
+      m.t_inject_returned = Instant{op.mono_ns, op.wall_ns};
+      break;
+    }
+  }
+
+  // Pair client writes: invoke -> completion, keyed by (process, value).
+  std::map<std::pair<std::string, std::string>, const Op*> open;
+  std::vector<Instant> acks;
+  std::vector<std::int64_t> acked_ids;
+  for (const auto& op : history) {
+    if (!is_client(op) || op.f != "write") continue;
+    auto key = std::make_pair(op.process, op.value);
+    if (op.type == OpType::invoke) {
+      open[key] = &op;
+      ++m.invoked_total;
+      continue;
+    }
+    auto it = open.find(key);
+    const Op* inv = it == open.end() ? nullptr : it->second;
+    if (it != open.end()) open.erase(it);
+    switch (op.type) {
+      case OpType::ok: {
+        ++m.acked_total;
+        acks.push_back(Instant{op.mono_ns, op.wall_ns});
+        try {
+          acked_ids.push_back(std::stoll(op.value));
+        } catch (...) {
+        }
+        if (m.t_inject_returned && inv && inv->mono_ns >= m.t_inject_returned->mono &&
+            (!m.t_first_write || op.mono_ns < m.t_first_write->mono)) {
+          m.t_first_write = Instant{op.mono_ns, op.wall_ns};
+        }
+        break;
+      }
+      case OpType::info: ++m.unknown_commits; break;
+      case OpType::fail: ++m.failed_writes; break;
+      case OpType::invoke: break;
+    }
+  }
+  // Writes still open at the end of the history never completed: unknown.
+  m.unknown_commits += static_cast<std::int64_t>(open.size());
+
+  std::sort(acks.begin(), acks.end(), [](const Instant& a, const Instant& b) { return a.mono < b.mono; });
+  if (acks.size() >= 2) {
+    Nanos best = -1;
+    for (std::size_t i = 1; i < acks.size(); ++i) {
+      const Nanos gap = acks[i].mono - acks[i - 1].mono;
+      if (gap > best) {
+        best = gap;
+        m.downtime_from = acks[i - 1];
+      }
+    }
+    m.downtime_s = ns_to_s(best);
+  }
+
+  if (m.t_first_write && m.t_inject_sent)
+    m.failover_s = ns_to_s(m.t_first_write->mono - m.t_inject_sent->mono);
+
+  // t_promote: the first probe report of a primary on a node other than the
+  // primary(s) seen before the fault.
+  if (m.t_inject_sent) {
+    std::set<std::string> primaries_before;
+    for (const auto& op : history) {
+      if (op.process != "probe" || op.f != "role") continue;
+      if (op.mono_ns < m.t_inject_sent->mono) {
+        if (op.value == "primary") primaries_before.insert(op.node);
+        else primaries_before.erase(op.node);
+        continue;
+      }
+      if (op.value == "primary" && !primaries_before.count(op.node)) {
+        m.t_promote = Instant{op.mono_ns, op.wall_ns};
+        break;
+      }
+    }
+  }
+
+  if (final_ids) {
+    std::int64_t lost = 0;
+    for (auto id : acked_ids) {
+      if (!final_ids->count(id)) {
+        ++lost;
+        if (m.lost_ids.size() < 10) m.lost_ids.push_back(id);
+      }
+    }
+    m.lost_acked = lost;
+  }
+  return m;
+}
+
+std::string format_bound(const Bound& b) {
+  if (b.min && b.max) return fmt::format("{:g} <= x <= {:g}", *b.min, *b.max);
+  if (b.min) return fmt::format(">= {:g}", *b.min);
+  if (b.max) return fmt::format("<= {:g}", *b.max);
+  return "any";
+}
+
+Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks) {
+  Verdict v;
+  v.pass = true;
+  std::vector<std::string> failures;
+  for (const auto& [metric, bound] : checks) {
+    CheckResult c;
+    c.metric = metric;
+    c.bound = bound;
+    c.value = m.value(metric);
+    if (!c.value) {
+      c.pass = false;
+      if (metric == "failover_s")
+        c.reason = m.t_inject_sent ? "failover_s unknown: no write was acknowledged after the fault"
+                                   : "failover_s unknown: no fault was injected";
+      else if (metric == "lost_acked")
+        c.reason = "lost_acked unknown: the ids could not be read back from a primary";
+      else if (metric == "downtime_s")
+        c.reason = "downtime_s unknown: fewer than two writes were acknowledged";
+      else
+        c.reason = metric + " unknown";
+    } else {
+      const double x = *c.value;
+      const bool lo = !bound.min || x >= *bound.min;
+      const bool hi = !bound.max || x <= *bound.max;
+      c.pass = lo && hi;
+      c.reason = fmt::format("{} = {:g} {} bound {}", metric, x, c.pass ? "within" : "outside",
+                             format_bound(bound));
+      if (metric == "lost_acked" && !m.lost_ids.empty() && !c.pass) {
+        std::string ids;
+        for (auto id : m.lost_ids) ids += (ids.empty() ? "" : " ") + std::to_string(id);
+        c.reason += fmt::format(" (e.g. ids {})", ids);
+      }
+    }
+    if (!c.pass) {
+      v.pass = false;
+      failures.push_back(c.reason);
+    }
+    v.checks.push_back(std::move(c));
+  }
+  if (v.pass) {
+    v.reason = checks.empty() ? "no checks declared" : fmt::format("all {} checks passed", checks.size());
+  } else {
+    for (const auto& f : failures) v.reason += (v.reason.empty() ? "" : "; ") + f;
+  }
+  return v;
+}
+
+}  // namespace haverify

@@ -1,0 +1,538 @@
+#include "haverify/runner.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "faults/fault.hpp"
+#include "faults/injector.hpp"
+#include "faults/ledger.hpp"
+#include "haverify/cancel.hpp"
+#include "haverify/config_reader.hpp"
+#include "haverify/driver.hpp"
+#include "haverify/metrics.hpp"
+#include "haverify/pg.hpp"
+#include "haverify/workload.hpp"
+#include "reports/results.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace haverify {
+
+std::vector<std::string> expand_scenario_paths(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const auto& p : paths) {
+    if (fs::is_directory(p)) {
+      std::vector<std::string> files;
+      for (const auto& e : fs::directory_iterator(p)) {
+        const auto ext = e.path().extension();
+        if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path().string());
+      }
+      std::sort(files.begin(), files.end());
+      out.insert(out.end(), files.begin(), files.end());
+    } else {
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> check_inventory(const Inventory& inv, std::chrono::milliseconds deadline) {
+  std::vector<std::string> problems(inv.nodes.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < inv.nodes.size(); ++i) {
+    threads.emplace_back([&, i] {
+      const auto& n = inv.nodes[i];
+      try {
+        SshTransport t(n.ssh);
+        t.connect();
+        ExecResult r = t.exec("true", deadline);
+        if (!r.ok())
+          problems[i] = fmt::format("node {}: SSH to {}@{}:{} connected but `true` failed: {} exit {}", n.name,
+                                    n.ssh.user, n.ssh.host, n.ssh.port, r.error, r.exit_code);
+      } catch (const std::exception& e) {
+        problems[i] = fmt::format("node {}: {}", n.name, e.what());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<std::string> out;
+  for (auto& p : problems)
+    if (!p.empty()) out.push_back(p);
+  for (const auto& n : inv.nodes) {
+    if (n.power.controller == "lab" && inv.lab && !fs::exists(inv.lab->script))
+      out.push_back(fmt::format("node {}: lab power controller script {} does not exist", n.name, inv.lab->script));
+  }
+  return out;
+}
+
+namespace {
+
+class HarnessError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string timestamp_dirname() {
+  const auto now = wall_now_ns();
+  std::string s = format_wall_ns(now);  // 2026-11-21T09:37:29.123Z
+  std::replace(s.begin(), s.end(), ':', '-');
+  return s;
+}
+
+void log(const std::string& s) {
+  std::cout << fmt::format("[{}] {}", format_wall_ns(wall_now_ns()).substr(11, 12), s) << std::endl;
+}
+
+// Tracks, from the History stream, whether a write invoked after a marker was acknowledged.
+class AckWatch {
+ public:
+  void on_op(const Op& op) {
+    if (op.process.rfind("client-", 0) != 0 || op.f != "write") return;
+    std::lock_guard lock(mu_);
+    if (op.type == OpType::invoke) {
+      invoked_[op.process] = op.mono_ns;
+    } else if (op.type == OpType::ok) {
+      auto it = invoked_.find(op.process);
+      if (it != invoked_.end() && it->second >= marker_) resumed_ = true;
+    }
+  }
+  void arm(Nanos marker) {
+    std::lock_guard lock(mu_);
+    marker_ = marker;
+    resumed_ = false;
+  }
+  bool resumed() const {
+    std::lock_guard lock(mu_);
+    return resumed_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, Nanos> invoked_;
+  Nanos marker_ = 0;
+  bool resumed_ = false;
+};
+
+struct Health {
+  bool ok = false;
+  std::string primary;
+  std::string why;
+  std::vector<NodeStatus> probes;
+  std::vector<NodeStatus> manager;
+};
+
+Health assess(const Inventory& inv, ClusterDriver& driver) {
+  Health h;
+  h.probes = probe_all(inv, 1000ms);
+  h.manager = driver.roles(2000ms);
+  std::vector<std::string> primaries, problems;
+  for (const auto& p : h.probes) {
+    if (p.role == Role::primary) primaries.push_back(p.node);
+    if (p.role == Role::down) problems.push_back(fmt::format("{} does not answer ({})", p.node, p.detail));
+  }
+  for (const auto& m : h.manager)
+    if (!m.attached || m.role == Role::unknown)
+      problems.push_back(fmt::format("{}: manager says {} ({})", m.node, to_string(m.role), m.detail));
+  if (primaries.size() != 1)
+    problems.push_back(fmt::format("{} nodes answer as primary ({})", primaries.size(), fmt::join(primaries, ", ")));
+  else
+    h.primary = primaries[0];
+  // Every standby must be streaming from the primary.
+  if (primaries.size() == 1) {
+    const NodeSpec* p = inv.node(h.primary);
+    std::string err;
+    auto conn = pg_connect(node_target(*p), 1000ms, &err);
+    auto n = conn ? pg_query_scalar(conn.get(), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", 1000ms, &err)
+                  : std::nullopt;
+    const auto want = inv.nodes.size() - 1;
+    if (!n || std::stoul(*n) < want)
+      problems.push_back(fmt::format("primary {} has {} of {} standbys streaming{}", h.primary, n.value_or("?"), want,
+                                     err.empty() ? "" : " (" + err + ")"));
+  }
+  h.ok = problems.empty();
+  h.why = fmt::format("{}", fmt::join(problems, "; "));
+  return h;
+}
+
+// Brings the cluster back to health: power on what is off, rejoin every node
+// that is not a healthy standby of the primary, then wait for health.
+void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool& pool, History& history,
+             std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds(1000),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()));
+  };
+  history.record("runner", OpType::invoke, "recover", "");
+  for (const auto& n : inv.nodes) {
+    auto pc = faults::power_commands(inv, n);
+    if (pc.status_is_off.empty()) continue;
+    ExecResult off = pool.run(pc.where, n.name, pc.status_is_off, 10s);
+    if (off.ok()) {
+      log(fmt::format("recover: powering on {}", n.name));
+      ExecResult on = pool.run(pc.where, n.name, pc.on, left());
+      if (!on.ok()) throw HarnessError(fmt::format("recover: power-on of {} failed: {} {}", n.name, on.error, on.err));
+    }
+  }
+  Health h;
+  while (true) {
+    h = assess(inv, driver);
+    if (h.ok) break;
+    if (std::chrono::steady_clock::now() > until || cancel::requested())
+      throw HarnessError(fmt::format("recover: cluster not healthy after {} s: {}", timeout.count() / 1000, h.why));
+    if (!h.primary.empty()) {
+      std::set<std::string> healthy_standbys;
+      for (const auto& m : h.manager)
+        if (m.attached && m.role == Role::standby) healthy_standbys.insert(m.node);
+      // A standby must also answer as one directly (an old primary left running is not).
+      std::set<std::string> probe_standby;
+      for (const auto& p : h.probes)
+        if (p.role == Role::standby) probe_standby.insert(p.node);
+      bool acted = false;
+      for (const auto& n : inv.nodes) {
+        if (n.name == h.primary) continue;
+        if (healthy_standbys.count(n.name) && probe_standby.count(n.name)) continue;
+        log(fmt::format("recover: rejoining {} as a standby of {}", n.name, h.primary));
+        history.record("runner", OpType::invoke, "rejoin", n.name, n.name);
+        driver.rejoin(n.name, h.primary, left());
+        history.record("runner", OpType::ok, "rejoin", n.name, n.name);
+        acted = true;
+      }
+      if (acted) continue;
+    }
+    cancel::sleep_for(500ms);
+  }
+  history.record("runner", OpType::ok, "recover", h.primary);
+}
+
+void wait_healthy(const Inventory& inv, ClusterDriver& driver, faults::TransportPool& pool, History& history,
+                  std::chrono::milliseconds timeout) {
+  Health h = assess(inv, driver);
+  if (h.ok) return;
+  log(fmt::format("cluster not healthy ({}); recovering", h.why));
+  recover(inv, driver, pool, history, timeout);
+}
+
+std::vector<std::string> resolve_targets(const FaultSpec& f, const Inventory& inv, ClusterDriver& driver,
+                                         std::mt19937_64& rng) {
+  std::vector<std::string> out;
+  std::vector<NodeStatus> roles;
+  auto need_roles = [&] {
+    if (roles.empty()) {
+      roles = driver.roles(2000ms);
+      // Fall back to direct probes when the manager cannot tell.
+      bool any = std::any_of(roles.begin(), roles.end(), [](const NodeStatus& s) { return s.role == Role::primary; });
+      if (!any) roles = probe_all(inv, 1000ms);
+    }
+  };
+  for (const auto& t : f.targets) {
+    if (t == "all") {
+      for (const auto& n : inv.nodes) out.push_back(n.name);
+    } else if (t == "primary" || t == "standby") {
+      need_roles();
+      std::vector<std::string> c;
+      for (const auto& s : roles)
+        if (to_string(s.role) == t && inv.node(s.node)) c.push_back(s.node);
+      if (c.empty()) throw HarnessError(fmt::format("no node has the role '{}' at injection time", t));
+      std::sort(c.begin(), c.end());
+      out.push_back(c[std::uniform_int_distribution<std::size_t>(0, c.size() - 1)(rng)]);
+    } else {
+      if (!inv.node(t)) throw HarnessError(fmt::format("fault target '{}' is neither a role nor a node of the inventory", t));
+      out.push_back(t);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::optional<std::set<std::int64_t>> read_final_ids(const Inventory& inv, ClusterDriver& driver, std::int64_t run_id,
+                                                     const std::string& table, History& history, std::string* where) {
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  std::string last_err;
+  while (std::chrono::steady_clock::now() < until) {
+    // The manager's primary if it names one, else the single node answering as primary.
+    std::string primary;
+    for (const auto& s : driver.roles(2000ms))
+      if (s.role == Role::primary && s.attached && inv.node(s.node)) primary = s.node;
+    if (primary.empty()) {
+      std::vector<std::string> ps;
+      for (const auto& p : probe_all(inv, 1000ms))
+        if (p.role == Role::primary) ps.push_back(p.node);
+      if (ps.size() == 1) primary = ps[0];
+    }
+    if (!primary.empty()) {
+      std::string err;
+      auto conn = pg_connect(node_target(*inv.node(primary)), 2000ms, &err);
+      if (conn) {
+        auto ids = ledger_read_ids(conn.get(), table, run_id, 30s, &err);
+        if (err.empty()) {
+          *where = primary;
+          history.record("runner", OpType::ok, "final-read", fmt::format("{} ids", ids.size()), primary);
+          return std::set<std::int64_t>(ids.begin(), ids.end());
+        }
+      }
+      last_err = fmt::format("{}: {}", primary, err);
+    } else {
+      last_err = "no primary";
+    }
+    if (!cancel::sleep_for(500ms)) break;
+  }
+  history.record("runner", OpType::fail, "final-read", "", "", last_err);
+  return std::nullopt;
+}
+
+struct RunContext {
+  const Inventory& inv;
+  const Scenario& sc;
+  const RunOptions& opts;
+  faults::FaultLedger& ledger;
+  std::string suite;
+};
+
+reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, const std::string& run_dir) {
+  const Inventory& inv = ctx.inv;
+  const Scenario& sc = ctx.sc;
+  reports::RunRow row;
+  row.scenario = sc.name;
+  row.kind = sc.kind;
+  row.stack = inv.stack;
+  row.profile = inv.profile;
+  row.seed = seed;
+  row.repetition = repetition;
+  row.run_dir = run_dir;
+  if (const FaultSpec* f = sc.primary_fault()) {
+    row.fault = f->kind == "lan_cut" ? "lan_cut:" + f->lan : f->kind;
+    row.target = fmt::format("{}", fmt::join(f->targets, "+"));
+  }
+  fs::create_directories(run_dir);
+
+  History history;
+  AckWatch acks;
+  history.set_listener([&acks](const Op& op) { acks.on_op(op); });
+  const Nanos start = mono_now_ns();
+  std::mt19937_64 rng(seed);
+  const std::int64_t run_id = (wall_now_ns() / 1'000'000) % 9'000'000'000LL;
+  const std::string run_name = fmt::format("{}-{}-r{}", sc.name, run_id, repetition);
+
+  faults::TransportPool pool(inv);
+  auto driver = make_driver(inv, pool);
+  std::unique_ptr<LedgerWorkload> workload;
+  RoleProber prober(inv, history, ctx.opts.probe_interval, ctx.opts.probe_deadline);
+  std::optional<std::set<std::int64_t>> final_ids;
+  std::string final_primary;
+  std::string error;
+  std::vector<std::string> heal_errors;
+  LedgerOptions lopts;
+  lopts.run_id = run_id;
+  {
+    faults::FaultInjector injector(inv, pool, ctx.ledger, history, run_name, ctx.opts.fault_deadline);
+    try {
+      history.record("runner", OpType::invoke, "setup", sc.name);
+      wait_healthy(inv, *driver, pool, history, sc.setup_timeout);
+      {
+        std::ofstream(run_dir + "/status-before.txt") << driver->status_text(2000ms);
+      }
+      if (sc.ledger) {
+        lopts.clients = sc.ledger->clients;
+        lopts.connect_deadline = sc.ledger->connect_deadline;
+        lopts.commit_deadline = sc.ledger->commit_deadline;
+        LedgerWorkload::prepare(endpoint_target(inv), lopts, 10s);
+      }
+      history.record("runner", OpType::ok, "setup", sc.name);
+      prober.start();
+      int auto_id = 0;
+      for (const auto& step : sc.steps) {
+        if (cancel::requested()) throw HarnessError(cancel::reason());
+        log(fmt::format("{} #{}: {}", sc.name, repetition, step.describe()));
+        history.record("runner", OpType::invoke, "step", step.describe());
+        switch (step.kind) {
+          case StepKind::start:
+            if (!workload) {
+              workload = std::make_unique<LedgerWorkload>(endpoint_target(inv), lopts, history);
+              workload->start();
+            }
+            break;
+          case StepKind::stop:
+            if (workload) workload->stop();
+            break;
+          case StepKind::wait:
+            if (!cancel::sleep_for(step.duration)) throw HarnessError(cancel::reason());
+            break;
+          case StepKind::inject: {
+            const std::string id = step.fault.id.empty() ? fmt::format("f{}", ++auto_id) : step.fault.id;
+            auto nodes = resolve_targets(step.fault, inv, *driver, rng);
+            if (row.target.find("->") == std::string::npos && &step.fault == sc.primary_fault())
+              row.target += fmt::format("->{}", fmt::join(nodes, "+"));
+            acks.arm(mono_now_ns());
+            injector.inject(id, step.fault, nodes);
+            if (step.fault.duration) {
+              if (!cancel::sleep_for(*step.fault.duration)) throw HarnessError(cancel::reason());
+              auto errs = injector.heal(id);
+              if (!errs.empty()) throw HarnessError(fmt::format("{}", fmt::join(errs, "; ")));
+            }
+            break;
+          }
+          case StepKind::heal: {
+            auto errs = step.heal_id == "all" ? injector.heal_all() : injector.heal(step.heal_id);
+            if (!errs.empty()) throw HarnessError(fmt::format("{}", fmt::join(errs, "; ")));
+            break;
+          }
+          case StepKind::await_writes: {
+            const auto until = std::chrono::steady_clock::now() + step.duration;
+            while (!acks.resumed() && std::chrono::steady_clock::now() < until)
+              if (!cancel::sleep_for(10ms)) throw HarnessError(cancel::reason());
+            if (acks.resumed()) history.record("runner", OpType::ok, "writes-resumed", "");
+            else history.record("runner", OpType::fail, "writes-resumed", "", "", "no write acknowledged before the timeout");
+            break;
+          }
+          case StepKind::recover:
+            recover(inv, *driver, pool, history, step.duration);
+            break;
+        }
+        history.record("runner", OpType::ok, "step", step.describe());
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+      history.record("runner", OpType::fail, "run", "", "", error);
+      log("error: " + error);
+    }
+    if (workload) workload->stop();
+    heal_errors = injector.heal_all();
+    if (!heal_errors.empty() && error.empty()) error = fmt::format("{}", fmt::join(heal_errors, "; "));
+  }
+  try {
+    if (sc.ledger) final_ids = read_final_ids(inv, *driver, run_id, lopts.table, history, &final_primary);
+  } catch (const std::exception& e) {
+    if (error.empty()) error = std::string("reading the final state failed: ") + e.what();
+  }
+  prober.stop();
+  try {
+    std::ofstream(run_dir + "/status-after.txt") << driver->status_text(2000ms);
+  } catch (...) {
+  }
+  const auto ops = history.snapshot();
+  row.metrics = compute_metrics(ops, final_ids);
+  if (!error.empty()) {
+    row.verdict = "error";
+    row.reason = error;
+  } else {
+    Verdict v = evaluate(row.metrics, sc.checks);
+    row.verdict = v.pass ? "pass" : "fail";
+    row.reason = v.reason;
+  }
+  row.duration_s = ns_to_s(mono_now_ns() - start);
+  reports::write_events_csv(run_dir + "/events.csv", ops, start);
+  reports::write_history_jsonl(run_dir + "/history.jsonl", ops);
+  reports::write_results_csv(run_dir + "/results.csv", {row});
+  return row;
+}
+
+}  // namespace
+
+int run_suite(const RunOptions& opts) {
+  Inventory inv;
+  std::vector<Scenario> scenarios;
+  std::vector<std::string> config_errors;
+  try {
+    inv = load_inventory(opts.inventory_path);
+  } catch (const ConfigError& e) {
+    config_errors.push_back(e.what());
+  }
+  const auto files = expand_scenario_paths(opts.scenario_paths);
+  if (files.empty()) config_errors.push_back("no scenario files given (a .yaml file or a directory of them)");
+  for (const auto& f : files) {
+    try {
+      scenarios.push_back(load_scenario(f));
+    } catch (const ConfigError& e) {
+      config_errors.push_back(e.what());
+    }
+  }
+  if (!config_errors.empty()) {
+    for (const auto& e : config_errors) std::cerr << e << "\n";
+    std::cerr << "haverify: nothing was run (configuration errors above)\n";
+    return kExitUsage;
+  }
+  // A bad inventory never reaches a fault.
+  auto problems = check_inventory(inv, opts.ssh_check_deadline);
+  if (!problems.empty()) {
+    for (const auto& p : problems) std::cerr << "inventory " << inv.file << ": " << p << "\n";
+    std::cerr << "haverify: nothing was run (fix the inventory or the nodes; `haverify inventory check` tells more)\n";
+    return kExitUsage;
+  }
+
+  const std::uint64_t seed = opts.seed ? opts.seed : static_cast<std::uint64_t>(wall_now_ns() % 1'000'000'007ULL);
+  std::string suite = scenarios.front().kind;
+  for (const auto& s : scenarios)
+    if (s.kind != suite) suite = "mixed";
+  std::string out = opts.out_dir;
+  if (out.empty()) {
+    out = fmt::format("runs/{}/{}", suite, timestamp_dirname());
+  }
+  fs::create_directories(out);
+  if (opts.out_dir.empty()) {
+    std::error_code ec;
+    fs::remove("runs/latest", ec);
+    fs::create_directory_symlink(fs::absolute(out), "runs/latest", ec);
+  }
+  faults::FaultLedger ledger(opts.ledger_path.empty() ? faults::FaultLedger::default_path() : opts.ledger_path);
+  if (!ledger.entries().empty()) {
+    std::cerr << fmt::format("haverify: the fault ledger {} still lists {} unhealed fault(s) from an earlier run; "
+                             "run `haverify heal` first\n", ledger.path(), ledger.entries().size());
+    return kExitHarness;
+  }
+  log(fmt::format("suite {} | stack {} | {} scenario(s) | seed {} | out {}", suite, inv.stack, scenarios.size(), seed, out));
+
+  std::vector<reports::RunRow> rows;
+  int index = 0;
+  for (const auto& sc : scenarios) {
+    for (int r = 1; r <= sc.repeat; ++r) {
+      if (cancel::requested()) break;
+      ++index;
+      RunContext ctx{inv, sc, opts, ledger, suite};
+      const std::string dir = fmt::format("{}/{:02}-{}-r{}", out, index, sc.name, r);
+      reports::RunRow row;
+      try {
+        row = run_one(ctx, r, seed + static_cast<std::uint64_t>(index - 1), dir);
+      } catch (const std::exception& e) {
+        row.scenario = sc.name;
+        row.kind = sc.kind;
+        row.stack = inv.stack;
+        row.repetition = r;
+        row.verdict = "error";
+        row.reason = e.what();
+        row.run_dir = dir;
+      }
+      log(fmt::format("{} #{}: {} ({})", sc.name, r, row.verdict, row.reason));
+      rows.push_back(row);
+      reports::write_results_csv(out + "/results.csv", rows);
+      reports::write_junit_xml(out + "/junit.xml", suite, rows);
+    }
+  }
+  std::cout << "\n" << reports::summary_table(rows);
+  std::cout << fmt::format("\nresults: {}/results.csv\njunit:   {}/junit.xml\n", out, out);
+  if (cancel::requested()) {
+    std::cerr << "haverify: " << cancel::reason() << "; every injected fault was healed\n";
+    return kExitHarness;
+  }
+  bool any_error = false, any_fail = false;
+  for (const auto& r : rows) {
+    any_error |= r.verdict == "error";
+    any_fail |= r.verdict == "fail";
+  }
+  if (any_error) return kExitHarness;
+  return any_fail ? kExitVerdictFailed : kExitPass;
+}
+
+}  // namespace haverify

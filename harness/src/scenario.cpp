@@ -1,0 +1,293 @@
+#include "haverify/scenario.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "haverify/config_reader.hpp"
+
+namespace haverify {
+
+const std::vector<std::string>& known_metrics() {
+  static const std::vector<std::string> m = {"failover_s", "downtime_s", "lost_acked",
+                                             "unknown_commits", "acked_total"};
+  return m;
+}
+
+std::string FaultSpec::describe() const {
+  std::string t = fmt::format("{}", fmt::join(targets, "+"));
+  if (kind == "lan_cut") return fmt::format("lan_cut {} of {} ({})", lan, t, method);
+  if (kind == "process_kill") return fmt::format("process_kill {} SIG{} on {}", process, signal, t);
+  return fmt::format("{} {}", kind, t);
+}
+
+std::string Step::describe() const {
+  switch (kind) {
+    case StepKind::start: return "start " + workload;
+    case StepKind::stop: return "stop " + workload;
+    case StepKind::wait: return fmt::format("wait {}ms", duration.count());
+    case StepKind::inject: return "inject " + fault.describe();
+    case StepKind::heal: return "heal " + heal_id;
+    case StepKind::await_writes: return fmt::format("await_writes (timeout {}ms)", duration.count());
+    case StepKind::recover: return fmt::format("recover (timeout {}ms)", duration.count());
+  }
+  return "?";
+}
+
+const FaultSpec* Scenario::primary_fault() const {
+  for (const auto& s : steps)
+    if (s.kind == StepKind::inject) return &s.fault;
+  return nullptr;
+}
+
+namespace {
+
+const std::set<std::string> kFaultKinds = {"power_off", "lan_cut", "process_kill"};
+const std::set<std::string> kRoles = {"primary", "standby", "all"};
+const std::set<std::string> kSignals = {"KILL", "TERM", "INT", "QUIT", "STOP", "CONT", "HUP"};
+
+std::vector<std::string> read_targets(MapReader& r, ConfigContext& ctx) {
+  std::vector<std::string> out;
+  YAML::Node t = r.child("target");
+  if (!t.IsDefined() || t.IsNull()) {
+    ctx.error(r.node(), r.key_path("target"), "required key is missing (a node name or a role)");
+    return out;
+  }
+  if (t.IsScalar()) {
+    out.push_back(t.Scalar());
+  } else if (t.IsSequence()) {
+    for (const auto& x : t) {
+      if (!x.IsScalar()) {
+        ctx.error(x, r.key_path("target"), "each target must be a node name or a role");
+        continue;
+      }
+      out.push_back(x.Scalar());
+    }
+  } else {
+    ctx.error(t, r.key_path("target"), "expected a node name, a role or a list of them");
+  }
+  if (out.empty() && t.IsSequence()) ctx.error(t, r.key_path("target"), "the target list is empty");
+  return out;
+}
+
+FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
+  FaultSpec f;
+  f.line = r.node().Mark().line + 1;
+  f.id = r.get_string("id", "");
+  f.kind = r.req_string("fault");
+  if (!f.kind.empty() && !kFaultKinds.count(f.kind)) {
+    ctx.error(r.child("fault"), r.key_path("fault"),
+              fmt::format("unknown fault kind '{}' (power_off, lan_cut, process_kill)", f.kind));
+  }
+  f.targets = read_targets(r, ctx);
+  f.duration = r.opt_duration("duration");
+  if (f.kind == "lan_cut") {
+    f.lan = r.req_string("lan");
+    if (f.lan == "management")
+      ctx.error(r.child("lan"), r.key_path("lan"),
+                "the management LAN carries haverify's own control channel and cannot be cut");
+    f.method = r.get_string("method", "link");
+    if (f.method != "link" && f.method != "nft")
+      ctx.error(r.child("method"), r.key_path("method"), "must be link or nft");
+    f.direction = r.get_string("direction", "both");
+    if (f.direction != "both" && f.direction != "in" && f.direction != "out")
+      ctx.error(r.child("direction"), r.key_path("direction"), "must be both, in or out");
+    if (f.method == "link" && f.direction != "both")
+      ctx.error(r.child("direction"), r.key_path("direction"),
+                "a link-down cut is always both ways; use method: nft for one direction");
+  } else if (f.kind == "process_kill") {
+    f.process = r.req_string("process");
+    if (!f.process.empty() && f.process != "postmaster" && f.process != "pgpool" &&
+        f.process.rfind("name:", 0) != 0 && f.process.rfind("pidfile:", 0) != 0) {
+      ctx.error(r.child("process"), r.key_path("process"),
+                "must be postmaster, pgpool, name:<process name> or pidfile:<path>");
+    }
+    f.signal = r.get_string("signal", "KILL");
+    if (f.signal.rfind("SIG", 0) == 0) f.signal = f.signal.substr(3);
+    if (!kSignals.count(f.signal))
+      ctx.error(r.child("signal"), r.key_path("signal"),
+                fmt::format("unsupported signal '{}' (KILL, TERM, INT, QUIT, STOP, CONT, HUP)", f.signal));
+  }
+  r.finish();
+  return f;
+}
+
+Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
+  Step s;
+  s.line = node.Mark().line + 1;
+  s.col = node.Mark().column + 1;
+  const std::string path = fmt::format("steps[{}]", index);
+  if (!node.IsMap() || node.size() != 1) {
+    ctx.error(node, path,
+              "each step is a mapping with exactly one key: start, stop, wait, inject, heal, "
+              "await_writes or recover");
+    return s;
+  }
+  auto it = node.begin();
+  const std::string key = it->first.as<std::string>("");
+  const YAML::Node& v = it->second;
+  const std::string kpath = path + "." + key;
+  auto scalar_or_error = [&](const char* what) -> std::string {
+    if (!v.IsScalar()) {
+      ctx.error(v.IsDefined() ? v : it->first, kpath, std::string("expected ") + what);
+      return {};
+    }
+    return v.Scalar();
+  };
+  if (key == "start" || key == "stop") {
+    s.kind = key == "start" ? StepKind::start : StepKind::stop;
+    s.workload = scalar_or_error("a workload name (ledger)");
+    if (!s.workload.empty() && s.workload != "ledger")
+      ctx.error(v, kpath, fmt::format("unknown workload '{}' (ledger)", s.workload));
+  } else if (key == "wait") {
+    s.kind = StepKind::wait;
+    auto d = parse_duration(scalar_or_error("a duration"));
+    if (!d) ctx.error(v, kpath, "expected a duration such as 500ms, 10s or 2m");
+    s.duration = d.value_or(std::chrono::milliseconds(0));
+  } else if (key == "inject") {
+    s.kind = StepKind::inject;
+    MapReader r(ctx, v, kpath);
+    if (!r.valid()) {
+      ctx.error(v, kpath, "expected a mapping with fault, target, ...");
+    } else {
+      s.fault = read_fault(r, ctx);
+    }
+  } else if (key == "heal") {
+    s.kind = StepKind::heal;
+    s.heal_id = scalar_or_error("a fault id or 'all'");
+  } else if (key == "await_writes" || key == "recover") {
+    s.kind = key == "await_writes" ? StepKind::await_writes : StepKind::recover;
+    MapReader r(ctx, v, kpath);
+    s.duration = r.get_duration("timeout", std::chrono::milliseconds(key == "recover" ? 120000 : 60000));
+    r.finish();
+  } else {
+    ctx.error(it->first, kpath,
+              "unknown step (start, stop, wait, inject, heal, await_writes, recover)");
+  }
+  return s;
+}
+
+YAML::Mark mark_of(const Step& s) {
+  YAML::Mark m;
+  m.line = s.line - 1;
+  m.column = s.col - 1;
+  return m;
+}
+
+}  // namespace
+
+static Scenario parse_scenario_node(const YAML::Node& root, const std::string& name) {
+  ConfigContext ctx(name);
+  Scenario sc;
+  sc.file = name;
+  MapReader top(ctx, root, "");
+  if (!top.valid()) {
+    ctx.error(root, "(top level)", "a scenario must be a YAML mapping");
+    ctx.throw_if_errors();
+  }
+  sc.name = top.get_string("name", std::filesystem::path(name).stem().string());
+  sc.description = top.get_string("description", "");
+  sc.kind = top.get_string("kind", "single-fault");
+  static const std::set<std::string> kinds = {"normal", "single-fault", "multi-fault", "long-run",
+                                              "switchover-timing"};
+  if (!kinds.count(sc.kind))
+    ctx.error(top.child("kind"), "kind",
+              "must be normal, single-fault, multi-fault, long-run or switchover-timing");
+  sc.repeat = static_cast<int>(top.get_int("repeat", 1));
+  if (sc.repeat < 1) ctx.error(top.child("repeat"), "repeat", "must be at least 1");
+  sc.setup_timeout = top.get_duration("setup_timeout", sc.setup_timeout);
+
+  {
+    MapReader w(ctx, top.child("workload"), "workload");
+    if (w.valid()) {
+      MapReader l(ctx, w.child("ledger"), "workload.ledger");
+      if (l.valid() || w.has("ledger")) {
+        LedgerWorkloadSpec spec;
+        spec.clients = static_cast<int>(l.get_int("clients", spec.clients));
+        if (spec.clients < 1 || spec.clients > 256)
+          ctx.error(l.child("clients"), "workload.ledger.clients", "must be between 1 and 256");
+        spec.connect_deadline = l.get_duration("connect_deadline", spec.connect_deadline);
+        spec.commit_deadline = l.get_duration("commit_deadline", spec.commit_deadline);
+        sc.ledger = spec;
+      }
+      l.finish();
+    }
+    w.finish();
+  }
+
+  YAML::Node steps = top.child("steps");
+  if (!steps.IsDefined() || !steps.IsSequence() || steps.size() == 0) {
+    ctx.error(steps.IsDefined() ? steps : root, "steps", "expected a non-empty list of steps");
+  } else {
+    for (std::size_t i = 0; i < steps.size(); ++i) sc.steps.push_back(read_step(steps[i], i, ctx));
+  }
+
+  {
+    YAML::Node checks = top.child("checks");
+    MapReader c(ctx, checks, "checks");
+    if (c.valid()) {
+      const auto& known = known_metrics();
+      for (auto it = checks.begin(); it != checks.end(); ++it) {
+        const std::string metric = it->first.as<std::string>("");
+        c.child(metric);
+        if (std::find(known.begin(), known.end(), metric) == known.end()) {
+          ctx.error(it->first, "checks." + metric,
+                    fmt::format("unknown metric (known: {})", fmt::join(known, ", ")));
+          continue;
+        }
+        MapReader b(ctx, it->second, "checks." + metric);
+        if (!b.valid()) {
+          ctx.error(it->second, "checks." + metric, "expected a bound such as {max: 15}");
+          continue;
+        }
+        Bound bound;
+        bound.min = b.opt_double("min");
+        bound.max = b.opt_double("max");
+        if (!bound.min && !bound.max)
+          ctx.error(it->second, "checks." + metric, "a bound needs min, max or both");
+        if (bound.min && bound.max && *bound.min > *bound.max)
+          ctx.error(it->second, "checks." + metric, "min is greater than max");
+        b.finish();
+        sc.checks[metric] = bound;
+      }
+    }
+    c.finish();
+  }
+  top.finish();
+
+  // Cross-step validation.
+  std::set<std::string> ids;
+  bool started = false;
+  for (const auto& s : sc.steps) {
+    if (s.kind == StepKind::inject && !s.fault.id.empty()) {
+      if (!ids.insert(s.fault.id).second)
+        ctx.error_at(mark_of(s), "id", fmt::format("duplicate fault id '{}'", s.fault.id));
+    }
+    if (s.kind == StepKind::heal && s.heal_id != "all" && !ids.count(s.heal_id)) {
+      ctx.error_at(mark_of(s), "heal",
+                   fmt::format("heals '{}' but no earlier inject step has that id", s.heal_id));
+    }
+    if (s.kind == StepKind::start) {
+      started = true;
+      if (!sc.ledger) sc.ledger = LedgerWorkloadSpec{};
+    }
+    if (s.kind == StepKind::await_writes && !started)
+      ctx.error_at(mark_of(s), "await_writes",
+                   "await_writes needs a workload started by an earlier step");
+  }
+  ctx.throw_if_errors();
+  return sc;
+}
+
+Scenario parse_scenario(const std::string& yaml_text, const std::string& name) {
+  return parse_scenario_node(load_yaml_string(yaml_text, name), name);
+}
+
+Scenario load_scenario(const std::string& path) {
+  return parse_scenario_node(load_yaml_file(path), path);
+}
+
+}  // namespace haverify

@@ -1,0 +1,209 @@
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "haverify/workload.hpp"
+
+namespace haverify {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::int64_t kIdsPerRun = 1'000'000'000;
+constexpr auto kConnectFailRecordInterval = std::chrono::milliseconds(100);
+
+bool valid_table_name(const std::string& t) {
+  if (t.empty() || t.front() == '.' || t.back() == '.') return false;
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.';
+  });
+}
+
+void require_valid_table(const std::string& t) {
+  if (!valid_table_name(t)) {
+    throw std::invalid_argument(fmt::format("ledger: invalid table name '{}'", t));
+  }
+}
+
+std::string outcome_text(const QueryOutcome& o) {
+  if (o.kind == QueryOutcome::ok) {
+    // An ok write keeps its warnings, e.g. a COMMIT whose wait for the
+    // synchronous standby was canceled (durable locally, not replicated).
+    std::string w;
+    for (const auto& n : o.notices) {
+      if (n.rfind("WARNING", 0) != 0) continue;
+      if (!w.empty()) w += "; ";
+      w += n;
+    }
+    return w;
+  }
+  if (o.sqlstate.empty()) return o.error;
+  return fmt::format("[{}] {}", o.sqlstate, o.error);
+}
+
+OpType op_type(QueryOutcome::Kind k) {
+  switch (k) {
+    case QueryOutcome::ok: return OpType::ok;
+    case QueryOutcome::failed: return OpType::fail;
+    case QueryOutcome::unknown: return OpType::info;
+  }
+  return OpType::info;
+}
+
+}  // namespace
+
+LedgerWorkload::LedgerWorkload(PgTarget endpoint, LedgerOptions options, History& history)
+    : endpoint_(std::move(endpoint)), options_(std::move(options)), history_(history) {
+  require_valid_table(options_.table);
+  if (options_.clients < 1) throw std::invalid_argument("ledger: clients must be >= 1");
+  if (options_.run_id < 0 || options_.run_id > INT64_MAX / kIdsPerRun - 1) {
+    throw std::invalid_argument("ledger: run_id out of range");
+  }
+}
+
+LedgerWorkload::~LedgerWorkload() { stop(); }
+
+void LedgerWorkload::prepare(const PgTarget& endpoint, const LedgerOptions& options,
+                             std::chrono::milliseconds deadline) {
+  require_valid_table(options.table);
+  const auto end = Clock::now() + deadline;
+  std::string err;
+  PgConnPtr conn = pg_connect(endpoint, deadline, &err, options.tcp_user_timeout_ms);
+  if (!conn) {
+    throw std::runtime_error(
+        fmt::format("ledger prepare: connect to {}: {}", endpoint.describe(), err));
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+  const std::string sql = fmt::format(
+      "CREATE TABLE IF NOT EXISTS {}(id bigint primary key, client int not null, "
+      "run_id bigint not null, written_at timestamptz not null default clock_timestamp())",
+      options.table);
+  QueryOutcome o = pg_exec(conn.get(), sql, std::max(left, std::chrono::milliseconds(1)));
+  if (!o.is_ok()) {
+    throw std::runtime_error(fmt::format("ledger prepare: {} on {}: {}", options.table,
+                                         endpoint.describe(), outcome_text(o)));
+  }
+}
+
+void LedgerWorkload::start() {
+  if (started_) throw std::logic_error("ledger: start() called twice");
+  started_ = true;
+  stop_.store(false, std::memory_order_release);
+  threads_.reserve(static_cast<std::size_t>(options_.clients));
+  for (int i = 0; i < options_.clients; ++i) {
+    threads_.emplace_back([this, i] { run_client(i); });
+  }
+}
+
+void LedgerWorkload::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_.store(true, std::memory_order_release);
+  }
+  wake_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+std::int64_t LedgerWorkload::acked() const { return acked_.load(); }
+
+std::vector<std::int64_t> LedgerWorkload::acked_ids() const {
+  std::vector<std::int64_t> ids;
+  {
+    std::lock_guard lock(mu_);
+    ids = acked_ids_;
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+void LedgerWorkload::backoff() {
+  std::unique_lock lock(mu_);
+  wake_.wait_for(lock, options_.retry_backoff, [this] { return stopping(); });
+}
+
+void LedgerWorkload::run_client(int index) {
+  const std::string process = fmt::format("client-{}", index);
+  const std::string node = endpoint_.describe();
+  PgConnPtr conn;
+  bool recorded_connect_fail = false;
+  Clock::time_point last_connect_fail{};
+  int skipped_connect_fails = 0;
+
+  while (!stopping()) {
+    if (!conn) {
+      std::string err;
+      conn = pg_connect(endpoint_, options_.connect_deadline, &err, options_.tcp_user_timeout_ms);
+      if (!conn) {
+        const auto now = Clock::now();
+        if (!recorded_connect_fail || now - last_connect_fail >= kConnectFailRecordInterval) {
+          if (skipped_connect_fails > 0) err += fmt::format(" (+{} more)", skipped_connect_fails);
+          history_.record(process, OpType::fail, "connect", "", node, std::move(err));
+          recorded_connect_fail = true;
+          last_connect_fail = now;
+          skipped_connect_fails = 0;
+        } else {
+          ++skipped_connect_fails;
+        }
+        backoff();
+        continue;
+      }
+    }
+
+    const std::int64_t seq = next_seq_.fetch_add(1);
+    if (seq >= kIdsPerRun) break;  // id space of this run exhausted
+    const std::int64_t id = options_.run_id * kIdsPerRun + seq;
+    const std::string value = std::to_string(id);
+    const std::string sql =
+        fmt::format("INSERT INTO {}(id, client, run_id) VALUES ({}, {}, {})", options_.table, id,
+                    index, options_.run_id);
+
+    history_.record(process, OpType::invoke, "write", value, node);
+    QueryOutcome o = pg_exec(conn.get(), sql, options_.commit_deadline);
+    history_.record(process, op_type(o.kind), "write", value, node, outcome_text(o));
+
+    if (o.kind == QueryOutcome::ok) {
+      acked_.fetch_add(1);
+      {
+        std::lock_guard lock(mu_);
+        acked_ids_.push_back(id);
+      }
+      if (o.connection_lost) conn.reset();
+      continue;
+    }
+    conn.reset();  // unknown, lost, or rejected (e.g. read-only): reconnect
+    backoff();
+  }
+}
+
+std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table,
+                                          std::int64_t run_id, std::chrono::milliseconds deadline,
+                                          std::string* error) {
+  std::vector<std::int64_t> ids;
+  if (!valid_table_name(table)) {
+    if (error) *error = fmt::format("invalid table name '{}'", table);
+    return ids;
+  }
+  const std::string sql =
+      fmt::format("SELECT id FROM {} WHERE run_id = {} ORDER BY id", table, run_id);
+  QueryOutcome o = pg_exec(conn, sql, deadline);
+  if (!o.is_ok() || !o.result || PQresultStatus(o.result.get()) != PGRES_TUPLES_OK) {
+    if (error) *error = o.is_ok() ? std::string("query returned no rows") : outcome_text(o);
+    return ids;
+  }
+  const PGresult* r = o.result.get();
+  const int n = PQntuples(r);
+  ids.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    ids.push_back(std::stoll(PQgetvalue(r, i, 0)));
+  }
+  if (error) error->clear();
+  return ids;
+}
+
+}  // namespace haverify

@@ -1,0 +1,148 @@
+#include "reports/results.hpp"
+
+#include <fstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "reports/csv.hpp"
+
+namespace haverify::reports {
+
+const std::vector<std::string>& results_header() {
+  static const std::vector<std::string> h = {
+      "scenario",      "kind",           "stack",        "profile",        "fault",
+      "target",        "seed",           "repetition",   "t_inject_sent",  "t_inject_returned",
+      "t_promote",     "t_first_write",  "failover_s",   "downtime_s",     "lost_acked",
+      "unknown_commits", "failed_writes", "acked_total", "verdict",        "reason",
+      "run_dir"};
+  return h;
+}
+
+static std::string fmt_instant(const std::optional<Instant>& i) {
+  return i ? format_wall_ns(i->wall) : std::string();
+}
+static std::string fmt_seconds(const std::optional<double>& d) {
+  return d ? fmt::format("{:.3f}", *d) : std::string();
+}
+
+std::vector<std::string> results_fields(const RunRow& r) {
+  const auto& m = r.metrics;
+  return {r.scenario,
+          r.kind,
+          r.stack,
+          r.profile,
+          r.fault,
+          r.target,
+          std::to_string(r.seed),
+          std::to_string(r.repetition),
+          fmt_instant(m.t_inject_sent),
+          fmt_instant(m.t_inject_returned),
+          fmt_instant(m.t_promote),
+          fmt_instant(m.t_first_write),
+          fmt_seconds(m.failover_s),
+          fmt_seconds(m.downtime_s),
+          m.lost_acked ? std::to_string(*m.lost_acked) : std::string(),
+          std::to_string(m.unknown_commits),
+          std::to_string(m.failed_writes),
+          std::to_string(m.acked_total),
+          r.verdict,
+          r.reason,
+          r.run_dir};
+}
+
+void write_results_csv(const std::string& path, const std::vector<RunRow>& rows) {
+  CsvWriter w(path, results_header());
+  for (const auto& r : rows) w.row(results_fields(r));
+  w.flush();
+}
+
+void write_events_csv(const std::string& path, const std::vector<Op>& history, Nanos run_start_mono) {
+  CsvWriter w(path, {"time", "t_rel_s", "process", "type", "f", "value", "node", "error"});
+  for (const auto& op : history) {
+    if (op.process != "runner" && op.process != "nemesis" && op.process != "probe") continue;
+    w.row({format_wall_ns(op.wall_ns), fmt::format("{:.3f}", ns_to_s(op.mono_ns - run_start_mono)), op.process,
+           to_string(op.type), op.f, op.value, op.node, op.error});
+  }
+  w.flush();
+}
+
+void write_history_jsonl(const std::string& path, const std::vector<Op>& history) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path));
+  for (const auto& op : history) {
+    nlohmann::json j = {{"index", op.index}, {"process", op.process}, {"type", to_string(op.type)},
+                        {"f", op.f},         {"value", op.value},     {"node", op.node},
+                        {"mono_ns", op.mono_ns}, {"wall", format_wall_ns(op.wall_ns)}};
+    if (!op.error.empty()) j["error"] = op.error;
+    out << j.dump() << '\n';
+  }
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') out += fmt::format("&#{};", static_cast<int>(c));
+        else out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+void write_junit_xml(const std::string& path, const std::string& suite, const std::vector<RunRow>& rows) {
+  int failures = 0, errors = 0;
+  double total = 0;
+  for (const auto& r : rows) {
+    if (r.verdict == "fail") ++failures;
+    if (r.verdict == "error") ++errors;
+    total += r.duration_s;
+  }
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path));
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out << fmt::format("<testsuites name=\"haverify\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
+                     rows.size(), failures, errors, total);
+  out << fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
+                     xml_escape(suite), rows.size(), failures, errors, total);
+  for (const auto& r : rows) {
+    out << fmt::format("    <testcase classname=\"{}.{}\" name=\"{} #{}\" time=\"{:.3f}\">\n",
+                       xml_escape(r.kind), xml_escape(r.stack), xml_escape(r.scenario), r.repetition, r.duration_s);
+    if (r.verdict == "fail")
+      out << fmt::format("      <failure message=\"{}\" type=\"verdict\"/>\n", xml_escape(r.reason));
+    else if (r.verdict == "error")
+      out << fmt::format("      <error message=\"{}\" type=\"harness\"/>\n", xml_escape(r.reason));
+    std::string so;
+    const auto h = results_header();
+    const auto f = results_fields(r);
+    for (std::size_t i = 0; i < h.size(); ++i) so += h[i] + "=" + f[i] + "\n";
+    out << "      <system-out>" << xml_escape(so) << "</system-out>\n";
+    out << "    </testcase>\n";
+  }
+  out << "  </testsuite>\n</testsuites>\n";
+  if (!out) throw std::runtime_error(fmt::format("write to {} failed", path));
+}
+
+std::string summary_table(const std::vector<RunRow>& rows) {
+  std::string out = fmt::format("{:<34} {:>3} {:<7} {:>10} {:>10} {:>8} {:>6} {:>7}  {}\n", "scenario", "rep",
+                                "verdict", "failover_s", "downtime_s", "acked", "lost", "unknown", "reason");
+  for (const auto& r : rows) {
+    const auto& m = r.metrics;
+    std::string reason = r.reason;
+    if (reason.size() > 90) reason = reason.substr(0, 87) + "...";
+    out += fmt::format("{:<34} {:>3} {:<7} {:>10} {:>10} {:>8} {:>6} {:>7}  {}\n", r.scenario, r.repetition,
+                       r.verdict, m.failover_s ? fmt::format("{:.3f}", *m.failover_s) : "-",
+                       m.downtime_s ? fmt::format("{:.3f}", *m.downtime_s) : "-", m.acked_total,
+                       m.lost_acked ? std::to_string(*m.lost_acked) : "-", m.unknown_commits, reason);
+  }
+  return out;
+}
+
+}  // namespace haverify::reports

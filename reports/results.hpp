@@ -1,0 +1,45 @@
+#pragma once
+// Run results and the files written from them: results.csv (one row per
+// run), events.csv (the timeline), junit.xml (one testcase per run) and the
+// summary table printed at the end. Column meanings: docs/metrics.md.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "haverify/history.hpp"
+#include "haverify/metrics.hpp"
+
+namespace haverify::reports {
+
+struct RunRow {
+  std::string scenario;
+  std::string kind;  // single-fault, ...
+  std::string stack;
+  std::string profile;
+  std::string fault;   // fault kind of the first inject
+  std::string target;  // as written (role or node) -> resolved node(s)
+  std::uint64_t seed = 0;
+  int repetition = 1;
+  std::string run_dir;
+  RunMetrics metrics;
+  std::string verdict;  // pass | fail | error
+  std::string reason;
+  double duration_s = 0;
+};
+
+const std::vector<std::string>& results_header();
+std::vector<std::string> results_fields(const RunRow& row);
+void write_results_csv(const std::string& path, const std::vector<RunRow>& rows);
+
+// The timeline of steps, faults and role changes (clients' individual writes
+// are left out; they are in history.jsonl).
+void write_events_csv(const std::string& path, const std::vector<Op>& history, Nanos run_start_mono);
+// Every op, one JSON object per line.
+void write_history_jsonl(const std::string& path, const std::vector<Op>& history);
+
+void write_junit_xml(const std::string& path, const std::string& suite, const std::vector<RunRow>& rows);
+std::string xml_escape(const std::string& s);
+
+std::string summary_table(const std::vector<RunRow>& rows);
+
+}  // namespace haverify::reports

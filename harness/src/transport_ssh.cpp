@@ -117,8 +117,7 @@ class Channel {
 };
 
 long remaining_ms(Clock::time_point until) {
-  return static_cast<long>(
-      std::chrono::duration_cast<milliseconds>(until - Clock::now()).count());
+  return static_cast<long>(std::chrono::ceil<milliseconds>(until - Clock::now()).count());
 }
 
 struct EventDeleter {
@@ -445,8 +444,12 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
   auto on_timeout = [&]() -> ExecResult {
     r.timed_out = true;
     r.exit_code = -1;
-    // Best effort: kill the remote command (OpenSSH >= 7.9 honours "signal"),
-    // then close the channel. Both are non-blocking sends.
+    // Best effort: ask sshd to kill the remote command's process group, then
+    // close the channel. OpenSSH >= 7.9 honours "signal" requests, but NOT for
+    // root logins (no post-auth privilege separation: "session signalling
+    // requires privilege separation"); then the command runs on until it ends
+    // or gets SIGPIPE writing to the closed channel. Bound remote work with
+    // `timeout` in the command itself where that matters.
     ssh_channel_request_send_signal(ch->get(), "KILL");
     ssh_channel_close(ch->get());
     ssh_blocking_flush(s, 100);  // get them on the wire (small, bounded slack)
@@ -458,7 +461,6 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
   if (rc == SSH_AGAIN) return on_timeout();
   if (rc != SSH_OK) {
     std::string e = ssh_err(s);
-    ch.reset();
     return fail(fmt::format("{}: exec request failed: {}", where, e));
   }
 
@@ -488,7 +490,6 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
     bool progress = drain(lost);
     if (lost || ssh_is_connected(s) == 0) {
       std::string e = ssh_err(s);
-      ch.reset();
       return fail(fmt::format(
           "{}: connection lost while the command was running ({}); its outcome is unknown",
           where, e));
@@ -518,7 +519,6 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
     }
     if (ssh_is_connected(s) == 0) {
       std::string e = ssh_err(s);
-      ch.reset();
       return fail(fmt::format(
           "{}: connection lost before the exit status arrived ({}); outcome unknown", where, e));
     }

@@ -1,0 +1,156 @@
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "haverify/history.hpp"
+#include "haverify/metrics.hpp"
+
+using namespace haverify;
+
+namespace {
+constexpr Nanos kMs = 1'000'000;
+
+struct Builder {
+  std::vector<Op> ops;
+  void add(const std::string& process, OpType t, const std::string& f, const std::string& value, Nanos ms,
+           const std::string& node = "") {
+    Op op;
+    op.index = static_cast<std::int64_t>(ops.size());
+    op.process = process;
+    op.type = t;
+    op.f = f;
+    op.value = value;
+    op.node = node;
+    op.mono_ns = ms * kMs;
+    op.wall_ns = 1'700'000'000'000 * kMs + ms * kMs;
+    ops.push_back(op);
+  }
+  // A write by `client` of id `id`, invoked at `t0` ms and completed at `t1` ms.
+  void write(int client, std::int64_t id, Nanos t0, Nanos t1, OpType outcome = OpType::ok) {
+    const std::string p = "client-" + std::to_string(client);
+    add(p, OpType::invoke, "write", std::to_string(id), t0);
+    add(p, outcome, "write", std::to_string(id), t1);
+  }
+  void sort() {
+    std::stable_sort(ops.begin(), ops.end(), [](const Op& a, const Op& b) { return a.mono_ns < b.mono_ns; });
+  }
+};
+}  // namespace
+
+TEST_CASE("History assigns indices in order and is safe across threads", "[unit]") {
+  History h;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 8; ++t)
+    ts.emplace_back([&h, t] {
+      for (int i = 0; i < 1000; ++i) h.record("client-" + std::to_string(t), OpType::invoke, "write", std::to_string(i));
+    });
+  for (auto& t : ts) t.join();
+  auto ops = h.snapshot();
+  REQUIRE(ops.size() == 8000);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    CHECK(ops[i].index == static_cast<std::int64_t>(i));
+    CHECK(ops[i].mono_ns > 0);
+    CHECK(ops[i].wall_ns > 0);
+  }
+  std::size_t seen = 0;
+  h.set_listener([&seen](const Op&) { ++seen; });
+  h.record("runner", OpType::ok, "step", "x");
+  CHECK(seen == 1);
+}
+
+TEST_CASE("failover, downtime and lost writes from a synthetic failover", "[unit]") {
+  Builder b;
+  // Steady writes every 10 ms before the fault.
+  std::int64_t id = 1;
+  for (Nanos t = 0; t < 1000; t += 10) b.write(1, id++, t, t + 2);
+  // Fault: inject sent at 1000 ms, returned at 1030 ms.
+  b.add("nemesis", OpType::invoke, "inject", "power_off node1", 1000, "node1");
+  b.add("nemesis", OpType::ok, "inject", "power_off node1", 1030, "node1");
+  // An in-flight write whose outcome is unknown, and a definite failure.
+  b.write(1, id++, 1002, 4000, OpType::info);
+  b.write(2, id++, 1500, 1501, OpType::fail);
+  // Promotion observed at 3000 ms on node2.
+  b.add("probe", OpType::ok, "role", "primary", 0, "node1");
+  b.add("probe", OpType::ok, "role", "primary", 3000, "node2");
+  // Writes resume: first ack at 3500 ms (invoked at 3400).
+  for (Nanos t = 3400; t < 4400; t += 10) b.write(2, id++, t, t + 100);
+  b.sort();
+
+  std::set<std::int64_t> final_ids;
+  for (std::int64_t i = 1; i < id; ++i) final_ids.insert(i);
+  final_ids.erase(5);  // one acknowledged write lost
+  auto m = compute_metrics(b.ops, final_ids);
+  REQUIRE(m.t_inject_sent);
+  CHECK(m.t_inject_sent->mono == 1000 * kMs);
+  CHECK(m.t_inject_returned->mono == 1030 * kMs);
+  REQUIRE(m.t_first_write);
+  CHECK(m.t_first_write->mono == 3500 * kMs);
+  REQUIRE(m.failover_s);
+  CHECK(*m.failover_s == Approx(2.5));
+  REQUIRE(m.t_promote);
+  CHECK(m.t_promote->mono == 3000 * kMs);
+  REQUIRE(m.downtime_s);
+  CHECK(*m.downtime_s == Approx(3500.0 / 1000 - 992.0 / 1000));  // last ack before 992, next 3500
+  CHECK(m.acked_total == 100 + 100);
+  CHECK(m.unknown_commits == 1);
+  CHECK(m.failed_writes == 1);
+  REQUIRE(m.lost_acked);
+  CHECK(*m.lost_acked == 1);
+  CHECK(m.lost_ids == std::vector<std::int64_t>{5});
+}
+
+TEST_CASE("a write invoked before the fault does not count as the first write after it", "[unit]") {
+  Builder b;
+  b.write(1, 1, 0, 5);
+  b.add("nemesis", OpType::invoke, "inject", "kill", 100);
+  b.add("nemesis", OpType::ok, "inject", "kill", 110);
+  b.write(2, 2, 90, 200);  // invoked before the inject returned: excluded
+  b.write(3, 3, 300, 310);
+  b.sort();
+  auto m = compute_metrics(b.ops, std::set<std::int64_t>{1, 2, 3});
+  REQUIRE(m.t_first_write);
+  CHECK(m.t_first_write->mono == 310 * kMs);
+  CHECK(*m.failover_s == Approx(0.210));
+  CHECK(*m.lost_acked == 0);
+}
+
+TEST_CASE("metrics stay unknown when they cannot be computed", "[unit]") {
+  Builder b;
+  b.write(1, 1, 0, 5);
+  b.add("nemesis", OpType::invoke, "inject", "kill", 100);
+  b.add("nemesis", OpType::ok, "inject", "kill", 110);
+  b.add("client-1", OpType::invoke, "write", "2", 120);  // never completes: unknown
+  b.sort();
+  auto m = compute_metrics(b.ops, std::nullopt);
+  CHECK_FALSE(m.failover_s);
+  CHECK_FALSE(m.downtime_s);
+  CHECK_FALSE(m.lost_acked);
+  CHECK(m.unknown_commits == 1);
+  auto v = evaluate(m, {{"failover_s", Bound{std::nullopt, 10.0}},
+                        {"lost_acked", Bound{std::nullopt, 0.0}},
+                        {"downtime_s", Bound{std::nullopt, 5.0}}});
+  CHECK_FALSE(v.pass);
+  CHECK(v.reason.find("no write was acknowledged after the fault") != std::string::npos);
+  CHECK(v.reason.find("could not be read back") != std::string::npos);
+}
+
+TEST_CASE("checks pass and fail against their bounds with reasons", "[unit]") {
+  RunMetrics m;
+  m.failover_s = 3.5;
+  m.downtime_s = 4.0;
+  m.lost_acked = 2;
+  m.lost_ids = {7, 9};
+  m.acked_total = 5000;
+  m.unknown_commits = 3;
+  auto pass = evaluate(m, {{"failover_s", Bound{std::nullopt, 10.0}}, {"acked_total", Bound{1000.0, std::nullopt}}});
+  CHECK(pass.pass);
+  CHECK(pass.reason == "all 2 checks passed");
+  auto fail = evaluate(m, {{"failover_s", Bound{std::nullopt, 3.0}}, {"lost_acked", Bound{std::nullopt, 0.0}},
+                           {"unknown_commits", Bound{0.0, 5.0}}});
+  CHECK_FALSE(fail.pass);
+  CHECK(fail.reason.find("failover_s = 3.5 outside bound <= 3") != std::string::npos);
+  CHECK(fail.reason.find("lost_acked = 2 outside bound <= 0 (e.g. ids 7 9)") != std::string::npos);
+  CHECK(fail.reason.find("unknown_commits") == std::string::npos);
+  REQUIRE(fail.checks.size() == 3);
+  CHECK(format_bound(Bound{1.0, 2.0}) == "1 <= x <= 2");
+}

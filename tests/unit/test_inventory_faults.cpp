@@ -1,0 +1,181 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <unistd.h>
+
+#include "faults/fault.hpp"
+#include "faults/ledger.hpp"
+#include "haverify/config_reader.hpp"
+#include "haverify/inventory.hpp"
+#include "haverify/shell.hpp"
+
+using namespace haverify;
+
+namespace {
+const char* kInventory = R"(name: t
+stack: pgpool
+lans:
+  management: {subnet: 198.18.0.0/24}
+  service: {subnet: 198.18.1.0/24}
+ssh: {user: root, key: /k, known_hosts: /kh}
+lab: {script: /opt/lab/haverify-lab, state_dir: /var/lib/haverify-lab}
+nodes:
+  - name: node1
+    ssh: {host: 198.18.0.11}
+    interfaces:
+      management: {ifname: mgmt0, address: 198.18.0.11/24}
+      service: {ifname: svc0, address: 198.18.1.11/24}
+    postgres: {port: 5432, data_dir: /var/lib/postgresql/15/main}
+    power: {controller: lab}
+  - name: node2
+    ssh: {host: 198.18.0.12, port: 2222}
+    interfaces:
+      service: {ifname: svc0, address: 198.18.1.12/24}
+    postgres: {}
+    power:
+      controller: command
+      off: "ipmitool -H {bmc} power off"
+      on: "ipmitool -H {bmc} power on"
+      status: "ipmitool -H {bmc} power status"
+      vars: {bmc: 198.18.9.12}
+endpoint: {kind: pgpool, host: 198.18.1.10, port: 9999}
+driver: {type: pgpool, pcp_host: 198.18.0.10, pcp_user: pcpadmin}
+)";
+
+std::vector<ConfigIssue> inventory_issues(const std::string& text) {
+  try {
+    parse_inventory(text, "inv.yaml");
+  } catch (const ConfigError& e) {
+    return e.issues();
+  }
+  return {};
+}
+}  // namespace
+
+TEST_CASE("an inventory parses with defaults inherited by nodes", "[unit]") {
+  auto inv = parse_inventory(kInventory, "inv.yaml");
+  REQUIRE(inv.nodes.size() == 2);
+  CHECK(inv.stack == "pgpool");
+  CHECK(inv.nodes[0].ssh.key_file == "/k");
+  CHECK(inv.nodes[0].ssh.known_hosts == "/kh");
+  CHECK(inv.nodes[1].ssh.port == 2222);
+  CHECK(inv.nodes[0].postgres.host == "198.18.0.11");  // defaults to the SSH host
+  CHECK(inv.nodes[0].interface_on("service")->ifname == "svc0");
+  CHECK(inv.nodes[1].interface_on("replication") == nullptr);
+  CHECK(inv.endpoint.port == "9999");
+  CHECK(inv.driver.pcp_port == 9898);
+  REQUIRE(inv.lab);
+}
+
+TEST_CASE("inventory errors are reported with positions", "[unit]") {
+  std::string bad = kInventory;
+  bad.replace(bad.find("port: 2222"), 10, "prot: 2222");
+  bad.replace(bad.find("kind: pgpool"), 12, "kind: dns");
+  auto v = inventory_issues(bad);
+  bool saw_prot = false, saw_kind = false;
+  for (const auto& i : v) {
+    if (i.key == "nodes[1].ssh.prot" && i.line == 17) saw_prot = true;
+    if (i.key == "endpoint.kind") saw_kind = true;
+  }
+  CHECK(saw_prot);
+  CHECK(saw_kind);
+  auto v2 = inventory_issues("nodes: []\nendpoint: {host: x}\n");
+  REQUIRE_FALSE(v2.empty());
+  CHECK(v2[0].key == "nodes");
+}
+
+TEST_CASE("fault plans: power through the lab or a command template", "[unit]") {
+  auto inv = parse_inventory(kInventory, "inv.yaml");
+  FaultSpec f;
+  f.kind = "power_off";
+  auto a = faults::plan_fault(f, inv, inv.nodes[0]);
+  CHECK(a.where == "local");
+  CHECK(a.inject_command == "'/opt/lab/haverify-lab' power-off 'node1'");
+  CHECK(a.heal_command.find("power-on 'node1'") != std::string::npos);
+  auto b = faults::plan_fault(f, inv, inv.nodes[1]);
+  CHECK(b.inject_command == "ipmitool -H 198.18.9.12 power off");
+  CHECK(b.verify_command.find("grep -qiw off") != std::string::npos);
+  CHECK(b.heal_command == "ipmitool -H 198.18.9.12 power on");
+}
+
+TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
+  auto inv = parse_inventory(kInventory, "inv.yaml");
+  FaultSpec cut;
+  cut.kind = "lan_cut";
+  cut.lan = "service";
+  auto a = faults::plan_fault(cut, inv, inv.nodes[0]);
+  CHECK(a.where == "ssh");
+  CHECK(a.inject_command == "ip link set dev 'svc0' down");
+  CHECK(a.heal_command == "ip link set dev 'svc0' up");
+  cut.method = "nft";
+  cut.direction = "in";
+  auto n = faults::plan_fault(cut, inv, inv.nodes[0]);
+  CHECK(n.inject_command.find("iifname 'svc0' drop") != std::string::npos);
+  CHECK(n.inject_command.find("oifname") == std::string::npos);
+  CHECK(n.heal_command.find("nft delete table inet haverify_cut_svc0") != std::string::npos);
+  cut.lan = "replication";
+  CHECK_THROWS_AS(faults::plan_fault(cut, inv, inv.nodes[1]), faults::FaultError);
+
+  FaultSpec kill;
+  kill.kind = "process_kill";
+  kill.process = "postmaster";
+  kill.signal = "KILL";
+  auto k = faults::plan_fault(kill, inv, inv.nodes[0]);
+  CHECK(k.inject_command.find("/var/lib/postgresql/15/main/postmaster.pid") != std::string::npos);
+  CHECK(k.inject_command.find("kill -KILL $pids") != std::string::npos);
+  CHECK(k.heal_command.empty());
+  kill.signal = "STOP";
+  CHECK(faults::plan_fault(kill, inv, inv.nodes[0]).heal_command.find("kill -CONT") != std::string::npos);
+}
+
+TEST_CASE("the fault ledger persists entries until they are removed", "[unit]") {
+  const auto path = std::filesystem::temp_directory_path() / ("haverify-ledger-" + std::to_string(::getpid())) / "l.json";
+  std::filesystem::remove_all(path.parent_path());
+  {
+    faults::FaultLedger l(path.string());
+    CHECK(l.entries().empty());
+    faults::LedgerEntry e;
+    e.id = "run/f1/1";
+    e.kind = "lan_cut";
+    e.node = "node1";
+    e.where = "ssh";
+    e.ssh.host = "198.18.0.11";
+    e.ssh.key_file = "/k";
+    e.heal_command = "ip link set dev 'svc0' up";
+    l.add(e);
+    e.id = "run/f2/2";
+    l.add(e);
+  }
+  faults::FaultLedger again(path.string());  // as after a crash
+  auto entries = again.entries();
+  REQUIRE(entries.size() == 2);
+  CHECK(entries[0].ssh.host == "198.18.0.11");
+  CHECK(entries[0].heal_command == "ip link set dev 'svc0' up");
+  again.remove("run/f1/1");
+  again.remove("run/f2/2");
+  CHECK(again.entries().empty());
+  CHECK_FALSE(std::filesystem::exists(path));
+  std::filesystem::remove_all(path.parent_path());
+}
+
+TEST_CASE("a local heal runs its command; a failing one says what failed", "[unit]") {
+  faults::LedgerEntry ok;
+  ok.description = "noop";
+  ok.node = "n";
+  ok.heal_command = "true";
+  CHECK(faults::heal_entry(ok, std::chrono::milliseconds(5000)).empty());
+  faults::LedgerEntry bad = ok;
+  bad.heal_command = "echo boom >&2; exit 4";
+  auto err = faults::heal_entry(bad, std::chrono::milliseconds(5000));
+  CHECK(err.find("exit 4") != std::string::npos);
+  CHECK(err.find("boom") != std::string::npos);
+}
+
+TEST_CASE("shell quoting and templates", "[unit]") {
+  CHECK(sh_quote("a b") == "'a b'");
+  CHECK(sh_quote("it's") == "'it'\\''s'");
+  std::string missing;
+  CHECK(expand_template("virsh destroy {domain} on {host}", {{"domain", "db1"}}, &missing) ==
+        "virsh destroy db1 on {host}");
+  CHECK(missing == "host");
+}

@@ -1,0 +1,107 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+// fast-cpp-csv-parser is a third-party header: keep -Werror for our code only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-truncation"
+#include <libfccp/csv.h>
+#pragma GCC diagnostic pop
+
+#include "reports/csv.hpp"
+#include "reports/results.hpp"
+
+using namespace haverify;
+using namespace haverify::reports;
+
+namespace {
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+std::string tmpfile(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("haverify-unit-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+}  // namespace
+
+TEST_CASE("CSV fields are quoted per RFC 4180", "[unit]") {
+  CHECK(csv_field("plain") == "plain");
+  CHECK(csv_field("") == "");
+  CHECK(csv_field("a,b") == "\"a,b\"");
+  CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
+  CHECK(csv_field("line1\nline2") == "\"line1\nline2\"");
+  CHECK(csv_field("cr\r") == "\"cr\r\"");
+  CHECK(csv_line({"a", "b,c", ""}) == "a,\"b,c\",\r\n");
+}
+
+TEST_CASE("CSV written by CsvWriter reads back with fast-cpp-csv-parser", "[unit]") {
+  const std::string path = tmpfile("roundtrip.csv");
+  {
+    CsvWriter w(path, {"name", "reason", "n"});
+    w.row({"power-off", "failover_s = 3.2, within \"<= 10\"", "1"});
+    w.row({"x", "", "2"});
+    CHECK_THROWS_AS(w.row({"too", "few"}), std::logic_error);
+  }
+  io::CSVReader<3, io::trim_chars<>, io::double_quote_escape<',', '"'>> in(path);
+  in.read_header(io::ignore_no_column, "name", "reason", "n");
+  std::string name, reason;
+  int n = 0;
+  REQUIRE(in.read_row(name, reason, n));
+  CHECK(name == "power-off");
+  CHECK(reason == "failover_s = 3.2, within \"<= 10\"");
+  CHECK(n == 1);
+  REQUIRE(in.read_row(name, reason, n));
+  CHECK(name == "x");
+  CHECK(reason.empty());
+  CHECK_FALSE(in.read_row(name, reason, n));
+}
+
+TEST_CASE("results.csv has one row per run with the documented columns", "[unit]") {
+  RunRow r;
+  r.scenario = "power-off-primary";
+  r.kind = "single-fault";
+  r.stack = "pgpool";
+  r.fault = "power_off";
+  r.target = "primary->node1";
+  r.seed = 42;
+  r.metrics.failover_s = 3.4567;
+  r.metrics.lost_acked = 0;
+  r.metrics.acked_total = 12345;
+  r.verdict = "pass";
+  r.reason = "all 4 checks passed";
+  const std::string path = tmpfile("results.csv");
+  write_results_csv(path, {r, r});
+  const std::string text = slurp(path);
+  const auto first = text.substr(0, text.find("\r\n"));
+  CHECK(first.rfind("scenario,kind,stack,profile,fault,target,seed,", 0) == 0);
+  CHECK(text.find("power-off-primary,single-fault,pgpool,,power_off,primary->node1,42,1,,,,,3.457,,0,0,0,12345,pass,all 4 checks passed,") != std::string::npos);
+  std::size_t lines = 0;
+  for (std::size_t p = 0; (p = text.find("\r\n", p)) != std::string::npos; p += 2) ++lines;
+  CHECK(lines == 3);
+}
+
+TEST_CASE("junit.xml escapes and marks failures and errors", "[unit]") {
+  RunRow ok, bad, err;
+  ok.scenario = "a";
+  ok.verdict = "pass";
+  bad.scenario = "b<&>";
+  bad.verdict = "fail";
+  bad.reason = "lost_acked = 3 outside bound <= 0";
+  err.scenario = "c";
+  err.verdict = "error";
+  err.reason = "ssh \"refused\"";
+  const std::string path = tmpfile("junit.xml");
+  write_junit_xml(path, "single-fault", {ok, bad, err});
+  const std::string x = slurp(path);
+  CHECK(x.find("tests=\"3\" failures=\"1\" errors=\"1\"") != std::string::npos);
+  CHECK(x.find("name=\"b&lt;&amp;&gt; #1\"") != std::string::npos);
+  CHECK(x.find("<failure message=\"lost_acked = 3 outside bound &lt;= 0\"") != std::string::npos);
+  CHECK(x.find("<error message=\"ssh &quot;refused&quot;\"") != std::string::npos);
+  CHECK(xml_escape(std::string("\x01")) == "&#1;");
+}

@@ -1,0 +1,134 @@
+#include <catch2/catch.hpp>
+
+#include "haverify/config_reader.hpp"
+#include "haverify/scenario.hpp"
+
+using namespace haverify;
+
+namespace {
+std::vector<ConfigIssue> issues_of(const std::string& yaml) {
+  try {
+    parse_scenario(yaml, "s.yaml");
+  } catch (const ConfigError& e) {
+    return e.issues();
+  }
+  return {};
+}
+bool has_issue(const std::vector<ConfigIssue>& v, const std::string& key, int line, int col) {
+  for (const auto& i : v)
+    if (i.key == key && i.line == line && i.col == col) return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("a valid scenario parses with steps, checks and repeat", "[unit]") {
+  auto sc = parse_scenario(R"(name: p
+kind: single-fault
+repeat: 3
+workload:
+  ledger: {clients: 8, commit_deadline: 2500ms}
+steps:
+  - start: ledger
+  - wait: 1.5s
+  - inject: {id: a, fault: lan_cut, lan: service, method: nft, direction: in, target: [primary, node3], duration: 2s}
+  - inject: {fault: process_kill, process: "name:pgpool", signal: SIGSTOP, target: standby}
+  - await_writes: {timeout: 30s}
+  - heal: a
+  - recover: {}
+  - stop: ledger
+checks:
+  failover_s: {max: 15}
+  acked_total: {min: 10, max: 1e9}
+)",
+                           "s.yaml");
+  CHECK(sc.name == "p");
+  CHECK(sc.repeat == 3);
+  REQUIRE(sc.ledger);
+  CHECK(sc.ledger->clients == 8);
+  CHECK(sc.ledger->commit_deadline == std::chrono::milliseconds(2500));
+  REQUIRE(sc.steps.size() == 8);
+  CHECK(sc.steps[1].duration == std::chrono::milliseconds(1500));
+  const auto& f = sc.steps[2].fault;
+  CHECK(f.kind == "lan_cut");
+  CHECK(f.method == "nft");
+  CHECK(f.direction == "in");
+  CHECK(f.targets == std::vector<std::string>{"primary", "node3"});
+  REQUIRE(f.duration);
+  CHECK(*f.duration == std::chrono::milliseconds(2000));
+  CHECK(sc.steps[3].fault.signal == "STOP");
+  CHECK(sc.steps[4].kind == StepKind::await_writes);
+  CHECK(sc.steps[4].duration == std::chrono::milliseconds(30000));
+  CHECK(sc.steps[6].duration == std::chrono::milliseconds(120000));
+  CHECK(sc.checks.at("failover_s").max == 15);
+  CHECK(sc.checks.at("acked_total").min == 10);
+  REQUIRE(sc.primary_fault());
+  CHECK(sc.primary_fault()->id == "a");
+}
+
+TEST_CASE("an unknown key is an error with file:line:col", "[unit]") {
+  auto v = issues_of("name: x\nsteps:\n  - wait: 1s\ncheks:\n  failover_s: {max: 1}\n");
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].key == "cheks");
+  CHECK(v[0].line == 4);
+  CHECK(v[0].col == 1);
+  CHECK(v[0].str() == "s.yaml:4:1: key 'cheks': unknown key (nothing reads it; check the spelling)");
+}
+
+TEST_CASE("nested unknown keys and wrong types are all reported", "[unit]") {
+  auto v = issues_of(R"(name: x
+repeat: many
+steps:
+  - inject: {fault: power_off, target: primary, colour: red}
+  - wait: soon
+checks:
+  failover_s: {maximum: 3}
+)");
+  CHECK(has_issue(v, "repeat", 2, 9));
+  CHECK(has_issue(v, "steps[0].inject.colour", 4, 49));
+  CHECK(has_issue(v, "steps[1].wait", 5, 11));
+  CHECK(has_issue(v, "checks.failover_s.maximum", 7, 16));
+  CHECK(has_issue(v, "checks.failover_s", 7, 15));  // no min or max left
+}
+
+TEST_CASE("semantic errors: fault kinds, targets, heal ids, metrics", "[unit]") {
+  auto v = issues_of(R"(steps:
+  - inject: {fault: meteor, target: primary}
+  - inject: {fault: lan_cut, lan: management, target: primary}
+  - inject: {fault: process_kill, process: everything, target: primary}
+  - inject: {fault: power_off}
+  - heal: nothing
+  - await_writes: {}
+  - dance: now
+checks:
+  speed: {max: 1}
+  lost_acked: {min: 5, max: 1}
+)");
+  CHECK(has_issue(v, "steps[0].inject.fault", 2, 21));
+  CHECK(has_issue(v, "steps[1].inject.lan", 3, 35));
+  CHECK(has_issue(v, "steps[2].inject.process", 4, 44));
+  CHECK(has_issue(v, "steps[3].inject.target", 5, 13));
+  CHECK(has_issue(v, "heal", 6, 5));
+  CHECK(has_issue(v, "await_writes", 7, 5));
+  CHECK(has_issue(v, "steps[6].dance", 8, 5));
+  CHECK(has_issue(v, "checks.speed", 10, 3));
+  CHECK(has_issue(v, "checks.lost_acked", 11, 15));
+}
+
+TEST_CASE("YAML syntax errors carry a position", "[unit]") {
+  auto v = issues_of("steps: [\n  - wait: 1s\n");
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].line > 0);
+  CHECK(v[0].message.find("YAML syntax error") != std::string::npos);
+}
+
+TEST_CASE("durations", "[unit]") {
+  CHECK(parse_duration("250ms") == std::chrono::milliseconds(250));
+  CHECK(parse_duration("10s") == std::chrono::milliseconds(10000));
+  CHECK(parse_duration("1.5s") == std::chrono::milliseconds(1500));
+  CHECK(parse_duration("2m") == std::chrono::milliseconds(120000));
+  CHECK(parse_duration("1h") == std::chrono::milliseconds(3600000));
+  CHECK(parse_duration("3") == std::chrono::milliseconds(3000));
+  CHECK_FALSE(parse_duration("3 parsecs"));
+  CHECK_FALSE(parse_duration("-1s"));
+  CHECK_FALSE(parse_duration(""));
+}

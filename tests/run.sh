@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Command 2 of the README: installs dependencies, builds, and runs every test:
+#   1. unit tests built with ASan + UBSan (label `unit`);
+#   2. the normal build's unit tests, loopback integration tests (`integration`)
+#      and the real-lab integration tests (`lab`), which bring the embedded lab
+#      up and always tear it down.
+# Set HAVERIFY_TEST_LABELS to run a subset (a ctest -L regex), e.g. "unit".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash lab/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHAVERIFY_SANITIZE=ON >/dev/null
+cmake --build build-asan --target haverify_unit_tests -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+labels="${HAVERIFY_TEST_LABELS:-unit|integration|lab}"
+ctest --test-dir build -L "$labels" --output-on-failure

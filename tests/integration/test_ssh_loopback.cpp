@@ -521,3 +521,40 @@ TEST_CASE("ssh: connect timeout against a silent listener", "[ssh]") {
   CHECK(r2.timed_out);
   CHECK(ms_since(t2) < 2000);
 }
+
+TEST_CASE("ssh: a frozen peer is bounded by the deadline", "[ssh]") {
+  Lab lab;
+  SshTransport t(lab.target(1000ms));
+  REQUIRE(t.exec("true", 10s).ok());
+  // Freeze the per-connection sshd (like a hung node): the kept session stays
+  // "connected" but never answers.
+  auto kids = children_of(lab.sshd_pid);
+  REQUIRE_FALSE(kids.empty());
+  for (pid_t k : kids) ::kill(k, SIGSTOP);
+
+  SECTION("the channel-open probe gives up after connect_timeout and reconnects") {
+    auto t0 = Clock::now();
+    ExecResult r = t.exec("echo fresh", 10s);
+    const long took = ms_since(t0);
+    INFO(r.error);
+    CHECK(r.ok());
+    CHECK(r.out == "fresh\n");
+    CHECK(t.connect_count() == 2);
+    CHECK(took < 5000);
+    std::fprintf(stderr, "[ssh timings] frozen kept session, probe+reconnect+exec: %ld ms\n",
+                 took);
+  }
+  SECTION("when the whole node is frozen, exec returns by its deadline") {
+    ::kill(lab.sshd_pid, SIGSTOP);  // listener too: reconnect cannot succeed
+    auto t0 = Clock::now();
+    ExecResult r = t.exec("true", 1500ms);
+    const long took = ms_since(t0);
+    CHECK_FALSE(r.ok());
+    CHECK_FALSE(r.error.empty());
+    CHECK(took < 4000);  // 1.5 s deadline + generous slack
+    std::fprintf(stderr, "[ssh timings] frozen node, 1500 ms deadline: returned after %ld ms (%s)\n",
+                 took, r.error.c_str());
+    ::kill(lab.sshd_pid, SIGCONT);
+  }
+  for (pid_t k : kids) ::kill(k, SIGKILL);
+}

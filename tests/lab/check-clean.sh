@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# After `haverify lab down`: nothing of the lab may remain on the machine.
+set -u
+state="${HAVERIFY_LAB_STATE:-/var/lib/haverify-lab}"
+bad=0
+check() {  # check "what" "output that must be empty"
+  if [ -n "$2" ]; then
+    echo "left behind ($1):"
+    echo "$2"
+    bad=1
+  fi
+}
+check "network namespaces" "$(ip netns list | grep hvl- || true)"
+check "links" "$(ip -br link | grep hvl- || true)"
+check "routes" "$(ip route show table all | grep -E '198\.1[89]\.' || true)"
+check "mounts" "$(grep -E "haverify-lab|$state" /proc/mounts || true)"
+check "loop devices" "$(losetup -a 2>/dev/null | grep -E "haverify|$state" || true)"
+check "processes" "$(ps -eo pid,args | grep -E "$state|hvl-|haverify-lab-init" | grep -v -E 'grep|check-clean' || true)"
+check "host files" "$(ls -A "$state" 2>/dev/null || true)"
+[ -e "$state" ] && check "state dir" "$state still exists"
+if [ "$bad" = 0 ]; then echo "lab down left nothing behind"; fi
+exit "$bad"

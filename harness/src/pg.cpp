@@ -137,8 +137,10 @@ void collect_notice(void* arg, const PGresult* r) {
   auto* out = static_cast<std::vector<std::string>*>(arg);
   const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
   const char* sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
-  if (primary && sev) out->push_back(fmt::format("{}: {}", sev, one_line(primary)));
-  else out->push_back(one_line(PQresultErrorMessage(r)));
+  if (primary && sev)
+    out->push_back(fmt::format("{}: {}", sev, one_line(primary)));
+  else
+    out->push_back(one_line(PQresultErrorMessage(r)));
 }
 
 // Routes notices into `sink` for its lifetime, then restores the previous
@@ -220,8 +222,10 @@ std::string PgTarget::describe() const {
     if (i) out.push_back(',');
     out += hosts[i].empty() ? std::string("local") : hosts[i];
     std::string p;
-    if (ports.size() == hosts.size()) p = ports[i];
-    else if (ports.size() == 1) p = ports[0];
+    if (ports.size() == hosts.size())
+      p = ports[i];
+    else if (ports.size() == 1)
+      p = ports[0];
     if (!p.empty()) {
       out.push_back(':');
       out += p;
@@ -234,8 +238,8 @@ std::string PgTarget::describe() const {
   return out;
 }
 
-PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline,
-                     std::string* error, int tcp_user_timeout_ms) {
+PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline, std::string* error,
+                     int tcp_user_timeout_ms) {
   const auto end = Clock::now() + deadline;
   auto fail = [error](std::string msg) {
     if (error) *error = std::move(msg);
@@ -435,8 +439,7 @@ std::string outcome_error(const QueryOutcome& o) {
 }  // namespace
 
 std::optional<std::string> pg_query_scalar(PGconn* conn, const std::string& sql,
-                                           std::chrono::milliseconds deadline,
-                                           std::string* error) {
+                                           std::chrono::milliseconds deadline, std::string* error) {
   QueryOutcome o = pg_exec(conn, sql, deadline);
   auto fail = [error](std::string msg) -> std::optional<std::string> {
     if (error) *error = std::move(msg);

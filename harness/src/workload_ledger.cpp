@@ -1,9 +1,10 @@
+#include "haverify/workload.hpp"
+
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
 #include <fmt/format.h>
-
-#include "haverify/workload.hpp"
 
 namespace haverify {
 
@@ -17,8 +18,8 @@ constexpr auto kConnectFailRecordInterval = std::chrono::milliseconds(100);
 bool valid_table_name(const std::string& t) {
   if (t.empty() || t.front() == '.' || t.back() == '.') return false;
   return std::all_of(t.begin(), t.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.';
   });
 }
 
@@ -159,9 +160,8 @@ void LedgerWorkload::run_client(int index) {
     if (seq >= kIdsPerRun) break;  // id space of this run exhausted
     const std::int64_t id = options_.run_id * kIdsPerRun + seq;
     const std::string value = std::to_string(id);
-    const std::string sql =
-        fmt::format("INSERT INTO {}(id, client, run_id) VALUES ({}, {}, {})", options_.table, id,
-                    index, options_.run_id);
+    const std::string sql = fmt::format("INSERT INTO {}(id, client, run_id) VALUES ({}, {}, {})",
+                                        options_.table, id, index, options_.run_id);
 
     history_.record(process, OpType::invoke, "write", value, node);
     QueryOutcome o = pg_exec(conn.get(), sql, options_.commit_deadline);

@@ -123,9 +123,9 @@ class LocalPg {
       }
     }
     port_ = free_port();
-    const std::string initdb = fmt::format(
-        "{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 --no-sync --locale=C", bindir_,
-        dir_);
+    const std::string initdb =
+        fmt::format("{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 --no-sync --locale=C",
+                    bindir_, dir_);
     if (run(initdb) != 0) {
       why_ = "initdb failed, see " + log();
       return;
@@ -158,8 +158,7 @@ class LocalPg {
                            bindir_, dir_, dir_, port_, dir_)) == 0;
   }
   bool stop_immediate() {
-    return run(fmt::format("{}/pg_ctl -D {}/data -w -t 60 -m immediate stop", bindir_, dir_)) ==
-           0;
+    return run(fmt::format("{}/pg_ctl -D {}/data -w -t 60 -m immediate stop", bindir_, dir_)) == 0;
   }
 
   PgTarget target() const {
@@ -187,12 +186,12 @@ class LocalPg {
   bool ready_ = false;
 };
 
-#define REQUIRE_LOCAL_PG(pg)                                    \
-  do {                                                          \
-    if (!(pg).ready()) {                                        \
-      WARN("skipping: no local PostgreSQL: " << (pg).why());   \
-      return;                                                   \
-    }                                                           \
+#define REQUIRE_LOCAL_PG(pg)                                 \
+  do {                                                       \
+    if (!(pg).ready()) {                                     \
+      WARN("skipping: no local PostgreSQL: " << (pg).why()); \
+      return;                                                \
+    }                                                        \
   } while (0)
 
 PgConnPtr must_connect(const PgTarget& t) {
@@ -314,8 +313,8 @@ TEST_CASE("pg: connect, exec, helpers and real error classification", "[pg]") {
   REQUIRE(pg_exec(c.get(), "SET default_transaction_read_only = off", 2s).is_ok());
 
   // Notices are collected, not printed.
-  QueryOutcome warn = pg_exec(
-      c.get(), "DO $$BEGIN RAISE WARNING 'careful %', 1; RAISE NOTICE 'fyi'; END$$", 2s);
+  QueryOutcome warn =
+      pg_exec(c.get(), "DO $$BEGIN RAISE WARNING 'careful %', 1; RAISE NOTICE 'fyi'; END$$", 2s);
   REQUIRE(warn.is_ok());
   CHECK(warn.notices == std::vector<std::string>{"WARNING: careful 1", "NOTICE: fyi"});
 
@@ -440,7 +439,8 @@ TEST_CASE("ledger: 4 clients for 2 s, every ack is in the table", "[pg]") {
     w.stop();
     const double stop_ms = ms_since(t_stop);
     const double secs = ms_since(t0) / 1000.0;
-    fmt::print(stderr, "[ledger] {} acked in {:.2f} s = {:.0f} writes/s (4 clients); stop took {:.1f} ms\n",
+    fmt::print(stderr,
+               "[ledger] {} acked in {:.2f} s = {:.0f} writes/s (4 clients); stop took {:.1f} ms\n",
                w.acked(), secs, static_cast<double>(w.acked()) / secs, stop_ms);
     CHECK(w.acked() > 100);
     CHECK(stop_ms < 3000.0 + 1000.0);
@@ -503,8 +503,8 @@ TEST_CASE("ledger: immediate stop mid-run gives info (never fail), and recovers"
   const PairCheck pc = check_pairs(ops);
   for (const auto& p : pc.problems) FAIL_CHECK(p);
   CHECK(pc.invokes == pc.oks + pc.fails + pc.infos);
-  CHECK(pc.fails == 0);   // in-flight writes are in doubt, never failed
-  CHECK(pc.infos >= 1);   // at least one write was in flight at the kill
+  CHECK(pc.fails == 0);  // in-flight writes are in doubt, never failed
+  CHECK(pc.infos >= 1);  // at least one write was in flight at the kill
   CHECK(pc.infos <= 2u * static_cast<std::size_t>(opt.clients));
   CHECK(pc.connect_fails >= 1);
   // Rate limit: at most ~one connect failure per 100 ms per client while down.
@@ -544,10 +544,9 @@ TEST_CASE("ledger: immediate stop mid-run gives info (never fail), and recovers"
              "pg_ctl start -w took {:.0f} ms; first ok {:.1f} ms after start was issued; "
              "longest gap between oks {:.0f} ms (server kept down {:.0f} ms); info={} "
              "connect-fail ops={} acked={}\n",
-             (t_killed - t_kill) / 1e6, (t_kill - last_ok_before) / 1e6,
-             (last_info - t_kill) / 1e6, (t_ready - t_restart) / 1e6,
-             (first_ok_after - t_restart) / 1e6, max_gap / 1e6, (t_restart - t_kill) / 1e6,
-             pc.infos, pc.connect_fails, w.acked());
+             (t_killed - t_kill) / 1e6, (t_kill - last_ok_before) / 1e6, (last_info - t_kill) / 1e6,
+             (t_ready - t_restart) / 1e6, (first_ok_after - t_restart) / 1e6, max_gap / 1e6,
+             (t_restart - t_kill) / 1e6, pc.infos, pc.connect_fails, w.acked());
 
   // No acknowledged write is missing; no failed write is present.
   PgConnPtr c = must_connect(pg.target());

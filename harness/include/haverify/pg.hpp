@@ -74,8 +74,8 @@ struct PgTarget {
 // and notices outside pg_exec are discarded (not printed to stderr).
 // Caveat: host name resolution inside libpq is synchronous; use IP addresses
 // where the deadline matters.
-PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline,
-                     std::string* error, int tcp_user_timeout_ms = 3000);
+PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline, std::string* error,
+                     int tcp_user_timeout_ms = 3000);
 
 // The outcome of one statement.
 //
@@ -106,9 +106,9 @@ PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline,
 struct QueryOutcome {
   enum Kind { ok, failed, unknown };
   Kind kind = failed;
-  PgResultPtr result;    // the last result (null when none arrived)
-  std::string sqlstate;  // empty when the server sent none
-  std::string error;     // one line, "" when ok
+  PgResultPtr result;            // the last result (null when none arrived)
+  std::string sqlstate;          // empty when the server sent none
+  std::string error;             // one line, "" when ok
   bool connection_lost = false;  // the caller must drop the connection
   bool sent = false;             // the query reached libpq's send path
   // NOTICE/WARNING messages received while the statement ran, one line each,
@@ -144,15 +144,13 @@ QueryOutcome pg_exec(PGconn* conn, const std::string& sql, std::chrono::millisec
 // First column of the first row. nullopt (and *error set) on failure, no rows,
 // or a NULL value. *error is cleared on success.
 std::optional<std::string> pg_query_scalar(PGconn* conn, const std::string& sql,
-                                           std::chrono::milliseconds deadline,
-                                           std::string* error);
+                                           std::chrono::milliseconds deadline, std::string* error);
 
 // All rows as text. NULL becomes "" and sets *saw_null (if given). On failure
 // returns an empty vector and sets *error; *error is cleared on success.
 std::vector<std::vector<std::string>> pg_query_rows(PGconn* conn, const std::string& sql,
                                                     std::chrono::milliseconds deadline,
-                                                    std::string* error,
-                                                    bool* saw_null = nullptr);
+                                                    std::string* error, bool* saw_null = nullptr);
 
 // True when `conn` is open and idle (no command in flight), i.e. safe to reuse.
 // False after pg_exec reported connection_lost (including a passed deadline).

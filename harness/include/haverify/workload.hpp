@@ -27,7 +27,7 @@ struct LedgerOptions {
   std::chrono::milliseconds commit_deadline{3000};
   std::chrono::milliseconds retry_backoff{10};
   std::string table = "haverify_ledger";  // [A-Za-z0-9_.]+, may be schema-qualified
-  std::int64_t run_id = 0;  // ids are unique across runs: id = run_id * 1e9 + seq
+  std::int64_t run_id = 0;                // ids are unique across runs: id = run_id * 1e9 + seq
   int tcp_user_timeout_ms = 3000;
 };
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "haverify/shell.hpp"
+
 namespace haverify::faults {
 
 TransportPool::TransportPool(const Inventory& inv) : inv_(inv) {}
@@ -17,12 +19,17 @@ Transport& TransportPool::node(const std::string& name) {
   return ref;
 }
 
+void TransportPool::preconnect(const std::string& name) {
+  node(name);
+  ssh_.at(name)->connect();
+}
+
 ExecResult TransportPool::run(const std::string& where, const std::string& node,
                               const std::string& command, std::chrono::milliseconds deadline) {
   if (where == "local") {
     std::string cmd = command;
     if (inv_.lab && !inv_.lab->state_dir.empty())
-      cmd = fmt::format("HAVERIFY_LAB_STATE='{}' {}", inv_.lab->state_dir, command);
+      cmd = fmt::format("export HAVERIFY_LAB_STATE={}; {}", sh_quote(inv_.lab->state_dir), command);
     return local_.exec(cmd, deadline);
   }
   try {
@@ -50,11 +57,24 @@ static std::string describe_failure(const ExecResult& r) {
 
 void FaultInjector::inject(const std::string& fault_id, const FaultSpec& spec,
                            const std::vector<std::string>& nodes) {
+  std::vector<FaultAction> plans;
   for (const auto& name : nodes) {
     const NodeSpec* node = inv_.node(name);
     if (!node) throw FaultError(fmt::format("fault {}: no node named '{}'", fault_id, name));
+    plans.push_back(plan_fault(spec, inv_, *node));
+    if (plans.back().where == "ssh") {
+      try {
+        pool_.preconnect(name);
+      } catch (const TransportError& e) {
+        throw FaultError(fmt::format("cannot reach {} to inject {}: {}", name, plans.back().description, e.what()));
+      }
+    }
+  }
+  for (std::size_t k = 0; k < nodes.size(); ++k) {
+    const std::string& name = nodes[k];
+    const NodeSpec* node = inv_.node(name);
     Active a;
-    a.action = plan_fault(spec, inv_, *node);
+    a.action = plans[k];
     a.entry.id = fmt::format("{}/{}/{}", run_id_, fault_id, ++seq_);
     a.entry.run = run_id_;
     a.entry.kind = a.action.kind;

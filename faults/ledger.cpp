@@ -11,6 +11,8 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "haverify/shell.hpp"
 #include <nlohmann/json.hpp>
 
 namespace haverify::faults {
@@ -153,7 +155,7 @@ std::string heal_entry(const LedgerEntry& e, std::chrono::milliseconds deadline)
       LocalTransport t;
       std::string cmd = e.heal_command;
       if (!e.lab_state_dir.empty())
-        cmd = fmt::format("HAVERIFY_LAB_STATE='{}' {}", e.lab_state_dir, cmd);
+        cmd = fmt::format("export HAVERIFY_LAB_STATE={}; {}", sh_quote(e.lab_state_dir), cmd);
       r = t.exec(cmd, deadline);
     }
   } catch (const std::exception& ex) {

@@ -28,6 +28,9 @@ mount -t tmpfs -o mode=1777,size=256m shm-"$node" /dev/shm
 mkdir -p /run/sshd /run/lock /run/pgpool
 chmod 0755 /run/sshd
 install -d -o postgres -g postgres -m 2775 /run/postgresql
+# A private, empty root home: the host's shell start-up files (~/.bashrc)
+# must not run in every SSH command of a node, as on a real server.
+mount -t tmpfs -o mode=0700,size=16m home-"$node" /root
 
 # Private state: the host's own /var/lib/postgresql is never touched.
 mount --bind "$ndir/varlib" /var/lib/postgresql

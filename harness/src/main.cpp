@@ -104,6 +104,13 @@ int heal(const std::string& ledger_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `haverify lab ...` hands every argument verbatim to lab/haverify-lab
+  // (it has its own options, and `exec NODE -- CMD...`).
+  if (argc >= 2 && std::string(argv[1]) == "lab") {
+    std::vector<std::string> rest(argv + 2, argv + argc);
+    if (rest.empty()) rest.push_back("--help");
+    return lab_command(rest);
+  }
   CLI::App app{"haverify: HA verification and fault injection for PostgreSQL clusters"};
   app.set_version_flag("--version", HAVERIFY_VERSION);
   app.require_subcommand(1);
@@ -134,11 +141,8 @@ int main(int argc, char** argv) {
   auto* invcheck = inv->add_subcommand("check", "Connect to every node and say what is wrong");
   invcheck->add_option("file", inv_file, "inventory file");
 
-  std::vector<std::string> lab_args;
-  auto* lab = app.add_subcommand("lab", "The embedded lab: up --stack pgpool | down | status | power-off NODE | power-on NODE");
-  lab->add_option("args", lab_args, "lab arguments")->required();
-  lab->allow_extras();
-  lab->prefix_command();
+  // Listed for --help only; main() hands `lab` to the lab script before parsing.
+  app.add_subcommand("lab", "The embedded lab: up --stack pgpool | down | status | power-off NODE | power-on NODE | exec NODE -- CMD");
 
   try {
     app.parse(argc, argv);
@@ -147,11 +151,6 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
 
-  if (*lab) {
-    std::vector<std::string> all = lab_args;
-    for (const auto& x : lab->remaining()) all.push_back(x);
-    return lab_command(all);
-  }
   cancel::install_signal_thread();
   try {
     if (*run) {

@@ -1,6 +1,7 @@
 #include "haverify/metrics.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include <fmt/format.h>
@@ -48,7 +49,6 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
       continue;
     }
     auto it = open.find(key);
-    const Op* inv = it == open.end() ? nullptr : it->second;
     if (it != open.end()) open.erase(it);
     switch (op.type) {
       case OpType::ok: {
@@ -57,10 +57,6 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
         try {
           acked_ids.push_back(std::stoll(op.value));
         } catch (...) {
-        }
-        if (m.t_inject_returned && inv && inv->mono_ns >= m.t_inject_returned->mono &&
-            (!m.t_first_write || op.mono_ns < m.t_first_write->mono)) {
-          m.t_first_write = Instant{op.mono_ns, op.wall_ns};
         }
         break;
       }
@@ -85,6 +81,37 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
     m.downtime_s = ns_to_s(best);
   }
 
+  // t_first_write: the acknowledgement that ends the fault's outage, i.e. the
+  // longest gap between consecutive acks that ends after t_inject_sent and
+  // starts before the fault's window closes (the next heal, recover or
+  // inject), measuring each gap only up to the window's end. Writes that still succeed on a dying primary right after the
+  // fault (a killed postmaster's backends can commit for a few ms) are thus
+  // not mistaken for the failover's end.
+  if (m.t_inject_sent) {
+    Nanos window_end = std::numeric_limits<Nanos>::max();
+    for (const auto& op : history) {
+      if (op.mono_ns <= m.t_inject_sent->mono || op.type != OpType::invoke) continue;
+      const bool closes = (op.process == "nemesis" && (op.f == "heal" || op.f == "inject")) ||
+                          (op.process == "runner" && op.f == "recover");
+      if (closes) {
+        window_end = op.mono_ns;
+        break;
+      }
+    }
+    Nanos best = -1;
+    for (std::size_t i = 0; i < acks.size(); ++i) {
+      if (acks[i].mono <= m.t_inject_sent->mono) continue;
+      const Nanos prev = i > 0 ? acks[i - 1].mono : m.t_inject_sent->mono;
+      if (prev >= window_end) break;
+      // Only the part of a gap inside the window counts: a stall that begins
+      // after writes had resumed and runs past the window is not this outage.
+      const Nanos gap = std::min(acks[i].mono, window_end) - prev;
+      if (gap > best) {
+        best = gap;
+        m.t_first_write = acks[i];
+      }
+    }
+  }
   if (m.t_first_write && m.t_inject_sent)
     m.failover_s = ns_to_s(m.t_first_write->mono - m.t_inject_sent->mono);
 

@@ -130,6 +130,7 @@ struct Health {
   std::string why;
   std::vector<NodeStatus> probes;
   std::vector<NodeStatus> manager;
+  std::set<std::string> streaming;  // standbys streaming from the primary
 };
 
 Health assess(const Inventory& inv, ClusterDriver& driver) {
@@ -148,27 +149,54 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
     problems.push_back(fmt::format("{} nodes answer as primary ({})", primaries.size(), fmt::join(primaries, ", ")));
   else
     h.primary = primaries[0];
-  // Every standby must be streaming from the primary.
+  // Every standby must be streaming from the primary, on its timeline.
   if (primaries.size() == 1) {
     const NodeSpec* p = inv.node(h.primary);
     std::string err;
     auto conn = pg_connect(node_target(*p), 1000ms, &err);
-    auto n = conn ? pg_query_scalar(conn.get(), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", 1000ms, &err)
-                  : std::nullopt;
-    const auto want = inv.nodes.size() - 1;
-    if (!n || std::stoul(*n) < want)
-      problems.push_back(fmt::format("primary {} has {} of {} standbys streaming{}", h.primary, n.value_or("?"), want,
-                                     err.empty() ? "" : " (" + err + ")"));
+    std::vector<std::vector<std::string>> rows;
+    if (conn)
+      rows = pg_query_rows(conn.get(),
+                           "SELECT application_name, coalesce(host(client_addr), '') FROM pg_stat_replication "
+                           "WHERE state = 'streaming'",
+                           1000ms, &err);
+    for (const auto& n : inv.nodes) {
+      if (n.name == h.primary) continue;
+      bool found = false;
+      for (const auto& r : rows) {
+        if (r.size() < 2) continue;
+        if (r[0] == n.name || r[1] == n.postgres.host) found = true;
+        for (const auto& i : n.interfaces)
+          if (r[1] == i.address.substr(0, i.address.find('/'))) found = true;
+      }
+      if (found) h.streaming.insert(n.name);
+      else problems.push_back(fmt::format("{} is not streaming from primary {}{}", n.name, h.primary, err.empty() ? "" : " (" + err + ")"));
+    }
   }
   h.ok = problems.empty();
   h.why = fmt::format("{}", fmt::join(problems, "; "));
   return h;
 }
 
-// Brings the cluster back to health: power on what is off, rejoin every node
-// that is not a healthy standby of the primary, then wait for health.
+// The node to treat as the primary: the one the manager names (and that
+// answers as a primary), else the only node answering as a primary.
+std::string true_primary(const Health& h) {
+  std::set<std::string> answering;
+  for (const auto& p : h.probes)
+    if (p.role == Role::primary) answering.insert(p.node);
+  for (const auto& m : h.manager)
+    if (m.attached && m.role == Role::primary && answering.count(m.node)) return m.node;
+  return answering.size() == 1 ? *answering.begin() : std::string();
+}
+
+// Brings the cluster back to health: power on what is off, then rejoin every
+// node that is not a healthy standby (down, detached, or a second primary
+// left by a split brain) as a standby of the true primary, then wait for
+// health. A node is rejoined again only if it is still unhealthy after a
+// grace period.
 void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool& pool, History& history,
              std::chrono::milliseconds timeout) {
+  constexpr auto kRejoinGrace = 20s;
   const auto until = std::chrono::steady_clock::now() + timeout;
   auto left = [&] {
     return std::max(std::chrono::milliseconds(1000),
@@ -185,31 +213,33 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
       if (!on.ok()) throw HarnessError(fmt::format("recover: power-on of {} failed: {} {}", n.name, on.error, on.err));
     }
   }
+  std::map<std::string, std::chrono::steady_clock::time_point> rejoined;
   Health h;
   while (true) {
     h = assess(inv, driver);
     if (h.ok) break;
     if (std::chrono::steady_clock::now() > until || cancel::requested())
       throw HarnessError(fmt::format("recover: cluster not healthy after {} s: {}", timeout.count() / 1000, h.why));
-    if (!h.primary.empty()) {
-      std::set<std::string> healthy_standbys;
+    const std::string primary = true_primary(h);
+    if (!primary.empty()) {
+      std::set<std::string> attached_standby, answering_standby;
       for (const auto& m : h.manager)
-        if (m.attached && m.role == Role::standby) healthy_standbys.insert(m.node);
-      // A standby must also answer as one directly (an old primary left running is not).
-      std::set<std::string> probe_standby;
+        if (m.attached && m.role == Role::standby) attached_standby.insert(m.node);
       for (const auto& p : h.probes)
-        if (p.role == Role::standby) probe_standby.insert(p.node);
-      bool acted = false;
+        if (p.role == Role::standby) answering_standby.insert(p.node);
       for (const auto& n : inv.nodes) {
-        if (n.name == h.primary) continue;
-        if (healthy_standbys.count(n.name) && probe_standby.count(n.name)) continue;
-        log(fmt::format("recover: rejoining {} as a standby of {}", n.name, h.primary));
+        if (n.name == primary) continue;
+        if (attached_standby.count(n.name) && answering_standby.count(n.name) &&
+            (h.primary != primary || h.streaming.count(n.name)))
+          continue;
+        auto last = rejoined.find(n.name);
+        if (last != rejoined.end() && std::chrono::steady_clock::now() - last->second < kRejoinGrace) continue;
+        log(fmt::format("recover: rejoining {} as a standby of {}", n.name, primary));
         history.record("runner", OpType::invoke, "rejoin", n.name, n.name);
-        driver.rejoin(n.name, h.primary, left());
+        driver.rejoin(n.name, primary, left());
         history.record("runner", OpType::ok, "rejoin", n.name, n.name);
-        acted = true;
+        rejoined[n.name] = std::chrono::steady_clock::now();
       }
-      if (acted) continue;
     }
     cancel::sleep_for(500ms);
   }
@@ -375,8 +405,9 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
             auto nodes = resolve_targets(step.fault, inv, *driver, rng);
             if (row.target.find("->") == std::string::npos && &step.fault == sc.primary_fault())
               row.target += fmt::format("->{}", fmt::join(nodes, "+"));
-            acks.arm(mono_now_ns());
             injector.inject(id, step.fault, nodes);
+            // Writes resume once one invoked after the fault is acknowledged.
+            acks.arm(mono_now_ns());
             if (step.fault.duration) {
               if (!cancel::sleep_for(*step.fault.duration)) throw HarnessError(cancel::reason());
               auto errs = injector.heal(id);

@@ -99,19 +99,39 @@ TEST_CASE("failover, downtime and lost writes from a synthetic failover", "[unit
   CHECK(m.lost_ids == std::vector<std::int64_t>{5});
 }
 
-TEST_CASE("a write invoked before the fault does not count as the first write after it", "[unit]") {
+TEST_CASE("writes that still succeed right after the fault do not end the outage", "[unit]") {
   Builder b;
-  b.write(1, 1, 0, 5);
+  for (Nanos t = 0; t < 100; t += 10) b.write(1, t / 10 + 1, t, t + 2);
   b.add("nemesis", OpType::invoke, "inject", "kill", 100);
   b.add("nemesis", OpType::ok, "inject", "kill", 110);
-  b.write(2, 2, 90, 200);  // invoked before the inject returned: excluded
-  b.write(3, 3, 300, 310);
+  // The dying primary still acknowledges two writes, then nothing for 400 ms.
+  b.write(2, 100, 112, 120);
+  b.write(2, 101, 121, 130);
+  b.write(3, 102, 300, 530);  // the first write on the new primary
+  b.write(3, 103, 531, 540);
+  // A later stall caused by the recovery, after the window closed, is not the failover.
+  b.add("runner", OpType::invoke, "recover", "", 600);
+  b.write(3, 104, 700, 2000);
   b.sort();
-  auto m = compute_metrics(b.ops, std::set<std::int64_t>{1, 2, 3});
+  auto m = compute_metrics(b.ops, std::set<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100, 101, 102, 103, 104});
   REQUIRE(m.t_first_write);
-  CHECK(m.t_first_write->mono == 310 * kMs);
-  CHECK(*m.failover_s == Approx(0.210));
+  CHECK(m.t_first_write->mono == 530 * kMs);
+  CHECK(*m.failover_s == Approx(0.430));
+  CHECK(*m.downtime_s == Approx(1.460));  // the longest gap of the whole run
   CHECK(*m.lost_acked == 0);
+}
+
+TEST_CASE("writes resuming only after the heal still end the outage", "[unit]") {
+  Builder b;
+  b.write(1, 1, 0, 5);
+  b.add("nemesis", OpType::invoke, "inject", "cut", 100);
+  b.add("nemesis", OpType::ok, "inject", "cut", 150);
+  b.add("nemesis", OpType::invoke, "heal", "cut", 5000);
+  b.write(1, 2, 5100, 5200);
+  b.sort();
+  auto m = compute_metrics(b.ops, std::set<std::int64_t>{1, 2});
+  REQUIRE(m.failover_s);
+  CHECK(*m.failover_s == Approx(5.1));
 }
 
 TEST_CASE("metrics stay unknown when they cannot be computed", "[unit]") {

@@ -22,7 +22,7 @@ struct RunMetrics {
   std::optional<Instant> t_inject_sent;      // first inject: command sent
   std::optional<Instant> t_inject_returned;  // first inject: command returned
   std::optional<Instant> t_promote;          // a new node first answered pg_is_in_recovery()=false
-  std::optional<Instant> t_first_write;      // first ack of a write invoked after t_inject_returned
+  std::optional<Instant> t_first_write;      // the ack that ends the fault's outage (see docs/metrics.md)
   std::optional<double> failover_s;          // t_first_write - t_inject_sent
   std::optional<double> downtime_s;          // longest gap between consecutive acks
   std::optional<Instant> downtime_from;      // the ack that opened the longest gap

@@ -85,11 +85,18 @@ log "re-pointing node $node_id ($name) to node $primary ($prepl)"
 out=$(q "$svc" "ALTER SYSTEM SET primary_conninfo = '$conninfo'" 2>&1 && q "$svc" 'select pg_reload_conf()' 2>&1)
 log "alter/reload: $(echo "$out" | tr '\n' ' ')"
 
+# Streaming is not enough: a standby that received WAL from the old primary
+# past the new primary's fork point (a split brain keeps the old primary
+# running) connects, fails with "new timeline forked off ... before current
+# recovery point" and retries forever. It must be on the new primary's
+# timeline.
+ptli=$(q "${BACKEND_SVC[$primary]}" "select ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int" 2>/dev/null)
 deadline=$((SECONDS + FOLLOW_TIMEOUT))
+st=
 while ((SECONDS < deadline)); do
-    st=$(q "$svc" "select status || ' ' || coalesce(sender_host, '') from pg_stat_wal_receiver" 2>/dev/null)
-    if [[ $st == "streaming $prepl" ]]; then
-        log "node $node_id ($name) streams from $prepl"
+    st=$(q "$svc" "select status || ' ' || coalesce(sender_host, '') || ' ' || received_tli from pg_stat_wal_receiver" 2>/dev/null)
+    if [[ -n $ptli && $st == "streaming $prepl $ptli" ]]; then
+        log "node $node_id ($name) streams from $prepl on timeline $ptli"
         attach
         exit 0
     fi

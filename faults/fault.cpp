@@ -31,6 +31,8 @@ PowerCommands power_commands(const Inventory& inv, const NodeSpec& node) {
     const std::string st = expand_template(node.power.status, vars, &missing);
     p.status_is_off = fmt::format("( {} ) 2>&1 | grep -qiw off", st);
     p.status_is_on = fmt::format("( {} ) 2>&1 | grep -qiw on", st);
+    // Idempotent: only power on what is off.
+    p.on = fmt::format("if {}; then {}; fi", p.status_is_off, p.on);
   }
   if (!missing.empty())
     throw FaultError(fmt::format("node {}: power command template uses unknown variable(s) {}; add them under power.vars", node.name, missing));
@@ -65,9 +67,9 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
     const std::string table = "haverify_cut_" + itf->ifname;
     std::string rules;
     if (spec.direction != "out")
-      rules += fmt::format("add rule inet {} input iifname {} drop\n", table, ifq);
+      rules += fmt::format("add rule inet {} input iifname \"{}\" drop\n", table, itf->ifname);
     if (spec.direction != "in")
-      rules += fmt::format("add rule inet {} output oifname {} drop\n", table, ifq);
+      rules += fmt::format("add rule inet {} output oifname \"{}\" drop\n", table, itf->ifname);
     // Both chains hook before conntrack so established connections are cut too.
     a.inject_command = fmt::format(
         "nft -f - <<'EOF'\n"
@@ -83,7 +85,7 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
   return a;
 }
 
-FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node) {
+FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node, const std::string& tag) {
   FaultAction a;
   a.where = "ssh";
   const std::string sig = spec.signal;
@@ -102,14 +104,15 @@ FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node) {
     select = fmt::format("pids=$(head -n1 {} 2>/dev/null); [ -n \"$pids\" ] && kill -0 $pids 2>/dev/null || {{ echo 'no running process from pidfile '{} >&2; exit 3; }}", pidfile, pidfile);
   }
   // Remember which pids were signalled so verify and heal act on exactly those.
-  const std::string memo = fmt::format("/run/haverify-kill-{}.pids", node.name);
-  a.inject_command = fmt::format("{}; echo $pids > {}; kill -{} $pids", select, memo, sig);
+  // One file per action (tag), so two process faults on one node never mix up their pids.
+  const std::string memo = sh_quote(fmt::format("/run/haverify-kill-{}-{}.pids", node.name, tag));
+  a.inject_command = fmt::format("{}; echo $pids > {} && kill -{} $pids", select, memo, sig);
   if (sig == "KILL") {
     a.verify_command = fmt::format(
-        "for i in $(seq 200); do alive=0; for p in $(cat {}); do kill -0 $p 2>/dev/null && alive=1; done; [ $alive = 0 ] && exit 0; sleep 0.01; done; exit 1",
+        "[ -s {0} ] || exit 1; for i in $(seq 200); do alive=0; for p in $(cat {0}); do kill -0 $p 2>/dev/null && alive=1; done; [ $alive = 0 ] && exit 0; sleep 0.01; done; exit 1",
         memo);
   } else if (sig == "STOP") {
-    a.verify_command = fmt::format("for p in $(cat {}); do grep -q '^State:.*T' /proc/$p/status || exit 1; done", memo);
+    a.verify_command = fmt::format("[ -s {0} ] || exit 1; for p in $(cat {0}); do grep -q '^State:.*T' /proc/$p/status || exit 1; done", memo);
     a.heal_command = fmt::format("[ -f {0} ] && kill -CONT $(cat {0}) 2>/dev/null; rm -f {0}; true", memo);
   }
   a.description = fmt::format("process_kill {} SIG{} on {}", spec.process, sig, node.name);
@@ -118,11 +121,11 @@ FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node) {
 
 }  // namespace
 
-FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node) {
+FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node, const std::string& tag) {
   FaultAction a;
   if (spec.kind == "power_off") a = plan_power_off(inv, node);
   else if (spec.kind == "lan_cut") a = plan_lan_cut(spec, node);
-  else if (spec.kind == "process_kill") a = plan_process_kill(spec, node);
+  else if (spec.kind == "process_kill") a = plan_process_kill(spec, node, tag);
   else throw FaultError(fmt::format("unknown fault kind '{}'", spec.kind));
   a.kind = spec.kind;
   a.node = node.name;

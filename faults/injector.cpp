@@ -1,5 +1,8 @@
 #include "faults/injector.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "haverify/shell.hpp"
@@ -55,27 +58,24 @@ static std::string describe_failure(const ExecResult& r) {
   return fmt::format("exit {}{}{}", r.exit_code, err.empty() ? "" : ": ", err);
 }
 
+static std::string safe_tag(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  return out;
+}
+
 void FaultInjector::inject(const std::string& fault_id, const FaultSpec& spec,
                            const std::vector<std::string>& nodes) {
-  std::vector<FaultAction> plans;
+  // Plan every action and open every SSH session first, so that the inject
+  // commands of a multi-node fault go out back to back.
+  std::vector<Active> actions;
   for (const auto& name : nodes) {
     const NodeSpec* node = inv_.node(name);
     if (!node) throw FaultError(fmt::format("fault {}: no node named '{}'", fault_id, name));
-    plans.push_back(plan_fault(spec, inv_, *node));
-    if (plans.back().where == "ssh") {
-      try {
-        pool_.preconnect(name);
-      } catch (const TransportError& e) {
-        throw FaultError(fmt::format("cannot reach {} to inject {}: {}", name, plans.back().description, e.what()));
-      }
-    }
-  }
-  for (std::size_t k = 0; k < nodes.size(); ++k) {
-    const std::string& name = nodes[k];
-    const NodeSpec* node = inv_.node(name);
     Active a;
-    a.action = plans[k];
-    a.entry.id = fmt::format("{}/{}/{}", run_id_, fault_id, ++seq_);
+    const int seq = ++seq_;
+    a.action = plan_fault(spec, inv_, *node, safe_tag(fmt::format("{}-{}", fault_id, seq)));
+    a.entry.id = fmt::format("{}/{}/{}", run_id_, fault_id, seq);
     a.entry.run = run_id_;
     a.entry.kind = a.action.kind;
     a.entry.node = name;
@@ -84,11 +84,22 @@ void FaultInjector::inject(const std::string& fault_id, const FaultSpec& spec,
     a.entry.ssh = node->ssh;
     a.entry.heal_command = a.action.heal_command;
     if (inv_.lab) a.entry.lab_state_dir = inv_.lab->state_dir;
+    if (a.action.where == "ssh") {
+      try {
+        pool_.preconnect(name);
+      } catch (const TransportError& e) {
+        throw FaultError(fmt::format("cannot reach {} to inject {}: {}", name, a.action.description, e.what()));
+      }
+    }
+    actions.push_back(std::move(a));
+  }
+  if (std::find(order_.begin(), order_.end(), fault_id) == order_.end()) order_.push_back(fault_id);
+  for (auto& a : actions) {
     a.entry.injected_at = format_wall_ns(wall_now_ns());
     // Ledger first: if we crash between here and the heal, `haverify heal` undoes it.
     if (!a.action.heal_command.empty()) ledger_.add(a.entry);
     active_.emplace(fault_id, a);
-
+    const std::string& name = a.action.node;
     history_.record("nemesis", OpType::invoke, "inject", a.action.description, name);
     ExecResult r = pool_.run(a.action.where, name, a.action.inject_command, deadline_);
     if (!r.ok()) {
@@ -96,14 +107,16 @@ void FaultInjector::inject(const std::string& fault_id, const FaultSpec& spec,
       throw FaultError(fmt::format("injecting {} failed: {}", a.action.description, describe_failure(r)));
     }
     history_.record("nemesis", OpType::ok, "inject", a.action.description, name);
-    if (!a.action.verify_command.empty()) {
-      ExecResult v = pool_.run(a.action.where, name, a.action.verify_command, deadline_);
-      if (!v.ok()) {
-        history_.record("nemesis", OpType::fail, "verify", a.action.description, name, describe_failure(v));
-        throw FaultError(fmt::format("{} did not take effect (verify: {})", a.action.description, describe_failure(v)));
-      }
-      history_.record("nemesis", OpType::ok, "verify", a.action.description, name);
+  }
+  for (const auto& a : actions) {
+    if (a.action.verify_command.empty()) continue;
+    const std::string& name = a.action.node;
+    ExecResult v = pool_.run(a.action.where, name, a.action.verify_command, deadline_);
+    if (!v.ok()) {
+      history_.record("nemesis", OpType::fail, "verify", a.action.description, name, describe_failure(v));
+      throw FaultError(fmt::format("{} did not take effect (verify: {})", a.action.description, describe_failure(v)));
     }
+    history_.record("nemesis", OpType::ok, "verify", a.action.description, name);
   }
 }
 
@@ -144,17 +157,14 @@ std::vector<std::string> FaultInjector::heal(const std::string& fault_id) {
 
 std::vector<std::string> FaultInjector::heal_all() {
   std::vector<std::string> errors;
-  std::vector<std::string> ids;
-  for (const auto& [id, a] : active_) {
-    (void)a;
-    if (ids.empty() || ids.back() != id) ids.push_back(id);
-  }
-  // Heal in reverse order of injection.
-  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+  // Heal in reverse order of injection (e.g. a link on a node before that node's power).
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    if (!active_.count(*it)) continue;
     auto e = heal(*it);
     errors.insert(errors.end(), e.begin(), e.end());
   }
   active_.clear();
+  order_.clear();
   return errors;
 }
 

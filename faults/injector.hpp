@@ -64,6 +64,7 @@ class FaultInjector {
   std::string run_id_;
   std::chrono::milliseconds deadline_;
   std::multimap<std::string, Active> active_;  // fault id -> actions
+  std::vector<std::string> order_;             // fault ids in injection order
   int seq_ = 0;
 };
 

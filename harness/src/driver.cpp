@@ -152,6 +152,10 @@ class PgpoolDriver : public GenericDriver {
     auto col = [&](const char* name) { return PQfnumber(r, name); };
     const int c_id = col("node_id"), c_host = col("hostname"), c_status = col("status"),
               c_role = col("role"), c_pgrole = col("pg_role");
+    if (c_id < 0 || c_host < 0 || c_status < 0 || c_role < 0) {
+      if (error) *error = "SHOW pool_nodes lacks node_id/hostname/status/role (unsupported pgpool version?)";
+      return out;
+    }
     for (int i = 0; i < PQntuples(r); ++i) {
       PoolNode n;
       n.id = std::atoi(PQgetvalue(r, i, c_id));

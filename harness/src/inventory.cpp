@@ -1,5 +1,7 @@
 #include "haverify/inventory.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 
@@ -228,7 +230,19 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
   }
   top.finish();
 
+  // Names end up in shell commands and file names on the nodes.
+  auto safe = [](const std::string& s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+    });
+  };
   for (const auto& n : inv.nodes) {
+    if (!n.name.empty() && !safe(n.name))
+      ctx.error(root, "nodes." + n.name + ".name", "a node name may only hold letters, digits, '-', '_' and '.'");
+    for (const auto& i : n.interfaces)
+      if (!safe(i.ifname))
+        ctx.error(root, "nodes." + n.name + ".interfaces." + i.lan + ".ifname",
+                  "an interface name may only hold letters, digits, '-', '_' and '.'");
     if (n.power.controller == "lab" && !inv.lab)
       ctx.error(root, "nodes." + n.name + ".power",
                 "controller 'lab' needs a top-level 'lab:' block (script, state_dir)");

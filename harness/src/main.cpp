@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
   run->add_option("--seed", seed, "seed for random choices; recorded in every row");
   run->add_option("--out", ropts.out_dir, "output directory (default runs/<suite>/<timestamp>)");
   run->add_option("--ledger", ropts.ledger_path, "fault ledger file");
-  run->add_option("--fault-deadline-ms", fault_deadline_ms, "deadline for each inject/verify/heal command");
+  run->add_option("--fault-deadline-ms", fault_deadline_ms, "deadline for each inject/verify/heal command")
+      ->check(CLI::Range(100, 600000));
 
   std::vector<std::string> vfiles;
   auto* val = app.add_subcommand("validate", "Check scenario or inventory files; every error has file:line:col");

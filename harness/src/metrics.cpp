@@ -40,8 +40,10 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
   std::map<std::pair<std::string, std::string>, const Op*> open;
   std::vector<Instant> acks;
   std::vector<std::int64_t> acked_ids;
+  Nanos last_client_op = 0;
   for (const auto& op : history) {
     if (!is_client(op) || op.f != "write") continue;
+    last_client_op = std::max(last_client_op, op.mono_ns);
     auto key = std::make_pair(op.process, op.value);
     if (op.type == OpType::invoke) {
       open[key] = &op;
@@ -78,6 +80,11 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
         m.downtime_from = acks[i - 1];
       }
     }
+    // An outage that never ended: from the last ack to the clients' last operation.
+    if (last_client_op > acks.back().mono && last_client_op - acks.back().mono > best) {
+      best = last_client_op - acks.back().mono;
+      m.downtime_from = acks.back();
+    }
     m.downtime_s = ns_to_s(best);
   }
 
@@ -91,7 +98,13 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
     Nanos window_end = std::numeric_limits<Nanos>::max();
     for (const auto& op : history) {
       if (op.mono_ns <= m.t_inject_sent->mono || op.type != OpType::invoke) continue;
-      const bool closes = (op.process == "nemesis" && (op.f == "heal" || op.f == "inject")) ||
+      // The runner's next inject, heal or recover step, or a heal at the end
+      // of the fault's own step (`duration:`). The other nodes of the same
+      // fault do not close it.
+      const bool step = op.process == "runner" && op.f == "step" &&
+                        (op.value.rfind("inject", 0) == 0 || op.value.rfind("heal", 0) == 0 ||
+                         op.value.rfind("recover", 0) == 0);
+      const bool closes = step || (op.process == "nemesis" && op.f == "heal") ||
                           (op.process == "runner" && op.f == "recover");
       if (closes) {
         window_end = op.mono_ns;

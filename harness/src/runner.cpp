@@ -131,12 +131,17 @@ struct Health {
   std::vector<NodeStatus> probes;
   std::vector<NodeStatus> manager;
   std::set<std::string> streaming;  // standbys streaming from the primary
+  std::set<std::string> catching_up;  // connected, in catchup
+  bool replication_known = false;     // pg_stat_replication could be read
+  bool manager_known = false;         // the manager answered
 };
 
 Health assess(const Inventory& inv, ClusterDriver& driver) {
   Health h;
   h.probes = probe_all(inv, 1000ms);
   h.manager = driver.roles(2000ms);
+  h.manager_known = std::any_of(h.manager.begin(), h.manager.end(),
+                                [](const NodeStatus& m) { return m.role != Role::unknown; });
   std::vector<std::string> primaries, problems;
   for (const auto& p : h.probes) {
     if (p.role == Role::primary) primaries.push_back(p.node);
@@ -155,22 +160,25 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
     std::string err;
     auto conn = pg_connect(node_target(*p), 1000ms, &err);
     std::vector<std::vector<std::string>> rows;
-    if (conn)
+    if (conn) {
       rows = pg_query_rows(conn.get(),
-                           "SELECT application_name, coalesce(host(client_addr), '') FROM pg_stat_replication "
-                           "WHERE state = 'streaming'",
+                           "SELECT application_name, coalesce(host(client_addr), ''), state FROM pg_stat_replication",
                            1000ms, &err);
+      h.replication_known = err.empty();
+    }
     for (const auto& n : inv.nodes) {
       if (n.name == h.primary) continue;
-      bool found = false;
+      std::string state;
       for (const auto& r : rows) {
-        if (r.size() < 2) continue;
-        if (r[0] == n.name || r[1] == n.postgres.host) found = true;
+        if (r.size() < 3) continue;
+        bool match = r[0] == n.name || r[1] == n.postgres.host;
         for (const auto& i : n.interfaces)
-          if (r[1] == i.address.substr(0, i.address.find('/'))) found = true;
+          if (r[1] == i.address.substr(0, i.address.find('/'))) match = true;
+        if (match && (state.empty() || r[2] == "streaming")) state = r[2];
       }
-      if (found) h.streaming.insert(n.name);
-      else problems.push_back(fmt::format("{} is not streaming from primary {}{}", n.name, h.primary, err.empty() ? "" : " (" + err + ")"));
+      if (state == "streaming") h.streaming.insert(n.name);
+      else if (state == "catchup" || state == "startup") h.catching_up.insert(n.name);
+      if (state != "streaming") problems.push_back(fmt::format("{} is not streaming from primary {}{}", n.name, h.primary, err.empty() ? "" : " (" + err + ")"));
     }
   }
   h.ok = problems.empty();
@@ -214,31 +222,48 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
     }
   }
   std::map<std::string, std::chrono::steady_clock::time_point> rejoined;
+  std::string last_error;
   Health h;
   while (true) {
     h = assess(inv, driver);
     if (h.ok) break;
     if (std::chrono::steady_clock::now() > until || cancel::requested())
-      throw HarnessError(fmt::format("recover: cluster not healthy after {} s: {}", timeout.count() / 1000, h.why));
+      throw HarnessError(fmt::format("recover: cluster not healthy after {} s: {}{}", timeout.count() / 1000, h.why,
+                                     last_error.empty() ? "" : "; last rejoin error: " + last_error));
     const std::string primary = true_primary(h);
     if (!primary.empty()) {
-      std::set<std::string> attached_standby, answering_standby;
-      for (const auto& m : h.manager)
-        if (m.attached && m.role == Role::standby) attached_standby.insert(m.node);
-      for (const auto& p : h.probes)
-        if (p.role == Role::standby) answering_standby.insert(p.node);
-      for (const auto& n : inv.nodes) {
-        if (n.name == primary) continue;
-        if (attached_standby.count(n.name) && answering_standby.count(n.name) &&
-            (h.primary != primary || h.streaming.count(n.name)))
-          continue;
-        auto last = rejoined.find(n.name);
+      // Rejoin only on positive evidence that a node is not a working standby:
+      // it does not answer, it answers as a second primary, the manager
+      // detached it, or the primary's pg_stat_replication does not list it.
+      // Unknown manager or replication state means: wait.
+      std::map<std::string, std::string> why;
+      for (const auto& p : h.probes) {
+        if (p.node == primary) continue;
+        if (p.role == Role::down) why[p.node] = "does not answer";
+        if (p.role == Role::primary) why[p.node] = "answers as a second primary";
+      }
+      if (h.manager_known)
+        for (const auto& m : h.manager)
+          if (m.node != primary && !m.attached && inv.node(m.node)) why.emplace(m.node, "detached by the manager");
+      if (h.replication_known && h.primary == primary)
+        for (const auto& n : inv.nodes)
+          if (n.name != primary && !h.streaming.count(n.name) && !h.catching_up.count(n.name))
+            why.emplace(n.name, "not replicating from " + primary);
+      for (const auto& [node, reason] : why) {
+        auto last = rejoined.find(node);
         if (last != rejoined.end() && std::chrono::steady_clock::now() - last->second < kRejoinGrace) continue;
-        log(fmt::format("recover: rejoining {} as a standby of {}", n.name, primary));
-        history.record("runner", OpType::invoke, "rejoin", n.name, n.name);
-        driver.rejoin(n.name, primary, left());
-        history.record("runner", OpType::ok, "rejoin", n.name, n.name);
-        rejoined[n.name] = std::chrono::steady_clock::now();
+        rejoined[node] = std::chrono::steady_clock::now();
+        log(fmt::format("recover: rejoining {} as a standby of {} ({})", node, primary, reason));
+        history.record("runner", OpType::invoke, "rejoin", reason, node);
+        try {
+          driver.rejoin(node, primary, left());
+          history.record("runner", OpType::ok, "rejoin", reason, node);
+        } catch (const std::exception& e) {
+          // Retried after the grace period, until the deadline.
+          last_error = e.what();
+          history.record("runner", OpType::fail, "rejoin", reason, node, last_error);
+          log("recover: " + last_error);
+        }
       }
     }
     cancel::sleep_for(500ms);
@@ -441,7 +466,8 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
     }
     if (workload) workload->stop();
     heal_errors = injector.heal_all();
-    if (!heal_errors.empty() && error.empty()) error = fmt::format("{}", fmt::join(heal_errors, "; "));
+    if (!heal_errors.empty())
+      error += fmt::format("{}{}", error.empty() ? "" : "; ", fmt::join(heal_errors, "; "));
   }
   try {
     if (sc.ledger) final_ids = read_final_ids(inv, *driver, run_id, lopts.table, history, &final_primary);
@@ -495,6 +521,12 @@ int run_suite(const RunOptions& opts) {
     std::cerr << "haverify: nothing was run (configuration errors above)\n";
     return kExitUsage;
   }
+  faults::FaultLedger ledger(opts.ledger_path.empty() ? faults::FaultLedger::default_path() : opts.ledger_path);
+  if (!ledger.entries().empty()) {
+    std::cerr << fmt::format("haverify: the fault ledger {} still lists {} unhealed fault(s) from an earlier run; "
+                             "run `haverify heal` first\n", ledger.path(), ledger.entries().size());
+    return kExitHarness;
+  }
   // A bad inventory never reaches a fault.
   auto problems = check_inventory(inv, opts.ssh_check_deadline);
   if (!problems.empty()) {
@@ -516,12 +548,6 @@ int run_suite(const RunOptions& opts) {
     std::error_code ec;
     fs::remove("runs/latest", ec);
     fs::create_directory_symlink(fs::absolute(out), "runs/latest", ec);
-  }
-  faults::FaultLedger ledger(opts.ledger_path.empty() ? faults::FaultLedger::default_path() : opts.ledger_path);
-  if (!ledger.entries().empty()) {
-    std::cerr << fmt::format("haverify: the fault ledger {} still lists {} unhealed fault(s) from an earlier run; "
-                             "run `haverify heal` first\n", ledger.path(), ledger.entries().size());
-    return kExitHarness;
   }
   log(fmt::format("suite {} | stack {} | {} scenario(s) | seed {} | out {}", suite, inv.stack, scenarios.size(), seed, out));
 
@@ -549,12 +575,23 @@ int run_suite(const RunOptions& opts) {
       rows.push_back(row);
       reports::write_results_csv(out + "/results.csv", rows);
       reports::write_junit_xml(out + "/junit.xml", suite, rows);
+      if (!ledger.entries().empty()) {
+        std::cerr << fmt::format("haverify: a fault could not be healed and stays in {}; stopping the suite. "
+                                 "Fix the node, then run `haverify heal`\n", ledger.path());
+        std::cout << "\n" << reports::summary_table(rows);
+        return kExitHarness;
+      }
     }
   }
   std::cout << "\n" << reports::summary_table(rows);
   std::cout << fmt::format("\nresults: {}/results.csv\njunit:   {}/junit.xml\n", out, out);
   if (cancel::requested()) {
-    std::cerr << "haverify: " << cancel::reason() << "; every injected fault was healed\n";
+    const auto left = ledger.entries().size();
+    if (left == 0)
+      std::cerr << "haverify: " << cancel::reason() << "; every injected fault was healed\n";
+    else
+      std::cerr << fmt::format("haverify: {}; {} fault(s) could not be healed and stay in {}: run `haverify heal`\n",
+                               cancel::reason(), left, ledger.path());
     return kExitHarness;
   }
   bool any_error = false, any_fail = false;

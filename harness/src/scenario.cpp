@@ -127,12 +127,14 @@ Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
     return s;
   }
   auto it = node.begin();
-  const std::string key = it->first.as<std::string>("");
-  const YAML::Node& v = it->second;
+  // Copies: yaml-cpp's iterator hands out temporaries.
+  const YAML::Node key_node = it->first;
+  const YAML::Node v = it->second;
+  const std::string key = key_node.as<std::string>("");
   const std::string kpath = path + "." + key;
   auto scalar_or_error = [&](const char* what) -> std::string {
     if (!v.IsScalar()) {
-      ctx.error(v.IsDefined() ? v : it->first, kpath, std::string("expected ") + what);
+      ctx.error(v.IsDefined() ? v : key_node, kpath, std::string("expected ") + what);
       return {};
     }
     return v.Scalar();
@@ -164,7 +166,7 @@ Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
     s.duration = r.get_duration("timeout", std::chrono::milliseconds(key == "recover" ? 120000 : 60000));
     r.finish();
   } else {
-    ctx.error(it->first, kpath,
+    ctx.error(key_node, kpath,
               "unknown step (start, stop, wait, inject, heal, await_writes, recover)");
   }
   return s;

@@ -174,3 +174,22 @@ TEST_CASE("checks pass and fail against their bounds with reasons", "[unit]") {
   REQUIRE(fail.checks.size() == 3);
   CHECK(format_bound(Bound{1.0, 2.0}) == "1 <= x <= 2");
 }
+
+TEST_CASE("an outage that never ends counts in downtime_s; the fault's other nodes do not close its window", "[unit]") {
+  Builder b;
+  for (Nanos t = 0; t < 100; t += 10) b.write(1, t / 10 + 1, t, t + 2);
+  b.add("runner", OpType::invoke, "step", "inject lan_cut service of [primary, node3]", 99);
+  b.add("nemesis", OpType::invoke, "inject", "cut node1", 100);
+  b.add("nemesis", OpType::ok, "inject", "cut node1", 110);
+  b.write(2, 50, 105, 115);  // the dying primary still acks once
+  b.add("nemesis", OpType::invoke, "inject", "cut node3", 120);
+  b.add("nemesis", OpType::ok, "inject", "cut node3", 130);
+  b.write(2, 51, 400, 900);
+  for (int i = 0; i < 5; ++i) b.add("client-3", OpType::fail, "write", std::to_string(60 + i), 1000 + i * 1000);
+  b.sort();
+  auto m = compute_metrics(b.ops, std::nullopt);
+  REQUIRE(m.t_first_write);
+  CHECK(m.t_first_write->mono == 900 * kMs);  // not the ack at 115 ms
+  REQUIRE(m.downtime_s);
+  CHECK(*m.downtime_s == Approx(4.1));  // 900 ms -> 5000 ms with no ack
+}

@@ -95,7 +95,9 @@ TEST_CASE("fault plans: power through the lab or a command template", "[unit]") 
   auto b = faults::plan_fault(f, inv, inv.nodes[1]);
   CHECK(b.inject_command == "ipmitool -H 198.18.9.12 power off");
   CHECK(b.verify_command.find("grep -qiw off") != std::string::npos);
-  CHECK(b.heal_command == "ipmitool -H 198.18.9.12 power on");
+  // Idempotent: powers on only what the status command reports off.
+  CHECK(b.heal_command ==
+        "if ( ipmitool -H 198.18.9.12 power status ) 2>&1 | grep -qiw off; then ipmitool -H 198.18.9.12 power on; fi");
 }
 
 TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
@@ -110,7 +112,7 @@ TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
   cut.method = "nft";
   cut.direction = "in";
   auto n = faults::plan_fault(cut, inv, inv.nodes[0]);
-  CHECK(n.inject_command.find("iifname 'svc0' drop") != std::string::npos);
+  CHECK(n.inject_command.find("iifname \"svc0\" drop") != std::string::npos);  // nft wants double quotes
   CHECK(n.inject_command.find("oifname") == std::string::npos);
   CHECK(n.heal_command.find("nft delete table inet haverify_cut_svc0") != std::string::npos);
   cut.lan = "replication";

@@ -125,6 +125,8 @@ int main(int argc, char** argv) {
   run->add_option("--seed", seed, "seed for random choices; recorded in every row");
   run->add_option("--out", ropts.out_dir, "output directory (default runs/<suite>/<timestamp>)");
   run->add_option("--ledger", ropts.ledger_path, "fault ledger file");
+  run->add_option("--repeat", ropts.repeat, "run every scenario this many times (overrides its repeat:)")
+      ->check(CLI::Range(1, 100000));
   run->add_option("--fault-deadline-ms", fault_deadline_ms, "deadline for each inject/verify/heal command")
       ->check(CLI::Range(100, 600000));
 

@@ -554,7 +554,8 @@ int run_suite(const RunOptions& opts) {
   std::vector<reports::RunRow> rows;
   int index = 0;
   for (const auto& sc : scenarios) {
-    for (int r = 1; r <= sc.repeat; ++r) {
+    const int repeat = opts.repeat > 0 ? opts.repeat : sc.repeat;
+    for (int r = 1; r <= repeat; ++r) {
       if (cancel::requested()) break;
       ++index;
       RunContext ctx{inv, sc, opts, ledger, suite};

@@ -9,7 +9,9 @@ namespace haverify::faults {
 PowerCommands power_commands(const Inventory& inv, const NodeSpec& node) {
   PowerCommands p;
   if (node.power.controller == "lab") {
-    if (!inv.lab) throw FaultError(fmt::format("node {} uses the lab power controller but the inventory has no lab: block", node.name));
+    if (!inv.lab)
+      throw FaultError(
+          fmt::format("node {} uses the lab power controller but the inventory has no lab: block", node.name));
     const std::string s = sh_quote(inv.lab->script);
     const std::string n = sh_quote(node.name);
     p.where = "local";
@@ -35,7 +37,8 @@ PowerCommands power_commands(const Inventory& inv, const NodeSpec& node) {
     p.on = fmt::format("if {}; then {}; fi", p.status_is_off, p.on);
   }
   if (!missing.empty())
-    throw FaultError(fmt::format("node {}: power command template uses unknown variable(s) {}; add them under power.vars", node.name, missing));
+    throw FaultError(fmt::format(
+        "node {}: power command template uses unknown variable(s) {}; add them under power.vars", node.name, missing));
   return p;
 }
 
@@ -55,7 +58,8 @@ FaultAction plan_power_off(const Inventory& inv, const NodeSpec& node) {
 FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
   const InterfaceSpec* itf = node.interface_on(spec.lan);
   if (!itf)
-    throw FaultError(fmt::format("node {} has no interface on LAN '{}' (see its interfaces: in the inventory)", node.name, spec.lan));
+    throw FaultError(fmt::format("node {} has no interface on LAN '{}' (see its interfaces: in the inventory)",
+                                 node.name, spec.lan));
   FaultAction a;
   a.where = "ssh";
   const std::string ifq = sh_quote(itf->ifname);
@@ -79,7 +83,8 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
         "{1}EOF",
         table, rules);
     a.verify_command = fmt::format("nft list table inet {} >/dev/null", table);
-    a.heal_command = fmt::format("nft delete table inet {} 2>/dev/null; ! nft list table inet {} >/dev/null 2>&1", table, table);
+    a.heal_command =
+        fmt::format("nft delete table inet {} 2>/dev/null; ! nft list table inet {} >/dev/null 2>&1", table, table);
   }
   a.description = fmt::format("lan_cut {} ({}, {}) on {}", spec.lan, itf->ifname, spec.method, node.name);
   return a;
@@ -93,15 +98,26 @@ FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node, const
   std::string select;
   if (spec.process == "postmaster") {
     const std::string pidfile = sh_quote(node.postgres.data_dir + "/postmaster.pid");
-    select = fmt::format("pids=$(head -n1 {} 2>/dev/null); [ -n \"$pids\" ] && kill -0 $pids 2>/dev/null || {{ echo 'no running postmaster found via {}' >&2; exit 3; }}", pidfile, pidfile);
+    select = fmt::format(
+        "pids=$(head -n1 {} 2>/dev/null); [ -n \"$pids\" ] && kill -0 $pids 2>/dev/null || {{ echo 'no running "
+        "postmaster found via {}' >&2; exit 3; }}",
+        pidfile, pidfile);
   } else if (spec.process == "pgpool") {
-    select = "pids=$(pgrep -x pgpool | tr '\\n' ' '); [ -n \"$pids\" ] || { echo 'no pgpool process on this node' >&2; exit 3; }";
+    select =
+        "pids=$(pgrep -x pgpool | tr '\\n' ' '); [ -n \"$pids\" ] || { echo 'no pgpool process on this node' >&2; exit "
+        "3; }";
   } else if (spec.process.rfind("name:", 0) == 0) {
     const std::string name = sh_quote(spec.process.substr(5));
-    select = fmt::format("pids=$(pgrep -x {} | tr '\\n' ' '); [ -n \"$pids\" ] || {{ echo 'no process named '{}' on this node' >&2; exit 3; }}", name, name);
+    select = fmt::format(
+        "pids=$(pgrep -x {} | tr '\\n' ' '); [ -n \"$pids\" ] || {{ echo 'no process named '{}' on this node' >&2; "
+        "exit 3; }}",
+        name, name);
   } else {
     const std::string pidfile = sh_quote(spec.process.substr(8));
-    select = fmt::format("pids=$(head -n1 {} 2>/dev/null); [ -n \"$pids\" ] && kill -0 $pids 2>/dev/null || {{ echo 'no running process from pidfile '{} >&2; exit 3; }}", pidfile, pidfile);
+    select = fmt::format(
+        "pids=$(head -n1 {} 2>/dev/null); [ -n \"$pids\" ] && kill -0 $pids 2>/dev/null || {{ echo 'no running process "
+        "from pidfile '{} >&2; exit 3; }}",
+        pidfile, pidfile);
   }
   // Remember which pids were signalled so verify and heal act on exactly those.
   // One file per action (tag), so two process faults on one node never mix up their pids.
@@ -109,10 +125,12 @@ FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node, const
   a.inject_command = fmt::format("{}; echo $pids > {} && kill -{} $pids", select, memo, sig);
   if (sig == "KILL") {
     a.verify_command = fmt::format(
-        "[ -s {0} ] || exit 1; for i in $(seq 200); do alive=0; for p in $(cat {0}); do kill -0 $p 2>/dev/null && alive=1; done; [ $alive = 0 ] && exit 0; sleep 0.01; done; exit 1",
+        "[ -s {0} ] || exit 1; for i in $(seq 200); do alive=0; for p in $(cat {0}); do kill -0 $p 2>/dev/null && "
+        "alive=1; done; [ $alive = 0 ] && exit 0; sleep 0.01; done; exit 1",
         memo);
   } else if (sig == "STOP") {
-    a.verify_command = fmt::format("[ -s {0} ] || exit 1; for p in $(cat {0}); do grep -q '^State:.*T' /proc/$p/status || exit 1; done", memo);
+    a.verify_command = fmt::format(
+        "[ -s {0} ] || exit 1; for p in $(cat {0}); do grep -q '^State:.*T' /proc/$p/status || exit 1; done", memo);
     a.heal_command = fmt::format("[ -f {0} ] && kill -CONT $(cat {0}) 2>/dev/null; rm -f {0}; true", memo);
   }
   a.description = fmt::format("process_kill {} SIG{} on {}", spec.process, sig, node.name);
@@ -123,10 +141,14 @@ FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node, const
 
 FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node, const std::string& tag) {
   FaultAction a;
-  if (spec.kind == "power_off") a = plan_power_off(inv, node);
-  else if (spec.kind == "lan_cut") a = plan_lan_cut(spec, node);
-  else if (spec.kind == "process_kill") a = plan_process_kill(spec, node, tag);
-  else throw FaultError(fmt::format("unknown fault kind '{}'", spec.kind));
+  if (spec.kind == "power_off")
+    a = plan_power_off(inv, node);
+  else if (spec.kind == "lan_cut")
+    a = plan_lan_cut(spec, node);
+  else if (spec.kind == "process_kill")
+    a = plan_process_kill(spec, node, tag);
+  else
+    throw FaultError(fmt::format("unknown fault kind '{}'", spec.kind));
   a.kind = spec.kind;
   a.node = node.name;
   return a;

@@ -29,8 +29,7 @@ struct FaultAction {
 // Throws FaultError if the fault cannot be applied to this node (e.g. the
 // node has no interface on the LAN).
 // `tag` distinguishes actions (e.g. "f1-2"); it names per-action files on the node.
-FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node,
-                       const std::string& tag = "0");
+FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node, const std::string& tag = "0");
 
 // Power control through the node's controller (used by power_off and by
 // `haverify lab power-*` style helpers).

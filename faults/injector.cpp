@@ -27,8 +27,8 @@ void TransportPool::preconnect(const std::string& name) {
   ssh_.at(name)->connect();
 }
 
-ExecResult TransportPool::run(const std::string& where, const std::string& node,
-                              const std::string& command, std::chrono::milliseconds deadline) {
+ExecResult TransportPool::run(const std::string& where, const std::string& node, const std::string& command,
+                              std::chrono::milliseconds deadline) {
   if (where == "local") {
     std::string cmd = command;
     if (inv_.lab && !inv_.lab->state_dir.empty())
@@ -44,11 +44,13 @@ ExecResult TransportPool::run(const std::string& where, const std::string& node,
   }
 }
 
-FaultInjector::FaultInjector(const Inventory& inv, TransportPool& pool, FaultLedger& ledger,
-                             History& history, std::string run_id, std::chrono::milliseconds deadline)
+FaultInjector::FaultInjector(const Inventory& inv, TransportPool& pool, FaultLedger& ledger, History& history,
+                             std::string run_id, std::chrono::milliseconds deadline)
     : inv_(inv), pool_(pool), ledger_(ledger), history_(history), run_id_(std::move(run_id)), deadline_(deadline) {}
 
-FaultInjector::~FaultInjector() { heal_all(); }
+FaultInjector::~FaultInjector() {
+  heal_all();
+}
 
 static std::string describe_failure(const ExecResult& r) {
   if (!r.error.empty()) return r.error;
@@ -64,8 +66,7 @@ static std::string safe_tag(const std::string& s) {
   return out;
 }
 
-void FaultInjector::inject(const std::string& fault_id, const FaultSpec& spec,
-                           const std::vector<std::string>& nodes) {
+void FaultInjector::inject(const std::string& fault_id, const FaultSpec& spec, const std::vector<std::string>& nodes) {
   // Plan every action and open every SSH session first, so that the inject
   // commands of a multi-node fault go out back to back.
   std::vector<Active> actions;
@@ -168,6 +169,8 @@ std::vector<std::string> FaultInjector::heal_all() {
   return errors;
 }
 
-bool FaultInjector::active() const { return !active_.empty(); }
+bool FaultInjector::active() const {
+  return !active_.empty();
+}
 
 }  // namespace haverify::faults

@@ -36,8 +36,8 @@ class TransportPool {
 
 class FaultInjector {
  public:
-  FaultInjector(const Inventory& inv, TransportPool& pool, FaultLedger& ledger, History& history,
-                std::string run_id, std::chrono::milliseconds deadline);
+  FaultInjector(const Inventory& inv, TransportPool& pool, FaultLedger& ledger, History& history, std::string run_id,
+                std::chrono::milliseconds deadline);
   ~FaultInjector();
 
   // Injects `spec` on each of `nodes` (already resolved from roles) and

@@ -12,8 +12,8 @@
 
 #include <fmt/format.h>
 
-#include "haverify/shell.hpp"
 #include <nlohmann/json.hpp>
+#include "haverify/shell.hpp"
 
 namespace haverify::faults {
 
@@ -80,8 +80,7 @@ std::vector<LedgerEntry> FaultLedger::load_locked() const {
     j = json::parse(ss.str());
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format(
-        "fault ledger {} is corrupt ({}); inspect it by hand, heal what it lists, then delete it",
-        path_, e.what()));
+        "fault ledger {} is corrupt ({}); inspect it by hand, heal what it lists, then delete it", path_, e.what()));
   }
   for (const auto& x : j.value("faults", json::array())) out.push_back(from_json(x));
   return out;

@@ -12,9 +12,9 @@
 namespace haverify::faults {
 
 struct LedgerEntry {
-  std::string id;           // unique per injected action
-  std::string run;          // the run that injected it
-  std::string kind;         // power_off | lan_cut | process_kill
+  std::string id;    // unique per injected action
+  std::string run;   // the run that injected it
+  std::string kind;  // power_off | lan_cut | process_kill
   std::string node;
   std::string description;
   std::string where = "local";  // local | ssh
@@ -32,8 +32,8 @@ class FaultLedger {
   // Default location: $HAVERIFY_LEDGER, else /var/lib/haverify/fault-ledger.json.
   static std::string default_path();
 
-  void add(const LedgerEntry& e);        // durable (fsync) before returning
-  void remove(const std::string& id);    // durable
+  void add(const LedgerEntry& e);      // durable (fsync) before returning
+  void remove(const std::string& id);  // durable
   std::vector<LedgerEntry> entries() const;
 
  private:

@@ -41,6 +41,8 @@ void CsvWriter::row(const std::vector<std::string>& fields) {
   if (!out_) throw std::runtime_error(fmt::format("write to {} failed (disk full?)", path_));
 }
 
-void CsvWriter::flush() { out_.flush(); }
+void CsvWriter::flush() {
+  out_.flush();
+}
 
 }  // namespace haverify::reports

@@ -12,11 +12,10 @@ namespace haverify::reports {
 
 const std::vector<std::string>& results_header() {
   static const std::vector<std::string> h = {
-      "scenario",      "kind",           "stack",        "profile",        "fault",
-      "target",        "seed",           "repetition",   "t_inject_sent",  "t_inject_returned",
-      "t_promote",     "t_first_write",  "failover_s",   "downtime_s",     "lost_acked",
-      "unknown_commits", "failed_writes", "acked_total", "verdict",        "reason",
-      "run_dir"};
+      "scenario",   "kind",       "stack",         "profile",           "fault",         "target",
+      "seed",       "repetition", "t_inject_sent", "t_inject_returned", "t_promote",     "t_first_write",
+      "failover_s", "downtime_s", "lost_acked",    "unknown_commits",   "failed_writes", "acked_total",
+      "verdict",    "reason",     "run_dir"};
   return h;
 }
 
@@ -72,9 +71,10 @@ void write_history_jsonl(const std::string& path, const std::vector<Op>& history
   std::ofstream out(path, std::ios::trunc);
   if (!out) throw std::runtime_error(fmt::format("cannot write {}", path));
   for (const auto& op : history) {
-    nlohmann::json j = {{"index", op.index}, {"process", op.process}, {"type", to_string(op.type)},
-                        {"f", op.f},         {"value", op.value},     {"node", op.node},
-                        {"mono_ns", op.mono_ns}, {"wall", format_wall_ns(op.wall_ns)}};
+    nlohmann::json j = {{"index", op.index},          {"process", op.process},
+                        {"type", to_string(op.type)}, {"f", op.f},
+                        {"value", op.value},          {"node", op.node},
+                        {"mono_ns", op.mono_ns},      {"wall", format_wall_ns(op.wall_ns)}};
     if (!op.error.empty()) j["error"] = op.error;
     out << j.dump() << '\n';
   }
@@ -84,14 +84,26 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
-        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') out += fmt::format("&#{};", static_cast<int>(c));
-        else out += static_cast<char>(c);
+        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r')
+          out += fmt::format("&#{};", static_cast<int>(c));
+        else
+          out += static_cast<char>(c);
     }
   }
   return out;
@@ -113,8 +125,8 @@ void write_junit_xml(const std::string& path, const std::string& suite, const st
   out << fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
                      xml_escape(suite), rows.size(), failures, errors, total);
   for (const auto& r : rows) {
-    out << fmt::format("    <testcase classname=\"{}.{}\" name=\"{} #{}\" time=\"{:.3f}\">\n",
-                       xml_escape(r.kind), xml_escape(r.stack), xml_escape(r.scenario), r.repetition, r.duration_s);
+    out << fmt::format("    <testcase classname=\"{}.{}\" name=\"{} #{}\" time=\"{:.3f}\">\n", xml_escape(r.kind),
+                       xml_escape(r.stack), xml_escape(r.scenario), r.repetition, r.duration_s);
     if (r.verdict == "fail")
       out << fmt::format("      <failure message=\"{}\" type=\"verdict\"/>\n", xml_escape(r.reason));
     else if (r.verdict == "error")
@@ -137,8 +149,8 @@ std::string summary_table(const std::vector<RunRow>& rows) {
     const auto& m = r.metrics;
     std::string reason = r.reason;
     if (reason.size() > 90) reason = reason.substr(0, 87) + "...";
-    out += fmt::format("{:<34} {:>3} {:<7} {:>10} {:>10} {:>8} {:>6} {:>7}  {}\n", r.scenario, r.repetition,
-                       r.verdict, m.failover_s ? fmt::format("{:.3f}", *m.failover_s) : "-",
+    out += fmt::format("{:<34} {:>3} {:<7} {:>10} {:>10} {:>8} {:>6} {:>7}  {}\n", r.scenario, r.repetition, r.verdict,
+                       m.failover_s ? fmt::format("{:.3f}", *m.failover_s) : "-",
                        m.downtime_s ? fmt::format("{:.3f}", *m.downtime_s) : "-", m.acked_total,
                        m.lost_acked ? std::to_string(*m.lost_acked) : "-", m.unknown_commits, reason);
   }

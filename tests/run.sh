@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 bash lab/install-deps.sh
 jobs=$(nproc)
 
+# The code is clang-formatted (.clang-format); a drift fails the run.
+find harness faults reports tests lab bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format --dry-run -Werror
+
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHAVERIFY_SANITIZE=ON >/dev/null
 cmake --build build-asan --target haverify_unit_tests -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -26,7 +26,9 @@ void request(const std::string& w) {
   cv.notify_all();
 }
 
-bool requested() { return flag.load(); }
+bool requested() {
+  return flag.load();
+}
 
 std::string reason() {
   std::lock_guard lock(mu);

@@ -27,8 +27,7 @@ static std::string join_issues(const std::vector<ConfigIssue>& issues) {
 ConfigError::ConfigError(std::vector<ConfigIssue> issues)
     : std::runtime_error(join_issues(issues)), issues_(std::move(issues)) {}
 
-void ConfigContext::error_at(const YAML::Mark& mark, const std::string& key,
-                             const std::string& message) {
+void ConfigContext::error_at(const YAML::Mark& mark, const std::string& key, const std::string& message) {
   ConfigIssue issue;
   issue.file = file_;
   if (!mark.is_null()) {
@@ -195,8 +194,7 @@ std::optional<std::chrono::milliseconds> MapReader::opt_duration(const std::stri
   if (!n.IsDefined() || n.IsNull()) return std::nullopt;
   auto d = parse_duration(n.Scalar());
   if (!d) {
-    ctx_.error(n, key_path(key),
-               fmt::format("expected a duration such as 500ms, 10s, 2m or 1h, got '{}'", n.Scalar()));
+    ctx_.error(n, key_path(key), fmt::format("expected a duration such as 500ms, 10s, 2m or 1h, got '{}'", n.Scalar()));
   }
   return d;
 }
@@ -231,8 +229,7 @@ double MapReader::get_double(const std::string& key, double fallback) {
 bool MapReader::get_bool(const std::string& key, bool fallback) {
   return opt_bool(key).value_or(fallback);
 }
-std::chrono::milliseconds MapReader::get_duration(const std::string& key,
-                                                  std::chrono::milliseconds fallback) {
+std::chrono::milliseconds MapReader::get_duration(const std::string& key, std::chrono::milliseconds fallback) {
   return opt_duration(key).value_or(fallback);
 }
 

@@ -14,10 +14,14 @@ namespace haverify {
 
 const char* to_string(Role r) {
   switch (r) {
-    case Role::primary: return "primary";
-    case Role::standby: return "standby";
-    case Role::down: return "down";
-    case Role::unknown: return "unknown";
+    case Role::primary:
+      return "primary";
+    case Role::standby:
+      return "standby";
+    case Role::down:
+      return "down";
+    case Role::unknown:
+      return "unknown";
   }
   return "?";
 }
@@ -44,7 +48,9 @@ PgTarget endpoint_target(const Inventory& inv) {
   return t;
 }
 
-static std::string strip_prefix(const std::string& cidr) { return cidr.substr(0, cidr.find('/')); }
+static std::string strip_prefix(const std::string& cidr) {
+  return cidr.substr(0, cidr.find('/'));
+}
 
 NodeStatus probe_node(const NodeSpec& node, std::chrono::milliseconds deadline) {
   NodeStatus s;
@@ -57,7 +63,8 @@ NodeStatus probe_node(const NodeSpec& node, std::chrono::milliseconds deadline) 
     s.detail = err;
     return s;
   }
-  auto left = deadline - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  auto left =
+      deadline - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   if (left.count() < 50) left = std::chrono::milliseconds(50);
   auto v = pg_query_scalar(conn.get(), "SELECT pg_is_in_recovery()", left, &err);
   if (!v) {
@@ -98,11 +105,10 @@ void rejoin_over_ssh(const Inventory& inv, faults::TransportPool& pool, const st
   if (!n || !p) throw std::runtime_error(fmt::format("rejoin: unknown node {} or {}", node, primary));
   const InterfaceSpec* repl = p->interface_on("replication");
   const std::string phost = repl ? strip_prefix(repl->address) : p->postgres.host;
-  const std::string cmd = fmt::format(
-      "bash -s -- {} {} {} {} {} {} <<'HAVERIFY_REJOIN_EOF'\n{}\nHAVERIFY_REJOIN_EOF",
-      sh_quote(n->postgres.data_dir), sh_quote(n->postgres.bin_dir), sh_quote(phost),
-      sh_quote(std::to_string(p->postgres.port)), sh_quote(n->name), sh_quote(n->postgres.os_user),
-      rejoin_script());
+  const std::string cmd = fmt::format("bash -s -- {} {} {} {} {} {} <<'HAVERIFY_REJOIN_EOF'\n{}\nHAVERIFY_REJOIN_EOF",
+                                      sh_quote(n->postgres.data_dir), sh_quote(n->postgres.bin_dir), sh_quote(phost),
+                                      sh_quote(std::to_string(p->postgres.port)), sh_quote(n->name),
+                                      sh_quote(n->postgres.os_user), rejoin_script());
   ExecResult r = pool.run("ssh", node, cmd, deadline);
   if (!r.ok())
     throw std::runtime_error(fmt::format("rejoin of {} as a standby of {} failed ({}{}exit {}): {}{}", node, primary,
@@ -150,8 +156,8 @@ class PgpoolDriver : public GenericDriver {
     }
     PGresult* r = res.result.get();
     auto col = [&](const char* name) { return PQfnumber(r, name); };
-    const int c_id = col("node_id"), c_host = col("hostname"), c_status = col("status"),
-              c_role = col("role"), c_pgrole = col("pg_role");
+    const int c_id = col("node_id"), c_host = col("hostname"), c_status = col("status"), c_role = col("role"),
+              c_pgrole = col("pg_role");
     if (c_id < 0 || c_host < 0 || c_status < 0 || c_role < 0) {
       if (error) *error = "SHOW pool_nodes lacks node_id/hostname/status/role (unsupported pgpool version?)";
       return out;
@@ -190,9 +196,12 @@ class PgpoolDriver : public GenericDriver {
       NodeStatus s;
       s.node = ns ? ns->name : pn.host;
       s.attached = pn.status == "up" || pn.status == "waiting";
-      if (!s.attached) s.role = Role::down;
-      else if (pn.role == "primary") s.role = Role::primary;
-      else if (pn.role == "standby") s.role = Role::standby;
+      if (!s.attached)
+        s.role = Role::down;
+      else if (pn.role == "primary")
+        s.role = Role::primary;
+      else if (pn.role == "standby")
+        s.role = Role::standby;
       s.detail = fmt::format("pgpool node {} status={} role={} pg_role={}", pn.id, pn.status, pn.role, pn.pg_role);
       out.push_back(s);
     }
@@ -227,16 +236,17 @@ class PgpoolDriver : public GenericDriver {
       if (ns && ns->name == node) id = pn.id;
     }
     if (id < 0) throw std::runtime_error(fmt::format("rejoin {}: pgpool does not list it ({})", node, err));
-    auto left = deadline - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    auto left =
+        deadline - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
     if (left.count() < 1000) left = std::chrono::milliseconds(1000);
     const auto& d = inv_.driver;
-    const std::string cmd = fmt::format("PCPPASSFILE={} pcp_attach_node -h {} -p {} -U {} -w -n {}",
-                                        sh_quote(d.pcp_passfile), sh_quote(d.pcp_host), d.pcp_port,
-                                        sh_quote(d.pcp_user), id);
+    const std::string cmd =
+        fmt::format("PCPPASSFILE={} pcp_attach_node -h {} -p {} -U {} -w -n {}", sh_quote(d.pcp_passfile),
+                    sh_quote(d.pcp_host), d.pcp_port, sh_quote(d.pcp_user), id);
     ExecResult r = pool_.local().exec(cmd, left);
     if (!r.ok())
-      throw std::runtime_error(fmt::format("pcp_attach_node -n {} ({}) failed: {}{} exit {} {}", id, node,
-                                           r.error, r.timed_out ? " timed out" : "", r.exit_code, r.err));
+      throw std::runtime_error(fmt::format("pcp_attach_node -n {} ({}) failed: {}{} exit {} {}", id, node, r.error,
+                                           r.timed_out ? " timed out" : "", r.exit_code, r.err));
   }
 };
 
@@ -251,7 +261,9 @@ RoleProber::RoleProber(const Inventory& inv, History& history, std::chrono::mill
                        std::chrono::milliseconds deadline)
     : inv_(inv), history_(history), interval_(interval), deadline_(deadline) {}
 
-RoleProber::~RoleProber() { stop(); }
+RoleProber::~RoleProber() {
+  stop();
+}
 
 void RoleProber::start() {
   stop_ = false;
@@ -272,11 +284,14 @@ void RoleProber::loop(const NodeSpec& node) {
     const auto tick = std::chrono::steady_clock::now();
     std::string role = "down";
     std::string err;
-    if (!conn || !pg_conn_usable(conn.get())) conn = pg_connect(node_target(node), deadline_, &err, static_cast<int>(deadline_.count()));
+    if (!conn || !pg_conn_usable(conn.get()))
+      conn = pg_connect(node_target(node), deadline_, &err, static_cast<int>(deadline_.count()));
     if (conn) {
       auto v = pg_query_scalar(conn.get(), "SELECT pg_is_in_recovery()", deadline_, &err);
-      if (v) role = (*v == "f") ? "primary" : "standby";
-      else conn.reset();
+      if (v)
+        role = (*v == "f") ? "primary" : "standby";
+      else
+        conn.reset();
     }
     if (role != last) {
       history_.record("probe", OpType::ok, "role", role, node.name, role == "down" ? err : "");

@@ -11,16 +11,20 @@ std::string format_wall_ns(Nanos wall_ns) {
   const int millis = static_cast<int>((wall_ns / 1'000'000) % 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
 
 const char* to_string(OpType t) {
   switch (t) {
-    case OpType::invoke: return "invoke";
-    case OpType::ok: return "ok";
-    case OpType::fail: return "fail";
-    case OpType::info: return "info";
+    case OpType::invoke:
+      return "invoke";
+    case OpType::ok:
+      return "ok";
+    case OpType::fail:
+      return "fail";
+    case OpType::info:
+      return "info";
   }
   return "?";
 }
@@ -39,8 +43,8 @@ std::int64_t History::append(Op op) {
   return op.index;
 }
 
-std::int64_t History::record(std::string process, OpType type, std::string f, std::string value,
-                             std::string node, std::string error) {
+std::int64_t History::record(std::string process, OpType type, std::string f, std::string value, std::string node,
+                             std::string error) {
   Op op;
   op.process = std::move(process);
   op.type = type;

@@ -205,8 +205,7 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
       inv.endpoint.user = er.get_string("user", "postgres");
       inv.endpoint.database = er.get_string("database", "postgres");
       inv.endpoint.password = er.get_string("password", "");
-      if (inv.endpoint.kind != "pgpool" && inv.endpoint.kind != "vip" &&
-          inv.endpoint.kind != "hostlist")
+      if (inv.endpoint.kind != "pgpool" && inv.endpoint.kind != "vip" && inv.endpoint.kind != "hostlist")
         ctx.error(er.child("kind"), "endpoint.kind", "must be pgpool, vip or hostlist");
     }
     er.finish();
@@ -246,8 +245,7 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
     if (n.power.controller == "lab" && !inv.lab)
       ctx.error(root, "nodes." + n.name + ".power",
                 "controller 'lab' needs a top-level 'lab:' block (script, state_dir)");
-    if (n.ssh.key_file.empty())
-      ctx.error(root, "nodes." + n.name + ".ssh.key", "no SSH key given (set ssh.key)");
+    if (n.ssh.key_file.empty()) ctx.error(root, "nodes." + n.name + ".ssh.key", "no SSH key given (set ssh.key)");
     if (n.ssh.known_hosts.empty())
       ctx.error(root, "nodes." + n.name + ".ssh.known_hosts",
                 "no known_hosts file given (host keys are always verified)");

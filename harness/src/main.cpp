@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "faults/ledger.hpp"
 #include "haverify/cancel.hpp"
@@ -76,7 +76,8 @@ int inventory_check(const std::string& file) {
   for (const auto& s : probe_all(inv, std::chrono::milliseconds(2000)))
     std::cout << fmt::format("node {:<10} postgres {:<8} {}\n", s.node, to_string(s.role), s.detail);
   for (const auto& p : problems) std::cerr << "problem: " << p << "\n";
-  if (problems.empty()) std::cout << fmt::format("{}: {} nodes reachable over SSH with verified host keys\n", file, inv.nodes.size());
+  if (problems.empty())
+    std::cout << fmt::format("{}: {} nodes reachable over SSH with verified host keys\n", file, inv.nodes.size());
   return problems.empty() ? kExitPass : kExitUsage;
 }
 
@@ -145,7 +146,8 @@ int main(int argc, char** argv) {
   invcheck->add_option("file", inv_file, "inventory file");
 
   // Listed for --help only; main() hands `lab` to the lab script before parsing.
-  app.add_subcommand("lab", "The embedded lab: up --stack pgpool | down | status | power-off NODE | power-on NODE | exec NODE -- CMD");
+  app.add_subcommand(
+      "lab", "The embedded lab: up --stack pgpool | down | status | power-off NODE | power-on NODE | exec NODE -- CMD");
 
   try {
     app.parse(argc, argv);

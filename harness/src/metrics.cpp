@@ -20,10 +20,11 @@ std::optional<double> RunMetrics::value(const std::string& metric) const {
   return std::nullopt;
 }
 
-static bool is_client(const Op& op) { return op.process.rfind("client-", 0) == 0; }
+static bool is_client(const Op& op) {
+  return op.process.rfind("client-", 0) == 0;
+}
 
-RunMetrics compute_metrics(const std::vector<Op>& history,
-                           const std::optional<std::set<std::int64_t>>& final_ids) {
+RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<std::set<std::int64_t>>& final_ids) {
   RunMetrics m;
   // The first injected fault.
   for (const auto& op : history) {
@@ -62,9 +63,14 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
         }
         break;
       }
-      case OpType::info: ++m.unknown_commits; break;
-      case OpType::fail: ++m.failed_writes; break;
-      case OpType::invoke: break;
+      case OpType::info:
+        ++m.unknown_commits;
+        break;
+      case OpType::fail:
+        ++m.failed_writes;
+        break;
+      case OpType::invoke:
+        break;
     }
   }
   // Writes still open at the end of the history never completed: unknown.
@@ -91,9 +97,8 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
   // t_first_write: the acknowledgement that ends the fault's outage, i.e. the
   // longest gap between consecutive acks that ends after t_inject_sent and
   // starts before the fault's window closes (the next heal, recover or
-  // inject), measuring each gap only up to the window's end. Writes that still succeed on a dying primary right after the
-  // fault (a killed postmaster's backends can commit for a few ms) are thus
-  // not mistaken for the failover's end.
+  // inject), measuring each gap only up to the window's end. Writes that still succeed on a dying primary right after
+  // the fault (a killed postmaster's backends can commit for a few ms) are thus not mistaken for the failover's end.
   if (m.t_inject_sent) {
     Nanos window_end = std::numeric_limits<Nanos>::max();
     for (const auto& op : history) {
@@ -101,11 +106,11 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
       // The runner's next inject, heal or recover step, or a heal at the end
       // of the fault's own step (`duration:`). The other nodes of the same
       // fault do not close it.
-      const bool step = op.process == "runner" && op.f == "step" &&
-                        (op.value.rfind("inject", 0) == 0 || op.value.rfind("heal", 0) == 0 ||
-                         op.value.rfind("recover", 0) == 0);
-      const bool closes = step || (op.process == "nemesis" && op.f == "heal") ||
-                          (op.process == "runner" && op.f == "recover");
+      const bool step =
+          op.process == "runner" && op.f == "step" &&
+          (op.value.rfind("inject", 0) == 0 || op.value.rfind("heal", 0) == 0 || op.value.rfind("recover", 0) == 0);
+      const bool closes =
+          step || (op.process == "nemesis" && op.f == "heal") || (op.process == "runner" && op.f == "recover");
       if (closes) {
         window_end = op.mono_ns;
         break;
@@ -125,8 +130,7 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
       }
     }
   }
-  if (m.t_first_write && m.t_inject_sent)
-    m.failover_s = ns_to_s(m.t_first_write->mono - m.t_inject_sent->mono);
+  if (m.t_first_write && m.t_inject_sent) m.failover_s = ns_to_s(m.t_first_write->mono - m.t_inject_sent->mono);
 
   // t_promote: the first probe report of a primary on a node other than the
   // primary(s) seen before the fault.
@@ -135,8 +139,10 @@ RunMetrics compute_metrics(const std::vector<Op>& history,
     for (const auto& op : history) {
       if (op.process != "probe" || op.f != "role") continue;
       if (op.mono_ns < m.t_inject_sent->mono) {
-        if (op.value == "primary") primaries_before.insert(op.node);
-        else primaries_before.erase(op.node);
+        if (op.value == "primary")
+          primaries_before.insert(op.node);
+        else
+          primaries_before.erase(op.node);
         continue;
       }
       if (op.value == "primary" && !primaries_before.count(op.node)) {
@@ -191,8 +197,7 @@ Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks
       const bool lo = !bound.min || x >= *bound.min;
       const bool hi = !bound.max || x <= *bound.max;
       c.pass = lo && hi;
-      c.reason = fmt::format("{} = {:g} {} bound {}", metric, x, c.pass ? "within" : "outside",
-                             format_bound(bound));
+      c.reason = fmt::format("{} = {:g} {} bound {}", metric, x, c.pass ? "within" : "outside", format_bound(bound));
       if (metric == "lost_acked" && !m.lost_ids.empty() && !c.pass) {
         std::string ids;
         for (auto id : m.lost_ids) ids += (ids.empty() ? "" : " ") + std::to_string(id);

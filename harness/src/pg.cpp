@@ -76,8 +76,7 @@ std::string result_sqlstate(const PGresult* r) {
 }
 
 bool is_success(ExecStatusType st) {
-  return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY ||
-         st == PGRES_SINGLE_TUPLE;
+  return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY || st == PGRES_SINGLE_TUPLE;
 }
 
 bool is_copy(ExecStatusType st) {
@@ -86,20 +85,34 @@ bool is_copy(ExecStatusType st) {
 
 const char* conn_stage(ConnStatusType st) {
   switch (st) {
-    case CONNECTION_OK: return "ok";
-    case CONNECTION_BAD: return "bad";
-    case CONNECTION_STARTED: return "waiting for TCP connect";
-    case CONNECTION_MADE: return "TCP connected, sending startup";
-    case CONNECTION_AWAITING_RESPONSE: return "awaiting server response";
-    case CONNECTION_AUTH_OK: return "authenticated, awaiting backend start";
-    case CONNECTION_SETENV: return "negotiating environment";
-    case CONNECTION_SSL_STARTUP: return "negotiating SSL";
-    case CONNECTION_NEEDED: return "needs connect";
-    case CONNECTION_CHECK_WRITABLE: return "checking writability";
-    case CONNECTION_CONSUME: return "consuming results";
-    case CONNECTION_GSS_STARTUP: return "negotiating GSS";
-    case CONNECTION_CHECK_TARGET: return "checking target_session_attrs";
-    case CONNECTION_CHECK_STANDBY: return "checking standby state";
+    case CONNECTION_OK:
+      return "ok";
+    case CONNECTION_BAD:
+      return "bad";
+    case CONNECTION_STARTED:
+      return "waiting for TCP connect";
+    case CONNECTION_MADE:
+      return "TCP connected, sending startup";
+    case CONNECTION_AWAITING_RESPONSE:
+      return "awaiting server response";
+    case CONNECTION_AUTH_OK:
+      return "authenticated, awaiting backend start";
+    case CONNECTION_SETENV:
+      return "negotiating environment";
+    case CONNECTION_SSL_STARTUP:
+      return "negotiating SSL";
+    case CONNECTION_NEEDED:
+      return "needs connect";
+    case CONNECTION_CHECK_WRITABLE:
+      return "checking writability";
+    case CONNECTION_CONSUME:
+      return "consuming results";
+    case CONNECTION_GSS_STARTUP:
+      return "negotiating GSS";
+    case CONNECTION_CHECK_TARGET:
+      return "checking target_session_attrs";
+    case CONNECTION_CHECK_STANDBY:
+      return "checking standby state";
   }
   return "?";
 }
@@ -289,15 +302,17 @@ PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline,
 
 const char* to_string(QueryOutcome::Kind k) {
   switch (k) {
-    case QueryOutcome::ok: return "ok";
-    case QueryOutcome::failed: return "failed";
-    case QueryOutcome::unknown: return "unknown";
+    case QueryOutcome::ok:
+      return "ok";
+    case QueryOutcome::failed:
+      return "failed";
+    case QueryOutcome::unknown:
+      return "unknown";
   }
   return "?";
 }
 
-QueryOutcome::Kind classify_failure(const std::string& sqlstate, bool connection_lost,
-                                    bool query_was_sent) {
+QueryOutcome::Kind classify_failure(const std::string& sqlstate, bool connection_lost, bool query_was_sent) {
   if (!query_was_sent) return QueryOutcome::failed;
   if (connection_lost) return QueryOutcome::unknown;
   if (sqlstate.size() != 5) return QueryOutcome::unknown;  // none / pgpool / garbage
@@ -438,8 +453,8 @@ std::string outcome_error(const QueryOutcome& o) {
 }
 }  // namespace
 
-std::optional<std::string> pg_query_scalar(PGconn* conn, const std::string& sql,
-                                           std::chrono::milliseconds deadline, std::string* error) {
+std::optional<std::string> pg_query_scalar(PGconn* conn, const std::string& sql, std::chrono::milliseconds deadline,
+                                           std::string* error) {
   QueryOutcome o = pg_exec(conn, sql, deadline);
   auto fail = [error](std::string msg) -> std::optional<std::string> {
     if (error) *error = std::move(msg);
@@ -456,8 +471,8 @@ std::optional<std::string> pg_query_scalar(PGconn* conn, const std::string& sql,
 }
 
 std::vector<std::vector<std::string>> pg_query_rows(PGconn* conn, const std::string& sql,
-                                                    std::chrono::milliseconds deadline,
-                                                    std::string* error, bool* saw_null) {
+                                                    std::chrono::milliseconds deadline, std::string* error,
+                                                    bool* saw_null) {
   std::vector<std::vector<std::string>> rows;
   if (saw_null) *saw_null = false;
   QueryOutcome o = pg_exec(conn, sql, deadline);
@@ -494,6 +509,8 @@ bool pg_conn_usable(const PGconn* conn) {
   return ts == PQTRANS_IDLE || ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
 }
 
-int pg_cancels_in_flight() { return g_cancels_in_flight.load(); }
+int pg_cancels_in_flight() {
+  return g_cancels_in_flight.load();
+}
 
 }  // namespace haverify

@@ -130,7 +130,7 @@ struct Health {
   std::string why;
   std::vector<NodeStatus> probes;
   std::vector<NodeStatus> manager;
-  std::set<std::string> streaming;  // standbys streaming from the primary
+  std::set<std::string> streaming;    // standbys streaming from the primary
   std::set<std::string> catching_up;  // connected, in catchup
   bool replication_known = false;     // pg_stat_replication could be read
   bool manager_known = false;         // the manager answered
@@ -140,8 +140,8 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
   Health h;
   h.probes = probe_all(inv, 1000ms);
   h.manager = driver.roles(2000ms);
-  h.manager_known = std::any_of(h.manager.begin(), h.manager.end(),
-                                [](const NodeStatus& m) { return m.role != Role::unknown; });
+  h.manager_known =
+      std::any_of(h.manager.begin(), h.manager.end(), [](const NodeStatus& m) { return m.role != Role::unknown; });
   std::vector<std::string> primaries, problems;
   for (const auto& p : h.probes) {
     if (p.role == Role::primary) primaries.push_back(p.node);
@@ -176,9 +176,13 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
           if (r[1] == i.address.substr(0, i.address.find('/'))) match = true;
         if (match && (state.empty() || r[2] == "streaming")) state = r[2];
       }
-      if (state == "streaming") h.streaming.insert(n.name);
-      else if (state == "catchup" || state == "startup") h.catching_up.insert(n.name);
-      if (state != "streaming") problems.push_back(fmt::format("{} is not streaming from primary {}{}", n.name, h.primary, err.empty() ? "" : " (" + err + ")"));
+      if (state == "streaming")
+        h.streaming.insert(n.name);
+      else if (state == "catchup" || state == "startup")
+        h.catching_up.insert(n.name);
+      if (state != "streaming")
+        problems.push_back(fmt::format("{} is not streaming from primary {}{}", n.name, h.primary,
+                                       err.empty() ? "" : " (" + err + ")"));
     }
   }
   h.ok = problems.empty();
@@ -303,7 +307,8 @@ std::vector<std::string> resolve_targets(const FaultSpec& f, const Inventory& in
       std::sort(c.begin(), c.end());
       out.push_back(c[std::uniform_int_distribution<std::size_t>(0, c.size() - 1)(rng)]);
     } else {
-      if (!inv.node(t)) throw HarnessError(fmt::format("fault target '{}' is neither a role nor a node of the inventory", t));
+      if (!inv.node(t))
+        throw HarnessError(fmt::format("fault target '{}' is neither a role nor a node of the inventory", t));
       out.push_back(t);
     }
   }
@@ -396,9 +401,7 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
     try {
       history.record("runner", OpType::invoke, "setup", sc.name);
       wait_healthy(inv, *driver, pool, history, sc.setup_timeout);
-      {
-        std::ofstream(run_dir + "/status-before.txt") << driver->status_text(2000ms);
-      }
+      { std::ofstream(run_dir + "/status-before.txt") << driver->status_text(2000ms); }
       if (sc.ledger) {
         lopts.clients = sc.ledger->clients;
         lopts.connect_deadline = sc.ledger->connect_deadline;
@@ -449,8 +452,11 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
             const auto until = std::chrono::steady_clock::now() + step.duration;
             while (!acks.resumed() && std::chrono::steady_clock::now() < until)
               if (!cancel::sleep_for(10ms)) throw HarnessError(cancel::reason());
-            if (acks.resumed()) history.record("runner", OpType::ok, "writes-resumed", "");
-            else history.record("runner", OpType::fail, "writes-resumed", "", "", "no write acknowledged before the timeout");
+            if (acks.resumed())
+              history.record("runner", OpType::ok, "writes-resumed", "");
+            else
+              history.record("runner", OpType::fail, "writes-resumed", "", "",
+                             "no write acknowledged before the timeout");
             break;
           }
           case StepKind::recover:
@@ -466,8 +472,7 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
     }
     if (workload) workload->stop();
     heal_errors = injector.heal_all();
-    if (!heal_errors.empty())
-      error += fmt::format("{}{}", error.empty() ? "" : "; ", fmt::join(heal_errors, "; "));
+    if (!heal_errors.empty()) error += fmt::format("{}{}", error.empty() ? "" : "; ", fmt::join(heal_errors, "; "));
   }
   try {
     if (sc.ledger) final_ids = read_final_ids(inv, *driver, run_id, lopts.table, history, &final_primary);
@@ -523,8 +528,10 @@ int run_suite(const RunOptions& opts) {
   }
   faults::FaultLedger ledger(opts.ledger_path.empty() ? faults::FaultLedger::default_path() : opts.ledger_path);
   if (!ledger.entries().empty()) {
-    std::cerr << fmt::format("haverify: the fault ledger {} still lists {} unhealed fault(s) from an earlier run; "
-                             "run `haverify heal` first\n", ledger.path(), ledger.entries().size());
+    std::cerr << fmt::format(
+        "haverify: the fault ledger {} still lists {} unhealed fault(s) from an earlier run; "
+        "run `haverify heal` first\n",
+        ledger.path(), ledger.entries().size());
     return kExitHarness;
   }
   // A bad inventory never reaches a fault.
@@ -549,7 +556,8 @@ int run_suite(const RunOptions& opts) {
     fs::remove("runs/latest", ec);
     fs::create_directory_symlink(fs::absolute(out), "runs/latest", ec);
   }
-  log(fmt::format("suite {} | stack {} | {} scenario(s) | seed {} | out {}", suite, inv.stack, scenarios.size(), seed, out));
+  log(fmt::format("suite {} | stack {} | {} scenario(s) | seed {} | out {}", suite, inv.stack, scenarios.size(), seed,
+                  out));
 
   std::vector<reports::RunRow> rows;
   int index = 0;
@@ -577,8 +585,10 @@ int run_suite(const RunOptions& opts) {
       reports::write_results_csv(out + "/results.csv", rows);
       reports::write_junit_xml(out + "/junit.xml", suite, rows);
       if (!ledger.entries().empty()) {
-        std::cerr << fmt::format("haverify: a fault could not be healed and stays in {}; stopping the suite. "
-                                 "Fix the node, then run `haverify heal`\n", ledger.path());
+        std::cerr << fmt::format(
+            "haverify: a fault could not be healed and stays in {}; stopping the suite. "
+            "Fix the node, then run `haverify heal`\n",
+            ledger.path());
         std::cout << "\n" << reports::summary_table(rows);
         return kExitHarness;
       }

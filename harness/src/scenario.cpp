@@ -12,8 +12,8 @@
 namespace haverify {
 
 const std::vector<std::string>& known_metrics() {
-  static const std::vector<std::string> m = {"failover_s", "downtime_s", "lost_acked",
-                                             "unknown_commits", "acked_total"};
+  static const std::vector<std::string> m = {"failover_s", "downtime_s", "lost_acked", "unknown_commits",
+                                             "acked_total"};
   return m;
 }
 
@@ -26,13 +26,20 @@ std::string FaultSpec::describe() const {
 
 std::string Step::describe() const {
   switch (kind) {
-    case StepKind::start: return "start " + workload;
-    case StepKind::stop: return "stop " + workload;
-    case StepKind::wait: return fmt::format("wait {}ms", duration.count());
-    case StepKind::inject: return "inject " + fault.describe();
-    case StepKind::heal: return "heal " + heal_id;
-    case StepKind::await_writes: return fmt::format("await_writes (timeout {}ms)", duration.count());
-    case StepKind::recover: return fmt::format("recover (timeout {}ms)", duration.count());
+    case StepKind::start:
+      return "start " + workload;
+    case StepKind::stop:
+      return "stop " + workload;
+    case StepKind::wait:
+      return fmt::format("wait {}ms", duration.count());
+    case StepKind::inject:
+      return "inject " + fault.describe();
+    case StepKind::heal:
+      return "heal " + heal_id;
+    case StepKind::await_writes:
+      return fmt::format("await_writes (timeout {}ms)", duration.count());
+    case StepKind::recover:
+      return fmt::format("recover (timeout {}ms)", duration.count());
   }
   return "?";
 }
@@ -100,8 +107,8 @@ FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
                 "a link-down cut is always both ways; use method: nft for one direction");
   } else if (f.kind == "process_kill") {
     f.process = r.req_string("process");
-    if (!f.process.empty() && f.process != "postmaster" && f.process != "pgpool" &&
-        f.process.rfind("name:", 0) != 0 && f.process.rfind("pidfile:", 0) != 0) {
+    if (!f.process.empty() && f.process != "postmaster" && f.process != "pgpool" && f.process.rfind("name:", 0) != 0 &&
+        f.process.rfind("pidfile:", 0) != 0) {
       ctx.error(r.child("process"), r.key_path("process"),
                 "must be postmaster, pgpool, name:<process name> or pidfile:<path>");
     }
@@ -166,8 +173,7 @@ Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
     s.duration = r.get_duration("timeout", std::chrono::milliseconds(key == "recover" ? 120000 : 60000));
     r.finish();
   } else {
-    ctx.error(key_node, kpath,
-              "unknown step (start, stop, wait, inject, heal, await_writes, recover)");
+    ctx.error(key_node, kpath, "unknown step (start, stop, wait, inject, heal, await_writes, recover)");
   }
   return s;
 }
@@ -193,11 +199,9 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
   sc.name = top.get_string("name", std::filesystem::path(name).stem().string());
   sc.description = top.get_string("description", "");
   sc.kind = top.get_string("kind", "single-fault");
-  static const std::set<std::string> kinds = {"normal", "single-fault", "multi-fault", "long-run",
-                                              "switchover-timing"};
+  static const std::set<std::string> kinds = {"normal", "single-fault", "multi-fault", "long-run", "switchover-timing"};
   if (!kinds.count(sc.kind))
-    ctx.error(top.child("kind"), "kind",
-              "must be normal, single-fault, multi-fault, long-run or switchover-timing");
+    ctx.error(top.child("kind"), "kind", "must be normal, single-fault, multi-fault, long-run or switchover-timing");
   sc.repeat = static_cast<int>(top.get_int("repeat", 1));
   if (sc.repeat < 1) ctx.error(top.child("repeat"), "repeat", "must be at least 1");
   sc.setup_timeout = top.get_duration("setup_timeout", sc.setup_timeout);
@@ -236,8 +240,7 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
         const std::string metric = it->first.as<std::string>("");
         c.child(metric);
         if (std::find(known.begin(), known.end(), metric) == known.end()) {
-          ctx.error(it->first, "checks." + metric,
-                    fmt::format("unknown metric (known: {})", fmt::join(known, ", ")));
+          ctx.error(it->first, "checks." + metric, fmt::format("unknown metric (known: {})", fmt::join(known, ", ")));
           continue;
         }
         MapReader b(ctx, it->second, "checks." + metric);
@@ -248,8 +251,7 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
         Bound bound;
         bound.min = b.opt_double("min");
         bound.max = b.opt_double("max");
-        if (!bound.min && !bound.max)
-          ctx.error(it->second, "checks." + metric, "a bound needs min, max or both");
+        if (!bound.min && !bound.max) ctx.error(it->second, "checks." + metric, "a bound needs min, max or both");
         if (bound.min && bound.max && *bound.min > *bound.max)
           ctx.error(it->second, "checks." + metric, "min is greater than max");
         b.finish();
@@ -269,16 +271,14 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
         ctx.error_at(mark_of(s), "id", fmt::format("duplicate fault id '{}'", s.fault.id));
     }
     if (s.kind == StepKind::heal && s.heal_id != "all" && !ids.count(s.heal_id)) {
-      ctx.error_at(mark_of(s), "heal",
-                   fmt::format("heals '{}' but no earlier inject step has that id", s.heal_id));
+      ctx.error_at(mark_of(s), "heal", fmt::format("heals '{}' but no earlier inject step has that id", s.heal_id));
     }
     if (s.kind == StepKind::start) {
       started = true;
       if (!sc.ledger) sc.ledger = LedgerWorkloadSpec{};
     }
     if (s.kind == StepKind::await_writes && !started)
-      ctx.error_at(mark_of(s), "await_writes",
-                   "await_writes needs a workload started by an earlier step");
+      ctx.error_at(mark_of(s), "await_writes", "await_writes needs a workload started by an earlier step");
   }
   ctx.throw_if_errors();
   return sc;

@@ -12,13 +12,13 @@
 #include <linux/close_range.h>
 #endif
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
 #include <cstring>
-#include <fmt/format.h>
 #include <thread>
 
 namespace haverify {
@@ -48,8 +48,7 @@ class PipeReader {
  public:
   PipeReader(bp::async_pipe& pipe, std::string& sink) : pipe_(pipe), sink_(sink) {}
   void start() {
-    pipe_.async_read_some(asio::buffer(buf_), [this](const boost::system::error_code& ec,
-                                                     std::size_t n) {
+    pipe_.async_read_some(asio::buffer(buf_), [this](const boost::system::error_code& ec, std::size_t n) {
       sink_.append(buf_.data(), n);
       if (ec) {
         done_ = true;  // eof (all writers closed) or cancelled
@@ -148,8 +147,7 @@ ExecResult LocalTransport::exec(const std::string& command, milliseconds deadlin
     ::kill(-pid, SIGKILL);  // the whole process group (pgid == pid)
     ::kill(pid, SIGKILL);   // in case setpgid did not take
     const auto drain_until = Clock::now() + kKillDrain;
-    while (!(out_reader.done() && err_reader.done()) && Clock::now() < drain_until)
-      run_io(milliseconds{10});
+    while (!(out_reader.done() && err_reader.done()) && Clock::now() < drain_until) run_io(milliseconds{10});
   }
 
   // Stop reading: closes our pipe ends, completes pending reads as aborted.

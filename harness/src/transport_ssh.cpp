@@ -14,11 +14,11 @@
 #include <libssh/libssh.h>
 #include <poll.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 #include <vector>
 
 namespace haverify {
@@ -66,17 +66,28 @@ void on_exit_status(ssh_session, ssh_channel, int exit_status, void* userdata) {
   info->have_status = true;
   info->status = exit_status;
 }
-void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*,
-                    const char*, void* userdata) {
+void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*, const char*, void* userdata) {
   auto* info = static_cast<ExitInfo*>(userdata);
   info->signal = signal != nullptr ? signal : "?";
 }
 
 int signal_number(const std::string& name) {
   static constexpr std::array<std::pair<const char*, int>, 15> kSignals{{
-      {"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"ILL", 4}, {"TRAP", 5}, {"ABRT", 6},
-      {"BUS", 7}, {"FPE", 8}, {"KILL", 9}, {"USR1", 10}, {"SEGV", 11}, {"USR2", 12},
-      {"PIPE", 13}, {"ALRM", 14}, {"TERM", 15},
+      {"HUP", 1},
+      {"INT", 2},
+      {"QUIT", 3},
+      {"ILL", 4},
+      {"TRAP", 5},
+      {"ABRT", 6},
+      {"BUS", 7},
+      {"FPE", 8},
+      {"KILL", 9},
+      {"USR1", 10},
+      {"SEGV", 11},
+      {"USR2", 12},
+      {"PIPE", 13},
+      {"ALRM", 14},
+      {"TERM", 15},
   }};
   for (const auto& [n, v] : kSignals)
     if (name == n) return v;
@@ -174,8 +185,7 @@ std::string server_key_desc(ssh_session s) {
     return ssh_key_type_to_char(ssh_key_type(key.get()));
   HashPtr hash(hraw);
   CharPtr fp(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), hlen));
-  return fmt::format("{} key {}", ssh_key_type_to_char(ssh_key_type(key.get())),
-                     fp ? fp.get() : "?");
+  return fmt::format("{} key {}", ssh_key_type_to_char(ssh_key_type(key.get())), fp ? fp.get() : "?");
 }
 
 // Re-arms the libssh blocking timeout to what is left of the budget.
@@ -216,7 +226,9 @@ void SshTransport::disconnect() {
   drop_locked();
 }
 
-void SshTransport::drop_locked() noexcept { session_.reset(); }
+void SshTransport::drop_locked() noexcept {
+  session_.reset();
+}
 
 void SshTransport::connect() {
   std::lock_guard lk(mu_);
@@ -231,37 +243,33 @@ void SshTransport::connect_locked(Clock::time_point until) {
   const long budget_ms = std::max(0L, remaining_ms(until));
 
   if (t.host.empty()) throw TransportError(fmt::format("{}: no host configured", where));
-  if (t.port <= 0 || t.port > 65535)
-    throw TransportError(fmt::format("{}: invalid port {}", where, t.port));
+  if (t.port <= 0 || t.port > 65535) throw TransportError(fmt::format("{}: invalid port {}", where, t.port));
   if (t.known_hosts.empty())
-    throw TransportError(fmt::format(
-        "{}: no known_hosts file configured; haverify only trusts host keys listed in an "
-        "explicit known_hosts file (set it in the inventory)",
-        where));
+    throw TransportError(
+        fmt::format("{}: no known_hosts file configured; haverify only trusts host keys listed in an "
+                    "explicit known_hosts file (set it in the inventory)",
+                    where));
   std::error_code ec;
   if (!fs::is_regular_file(t.known_hosts, ec))
-    throw TransportError(fmt::format(
-        "{}: known_hosts file {} does not exist or is not a regular file; create it with "
-        "the node's verified host key (e.g. ssh-keyscan -p {} {} >> {}, after checking the "
-        "fingerprint)",
-        where, t.known_hosts, t.port, t.host, t.known_hosts));
-  if (t.key_file.empty())
     throw TransportError(
-        fmt::format("{}: no private key file configured (set key_file in the inventory)", where));
+        fmt::format("{}: known_hosts file {} does not exist or is not a regular file; create it with "
+                    "the node's verified host key (e.g. ssh-keyscan -p {} {} >> {}, after checking the "
+                    "fingerprint)",
+                    where, t.known_hosts, t.port, t.host, t.known_hosts));
+  if (t.key_file.empty())
+    throw TransportError(fmt::format("{}: no private key file configured (set key_file in the inventory)", where));
   if (!fs::is_regular_file(t.key_file, ec))
-    throw TransportError(fmt::format(
-        "{}: private key file {} does not exist or is not a regular file; fix key_file in "
-        "the inventory",
-        where, t.key_file));
+    throw TransportError(
+        fmt::format("{}: private key file {} does not exist or is not a regular file; fix key_file in "
+                    "the inventory",
+                    where, t.key_file));
 
   ssh_key kraw = nullptr;
-  if (ssh_pki_import_privkey_file(t.key_file.c_str(), nullptr, nullptr, nullptr, &kraw) !=
-          SSH_OK ||
-      kraw == nullptr)
-    throw TransportError(fmt::format(
-        "{}: could not load private key {} (unreadable, unsupported format, or "
-        "passphrase-protected; haverify needs an unencrypted key)",
-        where, t.key_file));
+  if (ssh_pki_import_privkey_file(t.key_file.c_str(), nullptr, nullptr, nullptr, &kraw) != SSH_OK || kraw == nullptr)
+    throw TransportError(
+        fmt::format("{}: could not load private key {} (unreadable, unsupported format, or "
+                    "passphrase-protected; haverify needs an unencrypted key)",
+                    where, t.key_file));
   KeyPtr key(kraw);
 
   SessionPtr s(ssh_new());
@@ -269,8 +277,7 @@ void SshTransport::connect_locked(Clock::time_point until) {
 
   auto set = [&](ssh_options_e opt, const void* value, const char* name) {
     if (ssh_options_set(s.get(), opt, value) != SSH_OK)
-      throw TransportError(
-          fmt::format("{}: cannot set ssh option {}: {}", where, name, ssh_err(s.get())));
+      throw TransportError(fmt::format("{}: cannot set ssh option {}: {}", where, name, ssh_err(s.get())));
   };
   const bool process_config = false;  // never read ~/.ssh/config or /etc/ssh/ssh_config
   const int verbosity = SSH_LOG_NOLOG;
@@ -286,24 +293,24 @@ void SshTransport::connect_locked(Clock::time_point until) {
   set(SSH_OPTIONS_NODELAY, &nodelay, "NoDelay");
 
   auto timed_out = [&](const char* step) {
-    return ConnectTimeout(fmt::format(
-        "{}: timed out after {} ms {}; check that the node is up and reachable and that sshd "
-        "is answering on port {}",
-        where, budget_ms, step, t.port));
+    return ConnectTimeout(
+        fmt::format("{}: timed out after {} ms {}; check that the node is up and reachable and that sshd "
+                    "is answering on port {}",
+                    where, budget_ms, step, t.port));
   };
 
   if (!arm_timeout(s.get(), until)) throw timed_out("before connecting");
   if (ssh_connect(s.get()) != SSH_OK) {
     std::string e = ssh_err(s.get());
     if (remaining_ms(until) <= 0 || e.find("imeout") != std::string::npos)
-      throw ConnectTimeout(fmt::format(
-          "{}: connect timed out after {} ms ({}); the node may be powered off, partitioned, "
-          "or sshd is not answering on port {}",
-          where, budget_ms, e, t.port));
-    throw TransportError(fmt::format(
-        "{}: connect failed: {}; check that the node is up, sshd listens on port {} and no "
-        "firewall blocks it",
-        where, e, t.port));
+      throw ConnectTimeout(
+          fmt::format("{}: connect timed out after {} ms ({}); the node may be powered off, partitioned, "
+                      "or sshd is not answering on port {}",
+                      where, budget_ms, e, t.port));
+    throw TransportError(
+        fmt::format("{}: connect failed: {}; check that the node is up, sshd listens on port {} and no "
+                    "firewall blocks it",
+                    where, e, t.port));
   }
 
   // Host key: only the configured known_hosts file counts; never add keys.
@@ -311,32 +318,31 @@ void SshTransport::connect_locked(Clock::time_point until) {
     case SSH_KNOWN_HOSTS_OK:
       break;
     case SSH_KNOWN_HOSTS_CHANGED:
-      throw TransportError(fmt::format(
-          "host key for {} does not match known_hosts {} (possible MITM or re-installed host); "
-          "fix the known_hosts entry (server presented {})",
-          host_port(t), t.known_hosts, server_key_desc(s.get())));
+      throw TransportError(
+          fmt::format("host key for {} does not match known_hosts {} (possible MITM or re-installed host); "
+                      "fix the known_hosts entry (server presented {})",
+                      host_port(t), t.known_hosts, server_key_desc(s.get())));
     case SSH_KNOWN_HOSTS_OTHER:
-      throw TransportError(fmt::format(
-          "host key for {} does not match known_hosts {}: the file lists keys of another type "
-          "for '{}' (possible MITM or re-installed host); fix the known_hosts entry (server "
-          "presented {})",
-          host_port(t), t.known_hosts, known_hosts_name(t), server_key_desc(s.get())));
+      throw TransportError(
+          fmt::format("host key for {} does not match known_hosts {}: the file lists keys of another type "
+                      "for '{}' (possible MITM or re-installed host); fix the known_hosts entry (server "
+                      "presented {})",
+                      host_port(t), t.known_hosts, known_hosts_name(t), server_key_desc(s.get())));
     case SSH_KNOWN_HOSTS_UNKNOWN:
       throw TransportError(fmt::format(
           "host {} is not listed in known_hosts {} (looked up as '{}'; server presented {}); "
           "verify the fingerprint out of band and add the entry, e.g. "
           "ssh-keyscan -p {} {} >> {}",
-          host_port(t), t.known_hosts, known_hosts_name(t), server_key_desc(s.get()), t.port,
-          t.host, t.known_hosts));
+          host_port(t), t.known_hosts, known_hosts_name(t), server_key_desc(s.get()), t.port, t.host, t.known_hosts));
     case SSH_KNOWN_HOSTS_NOT_FOUND:
-      throw TransportError(fmt::format(
-          "cannot verify host {}: known_hosts file {} not found or unreadable; create it with "
-          "the node's verified host key",
-          host_port(t), t.known_hosts));
+      throw TransportError(
+          fmt::format("cannot verify host {}: known_hosts file {} not found or unreadable; create it with "
+                      "the node's verified host key",
+                      host_port(t), t.known_hosts));
     case SSH_KNOWN_HOSTS_ERROR:
     default:
-      throw TransportError(fmt::format("cannot verify host key of {} against known_hosts {}: {}",
-                                       host_port(t), t.known_hosts, ssh_err(s.get())));
+      throw TransportError(fmt::format("cannot verify host key of {} against known_hosts {}: {}", host_port(t),
+                                       t.known_hosts, ssh_err(s.get())));
   }
 
   if (!arm_timeout(s.get(), until)) throw timed_out("before authenticating");
@@ -345,16 +351,15 @@ void SshTransport::connect_locked(Clock::time_point until) {
       break;
     case SSH_AUTH_DENIED:
     case SSH_AUTH_PARTIAL:
-      throw TransportError(fmt::format(
-          "{}: public key authentication as '{}' denied for key {}; install {}.pub in "
-          "~{}/.ssh/authorized_keys on the node (and check sshd PermitRootLogin/"
-          "PubkeyAuthentication)",
-          where, t.user, t.key_file, t.key_file, t.user));
+      throw TransportError(
+          fmt::format("{}: public key authentication as '{}' denied for key {}; install {}.pub in "
+                      "~{}/.ssh/authorized_keys on the node (and check sshd PermitRootLogin/"
+                      "PubkeyAuthentication)",
+                      where, t.user, t.key_file, t.key_file, t.user));
     case SSH_AUTH_AGAIN:
       throw timed_out("while authenticating");
     default:
-      throw TransportError(
-          fmt::format("{}: authentication error: {}", where, ssh_err(s.get())));
+      throw TransportError(fmt::format("{}: authentication error: {}", where, ssh_err(s.get())));
   }
 
   ssh_set_blocking(s.get(), 0);
@@ -412,11 +417,9 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
       }
     }
     if (rc == SSH_OK) break;
-    std::string why = rc == SSH_AGAIN
-                          ? fmt::format("no answer to channel open within {} ms",
-                                        std::chrono::duration_cast<milliseconds>(
-                                            Clock::now() - t0).count())
-                          : ssh_err(s);
+    std::string why = rc == SSH_AGAIN ? fmt::format("no answer to channel open within {} ms",
+                                                    std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count())
+                                      : ssh_err(s);
     ch.reset();
     drop_locked();
     // Nothing was sent yet: retrying on a fresh session is safe. Retry once.
@@ -424,10 +427,10 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
       retried = true;
       continue;
     }
-    return fail(fmt::format(
-        "{}: could not open a channel: {}; the node may be down, overloaded, or sshd "
-        "MaxSessions reached",
-        where, why));
+    return fail(
+        fmt::format("{}: could not open a channel: {}; the node may be down, overloaded, or sshd "
+                    "MaxSessions reached",
+                    where, why));
   }
   ssh_session s = session_->s.get();
 
@@ -471,15 +474,13 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
     for (int is_err = 0; is_err <= 1; ++is_err) {
       std::string& sink = is_err ? r.err : r.out;
       for (;;) {
-        int n = ssh_channel_read_nonblocking(ch->get(), buf.data(),
-                                             static_cast<uint32_t>(buf.size()), is_err);
+        int n = ssh_channel_read_nonblocking(ch->get(), buf.data(), static_cast<uint32_t>(buf.size()), is_err);
         if (n > 0) {
           sink.append(buf.data(), static_cast<size_t>(n));
           progress = true;
           continue;
         }
-        if (n == SSH_ERROR && (ssh_is_connected(s) == 0 || ssh_channel_is_closed(ch->get()) == 0))
-          lost = true;
+        if (n == SSH_ERROR && (ssh_is_connected(s) == 0 || ssh_channel_is_closed(ch->get()) == 0)) lost = true;
         break;  // 0 (nothing now), SSH_EOF, or closed channel
       }
     }
@@ -490,9 +491,8 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
     bool progress = drain(lost);
     if (lost || ssh_is_connected(s) == 0) {
       std::string e = ssh_err(s);
-      return fail(fmt::format(
-          "{}: connection lost while the command was running ({}); its outcome is unknown",
-          where, e));
+      return fail(
+          fmt::format("{}: connection lost while the command was running ({}); its outcome is unknown", where, e));
     }
     if (ssh_channel_is_eof(ch->get()) != 0) break;
     if (ssh_channel_is_closed(ch->get()) != 0) {
@@ -519,8 +519,7 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
     }
     if (ssh_is_connected(s) == 0) {
       std::string e = ssh_err(s);
-      return fail(fmt::format(
-          "{}: connection lost before the exit status arrived ({}); outcome unknown", where, e));
+      return fail(fmt::format("{}: connection lost before the exit status arrived ({}); outcome unknown", where, e));
     }
     if (ssh_channel_is_closed(ch->get()) != 0) break;  // closed without status: -1
     if (Clock::now() >= until) return on_timeout();

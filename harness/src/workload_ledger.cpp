@@ -18,8 +18,7 @@ constexpr auto kConnectFailRecordInterval = std::chrono::milliseconds(100);
 bool valid_table_name(const std::string& t) {
   if (t.empty() || t.front() == '.' || t.back() == '.') return false;
   return std::all_of(t.begin(), t.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
   });
 }
 
@@ -47,9 +46,12 @@ std::string outcome_text(const QueryOutcome& o) {
 
 OpType op_type(QueryOutcome::Kind k) {
   switch (k) {
-    case QueryOutcome::ok: return OpType::ok;
-    case QueryOutcome::failed: return OpType::fail;
-    case QueryOutcome::unknown: return OpType::info;
+    case QueryOutcome::ok:
+      return OpType::ok;
+    case QueryOutcome::failed:
+      return OpType::fail;
+    case QueryOutcome::unknown:
+      return OpType::info;
   }
   return OpType::info;
 }
@@ -65,7 +67,9 @@ LedgerWorkload::LedgerWorkload(PgTarget endpoint, LedgerOptions options, History
   }
 }
 
-LedgerWorkload::~LedgerWorkload() { stop(); }
+LedgerWorkload::~LedgerWorkload() {
+  stop();
+}
 
 void LedgerWorkload::prepare(const PgTarget& endpoint, const LedgerOptions& options,
                              std::chrono::milliseconds deadline) {
@@ -74,8 +78,7 @@ void LedgerWorkload::prepare(const PgTarget& endpoint, const LedgerOptions& opti
   std::string err;
   PgConnPtr conn = pg_connect(endpoint, deadline, &err, options.tcp_user_timeout_ms);
   if (!conn) {
-    throw std::runtime_error(
-        fmt::format("ledger prepare: connect to {}: {}", endpoint.describe(), err));
+    throw std::runtime_error(fmt::format("ledger prepare: connect to {}: {}", endpoint.describe(), err));
   }
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
   const std::string sql = fmt::format(
@@ -84,8 +87,8 @@ void LedgerWorkload::prepare(const PgTarget& endpoint, const LedgerOptions& opti
       options.table);
   QueryOutcome o = pg_exec(conn.get(), sql, std::max(left, std::chrono::milliseconds(1)));
   if (!o.is_ok()) {
-    throw std::runtime_error(fmt::format("ledger prepare: {} on {}: {}", options.table,
-                                         endpoint.describe(), outcome_text(o)));
+    throw std::runtime_error(
+        fmt::format("ledger prepare: {} on {}: {}", options.table, endpoint.describe(), outcome_text(o)));
   }
 }
 
@@ -111,7 +114,9 @@ void LedgerWorkload::stop() {
   threads_.clear();
 }
 
-std::int64_t LedgerWorkload::acked() const { return acked_.load(); }
+std::int64_t LedgerWorkload::acked() const {
+  return acked_.load();
+}
 
 std::vector<std::int64_t> LedgerWorkload::acked_ids() const {
   std::vector<std::int64_t> ids;
@@ -160,8 +165,8 @@ void LedgerWorkload::run_client(int index) {
     if (seq >= kIdsPerRun) break;  // id space of this run exhausted
     const std::int64_t id = options_.run_id * kIdsPerRun + seq;
     const std::string value = std::to_string(id);
-    const std::string sql = fmt::format("INSERT INTO {}(id, client, run_id) VALUES ({}, {}, {})",
-                                        options_.table, id, index, options_.run_id);
+    const std::string sql = fmt::format("INSERT INTO {}(id, client, run_id) VALUES ({}, {}, {})", options_.table, id,
+                                        index, options_.run_id);
 
     history_.record(process, OpType::invoke, "write", value, node);
     QueryOutcome o = pg_exec(conn.get(), sql, options_.commit_deadline);
@@ -181,16 +186,14 @@ void LedgerWorkload::run_client(int index) {
   }
 }
 
-std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table,
-                                          std::int64_t run_id, std::chrono::milliseconds deadline,
-                                          std::string* error) {
+std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table, std::int64_t run_id,
+                                          std::chrono::milliseconds deadline, std::string* error) {
   std::vector<std::int64_t> ids;
   if (!valid_table_name(table)) {
     if (error) *error = fmt::format("invalid table name '{}'", table);
     return ids;
   }
-  const std::string sql =
-      fmt::format("SELECT id FROM {} WHERE run_id = {} ORDER BY id", table, run_id);
+  const std::string sql = fmt::format("SELECT id FROM {} WHERE run_id = {} ORDER BY id", table, run_id);
   QueryOutcome o = pg_exec(conn, sql, deadline);
   if (!o.is_ok() || !o.result || PQresultStatus(o.result.get()) != PGRES_TUPLES_OK) {
     if (error) *error = o.is_ok() ? std::string("query returned no rows") : outcome_text(o);

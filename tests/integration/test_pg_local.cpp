@@ -124,8 +124,7 @@ class LocalPg {
     }
     port_ = free_port();
     const std::string initdb =
-        fmt::format("{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 --no-sync --locale=C",
-                    bindir_, dir_);
+        fmt::format("{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 --no-sync --locale=C", bindir_, dir_);
     if (run(initdb) != 0) {
       why_ = "initdb failed, see " + log();
       return;
@@ -275,8 +274,7 @@ TEST_CASE("pg: connect, exec, helpers and real error classification", "[pg]") {
   CHECK(*app == "haverify");
 
   bool saw_null = false;
-  auto rows = pg_query_rows(c.get(), "SELECT 'a', NULL::text UNION ALL SELECT 'b', 'c'", 2s, &err,
-                            &saw_null);
+  auto rows = pg_query_rows(c.get(), "SELECT 'a', NULL::text UNION ALL SELECT 'b', 'c'", 2s, &err, &saw_null);
   REQUIRE(rows.size() == 2);
   CHECK(rows[0] == std::vector<std::string>{"a", ""});
   CHECK(rows[1] == std::vector<std::string>{"b", "c"});
@@ -313,8 +311,7 @@ TEST_CASE("pg: connect, exec, helpers and real error classification", "[pg]") {
   REQUIRE(pg_exec(c.get(), "SET default_transaction_read_only = off", 2s).is_ok());
 
   // Notices are collected, not printed.
-  QueryOutcome warn =
-      pg_exec(c.get(), "DO $$BEGIN RAISE WARNING 'careful %', 1; RAISE NOTICE 'fyi'; END$$", 2s);
+  QueryOutcome warn = pg_exec(c.get(), "DO $$BEGIN RAISE WARNING 'careful %', 1; RAISE NOTICE 'fyi'; END$$", 2s);
   REQUIRE(warn.is_ok());
   CHECK(warn.notices == std::vector<std::string>{"WARNING: careful 1", "NOTICE: fyi"});
 
@@ -439,9 +436,8 @@ TEST_CASE("ledger: 4 clients for 2 s, every ack is in the table", "[pg]") {
     w.stop();
     const double stop_ms = ms_since(t_stop);
     const double secs = ms_since(t0) / 1000.0;
-    fmt::print(stderr,
-               "[ledger] {} acked in {:.2f} s = {:.0f} writes/s (4 clients); stop took {:.1f} ms\n",
-               w.acked(), secs, static_cast<double>(w.acked()) / secs, stop_ms);
+    fmt::print(stderr, "[ledger] {} acked in {:.2f} s = {:.0f} writes/s (4 clients); stop took {:.1f} ms\n", w.acked(),
+               secs, static_cast<double>(w.acked()) / secs, stop_ms);
     CHECK(w.acked() > 100);
     CHECK(stop_ms < 3000.0 + 1000.0);
 
@@ -545,8 +541,8 @@ TEST_CASE("ledger: immediate stop mid-run gives info (never fail), and recovers"
              "longest gap between oks {:.0f} ms (server kept down {:.0f} ms); info={} "
              "connect-fail ops={} acked={}\n",
              (t_killed - t_kill) / 1e6, (t_kill - last_ok_before) / 1e6, (last_info - t_kill) / 1e6,
-             (t_ready - t_restart) / 1e6, (first_ok_after - t_restart) / 1e6, max_gap / 1e6,
-             (t_restart - t_kill) / 1e6, pc.infos, pc.connect_fails, w.acked());
+             (t_ready - t_restart) / 1e6, (first_ok_after - t_restart) / 1e6, max_gap / 1e6, (t_restart - t_kill) / 1e6,
+             pc.infos, pc.connect_fails, w.acked());
 
   // No acknowledged write is missing; no failed write is present.
   PgConnPtr c = must_connect(pg.target());
@@ -557,19 +553,16 @@ TEST_CASE("ledger: immediate stop mid-run gives info (never fail), and recovers"
   const auto acked = ok_ids(ops);
   CHECK(acked == w.acked_ids());
   std::vector<std::int64_t> missing;
-  std::set_difference(acked.begin(), acked.end(), in_table.begin(), in_table.end(),
-                      std::back_inserter(missing));
+  std::set_difference(acked.begin(), acked.end(), in_table.begin(), in_table.end(), std::back_inserter(missing));
   CHECK(missing.empty());
   const auto infos = ok_ids(ops, OpType::info);
   std::vector<std::int64_t> unexpected;  // in the table but neither ok nor info
   std::vector<std::int64_t> known = acked;
   known.insert(known.end(), infos.begin(), infos.end());
   std::sort(known.begin(), known.end());
-  std::set_difference(in_table.begin(), in_table.end(), known.begin(), known.end(),
-                      std::back_inserter(unexpected));
+  std::set_difference(in_table.begin(), in_table.end(), known.begin(), known.end(), std::back_inserter(unexpected));
   CHECK(unexpected.empty());
   std::size_t infos_committed = 0;
   for (auto id : infos) infos_committed += std::binary_search(in_table.begin(), in_table.end(), id);
-  fmt::print(stderr, "[outage] {} of {} in-doubt writes turned out committed\n", infos_committed,
-             infos.size());
+  fmt::print(stderr, "[outage] {} of {} in-doubt writes turned out committed\n", infos_committed, infos.size());
 }

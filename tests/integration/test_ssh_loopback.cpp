@@ -36,8 +36,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 long ms_since(Clock::time_point t0) {
-  return static_cast<long>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
 }
 
 std::string slurp(const fs::path& p) {
@@ -148,8 +147,7 @@ struct SilentListener {
     a.sin_family = AF_INET;
     a.sin_port = 0;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(fd, 16) != 0)
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0)
       throw std::runtime_error("cannot open silent listener");
     socklen_t len = sizeof a;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
@@ -193,8 +191,7 @@ class Lab {
     std::istringstream in(slurp(pub));
     std::string type, blob;
     in >> type >> blob;
-    std::ofstream(known_hosts) << "[" << host << "]:" << port << " " << type << " " << blob
-                               << "\n";
+    std::ofstream(known_hosts) << "[" << host << "]:" << port << " " << type << " " << blob << "\n";
   }
 
   SshTarget target(std::chrono::milliseconds connect_timeout = 3000ms) const {
@@ -238,18 +235,33 @@ class Lab {
 
   bool spawn_sshd() {
     std::vector<std::string> args = {
-        "/usr/sbin/sshd", "-D", "-e", "-f", "/dev/null",
-        "-o", "Port=" + std::to_string(port),
-        "-o", "ListenAddress=127.0.0.1",
-        "-o", "HostKey=" + host_key.string(),
-        "-o", "AuthorizedKeysFile=" + authorized_keys.string(),
-        "-o", "PidFile=none",
-        "-o", "UsePAM=no",
-        "-o", "StrictModes=no",
-        "-o", "PermitRootLogin=prohibit-password",
-        "-o", "PasswordAuthentication=no",
-        "-o", "KbdInteractiveAuthentication=no",
-        "-o", "LogLevel=VERBOSE",
+        "/usr/sbin/sshd",
+        "-D",
+        "-e",
+        "-f",
+        "/dev/null",
+        "-o",
+        "Port=" + std::to_string(port),
+        "-o",
+        "ListenAddress=127.0.0.1",
+        "-o",
+        "HostKey=" + host_key.string(),
+        "-o",
+        "AuthorizedKeysFile=" + authorized_keys.string(),
+        "-o",
+        "PidFile=none",
+        "-o",
+        "UsePAM=no",
+        "-o",
+        "StrictModes=no",
+        "-o",
+        "PermitRootLogin=prohibit-password",
+        "-o",
+        "PasswordAuthentication=no",
+        "-o",
+        "KbdInteractiveAuthentication=no",
+        "-o",
+        "LogLevel=VERBOSE",
     };
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -319,8 +331,8 @@ TEST_CASE("ssh: exec, exit codes, stderr, session reuse", "[ssh]") {
     CHECK(r.ok());
   }
   CHECK(t.connect_count() == 1);
-  std::fprintf(stderr, "[ssh timings] first exec (connect+auth+exec): %ld ms; reused exec avg: %.1f ms\n",
-               first_ms, static_cast<double>(reuse_total_ms) / 10.0);
+  std::fprintf(stderr, "[ssh timings] first exec (connect+auth+exec): %ld ms; reused exec avg: %.1f ms\n", first_ms,
+               static_cast<double>(reuse_total_ms) / 10.0);
 }
 
 TEST_CASE("ssh: explicit connect() pre-opens the session", "[ssh]") {
@@ -339,8 +351,7 @@ TEST_CASE("ssh: explicit connect() pre-opens the session", "[ssh]") {
   CHECK(r.ok());
   CHECK(r.out == "root\n");
   CHECK(t.connect_count() == 1);
-  std::fprintf(stderr, "[ssh timings] connect(): %ld ms; exec on pre-opened session: %ld ms\n",
-               connect_ms, exec_ms);
+  std::fprintf(stderr, "[ssh timings] connect(): %ld ms; exec on pre-opened session: %ld ms\n", connect_ms, exec_ms);
   t.disconnect();
   CHECK_FALSE(t.connected());
   CHECK(t.exec("true", 10s).ok());
@@ -474,8 +485,7 @@ TEST_CASE("ssh: reconnects once when the kept session died", "[ssh]") {
   auto kids = children_of(lab.sshd_pid);
   REQUIRE_FALSE(kids.empty());
   for (pid_t k : kids) ::kill(k, SIGKILL);
-  for (int i = 0; i < 100 && !children_of(lab.sshd_pid).empty(); ++i)
-    std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 100 && !children_of(lab.sshd_pid).empty(); ++i) std::this_thread::sleep_for(10ms);
   std::this_thread::sleep_for(50ms);
 
   ExecResult r = t.exec("echo back", 10s);
@@ -504,8 +514,7 @@ TEST_CASE("ssh: connect timeout against a silent listener", "[ssh]") {
   CHECK_THROWS_WITH(t.connect(), Catch::Contains("timed out"));
   const long took = ms_since(t0);
   CHECK(took < 3000);  // connect_timeout 1 s + generous slack
-  std::fprintf(stderr, "[ssh timings] connect_timeout=1000 ms vs silent listener: threw after %ld ms\n",
-               took);
+  std::fprintf(stderr, "[ssh timings] connect_timeout=1000 ms vs silent listener: threw after %ld ms\n", took);
 
   // exec: same bound, error as data.
   auto t1 = Clock::now();
@@ -541,8 +550,7 @@ TEST_CASE("ssh: a frozen peer is bounded by the deadline", "[ssh]") {
     CHECK(r.out == "fresh\n");
     CHECK(t.connect_count() == 2);
     CHECK(took < 5000);
-    std::fprintf(stderr, "[ssh timings] frozen kept session, probe+reconnect+exec: %ld ms\n",
-                 took);
+    std::fprintf(stderr, "[ssh timings] frozen kept session, probe+reconnect+exec: %ld ms\n", took);
   }
   SECTION("when the whole node is frozen, exec returns by its deadline") {
     ::kill(lab.sshd_pid, SIGSTOP);  // listener too: reconnect cannot succeed
@@ -552,8 +560,8 @@ TEST_CASE("ssh: a frozen peer is bounded by the deadline", "[ssh]") {
     CHECK_FALSE(r.ok());
     CHECK_FALSE(r.error.empty());
     CHECK(took < 4000);  // 1.5 s deadline + generous slack
-    std::fprintf(stderr, "[ssh timings] frozen node, 1500 ms deadline: returned after %ld ms (%s)\n",
-                 took, r.error.c_str());
+    std::fprintf(stderr, "[ssh timings] frozen node, 1500 ms deadline: returned after %ld ms (%s)\n", took,
+                 r.error.c_str());
     ::kill(lab.sshd_pid, SIGCONT);
   }
   for (pid_t k : kids) ::kill(k, SIGKILL);

@@ -36,7 +36,9 @@ std::string state_dir() {
   const char* s = std::getenv("HAVERIFY_LAB_STATE");
   return s && *s ? s : "/var/lib/haverify-lab";
 }
-std::string inventory_path() { return state_dir() + "/inventory.yaml"; }
+std::string inventory_path() {
+  return state_dir() + "/inventory.yaml";
+}
 
 ExecResult sh(const std::string& cmd, std::chrono::milliseconds deadline = 600s) {
   LocalTransport t;
@@ -57,7 +59,9 @@ fs::path fresh_dir(const std::string& name) {
   return d;
 }
 
-std::string lab(const std::string& args) { return fmt::format("{} lab {}", sh_quote(kBin), args); }
+std::string lab(const std::string& args) {
+  return fmt::format("{} lab {}", sh_quote(kBin), args);
+}
 
 // The state of an interface inside a lab node: true if administratively up.
 bool link_up(const std::string& node, const std::string& ifname) {
@@ -85,7 +89,8 @@ steps:
   - inject: {{id: cut, fault: lan_cut, lan: service, method: link, target: {}}}
   - wait: 5m
   - heal: cut
-)", node);
+)",
+                                  node);
   return p;
 }
 
@@ -118,8 +123,11 @@ TEST_CASE("the single-fault suite passes on the pgpool lab with no acknowledged 
   INFO(csv);
   for (const char* sc : {"power-off-primary", "kill-postmaster-primary", "lan-cut-service-primary"}) {
     std::smatch m;
-    // scenario,kind,stack,profile,fault,target,seed,repetition,4 times,failover_s,downtime_s,lost_acked,unknown,failed,acked,verdict
-    std::regex row(fmt::format(R"({},single-fault,pgpool,[^,]*,[^,]*,[^,]*,7?\d*,1,([^,]*),([^,]*),([^,]*),([^,]*),([0-9.]+),([0-9.]+),(\d+),(\d+),(\d+),(\d+),(\w+),)", sc));
+    // scenario,kind,stack,profile,fault,target,seed,repetition,4
+    // times,failover_s,downtime_s,lost_acked,unknown,failed,acked,verdict
+    std::regex row(fmt::format(
+        R"({},single-fault,pgpool,[^,]*,[^,]*,[^,]*,7?\d*,1,([^,]*),([^,]*),([^,]*),([^,]*),([0-9.]+),([0-9.]+),(\d+),(\d+),(\d+),(\d+),(\w+),)",
+        sc));
     REQUIRE(std::regex_search(csv, m, row));
     const double failover = std::stod(m[5]);
     const long lost = std::stol(m[7]);
@@ -142,9 +150,11 @@ TEST_CASE("the single-fault suite passes on the pgpool lab with no acknowledged 
 TEST_CASE("a scenario with an unknown key or a wrong type exits 2 with file:line:col and injects nothing", "[lab]") {
   const fs::path dir = fresh_dir("badscenario");
   fs::path bad = dir / "bad.yaml";
-  std::ofstream(bad) << "name: bad\nsteps:\n  - start: ledger\n  - inject: {fault: power_off, target: primary, when: now}\n  - wait: soon\n";
-  auto r = sh(fmt::format("HAVERIFY_LEDGER={} {} run {} --inventory {} --out {}", sh_quote((dir / "ledger.json").string()),
-                          sh_quote(kBin), sh_quote(bad.string()), sh_quote(inventory_path()), sh_quote((dir / "out").string())));
+  std::ofstream(bad) << "name: bad\nsteps:\n  - start: ledger\n  - inject: {fault: power_off, target: primary, when: "
+                        "now}\n  - wait: soon\n";
+  auto r = sh(fmt::format("HAVERIFY_LEDGER={} {} run {} --inventory {} --out {}",
+                          sh_quote((dir / "ledger.json").string()), sh_quote(kBin), sh_quote(bad.string()),
+                          sh_quote(inventory_path()), sh_quote((dir / "out").string())));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find(bad.string() + ":4:49: key 'steps[1].inject.when': unknown key") != std::string::npos);
   CHECK(r.err.find(bad.string() + ":5:11: key 'steps[2].wait'") != std::string::npos);
@@ -184,17 +194,20 @@ TEST_CASE("an inventory with an unreachable node or a wrong host key exits 2 bef
   }
   fs::path bad = dir / "inventory.yaml";
   std::ofstream(bad) << text;
-  auto r = sh(fmt::format("cd {} && HAVERIFY_LEDGER={} {} run scenarios/single-fault/power-off-primary.yaml --inventory {} --out {}",
-                          sh_quote(kSrc), sh_quote((dir / "ledger.json").string()), sh_quote(kBin), sh_quote(bad.string()),
-                          sh_quote((dir / "out").string())),
-              120s);
+  auto r =
+      sh(fmt::format(
+             "cd {} && HAVERIFY_LEDGER={} {} run scenarios/single-fault/power-off-primary.yaml --inventory {} --out {}",
+             sh_quote(kSrc), sh_quote((dir / "ledger.json").string()), sh_quote(kBin), sh_quote(bad.string()),
+             sh_quote((dir / "out").string())),
+         120s);
   INFO(r.out << r.err);
   CHECK(r.exit_code == 2);
   CHECK((r.err.find("198.18.0.99") != std::string::npos || r.err.find("does not match") != std::string::npos));
   CHECK_FALSE(fs::exists(dir / "ledger.json"));
   // Nothing changed on the cluster: the same roles answer.
   const auto after = probe_all(inv, 2000ms);
-  for (std::size_t i = 0; i < before.size(); ++i) CHECK(to_string(after[i].role) == std::string(to_string(before[i].role)));
+  for (std::size_t i = 0; i < before.size(); ++i)
+    CHECK(to_string(after[i].role) == std::string(to_string(before[i].role)));
 }
 
 TEST_CASE("Ctrl-C during an injected LAN cut heals it", "[lab]") {

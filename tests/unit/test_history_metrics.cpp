@@ -42,7 +42,8 @@ TEST_CASE("History assigns indices in order and is safe across threads", "[unit]
   std::vector<std::thread> ts;
   for (int t = 0; t < 8; ++t)
     ts.emplace_back([&h, t] {
-      for (int i = 0; i < 1000; ++i) h.record("client-" + std::to_string(t), OpType::invoke, "write", std::to_string(i));
+      for (int i = 0; i < 1000; ++i)
+        h.record("client-" + std::to_string(t), OpType::invoke, "write", std::to_string(i));
     });
   for (auto& t : ts) t.join();
   auto ops = h.snapshot();
@@ -165,7 +166,8 @@ TEST_CASE("checks pass and fail against their bounds with reasons", "[unit]") {
   auto pass = evaluate(m, {{"failover_s", Bound{std::nullopt, 10.0}}, {"acked_total", Bound{1000.0, std::nullopt}}});
   CHECK(pass.pass);
   CHECK(pass.reason == "all 2 checks passed");
-  auto fail = evaluate(m, {{"failover_s", Bound{std::nullopt, 3.0}}, {"lost_acked", Bound{std::nullopt, 0.0}},
+  auto fail = evaluate(m, {{"failover_s", Bound{std::nullopt, 3.0}},
+                           {"lost_acked", Bound{std::nullopt, 0.0}},
                            {"unknown_commits", Bound{0.0, 5.0}}});
   CHECK_FALSE(fail.pass);
   CHECK(fail.reason.find("failover_s = 3.5 outside bound <= 3") != std::string::npos);

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 #include "faults/fault.hpp"
 #include "faults/ledger.hpp"
@@ -131,7 +131,8 @@ TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
 }
 
 TEST_CASE("the fault ledger persists entries until they are removed", "[unit]") {
-  const auto path = std::filesystem::temp_directory_path() / ("haverify-ledger-" + std::to_string(::getpid())) / "l.json";
+  const auto path =
+      std::filesystem::temp_directory_path() / ("haverify-ledger-" + std::to_string(::getpid())) / "l.json";
   std::filesystem::remove_all(path.parent_path());
   {
     faults::FaultLedger l(path.string());

@@ -1,7 +1,7 @@
 // LocalTransport: exit codes, stream separation, big outputs, deadlines.
 // Timings are only checked against generous sanity bounds.
-#include <catch2/catch.hpp>
 #include <signal.h>
+#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <fstream>
@@ -24,12 +24,13 @@ bool pid_alive(long pid) {
   std::string line;
   if (!std::getline(stat, line)) return false;
   auto close_paren = line.rfind(')');
-  return close_paren == std::string::npos || close_paren + 2 >= line.size() ||
-         line[close_paren + 2] != 'Z';
+  return close_paren == std::string::npos || close_paren + 2 >= line.size() || line[close_paren + 2] != 'Z';
 }
 }  // namespace
 
-TEST_CASE("local: describe", "[unit]") { CHECK(LocalTransport{}.describe() == "local"); }
+TEST_CASE("local: describe", "[unit]") {
+  CHECK(LocalTransport{}.describe() == "local");
+}
 
 TEST_CASE("local: exit codes are data", "[unit]") {
   LocalTransport t;
@@ -101,7 +102,7 @@ TEST_CASE("local: deadline kills the command and its process group", "[unit]") {
   CHECK_FALSE(r.ok());
   CHECK(r.exit_code == -1);
   CHECK(r.error.empty());
-  CHECK(wall < 3s);          // generous sanity bound for a 300 ms deadline
+  CHECK(wall < 3s);           // generous sanity bound for a 300 ms deadline
   CHECK(r.elapsed >= 250ms);  // it did wait for (about) the deadline
 
   std::vector<long> pids;
@@ -115,8 +116,7 @@ TEST_CASE("local: deadline kills the command and its process group", "[unit]") {
   REQUIRE(pids.size() == 2);
   // The shell was reaped by exec(); the background sleep was killed with the
   // group (a zombie until PID 1 reaps it). Allow a moment for the kill.
-  for (int i = 0; i < 100 && (pid_alive(pids[0]) || pid_alive(pids[1])); ++i)
-    std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 100 && (pid_alive(pids[0]) || pid_alive(pids[1])); ++i) std::this_thread::sleep_for(20ms);
   CHECK_FALSE(pid_alive(pids[0]));
   CHECK_FALSE(pid_alive(pids[1]));
 }

@@ -45,8 +45,7 @@ class ClusterDriver {
   // A human-readable status snapshot (saved with each run).
   virtual std::string status_text(std::chrono::milliseconds deadline) = 0;
   // Brings `node` (powered on) back as a standby of `primary`. Throws on failure.
-  virtual void rejoin(const std::string& node, const std::string& primary,
-                      std::chrono::milliseconds deadline) = 0;
+  virtual void rejoin(const std::string& node, const std::string& primary, std::chrono::milliseconds deadline) = 0;
 };
 
 std::unique_ptr<ClusterDriver> make_driver(const Inventory& inv, faults::TransportPool& pool);

@@ -37,8 +37,8 @@ class History {
   std::int64_t append(Op op);
 
   // Convenience for the common case.
-  std::int64_t record(std::string process, OpType type, std::string f, std::string value,
-                      std::string node = {}, std::string error = {});
+  std::int64_t record(std::string process, OpType type, std::string f, std::string value, std::string node = {},
+                      std::string error = {});
 
   // A consistent copy of everything appended so far.
   std::vector<Op> snapshot() const;

@@ -38,8 +38,7 @@ struct RunMetrics {
 
 // `final_ids` is the set of ids read back from the final primary; nullopt if
 // they could not be read (lost_acked then stays unknown and its check fails).
-RunMetrics compute_metrics(const std::vector<Op>& history,
-                           const std::optional<std::set<std::int64_t>>& final_ids);
+RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<std::set<std::int64_t>>& final_ids);
 
 struct CheckResult {
   std::string metric;

@@ -123,8 +123,7 @@ struct QueryOutcome {
 const char* to_string(QueryOutcome::Kind k);
 
 // Pure classification of a non-ok outcome; see the rule above.
-QueryOutcome::Kind classify_failure(const std::string& sqlstate, bool connection_lost,
-                                    bool query_was_sent);
+QueryOutcome::Kind classify_failure(const std::string& sqlstate, bool connection_lost, bool query_was_sent);
 
 // Sends `sql` (simple query protocol; may contain several statements) and
 // waits for all results with PQconsumeInput/PQisBusy + poll(), bounded by
@@ -143,14 +142,14 @@ QueryOutcome pg_exec(PGconn* conn, const std::string& sql, std::chrono::millisec
 
 // First column of the first row. nullopt (and *error set) on failure, no rows,
 // or a NULL value. *error is cleared on success.
-std::optional<std::string> pg_query_scalar(PGconn* conn, const std::string& sql,
-                                           std::chrono::milliseconds deadline, std::string* error);
+std::optional<std::string> pg_query_scalar(PGconn* conn, const std::string& sql, std::chrono::milliseconds deadline,
+                                           std::string* error);
 
 // All rows as text. NULL becomes "" and sets *saw_null (if given). On failure
 // returns an empty vector and sets *error; *error is cleared on success.
 std::vector<std::vector<std::string>> pg_query_rows(PGconn* conn, const std::string& sql,
-                                                    std::chrono::milliseconds deadline,
-                                                    std::string* error, bool* saw_null = nullptr);
+                                                    std::chrono::milliseconds deadline, std::string* error,
+                                                    bool* saw_null = nullptr);
 
 // True when `conn` is open and idle (no command in flight), i.e. safe to reuse.
 // False after pg_exec reported connection_lost (including a passed deadline).

@@ -22,7 +22,7 @@ struct RunOptions {
   std::uint64_t seed = 0;                   // 0: derived from the clock, and recorded
   std::string out_dir;                      // default runs/<suite>/<timestamp>
   std::string ledger_path;
-  int repeat = 0;                           // >0 overrides every scenario's repeat
+  int repeat = 0;  // >0 overrides every scenario's repeat
   std::chrono::milliseconds fault_deadline{15000};
   std::chrono::milliseconds probe_interval{50};
   std::chrono::milliseconds probe_deadline{500};

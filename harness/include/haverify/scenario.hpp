@@ -11,16 +11,16 @@
 namespace haverify {
 
 struct FaultSpec {
-  std::string id;          // optional name used by `heal: <id>`
-  std::string kind;        // power_off | lan_cut | process_kill
+  std::string id;                    // optional name used by `heal: <id>`
+  std::string kind;                  // power_off | lan_cut | process_kill
   std::vector<std::string> targets;  // node names or roles (primary, standby, all)
-  std::string lan;         // lan_cut
+  std::string lan;                   // lan_cut
   std::string method = "link";       // lan_cut: link | nft
   std::string direction = "both";    // lan_cut with nft: both | in | out
-  std::string process;     // process_kill: postmaster | pgpool | name:<comm> | pidfile:<path>
+  std::string process;               // process_kill: postmaster | pgpool | name:<comm> | pidfile:<path>
   std::string signal = "KILL";
   std::optional<std::chrono::milliseconds> duration;  // heal at the end of the step
-  int line = 0;            // where it was declared, for messages
+  int line = 0;                                       // where it was declared, for messages
   std::string describe() const;
 };
 
@@ -28,10 +28,10 @@ enum class StepKind { start, stop, wait, inject, heal, await_writes, recover };
 
 struct Step {
   StepKind kind = StepKind::wait;
-  std::string workload;                 // start/stop
+  std::string workload;                   // start/stop
   std::chrono::milliseconds duration{0};  // wait; timeout for await_writes/recover
-  FaultSpec fault;                      // inject
-  std::string heal_id;                  // heal: id or "all"
+  FaultSpec fault;                        // inject
+  std::string heal_id;                    // heal: id or "all"
   int line = 0;
   int col = 0;
   std::string describe() const;
@@ -56,7 +56,7 @@ struct Scenario {
   int repeat = 1;
   std::optional<LedgerWorkloadSpec> ledger;
   std::vector<Step> steps;
-  std::map<std::string, Bound> checks;  // metric -> bound, ordered by name
+  std::map<std::string, Bound> checks;              // metric -> bound, ordered by name
   std::chrono::milliseconds setup_timeout{120000};  // wait for a healthy cluster first
 
   // The first inject step's fault (the fault the run is "about"), if any.

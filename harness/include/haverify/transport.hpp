@@ -20,15 +20,15 @@
 namespace haverify {
 
 struct ExecResult {
-  int exit_code = -1;            // remote/local exit status; -1 if unknown
-                                 // (128+N when the command died from signal N;
-                                 //  -1 when timed_out)
-  std::string out, err;          // full stdout/stderr
+  int exit_code = -1;    // remote/local exit status; -1 if unknown
+                         // (128+N when the command died from signal N;
+                         //  -1 when timed_out)
+  std::string out, err;  // full stdout/stderr
   std::chrono::milliseconds elapsed{0};
-  bool timed_out = false;        // deadline passed; the command was abandoned/killed
-  std::string error;             // transport-level failure (could not connect/open
-                                 // channel...), empty if the command ran
-  std::string exit_signal;       // e.g. "KILL" when the command died from a signal
+  bool timed_out = false;   // deadline passed; the command was abandoned/killed
+  std::string error;        // transport-level failure (could not connect/open
+                            // channel...), empty if the command ran
+  std::string exit_signal;  // e.g. "KILL" when the command died from a signal
   bool ok() const { return error.empty() && !timed_out && exit_code == 0; }
 };
 

@@ -48,8 +48,7 @@ class LedgerWorkload {
   // CREATE TABLE IF NOT EXISTS <table>(id bigint primary key, client int not
   // null, run_id bigint not null, written_at timestamptz not null default
   // clock_timestamp()). Throws std::runtime_error on failure.
-  static void prepare(const PgTarget& endpoint, const LedgerOptions& options,
-                      std::chrono::milliseconds deadline);
+  static void prepare(const PgTarget& endpoint, const LedgerOptions& options, std::chrono::milliseconds deadline);
 
   void start();  // starts `clients` threads; throws std::logic_error if started twice
   // Signals and joins. Every write already invoked gets its completion op, so
@@ -79,8 +78,7 @@ class LedgerWorkload {
 
 // Every id of `run_id` in `table` on the node behind `conn`, sorted. On failure
 // returns an empty vector and sets *error (cleared on success).
-std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table,
-                                          std::int64_t run_id, std::chrono::milliseconds deadline,
-                                          std::string* error);
+std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table, std::int64_t run_id,
+                                          std::chrono::milliseconds deadline, std::string* error);
 
 }  // namespace haverify

@@ -90,11 +90,9 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
   return a;
 }
 
-FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node, const std::string& tag) {
-  FaultAction a;
-  a.where = "ssh";
-  const std::string sig = spec.signal;
-  // A shell snippet that sets $pids to the selected processes, or exits 3.
+// A shell snippet that sets $pids to the selected processes, or exits 3.
+// With `children`, a postmaster selection includes all its child processes.
+std::string select_processes(const FaultSpec& spec, const NodeSpec& node, bool children) {
   std::string select;
   if (spec.process == "postmaster") {
     const std::string pidfile = sh_quote(node.postgres.data_dir + "/postmaster.pid");
@@ -119,7 +117,38 @@ FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node, const
         "from pidfile '{} >&2; exit 3; }}",
         pidfile, pidfile);
   }
-  // Remember which pids were signalled so verify and heal act on exactly those.
+  if (children && (spec.process == "postmaster" || spec.process.rfind("pidfile:", 0) == 0))
+    select += "; pids=\"$pids $(pgrep -P $pids | tr '\\n' ' ')\"";
+  return select;
+}
+
+FaultAction plan_process_pause(const FaultSpec& spec, const NodeSpec& node, const std::string& tag) {
+  FaultAction a;
+  a.where = "ssh";
+  const std::string memo = sh_quote(fmt::format("/run/haverify-pause-{}-{}.pids", node.name, tag));
+  const double secs = static_cast<double>(spec.pause.value_or(std::chrono::milliseconds(0)).count()) / 1000.0;
+  // Stop, sleep on the node, continue: the pause length does not depend on
+  // the control channel. The trap continues the processes even if the
+  // command is cut short (SSH hang-up, deadline).
+  a.inject_command = fmt::format(
+      "{}; echo $pids > {} && trap 'kill -CONT $pids 2>/dev/null' EXIT HUP INT TERM && kill -STOP $pids && "
+      "sleep {:.3f}; kill -CONT $pids",
+      select_processes(spec, node, true), memo, secs);
+  a.verify_command = fmt::format(
+      "[ -s {0} ] || exit 1; for p in $(cat {0}); do grep -q '^State:.*T' /proc/$p/status 2>/dev/null && exit 1; done; "
+      "exit 0",
+      memo);
+  a.heal_command = fmt::format("[ -f {0} ] && kill -CONT $(cat {0}) 2>/dev/null; rm -f {0}; true", memo);
+  a.description =
+      fmt::format("process_pause {} for {}ms on {}", spec.process, spec.pause ? spec.pause->count() : 0, node.name);
+  return a;
+}
+
+FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node, const std::string& tag) {
+  FaultAction a;
+  a.where = "ssh";
+  const std::string sig = spec.signal;
+  const std::string select = select_processes(spec, node, false);
   // One file per action (tag), so two process faults on one node never mix up their pids.
   const std::string memo = sh_quote(fmt::format("/run/haverify-kill-{}-{}.pids", node.name, tag));
   a.inject_command = fmt::format("{}; echo $pids > {} && kill -{} $pids", select, memo, sig);
@@ -147,6 +176,8 @@ FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSp
     a = plan_lan_cut(spec, node);
   else if (spec.kind == "process_kill")
     a = plan_process_kill(spec, node, tag);
+  else if (spec.kind == "process_pause")
+    a = plan_process_pause(spec, node, tag);
   else
     throw FaultError(fmt::format("unknown fault kind '{}'", spec.kind));
   a.kind = spec.kind;

@@ -408,6 +408,10 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
         lopts.commit_deadline = sc.ledger->commit_deadline;
         LedgerWorkload::prepare(endpoint_target(inv), lopts, 10s);
       }
+      {
+        // The probes' write target, created through the endpoint (the primary).
+        prepare_probe_table(endpoint_target(inv), 10s);
+      }
       history.record("runner", OpType::ok, "setup", sc.name);
       prober.start();
       int auto_id = 0;

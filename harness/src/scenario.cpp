@@ -21,6 +21,8 @@ std::string FaultSpec::describe() const {
   std::string t = fmt::format("{}", fmt::join(targets, "+"));
   if (kind == "lan_cut") return fmt::format("lan_cut {} of {} ({})", lan, t, method);
   if (kind == "process_kill") return fmt::format("process_kill {} SIG{} on {}", process, signal, t);
+  if (kind == "process_pause")
+    return fmt::format("process_pause {} for {}ms on {}", process, pause ? pause->count() : 0, t);
   return fmt::format("{} {}", kind, t);
 }
 
@@ -52,7 +54,7 @@ const FaultSpec* Scenario::primary_fault() const {
 
 namespace {
 
-const std::set<std::string> kFaultKinds = {"power_off", "lan_cut", "process_kill"};
+const std::set<std::string> kFaultKinds = {"power_off", "lan_cut", "process_kill", "process_pause"};
 const std::set<std::string> kRoles = {"primary", "standby", "all"};
 const std::set<std::string> kSignals = {"KILL", "TERM", "INT", "QUIT", "STOP", "CONT", "HUP"};
 
@@ -87,7 +89,7 @@ FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
   f.kind = r.req_string("fault");
   if (!f.kind.empty() && !kFaultKinds.count(f.kind)) {
     ctx.error(r.child("fault"), r.key_path("fault"),
-              fmt::format("unknown fault kind '{}' (power_off, lan_cut, process_kill)", f.kind));
+              fmt::format("unknown fault kind '{}' (power_off, lan_cut, process_kill, process_pause)", f.kind));
   }
   f.targets = read_targets(r, ctx);
   f.duration = r.opt_duration("duration");
@@ -105,18 +107,24 @@ FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
     if (f.method == "link" && f.direction != "both")
       ctx.error(r.child("direction"), r.key_path("direction"),
                 "a link-down cut is always both ways; use method: nft for one direction");
-  } else if (f.kind == "process_kill") {
+  } else if (f.kind == "process_kill" || f.kind == "process_pause") {
     f.process = r.req_string("process");
     if (!f.process.empty() && f.process != "postmaster" && f.process != "pgpool" && f.process.rfind("name:", 0) != 0 &&
         f.process.rfind("pidfile:", 0) != 0) {
       ctx.error(r.child("process"), r.key_path("process"),
                 "must be postmaster, pgpool, name:<process name> or pidfile:<path>");
     }
-    f.signal = r.get_string("signal", "KILL");
-    if (f.signal.rfind("SIG", 0) == 0) f.signal = f.signal.substr(3);
-    if (!kSignals.count(f.signal))
-      ctx.error(r.child("signal"), r.key_path("signal"),
-                fmt::format("unsupported signal '{}' (KILL, TERM, INT, QUIT, STOP, CONT, HUP)", f.signal));
+    if (f.kind == "process_kill") {
+      f.signal = r.get_string("signal", "KILL");
+      if (f.signal.rfind("SIG", 0) == 0) f.signal = f.signal.substr(3);
+      if (!kSignals.count(f.signal))
+        ctx.error(r.child("signal"), r.key_path("signal"),
+                  fmt::format("unsupported signal '{}' (KILL, TERM, INT, QUIT, STOP, CONT, HUP)", f.signal));
+    } else {
+      // SIGSTOP, then SIGCONT exactly `pause` later, timed on the node itself.
+      f.pause = r.opt_duration("pause");
+      if (!f.pause) ctx.error(r.node(), r.key_path("pause"), "required key is missing (how long to pause, e.g. 500ms)");
+    }
   }
   r.finish();
   return f;

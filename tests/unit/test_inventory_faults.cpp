@@ -7,6 +7,7 @@
 #include "faults/ledger.hpp"
 #include "haverify/config_reader.hpp"
 #include "haverify/inventory.hpp"
+#include "haverify/scenario.hpp"
 #include "haverify/shell.hpp"
 
 using namespace haverify;
@@ -181,4 +182,28 @@ TEST_CASE("shell quoting and templates", "[unit]") {
   CHECK(expand_template("virsh destroy {domain} on {host}", {{"domain", "db1"}}, &missing) ==
         "virsh destroy db1 on {host}");
   CHECK(missing == "host");
+}
+
+TEST_CASE("process_pause stops the postmaster and its children, sleeps on the node, continues", "[unit]") {
+  auto inv = parse_inventory(kInventory, "inv.yaml");
+  auto sc = parse_scenario(R"(steps:
+  - inject: {fault: process_pause, process: postmaster, pause: 250ms, target: primary}
+)",
+                           "p.yaml");
+  const auto& f = sc.steps[0].fault;
+  REQUIRE(f.pause);
+  CHECK(f.pause->count() == 250);
+  auto a = faults::plan_fault(f, inv, inv.nodes[0], "f1-1");
+  CHECK(a.inject_command.find("pgrep -P $pids") != std::string::npos);
+  CHECK(a.inject_command.find("kill -STOP $pids && sleep 0.250; kill -CONT $pids") != std::string::npos);
+  CHECK(a.inject_command.find("trap 'kill -CONT $pids 2>/dev/null' EXIT HUP INT TERM") != std::string::npos);
+  CHECK(a.heal_command.find("kill -CONT") != std::string::npos);
+  CHECK(a.description == "process_pause postmaster for 250ms on node1");
+  try {
+    parse_scenario("steps:\n  - inject: {fault: process_pause, process: postmaster, target: primary}\n", "q.yaml");
+    FAIL("a pause without its length must not parse");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("q.yaml:2:13: key 'steps[0].inject.pause': required key is missing") !=
+          std::string::npos);
+  }
 }

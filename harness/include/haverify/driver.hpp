@@ -50,9 +50,17 @@ class ClusterDriver {
 
 std::unique_ptr<ClusterDriver> make_driver(const Inventory& inv, faults::TransportPool& pool);
 
-// Samples every node's role every `interval` on its own connection and
-// records each change as a History op {process: probe, f: role, value:
-// primary|standby|down, node}.
+// Samples every node every `interval` on its own connection (over the
+// node's postgres address, the management LAN in the lab) and records:
+//  - each sample: {process: probe, f: state, node, type ok with value
+//    {"in_recovery":b,"timeline":n,"lsn":"x/y","writable":b}, or type fail};
+//    writable = not in recovery and a probe write (synchronous_commit=local)
+//    into kProbeTable committed within the deadline;
+//  - each role change: {process: probe, f: role, value: primary|standby|down}.
+inline constexpr const char* kProbeTable = "haverify_probe";
+// Creates kProbeTable on the primary (it replicates to the standbys).
+void prepare_probe_table(const PgTarget& primary, std::chrono::milliseconds deadline);
+
 class RoleProber {
  public:
   RoleProber(const Inventory& inv, History& history, std::chrono::milliseconds interval,

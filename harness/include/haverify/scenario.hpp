@@ -12,7 +12,7 @@ namespace haverify {
 
 struct FaultSpec {
   std::string id;                    // optional name used by `heal: <id>`
-  std::string kind;                  // power_off | lan_cut | process_kill
+  std::string kind;                  // power_off | lan_cut | process_kill | process_pause
   std::vector<std::string> targets;  // node names or roles (primary, standby, all)
   std::string lan;                   // lan_cut
   std::string method = "link";       // lan_cut: link | nft
@@ -20,6 +20,7 @@ struct FaultSpec {
   std::string process;               // process_kill: postmaster | pgpool | name:<comm> | pidfile:<path>
   std::string signal = "KILL";
   std::optional<std::chrono::milliseconds> duration;  // heal at the end of the step
+  std::optional<std::chrono::milliseconds> pause;     // process_pause: SIGSTOP..SIGCONT
   int line = 0;                                       // where it was declared, for messages
   std::string describe() const;
 };

@@ -114,11 +114,15 @@ std::map<std::string, std::vector<TimeWindow>> writable_windows(const std::vecto
                                                                 Nanos probe_interval_ns);
 
 // Never two writable nodes at the same time. From the probe `state` samples,
-// per node: a sample with writable=true covers [previous sample of that node,
-// this sample] and the node counts as writable until its next sample (ok or
-// fail); both extensions are capped at `probe_interval` so a gap in the
-// samples (a node that stops answering, a stalled prober) does not stretch a
-// writable window. Overlapping windows of two or more nodes are split brain.
+// per node: a run of consecutive samples with writable=true is one writable
+// window, from the node's sample before the run to its sample after the run
+// (ok or fail), both extensions capped at `probe_interval` so a gap in the
+// samples (a node that stops answering, a slow or stalled probe) does not
+// stretch the window: a node that stops answering is not writable after its
+// last writable sample + one interval. Overlapping windows of two or more
+// nodes are split brain. Resolution: a handover in which the new primary's
+// first writable sample comes less than about two intervals after the old
+// primary's last one shows as an overlap of at most that length.
 // Figures: split_brain_windows (maximal overlap windows), split_brain_s (their
 // total length), probe_samples, probe_nodes, max_probe_gap_s.
 // fail: any overlap; unknown: no probe samples; else pass.

@@ -1,0 +1,321 @@
+// Integration tests for the bank workload and the BankChecker against a
+// throwaway local PostgreSQL 15 (tag [pg]). The LocalPg helper is a minimal
+// copy of the one in test_pg_local.cpp (it is not in a header).
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "haverify/checkers.hpp"
+#include "haverify/history.hpp"
+#include "haverify/pg.hpp"
+#include "haverify/workload_bank.hpp"
+
+using namespace haverify;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;  // small reuse race accepted for tests
+}
+
+// A throwaway PostgreSQL server; the destructor stops it and removes its directory.
+class LocalPg {
+ public:
+  LocalPg() {
+    const char* env = std::getenv("HAVERIFY_PG_BINDIR");
+    bindir_ = env && *env ? env : "/usr/lib/postgresql/15/bin";
+    if (!fs::exists(fs::path(bindir_) / "initdb")) {
+      why_ = "no initdb in " + bindir_;
+      return;
+    }
+    as_root_ = ::geteuid() == 0;
+    const passwd* pw = as_root_ ? ::getpwnam("postgres") : nullptr;
+    if (as_root_ && !pw) {
+      why_ = "running as root but there is no user postgres";
+      return;
+    }
+    std::string tmpl = (fs::temp_directory_path() / "haverify-bank-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) {
+      why_ = "mkdtemp failed";
+      return;
+    }
+    dir_ = tmpl;
+    if (pw && ::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      why_ = "chown failed";
+      return;
+    }
+    port_ = free_port();
+    if (run(fmt::format("{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 --no-sync --locale=C", bindir_, dir_)) !=
+        0) {
+      why_ = "initdb failed, see " + dir_ + "/commands.log";
+      return;
+    }
+    if (!start()) {
+      why_ = "pg_ctl start failed, see " + dir_ + "/commands.log";
+      return;
+    }
+    ready_ = true;
+  }
+  ~LocalPg() {
+    if (dir_.empty()) return;
+    if (fs::exists(fs::path(dir_) / "data" / "postmaster.pid")) stop_immediate();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  LocalPg(const LocalPg&) = delete;
+  LocalPg& operator=(const LocalPg&) = delete;
+
+  bool ready() const { return ready_; }
+  const std::string& why() const { return why_; }
+
+  bool start() {
+    return run(fmt::format("{}/pg_ctl -D {}/data -l {}/server.log -w -t 60 -o \"-c port={} "
+                           "-c listen_addresses=127.0.0.1 -c unix_socket_directories={} "
+                           "-c max_connections=60\" start",
+                           bindir_, dir_, dir_, port_, dir_)) == 0;
+  }
+  bool stop_immediate() {
+    return run(fmt::format("{}/pg_ctl -D {}/data -w -t 60 -m immediate stop", bindir_, dir_)) == 0;
+  }
+
+  PgTarget target() const {
+    PgTarget t;
+    t.host = "127.0.0.1";
+    t.port = std::to_string(port_);
+    t.user = "postgres";
+    t.dbname = "postgres";
+    return t;
+  }
+
+ private:
+  int run(const std::string& cmd) const {
+    const std::string full =
+        fmt::format("{}{} >>{}/commands.log 2>&1", as_root_ ? "runuser -u postgres -- " : "", cmd, dir_);
+    return std::system(full.c_str());
+  }
+
+  std::string bindir_, dir_, why_;
+  int port_ = 0;
+  bool as_root_ = false;
+  bool ready_ = false;
+};
+
+#define REQUIRE_LOCAL_PG(pg)                                 \
+  do {                                                       \
+    if (!(pg).ready()) {                                     \
+      WARN("skipping: no local PostgreSQL: " << (pg).why()); \
+      return;                                                \
+    }                                                        \
+  } while (0)
+
+std::int64_t final_total(const PgTarget& t, const BankOptions& opt) {
+  std::string err;
+  PgConnPtr c = pg_connect(t, 5s, &err);
+  INFO(err);
+  REQUIRE(c);
+  const auto total = bank_read_total(c.get(), opt.table, opt.run_id, 5s, &err);
+  INFO(err);
+  REQUIRE(total);
+  CHECK(err.empty());
+  return *total;
+}
+
+struct BankCounts {
+  std::size_t reads_ok = 0, bad_reads = 0, transfers_ok = 0, transfers_fail = 0, transfers_info = 0, invokes = 0,
+              completions = 0, connect_fails = 0;
+  std::vector<std::string> problems;
+};
+
+// Checks the op pairing per client (invoke then its completion, same f) and counts.
+BankCounts count_ops(const std::vector<Op>& ops, std::int64_t expected) {
+  BankCounts c;
+  std::map<std::string, const Op*> open;
+  for (const Op& op : ops) {
+    if (op.process.rfind("bank-", 0) != 0) continue;
+    if (op.f == "connect") {
+      ++c.connect_fails;
+      continue;
+    }
+    if (op.type == OpType::invoke) {
+      if (open[op.process]) c.problems.push_back(op.process + ": invoke while another is open");
+      open[op.process] = &op;
+      ++c.invokes;
+      continue;
+    }
+    const Op* inv = open[op.process];
+    if (!inv || inv->f != op.f) {
+      c.problems.push_back(op.process + ": completion without its invoke");
+    } else if (op.f == "transfer" && inv->value != op.value) {
+      c.problems.push_back(op.process + ": transfer value mismatch");
+    }
+    open[op.process] = nullptr;
+    ++c.completions;
+    if (op.f == "read" && op.type == OpType::ok) {
+      ++c.reads_ok;
+      if (op.value != std::to_string(expected)) c.bad_reads++;
+    }
+    if (op.f == "transfer") {
+      c.transfers_ok += op.type == OpType::ok;
+      c.transfers_fail += op.type == OpType::fail;
+      c.transfers_info += op.type == OpType::info;
+      // (An ok transfer may carry a WARNING, e.g. the immediate shutdown's, sent after the commit.)
+      if (op.type == OpType::ok && op.error.find("updated") != std::string::npos) {
+        c.problems.push_back("ok transfer that did not update both accounts: " + op.error);
+      }
+    }
+  }
+  for (const auto& [p, inv] : open) {
+    if (inv) c.problems.push_back(p + ": invoke left open");
+  }
+  return c;
+}
+
+CheckerVerdict bank_verdict(const std::vector<Op>& ops, std::int64_t expected, std::int64_t total) {
+  FinalState f;
+  f.bank_expected_total = expected;
+  f.bank_total = total;
+  return run_checker(BankChecker(), ops, f);
+}
+
+}  // namespace
+
+TEST_CASE("bank: 4 clients for 2 s keep the total, the BankChecker passes", "[pg]") {
+  LocalPg pg;
+  REQUIRE_LOCAL_PG(pg);
+  BankOptions opt;
+  opt.clients = 4;
+  opt.run_id = 11;
+  opt.seed = 7;
+  BankWorkload::prepare(pg.target(), opt, 5s);
+  BankWorkload::prepare(pg.target(), opt, 5s);  // idempotent
+
+  BankOptions other = opt;  // another run in the same table is left alone
+  other.run_id = 12;
+  other.initial_balance = 5;
+  BankWorkload::prepare(pg.target(), other, 5s);
+
+  History history;
+  BankWorkload w(pg.target(), opt, history);
+  CHECK(w.expected_total() == 10'000);
+  CHECK(final_total(pg.target(), opt) == 10'000);
+  w.start();
+  CHECK_THROWS_AS(w.start(), std::logic_error);
+  std::this_thread::sleep_for(2s);
+  w.stop();
+  w.stop();  // idempotent
+
+  const auto ops = history.snapshot();
+  const BankCounts c = count_ops(ops, w.expected_total());
+  for (const auto& p : c.problems) FAIL_CHECK(p);
+  fmt::print(stderr, "[bank] {} transfers acked, {} reads ok in 2 s (4 clients); fail={} info={}\n", c.transfers_ok,
+             c.reads_ok, c.transfers_fail, c.transfers_info);
+  CHECK(c.invokes == c.completions);
+  CHECK(c.transfers_ok > 100);
+  CHECK(c.reads_ok > 20);
+  CHECK(c.bad_reads == 0);
+  CHECK(c.transfers_info == 0);
+  CHECK(static_cast<std::int64_t>(c.transfers_ok) == w.transfers_acked());
+  CHECK(static_cast<std::int64_t>(c.reads_ok) == w.reads_ok());
+  for (const Op& op : ops) CHECK(op.node == pg.target().describe());
+
+  const std::int64_t total = final_total(pg.target(), opt);
+  CHECK(total == w.expected_total());
+  CHECK(final_total(pg.target(), other) == 50);
+
+  const auto v = bank_verdict(ops, w.expected_total(), total);
+  INFO(format_verdict(v));
+  CHECK(v.status == CheckStatus::pass);
+  CHECK(v.figures.at("bank_ok") == 1);
+  CHECK(v.figures.at("bank_reads") == static_cast<double>(c.reads_ok));
+
+  // The balances really moved.
+  std::string err;
+  PgConnPtr conn = pg_connect(pg.target(), 5s, &err);
+  REQUIRE(conn);
+  auto moved =
+      pg_query_scalar(conn.get(), "SELECT count(*) FROM haverify_bank WHERE run_id = 11 AND balance <> 1000", 5s, &err);
+  REQUIRE(moved);
+  CHECK(std::stoi(*moved) > 0);
+
+  // A tampered total is caught.
+  const auto bad = bank_verdict(ops, w.expected_total() + 1, total);
+  CHECK(bad.status == CheckStatus::fail);
+}
+
+TEST_CASE("bank: an immediate stop mid-run and a restart never show a wrong total", "[pg]") {
+  LocalPg pg;
+  REQUIRE_LOCAL_PG(pg);
+  BankOptions opt;
+  opt.clients = 4;
+  opt.run_id = 21;
+  opt.connect_deadline = 500ms;
+  opt.commit_deadline = 2000ms;
+  opt.read_every = 3;
+  BankWorkload::prepare(pg.target(), opt, 5s);
+
+  History history;
+  BankWorkload w(pg.target(), opt, history);
+  w.start();
+  std::this_thread::sleep_for(1s);
+  const Nanos t_kill = mono_now_ns();
+  REQUIRE(pg.stop_immediate());
+  std::this_thread::sleep_for(1s);
+  REQUIRE(pg.start());
+  const Nanos t_ready = mono_now_ns();
+  std::this_thread::sleep_for(1s);
+  w.stop();
+
+  const auto ops = history.snapshot();
+  const BankCounts c = count_ops(ops, w.expected_total());
+  for (const auto& p : c.problems) FAIL_CHECK(p);
+  std::size_t reads_after = 0;
+  for (const Op& op : ops) {
+    if (op.f == "read" && op.type == OpType::ok && op.mono_ns > t_ready) ++reads_after;
+  }
+  fmt::print(stderr,
+             "[bank outage] transfers ok={} fail={} info={}; reads ok={} ({} after the restart); connect-fail ops={}\n",
+             c.transfers_ok, c.transfers_fail, c.transfers_info, c.reads_ok, reads_after, c.connect_fails);
+  CHECK(c.invokes == c.completions);
+  CHECK(c.bad_reads == 0);
+  CHECK(c.connect_fails >= 1);
+  CHECK(reads_after > 5);
+  CHECK(c.transfers_info <= 2u * static_cast<std::size_t>(opt.clients));
+  for (const Op& op : ops) {
+    if (op.f == "transfer" && op.type == OpType::info) CHECK(op.mono_ns >= t_kill);
+  }
+
+  const std::int64_t total = final_total(pg.target(), opt);
+  CHECK(total == w.expected_total());
+  const auto v = bank_verdict(ops, w.expected_total(), total);
+  INFO(format_verdict(v));
+  CHECK(v.status == CheckStatus::pass);
+}

@@ -100,6 +100,12 @@ std::string select_processes(const FaultSpec& spec, const NodeSpec& node, bool c
         "pids=$(head -n1 {} 2>/dev/null); [ -n \"$pids\" ] && kill -0 $pids 2>/dev/null || {{ echo 'no running "
         "postmaster found via {}' >&2; exit 3; }}",
         pidfile, pidfile);
+  } else if (spec.process == "walreceiver") {
+    // The process title, e.g. "postgres: walreceiver streaming 0/3000148" (the
+    // shell running this never starts with "postgres:").
+    select =
+        "pids=$(pgrep -f '^postgres: .*walreceiver' | tr '\\n' ' '); [ -n \"$pids\" ] || { echo 'no walreceiver on "
+        "this node' >&2; exit 3; }";
   } else if (spec.process == "pgpool") {
     select =
         "pids=$(pgrep -x pgpool | tr '\\n' ' '); [ -n \"$pids\" ] || { echo 'no pgpool process on this node' >&2; exit "

@@ -11,12 +11,48 @@
 namespace haverify::reports {
 
 const std::vector<std::string>& results_header() {
-  static const std::vector<std::string> h = {
-      "scenario",   "kind",       "stack",         "profile",           "fault",         "target",
-      "seed",       "repetition", "t_inject_sent", "t_inject_returned", "t_promote",     "t_first_write",
-      "failover_s", "downtime_s", "lost_acked",    "unknown_commits",   "failed_writes", "acked_total",
-      "verdict",    "reason",     "run_dir"};
+  static const std::vector<std::string> h = {"scenario",
+                                             "kind",
+                                             "stack",
+                                             "profile",
+                                             "fault",
+                                             "target",
+                                             "seed",
+                                             "repetition",
+                                             "t_inject_sent",
+                                             "t_inject_returned",
+                                             "t_promote",
+                                             "t_first_write",
+                                             "failover_s",
+                                             "downtime_s",
+                                             "lost_acked",
+                                             "unknown_commits",
+                                             "failed_writes",
+                                             "acked_total",
+                                             "lost_unknown",
+                                             "failed_but_present",
+                                             "split_brain_windows",
+                                             "converged_s",
+                                             "bank_ok",
+                                             "checkers",
+                                             "verdict",
+                                             "reason",
+                                             "run_dir"};
   return h;
+}
+
+// A checker figure, empty when the checker could not compute it.
+static std::string figure(const RunMetrics& m, const std::string& name, int decimals) {
+  auto it = m.figures.find(name);
+  if (it == m.figures.end()) return {};
+  return fmt::format("{:.{}f}", it->second, decimals);
+}
+
+// "durability=pass single_writer=fail ..."
+static std::string checker_summary(const std::vector<CheckerVerdict>& checkers) {
+  std::string out;
+  for (const auto& c : checkers) out += fmt::format("{}{}={}", out.empty() ? "" : " ", c.checker, to_string(c.status));
+  return out;
 }
 
 static std::string fmt_instant(const std::optional<Instant>& i) {
@@ -46,6 +82,12 @@ std::vector<std::string> results_fields(const RunRow& r) {
           std::to_string(m.unknown_commits),
           std::to_string(m.failed_writes),
           std::to_string(m.acked_total),
+          figure(m, "lost_unknown", 0),
+          figure(m, "failed_but_present", 0),
+          figure(m, "split_brain_windows", 0),
+          figure(m, "converged_s", 3),
+          figure(m, "bank_ok", 0),
+          checker_summary(r.checkers),
           r.verdict,
           r.reason,
           r.run_dir};
@@ -61,6 +103,7 @@ void write_events_csv(const std::string& path, const std::vector<Op>& history, N
   CsvWriter w(path, {"time", "t_rel_s", "process", "type", "f", "value", "node", "error"});
   for (const auto& op : history) {
     if (op.process != "runner" && op.process != "nemesis" && op.process != "probe") continue;
+    if (op.f == "state") continue;  // the 50 ms probe samples are in history.jsonl
     w.row({format_wall_ns(op.wall_ns), fmt::format("{:.3f}", ns_to_s(op.mono_ns - run_start_mono)), op.process,
            to_string(op.type), op.f, op.value, op.node, op.error});
   }

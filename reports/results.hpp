@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "haverify/checkers.hpp"
 #include "haverify/history.hpp"
 #include "haverify/metrics.hpp"
 
@@ -22,7 +23,8 @@ struct RunRow {
   int repetition = 1;
   std::string run_dir;
   RunMetrics metrics;
-  std::string verdict;  // pass | fail | error
+  std::vector<CheckerVerdict> checkers;
+  std::string verdict;  // pass | fail | unknown | error
   std::string reason;
   double duration_s = 0;
 };

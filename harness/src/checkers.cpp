@@ -448,7 +448,7 @@ CheckerVerdict SingleWriterChecker::check(const std::vector<Op>& history, const 
       if (!in) continue;
       std::size_t probe_writes = 0;
       for (const auto& s : samples.at(node)) probe_writes += s.writable && s.mono >= w.from && s.mono <= w.to;
-      sides.push_back(fmt::format("{} ({} probe writes acknowledged)", node, probe_writes));
+      sides.push_back(fmt::format("{} ({} writable probe samples)", node, probe_writes));
     }
     std::map<std::string, std::size_t> ledger_acks;  // endpoint -> ok writes completed in the window
     for (const Op& op : history) {

@@ -109,7 +109,8 @@ MapReader::MapReader(ConfigContext& ctx, YAML::Node node, std::string path)
     : ctx_(ctx), node_(std::move(node)), path_(std::move(path)) {
   if (!node_.IsDefined() || node_.IsNull()) {
     valid_ = false;
-    node_ = YAML::Node(YAML::NodeType::Map);
+    // reset() rebinds; operator= would write an empty map into the parent document.
+    node_.reset(YAML::Node(YAML::NodeType::Map));
     return;
   }
   if (!node_.IsMap()) {

@@ -277,52 +277,35 @@ void RoleProber::stop() {
   threads_.clear();
 }
 
-// One sample of a node: role, timeline, LSN and, on a primary, whether a
-// write commits. The probe write uses synchronous_commit = local: "writable"
-// means the node accepts a write at all, which is what makes two primaries a
-// split brain, even while commits would wait for a synchronous standby.
-static constexpr const char* kProbeSampleSql =
+// One sample of a node: role, timeline, LSN and whether it accepts writes.
+// "Writable" = it answers, is not in recovery and its sessions are not
+// read-only. The probe deliberately does not write: a probe write on a deposed
+// primary during a split brain would push WAL to the standbys still following
+// it and change the very failover it measures (seen here: 3 s became 8 s).
+const char* const kNodeStateSql =
     "SELECT pg_is_in_recovery(), "
     "CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT max(received_tli) FROM pg_stat_wal_receiver), "
     "(SELECT timeline_id FROM pg_control_checkpoint())) "
     "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
-    "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END";
+    "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, "
+    "current_setting('transaction_read_only')";
 
 void RoleProber::loop(const NodeSpec& node) {
   std::string last;
   PgConnPtr conn;
-  std::int64_t seq = 0;
   while (!stop_) {
     const auto tick = std::chrono::steady_clock::now();
     std::string role = "down";
     std::string err;
     std::string state;
-    if (!conn || !pg_conn_usable(conn.get())) {
+    if (!conn || !pg_conn_usable(conn.get()))
       conn = pg_connect(node_target(node), deadline_, &err, static_cast<int>(deadline_.count()));
-      if (conn) {
-        auto set = pg_exec(conn.get(), "SET synchronous_commit TO local", deadline_);
-        if (set.kind != QueryOutcome::ok) {
-          err = set.error;
-          conn.reset();
-        }
-      }
-    }
     if (conn) {
-      auto rows = pg_query_rows(conn.get(), kProbeSampleSql, deadline_, &err);
-      if (!rows.empty() && rows[0].size() == 3) {
+      auto rows = pg_query_rows(conn.get(), kNodeStateSql, deadline_, &err);
+      if (!rows.empty() && rows[0].size() == 4) {
         const bool in_recovery = rows[0][0] == "t";
         role = in_recovery ? "standby" : "primary";
-        bool writable = false;
-        if (!in_recovery) {
-          auto w = pg_exec(conn.get(),
-                           fmt::format("INSERT INTO {0}(node, seq, t) VALUES ('{1}', {2}, clock_timestamp()) "
-                                       "ON CONFLICT (node) DO UPDATE SET seq = EXCLUDED.seq, t = EXCLUDED.t",
-                                       kProbeTable, node.name, ++seq),
-                           deadline_);
-          writable = w.kind == QueryOutcome::ok;
-          if (!writable) err = w.error;
-          if (w.connection_lost) conn.reset();
-        }
+        const bool writable = !in_recovery && rows[0][3] == "off";
         state = fmt::format(R"({{"in_recovery":{},"timeline":{},"lsn":"{}","writable":{}}})", in_recovery,
                             rows[0][1].empty() ? "0" : rows[0][1], rows[0][2], writable);
       } else {
@@ -340,18 +323,6 @@ void RoleProber::loop(const NodeSpec& node) {
     auto next = tick + interval_;
     while (!stop_ && std::chrono::steady_clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-}
-
-void prepare_probe_table(const PgTarget& primary, std::chrono::milliseconds deadline) {
-  std::string err;
-  auto conn = pg_connect(primary, deadline, &err);
-  if (!conn) throw std::runtime_error("cannot create the probe table: " + err);
-  auto r = pg_exec(conn.get(),
-                   fmt::format("CREATE TABLE IF NOT EXISTS {}(node text PRIMARY KEY, seq bigint NOT NULL, "
-                               "t timestamptz NOT NULL)",
-                               kProbeTable),
-                   deadline);
-  if (r.kind != QueryOutcome::ok) throw std::runtime_error("cannot create the probe table: " + r.error);
 }
 
 }  // namespace haverify

@@ -51,7 +51,7 @@ void read_ssh(MapReader& r, SshTarget& t) {
   if (auto v = r.opt_int("port")) t.port = static_cast<int>(*v);
   if (auto v = r.opt_string("key")) t.key_file = *v;
   if (auto v = r.opt_string("known_hosts")) t.known_hosts = *v;
-  if (auto v = r.opt_duration("connect_timeout_ms")) t.connect_timeout = *v;
+  if (auto v = r.opt_int("connect_timeout_ms")) t.connect_timeout = std::chrono::milliseconds(*v);
   r.finish();
 }
 

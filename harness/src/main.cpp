@@ -126,6 +126,8 @@ int main(int argc, char** argv) {
   run->add_option("--seed", seed, "seed for random choices; recorded in every row");
   run->add_option("--out", ropts.out_dir, "output directory (default runs/<suite>/<timestamp>)");
   run->add_option("--ledger", ropts.ledger_path, "fault ledger file");
+  run->add_flag("--stop-after-fail", ropts.stop_after_fail,
+                "stop repeating a scenario at its first failed verdict (hunting a rare defect)");
   run->add_option("--repeat", ropts.repeat, "run every scenario this many times (overrides its repeat:)")
       ->check(CLI::Range(1, 100000));
   run->add_option("--fault-deadline-ms", fault_deadline_ms, "deadline for each inject/verify/heal command")

@@ -17,6 +17,7 @@ std::optional<double> RunMetrics::value(const std::string& metric) const {
   }
   if (metric == "unknown_commits") return static_cast<double>(unknown_commits);
   if (metric == "acked_total") return static_cast<double>(acked_total);
+  if (auto it = figures.find(metric); it != figures.end()) return it->second;
   return std::nullopt;
 }
 

@@ -17,11 +17,14 @@
 #include "faults/injector.hpp"
 #include "faults/ledger.hpp"
 #include "haverify/cancel.hpp"
+#include "haverify/checkers.hpp"
 #include "haverify/config_reader.hpp"
 #include "haverify/driver.hpp"
+#include "haverify/final_state.hpp"
 #include "haverify/metrics.hpp"
 #include "haverify/pg.hpp"
 #include "haverify/workload.hpp"
+#include "haverify/workload_bank.hpp"
 #include "reports/results.hpp"
 
 namespace fs = std::filesystem;
@@ -298,6 +301,15 @@ std::vector<std::string> resolve_targets(const FaultSpec& f, const Inventory& in
   for (const auto& t : f.targets) {
     if (t == "all") {
       for (const auto& n : inv.nodes) out.push_back(n.name);
+    } else if (t == "standbys") {
+      need_roles();
+      std::size_t n = 0;
+      for (const auto& s : roles)
+        if (s.role == Role::standby && inv.node(s.node)) {
+          out.push_back(s.node);
+          ++n;
+        }
+      if (n == 0) throw HarnessError("no node is a standby at injection time");
     } else if (t == "primary" || t == "standby") {
       need_roles();
       std::vector<std::string> c;
@@ -315,42 +327,6 @@ std::vector<std::string> resolve_targets(const FaultSpec& f, const Inventory& in
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
-}
-
-std::optional<std::set<std::int64_t>> read_final_ids(const Inventory& inv, ClusterDriver& driver, std::int64_t run_id,
-                                                     const std::string& table, History& history, std::string* where) {
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  std::string last_err;
-  while (std::chrono::steady_clock::now() < until) {
-    // The manager's primary if it names one, else the single node answering as primary.
-    std::string primary;
-    for (const auto& s : driver.roles(2000ms))
-      if (s.role == Role::primary && s.attached && inv.node(s.node)) primary = s.node;
-    if (primary.empty()) {
-      std::vector<std::string> ps;
-      for (const auto& p : probe_all(inv, 1000ms))
-        if (p.role == Role::primary) ps.push_back(p.node);
-      if (ps.size() == 1) primary = ps[0];
-    }
-    if (!primary.empty()) {
-      std::string err;
-      auto conn = pg_connect(node_target(*inv.node(primary)), 2000ms, &err);
-      if (conn) {
-        auto ids = ledger_read_ids(conn.get(), table, run_id, 30s, &err);
-        if (err.empty()) {
-          *where = primary;
-          history.record("runner", OpType::ok, "final-read", fmt::format("{} ids", ids.size()), primary);
-          return std::set<std::int64_t>(ids.begin(), ids.end());
-        }
-      }
-      last_err = fmt::format("{}: {}", primary, err);
-    } else {
-      last_err = "no primary";
-    }
-    if (!cancel::sleep_for(500ms)) break;
-  }
-  history.record("runner", OpType::fail, "final-read", "", "", last_err);
-  return std::nullopt;
 }
 
 struct RunContext {
@@ -389,13 +365,22 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
   faults::TransportPool pool(inv);
   auto driver = make_driver(inv, pool);
   std::unique_ptr<LedgerWorkload> workload;
+  std::unique_ptr<BankWorkload> bank;
   RoleProber prober(inv, history, ctx.opts.probe_interval, ctx.opts.probe_deadline);
-  std::optional<std::set<std::int64_t>> final_ids;
-  std::string final_primary;
+  FinalState final_state;
   std::string error;
   std::vector<std::string> heal_errors;
   LedgerOptions lopts;
   lopts.run_id = run_id;
+  BankOptions bopts;
+  bopts.run_id = run_id;
+  bopts.seed = seed;
+  if (sc.bank) {
+    bopts.clients = sc.bank->clients;
+    bopts.accounts = sc.bank->accounts;
+    bopts.connect_deadline = sc.bank->connect_deadline;
+    bopts.commit_deadline = sc.bank->commit_deadline;
+  }
   {
     faults::FaultInjector injector(inv, pool, ctx.ledger, history, run_name, ctx.opts.fault_deadline);
     try {
@@ -408,10 +393,7 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
         lopts.commit_deadline = sc.ledger->commit_deadline;
         LedgerWorkload::prepare(endpoint_target(inv), lopts, 10s);
       }
-      {
-        // The probes' write target, created through the endpoint (the primary).
-        prepare_probe_table(endpoint_target(inv), 10s);
-      }
+      if (sc.bank) BankWorkload::prepare(endpoint_target(inv), bopts, 10s);
       history.record("runner", OpType::ok, "setup", sc.name);
       prober.start();
       int auto_id = 0;
@@ -421,13 +403,22 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
         history.record("runner", OpType::invoke, "step", step.describe());
         switch (step.kind) {
           case StepKind::start:
-            if (!workload) {
+            if (step.workload == "bank") {
+              if (!bank) {
+                bank = std::make_unique<BankWorkload>(endpoint_target(inv), bopts, history);
+                bank->start();
+              }
+            } else if (!workload) {
               workload = std::make_unique<LedgerWorkload>(endpoint_target(inv), lopts, history);
               workload->start();
             }
             break;
           case StepKind::stop:
-            if (workload) workload->stop();
+            if (step.workload == "bank") {
+              if (bank) bank->stop();
+            } else if (workload) {
+              workload->stop();
+            }
             break;
           case StepKind::wait:
             if (!cancel::sleep_for(step.duration)) throw HarnessError(cancel::reason());
@@ -475,11 +466,22 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
       log("error: " + error);
     }
     if (workload) workload->stop();
+    if (bank) bank->stop();
     heal_errors = injector.heal_all();
     if (!heal_errors.empty()) error += fmt::format("{}{}", error.empty() ? "" : "; ", fmt::join(heal_errors, "; "));
   }
   try {
-    if (sc.ledger) final_ids = read_final_ids(inv, *driver, run_id, lopts.table, history, &final_primary);
+    // The final state, once every standby has converged (or the deadline passed).
+    FinalStateOptions fo;
+    fo.run_id = run_id;
+    if (sc.ledger) fo.ledger_table = lopts.table;
+    if (sc.bank) {
+      fo.bank_table = bopts.table;
+      fo.bank_expected_total = bopts.initial_balance * bopts.accounts;
+    }
+    log(fmt::format("{} #{}: waiting for convergence (up to {} s)", sc.name, repetition,
+                    sc.converge_timeout.count() / 1000));
+    final_state = await_convergence(inv, *driver, fo, sc.converge_timeout, history);
   } catch (const std::exception& e) {
     if (error.empty()) error = std::string("reading the final state failed: ") + e.what();
   }
@@ -489,14 +491,38 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
   } catch (...) {
   }
   const auto ops = history.snapshot();
+  std::optional<std::set<std::int64_t>> final_ids;
+  if (const NodeFinalState* p = final_state.find(final_state.primary)) final_ids = p->ledger_ids;
   row.metrics = compute_metrics(ops, final_ids);
+  // The checkers: a verdict each, composed; their figures become boundable metrics.
+  const DurabilityChecker durability;
+  const SingleWriterChecker single_writer(ctx.opts.probe_interval.count() * 1'000'000);
+  const ConvergenceChecker convergence;
+  const BankChecker bank_checker;
+  std::vector<const Checker*> checkers = {&single_writer, &convergence};
+  if (sc.ledger) checkers.insert(checkers.begin(), &durability);
+  if (sc.bank) checkers.push_back(&bank_checker);
+  row.checkers = run_checkers(checkers, ops, final_state);
+  for (const auto& [k, v] : merged_figures(row.checkers)) row.metrics.figures[k] = v;
   if (!error.empty()) {
     row.verdict = "error";
     row.reason = error;
   } else {
     Verdict v = evaluate(row.metrics, sc.checks);
-    row.verdict = v.pass ? "pass" : "fail";
-    row.reason = v.reason;
+    const CheckStatus c = compose(row.checkers);
+    std::vector<std::string> reasons;
+    for (const auto& cv : row.checkers)
+      if (cv.status != CheckStatus::pass) reasons.push_back(format_verdict(cv));
+    if (!v.pass || c == CheckStatus::fail) {
+      row.verdict = "fail";
+      if (!v.pass) reasons.insert(reasons.begin(), v.reason);
+    } else if (c == CheckStatus::unknown) {
+      row.verdict = "unknown";
+    } else {
+      row.verdict = "pass";
+      reasons.push_back(fmt::format("{}; {} checkers passed", v.reason, row.checkers.size()));
+    }
+    row.reason = fmt::format("{}", fmt::join(reasons, "; "));
   }
   row.duration_s = ns_to_s(mono_now_ns() - start);
   reports::write_events_csv(run_dir + "/events.csv", ops, start);
@@ -596,6 +622,10 @@ int run_suite(const RunOptions& opts) {
         std::cout << "\n" << reports::summary_table(rows);
         return kExitHarness;
       }
+      if (opts.stop_after_fail && row.verdict == "fail") {
+        log(fmt::format("{}: stopping its repetitions after the first failed verdict (--stop-after-fail)", sc.name));
+        break;
+      }
     }
   }
   std::cout << "\n" << reports::summary_table(rows);
@@ -612,7 +642,7 @@ int run_suite(const RunOptions& opts) {
   bool any_error = false, any_fail = false;
   for (const auto& r : rows) {
     any_error |= r.verdict == "error";
-    any_fail |= r.verdict == "fail";
+    any_fail |= r.verdict == "fail" || r.verdict == "unknown";
   }
   if (any_error) return kExitHarness;
   return any_fail ? kExitVerdictFailed : kExitPass;

@@ -12,8 +12,9 @@
 namespace haverify {
 
 const std::vector<std::string>& known_metrics() {
-  static const std::vector<std::string> m = {"failover_s", "downtime_s", "lost_acked", "unknown_commits",
-                                             "acked_total"};
+  static const std::vector<std::string> m = {
+      "failover_s",         "downtime_s",          "lost_acked",    "unknown_commits", "acked_total", "lost_unknown",
+      "failed_but_present", "split_brain_windows", "split_brain_s", "converged_s",     "bank_ok"};
   return m;
 }
 
@@ -109,10 +110,10 @@ FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
                 "a link-down cut is always both ways; use method: nft for one direction");
   } else if (f.kind == "process_kill" || f.kind == "process_pause") {
     f.process = r.req_string("process");
-    if (!f.process.empty() && f.process != "postmaster" && f.process != "pgpool" && f.process.rfind("name:", 0) != 0 &&
-        f.process.rfind("pidfile:", 0) != 0) {
+    if (!f.process.empty() && f.process != "postmaster" && f.process != "pgpool" && f.process != "walreceiver" &&
+        f.process.rfind("name:", 0) != 0 && f.process.rfind("pidfile:", 0) != 0) {
       ctx.error(r.child("process"), r.key_path("process"),
-                "must be postmaster, pgpool, name:<process name> or pidfile:<path>");
+                "must be postmaster, walreceiver, pgpool, name:<process name> or pidfile:<path>");
     }
     if (f.kind == "process_kill") {
       f.signal = r.get_string("signal", "KILL");
@@ -156,9 +157,9 @@ Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
   };
   if (key == "start" || key == "stop") {
     s.kind = key == "start" ? StepKind::start : StepKind::stop;
-    s.workload = scalar_or_error("a workload name (ledger)");
-    if (!s.workload.empty() && s.workload != "ledger")
-      ctx.error(v, kpath, fmt::format("unknown workload '{}' (ledger)", s.workload));
+    s.workload = scalar_or_error("a workload name (ledger or bank)");
+    if (!s.workload.empty() && s.workload != "ledger" && s.workload != "bank")
+      ctx.error(v, kpath, fmt::format("unknown workload '{}' (ledger or bank)", s.workload));
   } else if (key == "wait") {
     s.kind = StepKind::wait;
     auto d = parse_duration(scalar_or_error("a duration"));
@@ -213,6 +214,7 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
   sc.repeat = static_cast<int>(top.get_int("repeat", 1));
   if (sc.repeat < 1) ctx.error(top.child("repeat"), "repeat", "must be at least 1");
   sc.setup_timeout = top.get_duration("setup_timeout", sc.setup_timeout);
+  sc.converge_timeout = top.get_duration("converge_timeout", sc.converge_timeout);
 
   {
     MapReader w(ctx, top.child("workload"), "workload");
@@ -228,6 +230,20 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
         sc.ledger = spec;
       }
       l.finish();
+      MapReader b(ctx, w.child("bank"), "workload.bank");
+      if (b.valid() || w.has("bank")) {
+        BankWorkloadSpec spec;
+        spec.clients = static_cast<int>(b.get_int("clients", spec.clients));
+        if (spec.clients < 1 || spec.clients > 256)
+          ctx.error(b.child("clients"), "workload.bank.clients", "must be between 1 and 256");
+        spec.accounts = static_cast<int>(b.get_int("accounts", spec.accounts));
+        if (spec.accounts < 2 || spec.accounts > 100000)
+          ctx.error(b.child("accounts"), "workload.bank.accounts", "must be between 2 and 100000");
+        spec.connect_deadline = b.get_duration("connect_deadline", spec.connect_deadline);
+        spec.commit_deadline = b.get_duration("commit_deadline", spec.commit_deadline);
+        sc.bank = spec;
+      }
+      b.finish();
     }
     w.finish();
   }
@@ -282,8 +298,12 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
       ctx.error_at(mark_of(s), "heal", fmt::format("heals '{}' but no earlier inject step has that id", s.heal_id));
     }
     if (s.kind == StepKind::start) {
-      started = true;
-      if (!sc.ledger) sc.ledger = LedgerWorkloadSpec{};
+      if (s.workload == "ledger") {
+        started = true;
+        if (!sc.ledger) sc.ledger = LedgerWorkloadSpec{};
+      } else if (s.workload == "bank" && !sc.bank) {
+        sc.bank = BankWorkloadSpec{};
+      }
     }
     if (s.kind == StepKind::await_writes && !started)
       ctx.error_at(mark_of(s), "await_writes", "await_writes needs a workload started by an earlier step");

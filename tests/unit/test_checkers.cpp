@@ -302,7 +302,7 @@ TEST_CASE("single writer: overlapping writable windows of two nodes fail with bo
   CHECK(fig(v, "split_brain_s") == Approx(1.100));
   REQUIRE_FALSE(v.reasons.empty());
   const std::string& r = v.reasons.front();
-  CHECK(r.find("n1 (22 probe writes acknowledged) and n2 (11 probe writes acknowledged)") != std::string::npos);
+  CHECK(r.find("n1 (22 writable probe samples) and n2 (11 writable probe samples)") != std::string::npos);
   CHECK(r.find(format_wall_ns(kWall0 + 950 * kMs)) != std::string::npos);
   CHECK(r.find(format_wall_ns(kWall0 + 2050 * kMs)) != std::string::npos);
   CHECK(r.find("t=0.950..2.050 s") != std::string::npos);

@@ -207,3 +207,11 @@ TEST_CASE("process_pause stops the postmaster and its children, sleeps on the no
           std::string::npos);
   }
 }
+
+TEST_CASE("ssh connect_timeout_ms is milliseconds", "[unit]") {
+  std::string text = kInventory;
+  text.replace(text.find("ssh: {user: root,"), 18, "ssh: {connect_timeout_ms: 1500, user: root,");
+  auto inv = parse_inventory(text, "inv.yaml");
+  CHECK(inv.nodes[0].ssh.connect_timeout == std::chrono::milliseconds(1500));
+  CHECK(inv.nodes[1].ssh.connect_timeout == std::chrono::milliseconds(1500));
+}

@@ -132,3 +132,18 @@ TEST_CASE("durations", "[unit]") {
   CHECK_FALSE(parse_duration("-1s"));
   CHECK_FALSE(parse_duration(""));
 }
+
+TEST_CASE("workloads: ledger and bank are declared or implied by start steps", "[unit]") {
+  auto only_ledger = parse_scenario("workload:\n  ledger: {clients: 2}\nsteps:\n  - start: ledger\n", "a.yaml");
+  CHECK(only_ledger.ledger);
+  CHECK_FALSE(only_ledger.bank);
+  auto both = parse_scenario(
+      "workload:\n  bank: {clients: 3, accounts: 5}\nsteps:\n  - start: ledger\n  - start: bank\n", "b.yaml");
+  REQUIRE(both.bank);
+  CHECK(both.bank->clients == 3);
+  CHECK(both.bank->accounts == 5);
+  CHECK(both.ledger);
+  auto implied = parse_scenario("steps:\n  - start: bank\n", "c.yaml");
+  CHECK(implied.bank);
+  CHECK_FALSE(implied.ledger);
+}

@@ -54,12 +54,13 @@ std::unique_ptr<ClusterDriver> make_driver(const Inventory& inv, faults::Transpo
 // node's postgres address, the management LAN in the lab) and records:
 //  - each sample: {process: probe, f: state, node, type ok with value
 //    {"in_recovery":b,"timeline":n,"lsn":"x/y","writable":b}, or type fail};
-//    writable = not in recovery and a probe write (synchronous_commit=local)
-//    into kProbeTable committed within the deadline;
+//    writable = it answered, is not in recovery and is not read-only (the
+//    probe never writes: see driver.cpp);
 //  - each role change: {process: probe, f: role, value: primary|standby|down}.
-inline constexpr const char* kProbeTable = "haverify_probe";
-// Creates kProbeTable on the primary (it replicates to the standbys).
-void prepare_probe_table(const PgTarget& primary, std::chrono::milliseconds deadline);
+// One row: pg_is_in_recovery() (t|f), the timeline the node is on (a
+// primary's insert timeline, a standby's received timeline), its LSN, and
+// transaction_read_only (on|off).
+extern const char* const kNodeStateSql;
 
 class RoleProber {
  public:

@@ -32,6 +32,9 @@ struct RunMetrics {
   std::int64_t invoked_total = 0;
   std::optional<std::int64_t> lost_acked;  // acked ids missing on the final primary
   std::vector<std::int64_t> lost_ids;      // first few, for the reason text
+  // Figures of the checkers (lost_unknown, failed_but_present,
+  // split_brain_windows, converged_s, bank_ok, ...), boundable by checks.
+  std::map<std::string, double> figures;
 
   std::optional<double> value(const std::string& metric) const;
 };

@@ -22,7 +22,8 @@ struct RunOptions {
   std::uint64_t seed = 0;                   // 0: derived from the clock, and recorded
   std::string out_dir;                      // default runs/<suite>/<timestamp>
   std::string ledger_path;
-  int repeat = 0;  // >0 overrides every scenario's repeat
+  int repeat = 0;                // >0 overrides every scenario's repeat
+  bool stop_after_fail = false;  // stop repeating a scenario at its first failed verdict
   std::chrono::milliseconds fault_deadline{15000};
   std::chrono::milliseconds probe_interval{50};
   std::chrono::milliseconds probe_deadline{500};

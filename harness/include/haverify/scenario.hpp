@@ -43,6 +43,13 @@ struct Bound {
   std::optional<double> max;
 };
 
+struct BankWorkloadSpec {
+  int clients = 2;
+  int accounts = 10;
+  std::chrono::milliseconds connect_deadline{1000};
+  std::chrono::milliseconds commit_deadline{3000};
+};
+
 struct LedgerWorkloadSpec {
   int clients = 4;
   std::chrono::milliseconds connect_deadline{1000};
@@ -56,6 +63,9 @@ struct Scenario {
   std::string kind;  // normal | single-fault | multi-fault | long-run | switchover-timing
   int repeat = 1;
   std::optional<LedgerWorkloadSpec> ledger;
+  std::optional<BankWorkloadSpec> bank;
+  // After the steps: how long to wait for every standby to converge.
+  std::chrono::milliseconds converge_timeout{60000};
   std::vector<Step> steps;
   std::map<std::string, Bound> checks;              // metric -> bound, ordered by name
   std::chrono::milliseconds setup_timeout{120000};  // wait for a healthy cluster first

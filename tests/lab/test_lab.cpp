@@ -158,6 +158,8 @@ fs::path run_scenarios(const fs::path& out, const std::string& what, const std::
 TEST_CASE("single-fault suite on the pgpool lab: failovers pass, the service-LAN cut is a split brain", "[lab]") {
   const fs::path out = fresh_dir("suite");
   const auto results = read_results(run_scenarios(out, "scenarios/single-fault"));
+  // Keep pgpool's logs with the run: the lab (and its state) is torn down after the tests.
+  sh(fmt::format("cp -r {}/pool {}/lab-pool-logs", sh_quote(state_dir()), sh_quote(out.string())), 30s);
   for (const char* sc : {"power-off-primary", "kill-postmaster-primary", "lan-cut-service-primary"}) {
     REQUIRE(results.count(sc) == 1);
     const auto& r = results.at(sc).at(0);

@@ -52,9 +52,43 @@ static std::string strip_prefix(const std::string& cidr) {
   return cidr.substr(0, cidr.find('/'));
 }
 
+// The node-state sample (kNodeStateSql) through SSH and psql on the node: one row "t|3|0/3000148|off".
+static std::vector<std::vector<std::string>> sample_over_ssh(SshTransport& ssh, const NodeSpec& node,
+                                                             std::chrono::milliseconds deadline, std::string* err) {
+  const std::string cmd = fmt::format("runuser -u {} -- {}/psql -XAtq -p {} -d {} -c {}",
+                                      sh_quote(node.postgres.os_user), sh_quote(node.postgres.bin_dir),
+                                      node.postgres.port, sh_quote(node.postgres.database), sh_quote(kNodeStateSql));
+  ExecResult r = ssh.exec(cmd, deadline);
+  if (!r.ok()) {
+    *err = r.error.empty() ? (r.timed_out ? "ssh probe timed out" : r.err) : r.error;
+    return {};
+  }
+  std::vector<std::string> fields;
+  std::string line = r.out.substr(0, r.out.find('\n'));
+  for (std::size_t pos = 0;;) {
+    auto bar = line.find('|', pos);
+    fields.push_back(line.substr(pos, bar == std::string::npos ? std::string::npos : bar - pos));
+    if (bar == std::string::npos) break;
+    pos = bar + 1;
+  }
+  return {fields};
+}
+
 NodeStatus probe_node(const NodeSpec& node, std::chrono::milliseconds deadline) {
   NodeStatus s;
   s.node = node.name;
+  if (node.postgres.probe == "ssh") {
+    std::string err;
+    SshTransport ssh(node.ssh);
+    auto rows = sample_over_ssh(ssh, node, deadline, &err);
+    if (rows.empty() || rows[0].size() != 4) {
+      s.role = Role::down;
+      s.detail = err;
+    } else {
+      s.role = rows[0][0] == "t" ? Role::standby : Role::primary;
+    }
+    return s;
+  }
   std::string err;
   const auto start = std::chrono::steady_clock::now();
   auto conn = pg_connect(node_target(node), deadline, &err, static_cast<int>(deadline.count()));
@@ -293,15 +327,23 @@ const char* const kNodeStateSql =
 void RoleProber::loop(const NodeSpec& node) {
   std::string last;
   PgConnPtr conn;
+  // One SSH session per prober thread (sessions are never shared between threads).
+  std::unique_ptr<SshTransport> ssh;
+  if (node.postgres.probe == "ssh") ssh = std::make_unique<SshTransport>(node.ssh);
   while (!stop_) {
     const auto tick = std::chrono::steady_clock::now();
     std::string role = "down";
     std::string err;
     std::string state;
-    if (!conn || !pg_conn_usable(conn.get()))
-      conn = pg_connect(node_target(node), deadline_, &err, static_cast<int>(deadline_.count()));
-    if (conn) {
-      auto rows = pg_query_rows(conn.get(), kNodeStateSql, deadline_, &err);
+    std::vector<std::vector<std::string>> rows;
+    if (ssh) {
+      rows = sample_over_ssh(*ssh, node, deadline_, &err);
+    } else {
+      if (!conn || !pg_conn_usable(conn.get()))
+        conn = pg_connect(node_target(node), deadline_, &err, static_cast<int>(deadline_.count()));
+      if (conn) rows = pg_query_rows(conn.get(), kNodeStateSql, deadline_, &err);
+    }
+    {
       if (!rows.empty() && rows[0].size() == 4) {
         const bool in_recovery = rows[0][0] == "t";
         role = in_recovery ? "standby" : "primary";

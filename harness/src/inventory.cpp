@@ -182,6 +182,9 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
           n.postgres.data_dir = pr.get_string("data_dir", n.postgres.data_dir);
           n.postgres.bin_dir = pr.get_string("bin_dir", n.postgres.bin_dir);
           n.postgres.os_user = pr.get_string("os_user", "postgres");
+          n.postgres.probe = pr.get_string("probe", "direct");
+          if (n.postgres.probe != "direct" && n.postgres.probe != "ssh")
+            ctx.error(pr.child("probe"), path + ".postgres.probe", "must be direct or ssh");
         }
         pr.finish();
       }

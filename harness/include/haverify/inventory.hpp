@@ -30,6 +30,10 @@ struct PostgresSpec {
   std::string data_dir = "/var/lib/postgresql/15/main";
   std::string bin_dir = "/usr/lib/postgresql/15/bin";
   std::string os_user = "postgres";
+  // How the probes reach this server: `direct` (libpq to host:port) or `ssh`
+  // (psql run on the node over its kept SSH session, for clusters whose
+  // PostgreSQL is not reachable from the harness host).
+  std::string probe = "direct";
 };
 
 struct PowerSpec {

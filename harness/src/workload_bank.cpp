@@ -8,49 +8,18 @@
 
 #include <fmt/format.h>
 
+#include "workload_common.hpp"
+
 namespace haverify {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The helpers below duplicate file-static ones of workload_ledger.cpp
-// (valid_table_name, outcome_text, op_type and the connect-failure record
-// interval); they belong in a shared internal header.
-constexpr auto kConnectFailRecordInterval = std::chrono::milliseconds(100);
-
-bool valid_table_name(const std::string& t) {
-  if (t.empty() || t.front() == '.' || t.back() == '.') return false;
-  return std::all_of(t.begin(), t.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
-  });
-}
-
-std::string outcome_text(const QueryOutcome& o) {
-  if (o.kind == QueryOutcome::ok) {
-    std::string w;
-    for (const auto& n : o.notices) {
-      if (n.rfind("WARNING", 0) != 0) continue;
-      if (!w.empty()) w += "; ";
-      w += n;
-    }
-    return w;
-  }
-  if (o.sqlstate.empty()) return o.error;
-  return fmt::format("[{}] {}", o.sqlstate, o.error);
-}
-
-OpType op_type(QueryOutcome::Kind k) {
-  switch (k) {
-    case QueryOutcome::ok:
-      return OpType::ok;
-    case QueryOutcome::failed:
-      return OpType::fail;
-    case QueryOutcome::unknown:
-      return OpType::info;
-  }
-  return OpType::info;
-}
+using workload_detail::kConnectFailRecordInterval;
+using workload_detail::op_type;
+using workload_detail::outcome_text;
+using workload_detail::valid_table_name;
 
 void validate(const BankOptions& o) {
   if (!valid_table_name(o.table)) throw std::invalid_argument(fmt::format("bank: invalid table name '{}'", o.table));

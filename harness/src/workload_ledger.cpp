@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "workload_common.hpp"
+
 namespace haverify {
 
 namespace {
@@ -13,47 +15,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kIdsPerRun = 1'000'000'000;
-constexpr auto kConnectFailRecordInterval = std::chrono::milliseconds(100);
-
-bool valid_table_name(const std::string& t) {
-  if (t.empty() || t.front() == '.' || t.back() == '.') return false;
-  return std::all_of(t.begin(), t.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
-  });
-}
+using workload_detail::kConnectFailRecordInterval;
+using workload_detail::op_type;
+using workload_detail::outcome_text;
+using workload_detail::valid_table_name;
 
 void require_valid_table(const std::string& t) {
   if (!valid_table_name(t)) {
     throw std::invalid_argument(fmt::format("ledger: invalid table name '{}'", t));
   }
-}
-
-std::string outcome_text(const QueryOutcome& o) {
-  if (o.kind == QueryOutcome::ok) {
-    // An ok write keeps its warnings, e.g. a COMMIT whose wait for the
-    // synchronous standby was canceled (durable locally, not replicated).
-    std::string w;
-    for (const auto& n : o.notices) {
-      if (n.rfind("WARNING", 0) != 0) continue;
-      if (!w.empty()) w += "; ";
-      w += n;
-    }
-    return w;
-  }
-  if (o.sqlstate.empty()) return o.error;
-  return fmt::format("[{}] {}", o.sqlstate, o.error);
-}
-
-OpType op_type(QueryOutcome::Kind k) {
-  switch (k) {
-    case QueryOutcome::ok:
-      return OpType::ok;
-    case QueryOutcome::failed:
-      return OpType::fail;
-    case QueryOutcome::unknown:
-      return OpType::info;
-  }
-  return OpType::info;
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 // Integration tests for the bank workload and the BankChecker against a
-// throwaway local PostgreSQL 15 (tag [pg]). The LocalPg helper is a minimal
-// copy of the one in test_pg_local.cpp (it is not in a header).
+// throwaway local PostgreSQL 15 (tag [pg]), LocalPg from local_pg.hpp.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -24,118 +23,14 @@
 #include "haverify/history.hpp"
 #include "haverify/pg.hpp"
 #include "haverify/workload_bank.hpp"
+#include "local_pg.hpp"
 
 using namespace haverify;
+using namespace haverify::testing;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;  // small reuse race accepted for tests
-}
-
-// A throwaway PostgreSQL server; the destructor stops it and removes its directory.
-class LocalPg {
- public:
-  LocalPg() {
-    const char* env = std::getenv("HAVERIFY_PG_BINDIR");
-    bindir_ = env && *env ? env : "/usr/lib/postgresql/15/bin";
-    if (!fs::exists(fs::path(bindir_) / "initdb")) {
-      why_ = "no initdb in " + bindir_;
-      return;
-    }
-    as_root_ = ::geteuid() == 0;
-    const passwd* pw = as_root_ ? ::getpwnam("postgres") : nullptr;
-    if (as_root_ && !pw) {
-      why_ = "running as root but there is no user postgres";
-      return;
-    }
-    std::string tmpl = (fs::temp_directory_path() / "haverify-bank-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) {
-      why_ = "mkdtemp failed";
-      return;
-    }
-    dir_ = tmpl;
-    if (pw && ::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-      why_ = "chown failed";
-      return;
-    }
-    port_ = free_port();
-    if (run(fmt::format("{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 --no-sync --locale=C", bindir_, dir_)) !=
-        0) {
-      why_ = "initdb failed, see " + dir_ + "/commands.log";
-      return;
-    }
-    if (!start()) {
-      why_ = "pg_ctl start failed, see " + dir_ + "/commands.log";
-      return;
-    }
-    ready_ = true;
-  }
-  ~LocalPg() {
-    if (dir_.empty()) return;
-    if (fs::exists(fs::path(dir_) / "data" / "postmaster.pid")) stop_immediate();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  LocalPg(const LocalPg&) = delete;
-  LocalPg& operator=(const LocalPg&) = delete;
-
-  bool ready() const { return ready_; }
-  const std::string& why() const { return why_; }
-
-  bool start() {
-    return run(fmt::format("{}/pg_ctl -D {}/data -l {}/server.log -w -t 60 -o \"-c port={} "
-                           "-c listen_addresses=127.0.0.1 -c unix_socket_directories={} "
-                           "-c max_connections=60\" start",
-                           bindir_, dir_, dir_, port_, dir_)) == 0;
-  }
-  bool stop_immediate() {
-    return run(fmt::format("{}/pg_ctl -D {}/data -w -t 60 -m immediate stop", bindir_, dir_)) == 0;
-  }
-
-  PgTarget target() const {
-    PgTarget t;
-    t.host = "127.0.0.1";
-    t.port = std::to_string(port_);
-    t.user = "postgres";
-    t.dbname = "postgres";
-    return t;
-  }
-
- private:
-  int run(const std::string& cmd) const {
-    const std::string full =
-        fmt::format("{}{} >>{}/commands.log 2>&1", as_root_ ? "runuser -u postgres -- " : "", cmd, dir_);
-    return std::system(full.c_str());
-  }
-
-  std::string bindir_, dir_, why_;
-  int port_ = 0;
-  bool as_root_ = false;
-  bool ready_ = false;
-};
-
-#define REQUIRE_LOCAL_PG(pg)                                 \
-  do {                                                       \
-    if (!(pg).ready()) {                                     \
-      WARN("skipping: no local PostgreSQL: " << (pg).why()); \
-      return;                                                \
-    }                                                        \
-  } while (0)
 
 std::int64_t final_total(const PgTarget& t, const BankOptions& opt) {
   std::string err;

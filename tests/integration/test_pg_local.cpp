@@ -28,8 +28,10 @@
 #include "haverify/history.hpp"
 #include "haverify/pg.hpp"
 #include "haverify/workload.hpp"
+#include "local_pg.hpp"
 
 using namespace haverify;
+using namespace haverify::testing;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
@@ -40,158 +42,6 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
-
-// Owns a socket fd.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = o.fd_;
-      o.fd_ = -1;
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
-
-// A bound (and optionally listening) TCP socket on 127.0.0.1 with a kernel-chosen port.
-Fd bind_loopback(int* port, bool listen_too) {
-  Fd fd(::socket(AF_INET, SOCK_STREAM, 0));
-  if (fd.get() < 0) return Fd();
-  int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Fd();
-  socklen_t len = sizeof a;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  *port = ntohs(a.sin_port);
-  if (listen_too && ::listen(fd.get(), 16) != 0) return Fd();
-  return fd;
-}
-
-int free_port() {
-  int port = 0;
-  Fd fd = bind_loopback(&port, false);
-  return port;  // closed on return; small reuse race accepted for tests
-}
-
-// A throwaway PostgreSQL server. The destructor stops it (immediate) and
-// removes its directory, whatever happened in the test.
-class LocalPg {
- public:
-  LocalPg() {
-    const char* env = std::getenv("HAVERIFY_PG_BINDIR");
-    bindir_ = env && *env ? env : "/usr/lib/postgresql/15/bin";
-    if (!fs::exists(fs::path(bindir_) / "initdb")) {
-      why_ = "no initdb in " + bindir_;
-      return;
-    }
-    as_root_ = ::geteuid() == 0;
-    if (as_root_ && !::getpwnam("postgres")) {
-      why_ = "running as root but there is no user postgres";
-      return;
-    }
-    std::string tmpl = (fs::temp_directory_path() / "haverify-pg-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) {
-      why_ = "mkdtemp failed";
-      return;
-    }
-    dir_ = tmpl;
-    if (as_root_) {
-      const passwd* pw = ::getpwnam("postgres");
-      if (::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-        why_ = "chown failed";
-        return;
-      }
-    }
-    port_ = free_port();
-    const std::string initdb =
-        fmt::format("{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 --no-sync --locale=C", bindir_, dir_);
-    if (run(initdb) != 0) {
-      why_ = "initdb failed, see " + log();
-      return;
-    }
-    if (!start()) {
-      why_ = "pg_ctl start failed, see " + log();
-      return;
-    }
-    ready_ = true;
-  }
-
-  ~LocalPg() {
-    if (!dir_.empty()) {
-      if (fs::exists(fs::path(dir_) / "data" / "postmaster.pid")) stop_immediate();
-      std::error_code ec;
-      fs::remove_all(dir_, ec);
-    }
-  }
-  LocalPg(const LocalPg&) = delete;
-  LocalPg& operator=(const LocalPg&) = delete;
-
-  bool ready() const { return ready_; }
-  const std::string& why() const { return why_; }
-  int port() const { return port_; }
-
-  bool start() {
-    return run(fmt::format("{}/pg_ctl -D {}/data -l {}/server.log -w -t 60 -o \"-c port={} "
-                           "-c listen_addresses=127.0.0.1 -c unix_socket_directories={} "
-                           "-c max_connections=60\" start",
-                           bindir_, dir_, dir_, port_, dir_)) == 0;
-  }
-  bool stop_immediate() {
-    return run(fmt::format("{}/pg_ctl -D {}/data -w -t 60 -m immediate stop", bindir_, dir_)) == 0;
-  }
-
-  PgTarget target() const {
-    PgTarget t;
-    t.host = "127.0.0.1";
-    t.port = std::to_string(port_);
-    t.user = "postgres";
-    t.dbname = "postgres";
-    return t;
-  }
-
- private:
-  std::string log() const { return dir_ + "/commands.log"; }
-  int run(const std::string& cmd) const {
-    const std::string prefix = as_root_ ? "runuser -u postgres -- " : "";
-    const std::string full = fmt::format("{}{} >>{} 2>&1", prefix, cmd, log());
-    return std::system(full.c_str());
-  }
-
-  std::string bindir_;
-  std::string dir_;
-  std::string why_;
-  int port_ = 0;
-  bool as_root_ = false;
-  bool ready_ = false;
-};
-
-#define REQUIRE_LOCAL_PG(pg)                                 \
-  do {                                                       \
-    if (!(pg).ready()) {                                     \
-      WARN("skipping: no local PostgreSQL: " << (pg).why()); \
-      return;                                                \
-    }                                                        \
-  } while (0)
 
 PgConnPtr must_connect(const PgTarget& t) {
   std::string err;

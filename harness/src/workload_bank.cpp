@@ -92,30 +92,16 @@ void BankWorkload::prepare(const PgTarget& endpoint, const BankOptions& options,
 }
 
 void BankWorkload::start() {
-  if (started_) throw std::logic_error("bank: start() called twice");
-  started_ = true;
-  stop_.store(false, std::memory_order_release);
-  threads_.reserve(static_cast<std::size_t>(options_.clients));
-  for (int i = 0; i < options_.clients; ++i) {
-    threads_.emplace_back([this, i] { run_client(i); });
-  }
+  clients_.start(
+      options_.clients, [this](int i) { run_client(i); }, "bank");
 }
 
 void BankWorkload::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_.store(true, std::memory_order_release);
-  }
-  wake_.notify_all();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
+  clients_.stop();
 }
 
 void BankWorkload::backoff() {
-  std::unique_lock lock(mu_);
-  wake_.wait_for(lock, options_.retry_backoff, [this] { return stopping(); });
+  clients_.backoff(options_.retry_backoff);
 }
 
 void BankWorkload::run_client(int index) {

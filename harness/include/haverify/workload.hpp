@@ -9,13 +9,12 @@
 // compares the ok ids with ledger_read_ids() on the surviving primary.
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "haverify/client_threads.hpp"
 #include "haverify/history.hpp"
 #include "haverify/pg.hpp"
 
@@ -61,19 +60,17 @@ class LedgerWorkload {
  private:
   void run_client(int index);
   void backoff();
-  bool stopping() const { return stop_.load(std::memory_order_acquire); }
+  bool stopping() const { return clients_.stopping(); }
 
   PgTarget endpoint_;
   LedgerOptions options_;
   History& history_;
-  std::vector<std::thread> threads_;
-  std::atomic<bool> stop_{false};
-  bool started_ = false;
   std::atomic<std::int64_t> next_seq_{1};
   std::atomic<std::int64_t> acked_{0};
-  mutable std::mutex mu_;  // guards acked_ids_ and pairs with wake_
-  std::condition_variable wake_;
+  mutable std::mutex mu_;  // guards acked_ids_
   std::vector<std::int64_t> acked_ids_;
+  // Last, so it is destroyed (its threads joined) before the state they use.
+  ClientThreads clients_;
 };
 
 // Every id of `run_id` in `table` on the node behind `conn`, sorted. On failure

@@ -6,14 +6,13 @@
 // expected_total().
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "haverify/client_threads.hpp"
 #include "haverify/history.hpp"
 #include "haverify/pg.hpp"
 
@@ -75,18 +74,15 @@ class BankWorkload {
  private:
   void run_client(int index);
   void backoff();
-  bool stopping() const { return stop_.load(std::memory_order_acquire); }
+  bool stopping() const { return clients_.stopping(); }
 
   PgTarget endpoint_;
   BankOptions options_;
   History& history_;
-  std::vector<std::thread> threads_;
-  std::atomic<bool> stop_{false};
-  bool started_ = false;
   std::atomic<std::int64_t> transfers_acked_{0};
   std::atomic<std::int64_t> reads_ok_{0};
-  std::mutex mu_;  // pairs with wake_
-  std::condition_variable wake_;
+  // Last, so it is destroyed (its threads joined) before the state they use.
+  ClientThreads clients_;
 };
 
 // The total of run_id's balances as one snapshot; nullopt (and *error set) on

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "faults/injector.hpp"
 #include "faults/ledger.hpp"
 #include "haverify/cancel.hpp"
 #include "haverify/config_reader.hpp"
@@ -102,6 +103,46 @@ int heal(const std::string& ledger_path) {
   return failed ? kExitHarness : kExitPass;
 }
 
+// `haverify cluster status|switchover|rejoin`: the cluster driver's planned
+// operations, by hand (what the normal suite runs as steps).
+int cluster_command(const std::string& file, const std::string& action, const std::string& node, int deadline_ms) {
+  Inventory inv;
+  try {
+    inv = load_inventory(file);
+  } catch (const ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (action != "status" && !inv.node(node)) {
+    std::cerr << fmt::format("haverify cluster {}: unknown node '{}' in {}\n", action, node, file);
+    return kExitUsage;
+  }
+  const auto deadline = std::chrono::milliseconds(deadline_ms);
+  faults::TransportPool pool(inv);
+  auto driver = make_driver(inv, pool);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    if (action == "switchover") {
+      driver->switchover(node, deadline);
+    } else if (action == "rejoin") {
+      std::string primary;
+      for (const auto& s : driver->roles(std::chrono::milliseconds(5000)))
+        if (s.role == Role::primary) primary = s.node;
+      if (primary.empty()) throw std::runtime_error("the manager names no primary to rejoin to");
+      driver->rejoin(node, primary, deadline);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << fmt::format("haverify cluster {} {}: {}\n", action, node, e.what());
+    return kExitVerdictFailed;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (action != "status") std::cout << fmt::format("{} {}: done in {:.2f} s\n", action, node, secs);
+  for (const auto& s : driver->roles(std::chrono::milliseconds(5000)))
+    std::cout << fmt::format("{:<10} {:<8} {}\n", s.node, to_string(s.role), s.detail);
+  if (action == "status") std::cout << driver->status_text(std::chrono::milliseconds(5000));
+  return kExitPass;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,6 +188,20 @@ int main(int argc, char** argv) {
   auto* invcheck = inv->add_subcommand("check", "Connect to every node and say what is wrong");
   invcheck->add_option("file", inv_file, "inventory file");
 
+  auto* clu = app.add_subcommand("cluster", "The cluster driver's planned operations");
+  clu->require_subcommand(1);
+  std::string clu_inv = default_inventory(), clu_node;
+  int clu_deadline_ms = 120000;
+  auto* clu_status = clu->add_subcommand("status", "The manager's view of the roles and its status text");
+  auto* clu_sw = clu->add_subcommand("switchover", "Planned switchover to NODE");
+  auto* clu_rejoin = clu->add_subcommand("rejoin", "Bring NODE (a failed old primary) back as a standby");
+  for (auto* c : {clu_status, clu_sw, clu_rejoin}) {
+    c->add_option("--inventory,-i", clu_inv, "inventory file (default: the embedded lab's)");
+    c->add_option("--deadline-ms", clu_deadline_ms, "deadline of the operation")->check(CLI::Range(1000, 3600000));
+  }
+  clu_sw->add_option("--to", clu_node, "the node to promote")->required();
+  clu_rejoin->add_option("node", clu_node, "the node to rejoin")->required();
+
   // Listed for --help only; main() hands `lab` to the lab script before parsing.
   app.add_subcommand(
       "lab", "The embedded lab: up --stack pgpool | down | status | power-off NODE | power-on NODE | exec NODE -- CMD");
@@ -168,6 +223,9 @@ int main(int argc, char** argv) {
     if (*val) return validate(vfiles);
     if (*healc) return heal(ledger_path);
     if (*invcheck) return inventory_check(inv_file);
+    if (*clu_status) return cluster_command(clu_inv, "status", "", clu_deadline_ms);
+    if (*clu_sw) return cluster_command(clu_inv, "switchover", clu_node, clu_deadline_ms);
+    if (*clu_rejoin) return cluster_command(clu_inv, "rejoin", clu_node, clu_deadline_ms);
   } catch (const ConfigError& e) {
     std::cerr << e.what() << "\n";
     return kExitUsage;

@@ -146,9 +146,12 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
   h.manager_known =
       std::any_of(h.manager.begin(), h.manager.end(), [](const NodeStatus& m) { return m.role != Role::unknown; });
   std::vector<std::string> primaries, problems;
+  const bool replicated = driver.replicated();
   for (const auto& p : h.probes) {
     if (p.role == Role::primary) primaries.push_back(p.node);
-    if (p.role == Role::down) problems.push_back(fmt::format("{} does not answer ({})", p.node, p.detail));
+    // Shared disk: the passive node runs no PostgreSQL; the manager vouches for it.
+    if (p.role == Role::down && replicated)
+      problems.push_back(fmt::format("{} does not answer ({})", p.node, p.detail));
   }
   for (const auto& m : h.manager)
     if (!m.attached || m.role == Role::unknown)
@@ -158,7 +161,7 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
   else
     h.primary = primaries[0];
   // Every standby must be streaming from the primary, on its timeline.
-  if (primaries.size() == 1) {
+  if (primaries.size() == 1 && replicated) {
     const NodeSpec* p = inv.node(h.primary);
     std::string err;
     auto conn = pg_connect(node_target(*p), 1000ms, &err);
@@ -246,7 +249,7 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
       std::map<std::string, std::string> why;
       for (const auto& p : h.probes) {
         if (p.node == primary) continue;
-        if (p.role == Role::down) why[p.node] = "does not answer";
+        if (p.role == Role::down && driver.replicated()) why[p.node] = "does not answer";
         if (p.role == Role::primary) why[p.node] = "answers as a second primary";
       }
       if (h.manager_known)
@@ -276,6 +279,36 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
     cancel::sleep_for(500ms);
   }
   history.record("runner", OpType::ok, "recover", h.primary);
+}
+
+// When the manager noticed the fault (t_detect), from its logs: each event
+// after the first injection goes into the History as {driver, detect}.
+void record_detect_events(ClusterDriver& driver, History& history) {
+  std::optional<Op> inject;
+  for (const auto& op : history.snapshot())
+    if (op.process == "nemesis" && op.f == "inject") {
+      inject = op;
+      break;
+    }
+  if (!inject) return;
+  try {
+    const Nanos mono = mono_now_ns(), wall = wall_now_ns();
+    int kept = 0;
+    for (const auto& e : driver.detect_events(inject->wall_ns, 10s)) {
+      if (++kept > 20) break;
+      Op op;
+      op.process = "driver";
+      op.type = OpType::info;
+      op.f = "detect";
+      op.value = e.what;
+      op.node = e.node;
+      op.wall_ns = e.wall_ns;
+      op.mono_ns = mono - (wall - e.wall_ns);
+      history.append(std::move(op));
+    }
+  } catch (const std::exception& e) {
+    log(fmt::format("t_detect: the {} driver could not read its logs: {}", driver.name(), e.what()));
+  }
 }
 
 void wait_healthy(const Inventory& inv, ClusterDriver& driver, faults::TransportPool& pool, History& history,
@@ -490,6 +523,7 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
     std::ofstream(run_dir + "/status-after.txt") << driver->status_text(2000ms);
   } catch (...) {
   }
+  record_detect_events(*driver, history);
   const auto ops = history.snapshot();
   std::optional<std::set<std::int64_t>> final_ids;
   if (const NodeFinalState* p = final_state.find(final_state.primary)) final_ids = p->ledger_ids;

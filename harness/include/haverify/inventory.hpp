@@ -62,12 +62,29 @@ struct EndpointSpec {
 };
 
 struct DriverSpec {
-  std::string type = "generic";  // pgpool | generic
+  std::string type = "generic";  // pgpool | pacemaker | patroni | generic
+  // pgpool
   std::string pcp_host;
   int pcp_port = 9898;
   std::string pcp_user;
   std::string pcp_passfile;
   std::string ssh_host;
+  // pacemaker: model replication (promotable pgsql clone) | shared-disk (a
+  // group that moves); the resource haverify asks about and moves.
+  std::string model = "replication";
+  std::string resource;
+  std::string repl_host;      // where a re-seeded node takes its base backup (replication VIP)
+  std::string tmpdir;         // pgsql RA tmpdir (PGSQL.lock)
+  std::string rejoin_script;  // node-side script pushed over SSH (lab/stacks/pacemaker/rejoin.sh)
+  std::string start_command;  // starts the cluster services on a node (e.g. systemctl start pacemaker)
+  // Where the manager notices a failure (t_detect): a log on the nodes and
+  // an extended regex; lines carry a syslog ("Nov 21 12:00:00.123") or ISO
+  // ("2026-11-21 12:00:00,123") timestamp.
+  std::string detect_log;
+  std::string detect_pattern;
+  // patroni: REST API port on each node, patronictl's config file on the nodes.
+  int rest_port = 8008;
+  std::string patronictl_config;
 };
 
 struct LabSpec {

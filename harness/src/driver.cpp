@@ -170,6 +170,20 @@ std::optional<Nanos> parse_log_time(const std::string& line, Nanos reference_wal
   return static_cast<Nanos>(t) * 1'000'000'000 + frac;
 }
 
+bool endpoint_is_primary(const Inventory& inv, std::chrono::milliseconds deadline, std::string* why) {
+  std::string err;
+  auto conn = pg_connect(endpoint_target(inv), deadline, &err);
+  if (!conn) {
+    if (why) *why = "the endpoint does not answer: " + err;
+    return false;
+  }
+  auto rows = pg_query_rows(conn.get(), "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')",
+                            deadline, &err);
+  if (rows.size() == 1 && rows[0].size() == 2 && rows[0][0] == "f" && rows[0][1] == "off") return true;
+  if (why) *why = err.empty() ? "the endpoint answers but is not a writable primary" : err;
+  return false;
+}
+
 ExecResult run_on_first_node(const Inventory& inv, faults::TransportPool& pool, const std::string& command,
                              std::chrono::milliseconds deadline, std::string* errors) {
   const auto until = std::chrono::steady_clock::now() + deadline;

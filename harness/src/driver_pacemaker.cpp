@@ -122,11 +122,11 @@ class PacemakerDriver : public ClusterDriver {
         if (s.node == target && s.role == Role::primary) promoted = true;
       if (promoted) {
         auto st = probe_node(*inv_.node(target), 1000ms);
-        if (st.role == Role::primary) {
+        if (st.role == Role::primary && endpoint_is_primary(inv_, 1000ms, &why)) {
           done = true;
           break;
         }
-        why = fmt::format("{} is promoted but answers {}", target, to_string(st.role));
+        if (st.role != Role::primary) why = fmt::format("{} is promoted but answers {}", target, to_string(st.role));
       } else {
         why = fmt::format("pacemaker has not promoted {} yet", target);
       }

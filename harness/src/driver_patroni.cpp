@@ -119,7 +119,9 @@ class PatroniDriver : public ClusterDriver {
       bool leader = false;
       for (const auto& s : roles(left_until(until)))
         if (s.node == target && s.role == Role::primary) leader = true;
-      if (leader && probe_node(*inv_.node(target), 1000ms).role == Role::primary) return;
+      if (leader && probe_node(*inv_.node(target), 1000ms).role == Role::primary &&
+          endpoint_is_primary(inv_, 1000ms, &why))
+        return;
       std::this_thread::sleep_for(200ms);
     }
     throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));

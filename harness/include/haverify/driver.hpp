@@ -77,6 +77,8 @@ std::unique_ptr<ClusterDriver> make_patroni_driver(const Inventory& inv, faults:
 
 // Helpers the drivers share. Each asks the nodes in inventory order and
 // returns the first successful answer; `errors` collects the others.
+// The service endpoint answers as a writable primary (a switchover is done when it does).
+bool endpoint_is_primary(const Inventory& inv, std::chrono::milliseconds deadline, std::string* why);
 ExecResult run_on_first_node(const Inventory& inv, faults::TransportPool& pool, const std::string& command,
                              std::chrono::milliseconds deadline, std::string* errors);
 // Runs `script` (a local file) on `node` with `bash -s -- ARGS` over SSH; throws with its output on failure.

@@ -23,23 +23,35 @@ if [[ $model == replication ]]; then
     rm -f "$tmpdir/PGSQL.lock"
     say "re-seeding $pgdata from $repl_host:$port"
     # The data directory itself may be a mount point: empty it, keep it.
-    find "$pgdata" -mindepth 1 -delete
-    timeout "$(left)" runuser -u postgres -- "$pgbin/pg_basebackup" -D "$pgdata" -X stream -c fast \
-        -d "host=$repl_host port=$port user=postgres application_name=$node connect_timeout=5"
+    # The replication VIP may still be moving (right after a switchover): retry.
+    until find "$pgdata" -mindepth 1 -delete &&
+        timeout "$(left)" runuser -u postgres -- "$pgbin/pg_basebackup" -D "$pgdata" -X stream -c fast \
+            -d "host=$repl_host port=$port user=postgres application_name=$node connect_timeout=5"; do
+        (($(date +%s) < end)) || { say "pg_basebackup from $repl_host failed until the deadline"; exit 1; }
+        sleep 1
+    done
 fi
 say "starting the cluster services: $*"
 "$@"
-crm_resource --cleanup --node "$node" >/dev/null 2>&1 || true
+# Clear the failures that kept the resources off this node (fail counts of
+# the crash or the demote); repeated below until the node serves again.
+cleanup() { crm_resource --cleanup --node "$node" >&2 || true; }
+cleanup
 until crm_mon -1 2>/dev/null | grep -Eq "^ *\* Online: \[.*\b$node\b"; do
     (($(date +%s) < end)) || { say "not online in crm_mon after ${deadline}s"; exit 1; }
     sleep 0.2
 done
+polls=0
 if [[ $model == replication ]]; then
     until [[ $(psql "host=$repl_host port=$port user=postgres dbname=postgres connect_timeout=2" -X -At -c \
         "select count(*) from pg_stat_replication where application_name = '$node' and state = 'streaming' and sync_state = 'sync'" \
         2>/dev/null) == 1 ]]; do
         (($(date +%s) < end)) || { say "not streaming (sync) after ${deadline}s"; exit 1; }
-        sleep 0.2
+        sleep 0.5
+        if ((++polls % 20 == 0)) && ! pgrep -u postgres -x postgres >/dev/null; then
+            say "PostgreSQL still not started by Pacemaker: cleaning up again"
+            cleanup
+        fi
     done
 fi
 say "rejoined"

@@ -95,8 +95,8 @@ class PacemakerDriver : public ClusterDriver {
   }
 
   // Replication: ban the Promoted role from the old primary (pgsql demotes
-  // by stopping it) so that Pacemaker promotes the other; shared disk: move
-  // the group. The constraint is cleared once `target` serves; the old
+  // by stopping it) so that Pacemaker promotes the other; shared disk: ban
+  // the group from the old primary so that it moves. The constraint is cleared once `target` serves; the old
   // primary of a replication cluster then waits for rejoin().
   void switchover(const std::string& target, std::chrono::milliseconds deadline) override {
     const auto until = std::chrono::steady_clock::now() + deadline;
@@ -107,9 +107,14 @@ class PacemakerDriver : public ClusterDriver {
     if (current.empty()) throw std::runtime_error("switchover: pacemaker reports no primary");
     if (current == target) return;
     const std::string& res = inv_.driver.resource;
-    const std::string cmd =
-        replicated() ? fmt::format("crm_resource --ban --promoted -r {} -N {} 2>&1", sh_quote(res), sh_quote(current))
-                     : fmt::format("crm_resource --move -r {} -N {} 2>&1", sh_quote(res), sh_quote(target));
+    // A ban of the current node (a plain --move loses against
+    // resource-stickiness=INFINITY); with more than two nodes, also prefer
+    // the target.
+    std::string cmd = fmt::format("crm_resource --ban{} -r {} -N {} 2>&1", replicated() ? " --promoted" : "",
+                                  sh_quote(res), sh_quote(current));
+    if (inv_.nodes.size() > 2)
+      cmd += fmt::format(" && crm_resource --move{} -r {} -N {} 2>&1", replicated() ? " --promoted" : "", sh_quote(res),
+                         sh_quote(target));
     ExecResult r = pool_.run("ssh", target, cmd, left_until(until));
     if (!r.ok())
       throw std::runtime_error(

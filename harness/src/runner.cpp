@@ -286,38 +286,63 @@ void wait_healthy(const Inventory& inv, ClusterDriver& driver, faults::Transport
   recover(inv, driver, pool, history, timeout);
 }
 
-std::vector<std::string> resolve_targets(const FaultSpec& f, const Inventory& inv, ClusterDriver& driver,
+// Roles as seen at injection time, read once per inject step so that the
+// faults of one step agree on who is primary.
+class RoleSnapshot {
+ public:
+  RoleSnapshot(const Inventory& inv, ClusterDriver& driver) : inv_(inv), driver_(driver) {}
+  const std::vector<NodeStatus>& get() {
+    if (roles_.empty()) {
+      roles_ = driver_.roles(2000ms);
+      // Fall back to direct probes when the manager cannot tell.
+      bool any = std::any_of(roles_.begin(), roles_.end(), [](const NodeStatus& s) { return s.role == Role::primary; });
+      if (!any) roles_ = probe_all(inv_, 1000ms);
+    }
+    return roles_;
+  }
+
+ private:
+  const Inventory& inv_;
+  ClusterDriver& driver_;
+  std::vector<NodeStatus> roles_;
+};
+
+std::vector<std::string> nodes_with_role(RoleSnapshot& roles, const Inventory& inv, Role role) {
+  std::vector<std::string> c;
+  for (const auto& s : roles.get())
+    if (s.role == role && inv.node(s.node)) c.push_back(s.node);
+  std::sort(c.begin(), c.end());
+  return c;
+}
+
+// Targets: node names, `all`, `primary`, `standby` (one standby, chosen with
+// the run's seed), `standby:N` (the N-th standby in node-name order),
+// `standbys` (every standby).
+std::vector<std::string> resolve_targets(const FaultSpec& f, const Inventory& inv, RoleSnapshot& roles,
                                          std::mt19937_64& rng) {
   std::vector<std::string> out;
-  std::vector<NodeStatus> roles;
-  auto need_roles = [&] {
-    if (roles.empty()) {
-      roles = driver.roles(2000ms);
-      // Fall back to direct probes when the manager cannot tell.
-      bool any = std::any_of(roles.begin(), roles.end(), [](const NodeStatus& s) { return s.role == Role::primary; });
-      if (!any) roles = probe_all(inv, 1000ms);
-    }
-  };
   for (const auto& t : f.targets) {
     if (t == "all") {
       for (const auto& n : inv.nodes) out.push_back(n.name);
     } else if (t == "standbys") {
-      need_roles();
-      std::size_t n = 0;
-      for (const auto& s : roles)
-        if (s.role == Role::standby && inv.node(s.node)) {
-          out.push_back(s.node);
-          ++n;
-        }
-      if (n == 0) throw HarnessError("no node is a standby at injection time");
+      auto c = nodes_with_role(roles, inv, Role::standby);
+      if (c.empty()) throw HarnessError("no node is a standby at injection time");
+      out.insert(out.end(), c.begin(), c.end());
     } else if (t == "primary" || t == "standby") {
-      need_roles();
-      std::vector<std::string> c;
-      for (const auto& s : roles)
-        if (to_string(s.role) == t && inv.node(s.node)) c.push_back(s.node);
+      auto c = nodes_with_role(roles, inv, t == "primary" ? Role::primary : Role::standby);
       if (c.empty()) throw HarnessError(fmt::format("no node has the role '{}' at injection time", t));
-      std::sort(c.begin(), c.end());
       out.push_back(c[std::uniform_int_distribution<std::size_t>(0, c.size() - 1)(rng)]);
+    } else if (t.rfind("standby:", 0) == 0) {
+      auto c = nodes_with_role(roles, inv, Role::standby);
+      std::size_t n = 0;
+      try {
+        n = std::stoul(t.substr(8));
+      } catch (const std::exception&) {
+      }
+      if (n < 1 || n > c.size())
+        throw HarnessError(
+            fmt::format("fault target '{}': {} standby(s) at injection time ({})", t, c.size(), fmt::join(c, ", ")));
+      out.push_back(c[n - 1]);
     } else {
       if (!inv.node(t))
         throw HarnessError(fmt::format("fault target '{}' is neither a role nor a node of the inventory", t));
@@ -348,9 +373,15 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
   row.seed = seed;
   row.repetition = repetition;
   row.run_dir = run_dir;
-  if (const FaultSpec* f = sc.primary_fault()) {
-    row.fault = f->kind == "lan_cut" ? "lan_cut:" + f->lan : f->kind;
-    row.target = fmt::format("{}", fmt::join(f->targets, "+"));
+  // The faults of the first inject step (several: joined with " & ").
+  std::vector<std::string> fault_labels, target_labels;
+  if (const Step* first = sc.first_inject()) {
+    for (const auto& f : first->faults) {
+      fault_labels.push_back(f.kind == "lan_cut" ? "lan_cut:" + f.lan : f.kind);
+      target_labels.push_back(fmt::format("{}", fmt::join(f.targets, "+")));
+    }
+    row.fault = fmt::format("{}", fmt::join(fault_labels, " & "));
+    row.target = fmt::format("{}", fmt::join(target_labels, " & "));
   }
   fs::create_directories(run_dir);
 
@@ -424,15 +455,30 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
             if (!cancel::sleep_for(step.duration)) throw HarnessError(cancel::reason());
             break;
           case StepKind::inject: {
-            const std::string id = step.fault.id.empty() ? fmt::format("f{}", ++auto_id) : step.fault.id;
-            auto nodes = resolve_targets(step.fault, inv, *driver, rng);
-            if (row.target.find("->") == std::string::npos && &step.fault == sc.primary_fault())
-              row.target += fmt::format("->{}", fmt::join(nodes, "+"));
-            injector.inject(id, step.fault, nodes);
+            RoleSnapshot roles(inv, *driver);
+            std::vector<faults::StepFault> step_faults;
+            std::vector<std::pair<std::chrono::milliseconds, std::string>> timed;  // heal after duration
+            for (const auto& f : step.faults) {
+              faults::StepFault sf{f.id.empty() ? fmt::format("f{}", ++auto_id) : f.id, f,
+                                   resolve_targets(f, inv, roles, rng)};
+              if (f.duration) timed.emplace_back(*f.duration, sf.id);
+              step_faults.push_back(std::move(sf));
+            }
+            if (&step == sc.first_inject()) {
+              for (std::size_t i = 0; i < step_faults.size(); ++i)
+                target_labels[i] += fmt::format("->{}", fmt::join(step_faults[i].nodes, "+"));
+              row.target = fmt::format("{}", fmt::join(target_labels, " & "));
+            }
+            injector.inject_step(step_faults);
             // Writes resume once one invoked after the fault is acknowledged.
             acks.arm(mono_now_ns());
-            if (step.fault.duration) {
-              if (!cancel::sleep_for(*step.fault.duration)) throw HarnessError(cancel::reason());
+            // Each fault with a duration is healed that long after the injection.
+            std::sort(timed.begin(), timed.end());
+            const auto injected = std::chrono::steady_clock::now();
+            for (const auto& [d, id] : timed) {
+              const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(injected + d -
+                                                                                      std::chrono::steady_clock::now());
+              if (left.count() > 0 && !cancel::sleep_for(left)) throw HarnessError(cancel::reason());
               auto errs = injector.heal(id);
               if (!errs.empty()) throw HarnessError(fmt::format("{}", fmt::join(errs, "; ")));
             }

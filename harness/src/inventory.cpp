@@ -20,6 +20,8 @@ const InterfaceSpec* NodeSpec::interface_on(const std::string& lan) const {
 const NodeSpec* Inventory::node(const std::string& n) const {
   for (const auto& x : nodes)
     if (x.name == n) return &x;
+  for (const auto& x : aux_nodes)
+    if (x.name == n) return &x;
   return nullptr;
 }
 
@@ -256,6 +258,21 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
     dr.finish();
   }
   top.finish();
+
+  // The pgpool host is reachable over SSH (driver.ssh_host) but holds no
+  // PostgreSQL: a fault target named `pool` (e.g. process_kill pgpool).
+  if (inv.driver.type == "pgpool" && !inv.driver.ssh_host.empty()) {
+    NodeSpec pool;
+    pool.name = kPoolNode;
+    pool.ssh = default_target;
+    pool.ssh.host = inv.driver.ssh_host;
+    pool.power.controller = "none";
+    if (std::any_of(inv.nodes.begin(), inv.nodes.end(), [](const NodeSpec& n) { return n.name == kPoolNode; }))
+      ctx.error(root, "nodes",
+                fmt::format("the node name '{}' is reserved for the pgpool host (driver.ssh_host)", kPoolNode));
+    else
+      inv.aux_nodes.push_back(pool);
+  }
 
   // Names end up in shell commands and file names on the nodes.
   auto safe = [](const std::string& s) {

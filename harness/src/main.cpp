@@ -4,8 +4,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 
 #include "faults/injector.hpp"
@@ -14,8 +17,10 @@
 #include "haverify/config_reader.hpp"
 #include "haverify/driver.hpp"
 #include "haverify/inventory.hpp"
+#include "haverify/plan.hpp"
 #include "haverify/runner.hpp"
 #include "haverify/scenario.hpp"
+#include "reports/csv_read.hpp"
 
 namespace fs = std::filesystem;
 using namespace haverify;
@@ -103,6 +108,64 @@ int heal(const std::string& ledger_path) {
   return failed ? kExitHarness : kExitPass;
 }
 
+struct PlanCliOptions {
+  std::string inventory;
+  std::string out;
+  std::string processes = "auto";
+  bool force = false;
+};
+
+int plan_command(const std::string& kind, const PlanCliOptions& o) {
+  Inventory inv;
+  try {
+    inv = load_inventory(o.inventory);
+  } catch (const ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitUsage;
+  }
+  std::vector<std::string> processes;
+  if (o.processes == "auto") {
+    processes = stack_processes(inv);
+  } else {
+    std::stringstream ss(o.processes);
+    for (std::string p; std::getline(ss, p, ',');) {
+      if (!valid_process_selector(p)) {
+        std::cerr << fmt::format("haverify plan: --stack-processes: unknown process '{}' (auto, or a list of {})\n", p,
+                                 fmt::join(process_selectors(), ", "));
+        return kExitUsage;
+      }
+      processes.push_back(p);
+    }
+  }
+  const auto items = kind == "single-fault" ? single_fault_plan(inv, processes) : multi_fault_plan(inv, processes);
+  const std::string dir = o.out.empty() ? fmt::format("plans/{}/{}", inv.name, kind) : o.out;
+  try {
+    write_plan(dir, items, inv, o.force);
+  } catch (const std::exception& e) {
+    std::cerr << "haverify plan: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  std::map<std::string, int> by_expected;
+  for (const auto& it : items) ++by_expected[it.expected];
+  std::string counts;
+  for (const auto& [e, n] : by_expected) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, e);
+  std::cout << fmt::format("{} {} item(s) for {} (stack {}, family {}, processes {}): {}\nsheet: {}/plan.csv\n",
+                           items.size(), kind, inv.name, inv.stack, stack_family(inv), fmt::join(processes, ","),
+                           counts, dir);
+  return kExitPass;
+}
+
+int report_merge(const std::string& out, const std::vector<std::string>& inputs) {
+  try {
+    const auto n = reports::merge_csv_files(inputs, out);
+    std::cout << fmt::format("{}: {} row(s) from {} file(s)\n", out, n, inputs.size());
+    return kExitPass;
+  } catch (const reports::CsvReadError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitUsage;
+  }
+}
+
 // `haverify cluster status|switchover|rejoin`: the cluster driver's planned
 // operations, by hand (what the normal suite runs as steps).
 int cluster_command(const std::string& file, const std::string& action, const std::string& node, int deadline_ms) {
@@ -161,7 +224,12 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 0;
   int fault_deadline_ms = 15000;
   auto* run = app.add_subcommand("run", "Run scenario files (or directories of them) against a cluster");
-  run->add_option("scenario", ropts.scenario_paths, "scenario .yaml files or directories")->required();
+  run->add_option("scenario", ropts.scenario_paths, "scenario .yaml files or directories (or --plan)");
+  run->add_option("--plan", ropts.plan_path, "run the rows of a plan sheet (plan.csv) and fill in its result columns");
+  run->add_option("--plan-out", ropts.plan_out, "write the filled-in sheet here instead of over --plan");
+  run->add_flag("--shuffle", ropts.shuffle, "run the items in an order drawn from the seed");
+  std::string shard;
+  run->add_option("--shard", shard, "i/n: run only the items at positions p (in the seeded order) with p % n == i-1");
   ropts.inventory_path = default_inventory();
   run->add_option("--inventory,-i", ropts.inventory_path, "inventory file (default: the embedded lab's)");
   run->add_option("--seed", seed, "seed for random choices; recorded in every row");
@@ -187,6 +255,32 @@ int main(int argc, char** argv) {
   std::string inv_file = default_inventory();
   auto* invcheck = inv->add_subcommand("check", "Connect to every node and say what is wrong");
   invcheck->add_option("file", inv_file, "inventory file");
+
+  PlanCliOptions popts;
+  popts.inventory = default_inventory();
+  auto* planc = app.add_subcommand("plan", "Write a test plan: one scenario per fault and a sheet (plan.csv)");
+  planc->require_subcommand(1);
+  std::vector<CLI::App*> plan_kinds;
+  for (const char* k : {"single-fault", "multi-fault"}) {
+    auto* c = planc->add_subcommand(k, std::string(k) == "single-fault"
+                                           ? "every single fault the inventory allows, on each role"
+                                           : "every pair of single faults on different components, and named "
+                                             "combinations");
+    c->add_option("--inventory,-i", popts.inventory, "inventory file (default: the embedded lab's)");
+    c->add_option("--out", popts.out, "folder for the scenarios and plan.csv (default plans/<inventory>/<kind>/)");
+    c->add_option("--stack-processes", popts.processes,
+                  "auto (from the driver / stack) or a comma-separated list of process selectors");
+    c->add_flag("--force", popts.force, "replace an existing plan.csv (it may hold results)");
+    plan_kinds.push_back(c);
+  }
+
+  auto* report = app.add_subcommand("report", "Report tools");
+  report->require_subcommand(1);
+  std::string merge_out;
+  std::vector<std::string> merge_in;
+  auto* merge = report->add_subcommand("merge", "Join results.csv (or plan.csv) files with the same header");
+  merge->add_option("-o,--out", merge_out, "the merged file")->required();
+  merge->add_option("files", merge_in, "CSV files")->required();
 
   auto* clu = app.add_subcommand("cluster", "The cluster driver's planned operations");
   clu->require_subcommand(1);
@@ -216,11 +310,24 @@ int main(int argc, char** argv) {
   cancel::install_signal_thread();
   try {
     if (*run) {
+      if (!shard.empty()) {
+        std::string err;
+        auto sh = parse_shard(shard, &err);
+        if (!sh) {
+          std::cerr << "haverify run: " << err << "\n";
+          return kExitUsage;
+        }
+        ropts.shard_index = sh->first;
+        ropts.shard_count = sh->second;
+      }
       ropts.seed = seed;
       ropts.fault_deadline = std::chrono::milliseconds(fault_deadline_ms);
       return run_suite(ropts);
     }
     if (*val) return validate(vfiles);
+    for (auto* k : plan_kinds)
+      if (*k) return plan_command(k->get_name(), popts);
+    if (*merge) return report_merge(merge_out, merge_in);
     if (*healc) return heal(ledger_path);
     if (*invcheck) return inventory_check(inv_file);
     if (*clu_status) return cluster_command(clu_inv, "status", "", clu_deadline_ms);

@@ -27,14 +27,26 @@ static bool is_client(const Op& op) {
 
 RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<std::set<std::int64_t>>& final_ids) {
   RunMetrics m;
-  // The first injected fault.
+  // The first injected fault: the earliest send among the actions released
+  // together (their threads append in any order), and the first return.
   for (const auto& op : history) {
     if (op.process != "nemesis" || op.f != "inject") continue;
-    if (op.type == OpType::invoke && !m.t_inject_sent) {
-      m.t_inject_sent = Instant{op.mono_ns, op.wall_ns};
-    } else if (op.type != OpType::invoke && m.t_inject_sent && !m.t_inject_returned) {
+    if (op.type == OpType::invoke) {
+      if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) m.t_inject_sent = Instant{op.mono_ns, op.wall_ns};
+    } else if (m.t_inject_sent) {
       m.t_inject_returned = Instant{op.mono_ns, op.wall_ns};
       break;
+    }
+  }
+  // The spread of send times of the actions of one inject step (the largest
+  // over the run's steps), recorded by the injector.
+  for (const auto& op : history) {
+    if (op.process != "nemesis" || op.f != "injection_skew") continue;
+    try {
+      const double v = std::stod(op.value);
+      auto [it, fresh] = m.figures.emplace("injection_skew_ms", v);
+      if (!fresh) it->second = std::max(it->second, v);
+    } catch (const std::exception&) {
     }
   }
 

@@ -48,14 +48,14 @@ checks:
   CHECK(sc.ledger->commit_deadline == std::chrono::milliseconds(2500));
   REQUIRE(sc.steps.size() == 8);
   CHECK(sc.steps[1].duration == std::chrono::milliseconds(1500));
-  const auto& f = sc.steps[2].fault;
+  const auto& f = sc.steps[2].faults.at(0);
   CHECK(f.kind == "lan_cut");
   CHECK(f.method == "nft");
   CHECK(f.direction == "in");
   CHECK(f.targets == std::vector<std::string>{"primary", "node3"});
   REQUIRE(f.duration);
   CHECK(*f.duration == std::chrono::milliseconds(2000));
-  CHECK(sc.steps[3].fault.signal == "STOP");
+  CHECK(sc.steps[3].faults.at(0).signal == "STOP");
   CHECK(sc.steps[4].kind == StepKind::await_writes);
   CHECK(sc.steps[4].duration == std::chrono::milliseconds(30000));
   CHECK(sc.steps[6].duration == std::chrono::milliseconds(120000));

@@ -37,7 +37,7 @@ struct PostgresSpec {
 };
 
 struct PowerSpec {
-  std::string controller = "lab";  // lab | command
+  std::string controller = "lab";  // lab | command | none (aux nodes: no power control)
   std::string run_on = "local";    // local | ssh
   std::string off, on, status;     // templates for controller=command
   std::map<std::string, std::string> vars;
@@ -98,15 +98,19 @@ struct Inventory {
   std::string stack;
   std::string profile = "default";
   std::vector<LanSpec> lans;
-  std::vector<NodeSpec> nodes;
+  std::vector<NodeSpec> nodes;      // the PostgreSQL nodes
+  std::vector<NodeSpec> aux_nodes;  // other hosts faults may target over SSH: the pgpool host (`pool`)
   EndpointSpec endpoint;
   DriverSpec driver;
   std::optional<LabSpec> lab;
 
-  const NodeSpec* node(const std::string& name) const;
+  const NodeSpec* node(const std::string& name) const;  // a PostgreSQL node or an aux node
   const LanSpec* lan(const std::string& name) const;
   std::vector<std::string> node_names() const;
 };
+
+// The aux node of the pgpool host (driver.ssh_host), a fault target.
+inline constexpr const char* kPoolNode = "pool";
 
 // Parses and validates; throws ConfigError listing every problem with file:line:col.
 Inventory load_inventory(const std::string& path);

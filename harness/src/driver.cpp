@@ -177,8 +177,8 @@ bool endpoint_is_primary(const Inventory& inv, std::chrono::milliseconds deadlin
     if (why) *why = "the endpoint does not answer: " + err;
     return false;
   }
-  auto rows = pg_query_rows(conn.get(), "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')",
-                            deadline, &err);
+  auto rows =
+      pg_query_rows(conn.get(), "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')", deadline, &err);
   if (rows.size() == 1 && rows[0].size() == 2 && rows[0][0] == "f" && rows[0][1] == "off") return true;
   if (why) *why = err.empty() ? "the endpoint answers but is not a writable primary" : err;
   return false;

@@ -139,7 +139,8 @@ class PatroniDriver : public ClusterDriver {
     auto streaming = [&] {
       std::string err;
       for (const auto& m : members(left_until(until), &err))
-        if (m.name == node && m.role != "Leader" && m.state == "streaming") return true;
+        if (m.name == node && m.role != "Leader" && (m.state == "streaming" || m.state == "running"))
+          return probe_node(*inv_.node(node), 1000ms).role == Role::standby;
       return false;
     };
     const auto reinit_after = std::chrono::steady_clock::now() + (until - std::chrono::steady_clock::now()) / 2;

@@ -237,9 +237,12 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
       d.detect_log = dr.get_string("detect_log", pcmk      ? "/var/log/corosync/corosync.log"
                                                  : patroni ? "/var/log/patroni/patroni.log"
                                                            : "");
-      d.detect_pattern = dr.get_string("detect_pattern", pcmk      ? "A new membership .* was formed"
-                                                         : patroni ? "Lock owner: None|promoted self to leader"
-                                                                   : "");
+      d.detect_pattern = dr.get_string(
+          "detect_pattern",
+          pcmk ? "A new membership .* was formed"
+          : patroni
+              ? "Request failed to .*/patroni|Got response from .*/patroni|Lock owner: None|promoted self to leader"
+              : "");
       d.rest_port = static_cast<int>(dr.get_int("rest_port", 8008));
       d.patronictl_config = dr.get_string("patronictl_config", "/etc/patroni/config.yml");
       if (d.type != "pgpool" && d.type != "generic" && d.type != "pacemaker" && d.type != "patroni")

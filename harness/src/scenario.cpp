@@ -13,8 +13,9 @@ namespace haverify {
 
 const std::vector<std::string>& known_metrics() {
   static const std::vector<std::string> m = {
-      "failover_s",         "downtime_s",          "lost_acked",    "unknown_commits", "acked_total", "lost_unknown",
-      "failed_but_present", "split_brain_windows", "split_brain_s", "converged_s",     "bank_ok"};
+      "failover_s",      "detect_s",    "promote_s",    "downtime_s",         "lost_acked",
+      "unknown_commits", "acked_total", "lost_unknown", "failed_but_present", "split_brain_windows",
+      "split_brain_s",   "converged_s", "bank_ok"};
   return m;
 }
 

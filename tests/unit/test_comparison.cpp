@@ -1,5 +1,5 @@
 // The comparison of stacks: statistics, bootstrap, ratio, comparison.csv,
-// reading results.csv back (--from).
+// reading results.csv back (--from) and the CLI's refusals before a lab.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include <libfccp/csv.h>
 #pragma GCC diagnostic pop
 
+#include "haverify/compare.hpp"
 #include "reports/comparison.hpp"
 
 using namespace haverify;
@@ -278,4 +279,43 @@ TEST_CASE("compare --from: results.csv files are read back and grouped by stack"
     CHECK_THROWS_WITH(read_results_csv(other), Catch::Contains("no column 'scenario'"));
     CHECK_THROWS_WITH(read_results_csv((dir / "missing.csv").string()), Catch::Contains("missing.csv"));
   }
+}
+
+TEST_CASE("compare refuses before any lab is brought up", "[unit]") {
+  const auto dir = scratch("refuse");
+  // A stand-in lab script that records every call: it must never be called here.
+  const auto script = dir / "fake-lab";
+  const auto calls = dir / "calls";
+  std::ofstream(script) << "#!/bin/sh\necho \"$@\" >>" << calls.string() << "\n";
+  fs::permissions(script, fs::perms::owner_all);
+  const auto scenario = dir / "s.yaml";
+  std::ofstream(scenario) << "name: s\nsteps:\n  - wait: 1s\n";
+
+  CompareOptions o;
+  o.stacks = {"a", "b"};
+  o.lab_script = script.string();
+  o.lab_state = (dir / "state").string();
+  o.ledger_path = (dir / "ledger.json").string();
+  o.out_dir = (dir / "out").string();
+
+  o.scenario_path = (dir / "missing.yaml").string();
+  CHECK(run_compare(o) == 2);
+  o.scenario_path = scenario.string();
+  o.stacks = {};
+  CHECK(run_compare(o) == 2);
+  o.stacks = {"a", "../evil"};
+  CHECK(run_compare(o) == 2);
+  o.stacks = {"a", "a"};
+  CHECK(run_compare(o) == 2);
+  // A lab already up in the state dir is not replaced.
+  o.stacks = {"a", "b"};
+  fs::create_directories(o.lab_state);
+  std::ofstream(o.lab_state + "/lab.env") << "STACK=pgpool\n";
+  CHECK(run_compare(o) == 2);
+  // A bad scenario.
+  fs::remove(o.lab_state + "/lab.env");
+  std::ofstream(scenario) << "name: s\nstepz: []\n";
+  CHECK(run_compare(o) == 2);
+  CHECK_FALSE(fs::exists(calls));
+  CHECK_FALSE(fs::exists(o.out_dir));
 }

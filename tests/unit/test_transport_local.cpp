@@ -189,7 +189,7 @@ TEST_CASE("local: the child starts with no signal blocked", "[unit]") {
   sigaddset(&block, SIGTERM);
   sigaddset(&block, SIGINT);
   pthread_sigmask(SIG_BLOCK, &block, &old);
-  ExecResult r = LocalTransport{}.exec("grep SigBlk /proc/$$/status", 5s);
+  ExecResult r = LocalTransport{}.exec("exec grep SigBlk /proc/self/status", 5s);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   REQUIRE(r.ok());
   CHECK(r.out.find("0000000000000000") != std::string::npos);

@@ -1,5 +1,6 @@
 #include "haverify/history.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -13,6 +14,12 @@ std::string format_wall_ns(Nanos wall_ns) {
   gmtime_r(&secs, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                      tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+}
+
+std::string timestamp_dirname(Nanos wall_ns) {
+  std::string s = format_wall_ns(wall_ns);
+  std::replace(s.begin(), s.end(), ':', '-');
+  return s;
 }
 
 const char* to_string(OpType t) {

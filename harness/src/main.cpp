@@ -14,9 +14,11 @@
 #include "faults/injector.hpp"
 #include "faults/ledger.hpp"
 #include "haverify/cancel.hpp"
+#include "haverify/compare.hpp"
 #include "haverify/config_reader.hpp"
 #include "haverify/driver.hpp"
 #include "haverify/inventory.hpp"
+#include "haverify/lab.hpp"
 #include "haverify/plan.hpp"
 #include "haverify/runner.hpp"
 #include "haverify/scenario.hpp"
@@ -27,19 +29,14 @@ using namespace haverify;
 
 namespace {
 
-std::string lab_dir() {
-  if (const char* d = std::getenv("HAVERIFY_LAB_DIR"); d && *d) return d;
-  return std::string(HAVERIFY_SOURCE_DIR) + "/lab";
-}
-
-std::string default_inventory() {
-  const char* s = std::getenv("HAVERIFY_LAB_STATE");
-  return std::string(s && *s ? s : "/var/lib/haverify-lab") + "/inventory.yaml";
+// The lab script finds the init binary built beside haverify through this.
+void export_lab_init() {
+  if (!std::getenv("HAVERIFY_LAB_INIT")) setenv("HAVERIFY_LAB_INIT", HAVERIFY_LAB_INIT_PATH, 1);
 }
 
 int lab_command(const std::vector<std::string>& args) {
-  const std::string script = lab_dir() + "/haverify-lab";
-  if (!std::getenv("HAVERIFY_LAB_INIT")) setenv("HAVERIFY_LAB_INIT", HAVERIFY_LAB_INIT_PATH, 1);
+  const std::string script = lab_script_path();
+  export_lab_init();
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(script.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -230,7 +227,7 @@ int main(int argc, char** argv) {
   run->add_flag("--shuffle", ropts.shuffle, "run the items in an order drawn from the seed");
   std::string shard;
   run->add_option("--shard", shard, "i/n: run only the items at positions p (in the seeded order) with p % n == i-1");
-  ropts.inventory_path = default_inventory();
+  ropts.inventory_path = lab_inventory_path();
   run->add_option("--inventory,-i", ropts.inventory_path, "inventory file (default: the embedded lab's)");
   run->add_option("--seed", seed, "seed for random choices; recorded in every row");
   run->add_option("--out", ropts.out_dir, "output directory (default runs/<suite>/<timestamp>)");
@@ -242,6 +239,36 @@ int main(int argc, char** argv) {
   run->add_option("--fault-deadline-ms", fault_deadline_ms, "deadline for each inject/verify/heal command")
       ->check(CLI::Range(100, 600000));
 
+  CompareOptions copts;
+  int lab_up_s = 1200, lab_down_s = 300;
+  auto* cmp = app.add_subcommand(
+      "compare", "Run one scenario N times against each stack of the lab (up, runs, down) and compare failover times");
+  auto* cmp_scenario = cmp->add_option("--scenario", copts.scenario_path, "the scenario file");
+  auto* cmp_stacks =
+      cmp->add_option("--stacks", copts.stacks, "stacks to compare, comma-separated; the first is the baseline")
+          ->delimiter(',');
+  auto* cmp_profile = cmp->add_option("--profile", copts.profile, "lab profile for every stack (default|fast)");
+  auto* cmp_n = cmp->add_option("-n", copts.n, "runs per stack (default 5)")->check(CLI::Range(1, 100000));
+  cmp->add_option("--seed", copts.seed, "seed of the runs and of the bootstrap (default: from the clock; --from: 1)");
+  cmp->add_option("--out", copts.out_dir, "output directory (default runs/compare/<timestamp>)");
+  auto* cmp_lab = cmp->add_option("--lab", copts.lab_script, "the haverify-lab script (default: the source tree's)");
+  auto* cmp_keep = cmp->add_flag("--keep-going", copts.keep_going,
+                                 "go on with the next stack when one does not come up or its runs fail to run");
+  auto* cmp_ledger = cmp->add_option("--ledger", copts.ledger_path, "fault ledger file");
+  auto* cmp_fault_deadline =
+      cmp->add_option("--fault-deadline-ms", fault_deadline_ms, "deadline for each inject/verify/heal command")
+          ->check(CLI::Range(100, 600000));
+  auto* cmp_up = cmp->add_option("--lab-up-timeout", lab_up_s, "seconds allowed for each `lab up` (default 1200)")
+                     ->check(CLI::Range(10, 86400));
+  auto* cmp_down =
+      cmp->add_option("--lab-down-timeout", lab_down_s, "seconds allowed for each `lab down` (default 300)")
+          ->check(CLI::Range(10, 86400));
+  cmp->add_option("--from", copts.from,
+                  "offline: compare existing results.csv files (comma-separated), grouped by scenario, stack, profile")
+      ->delimiter(',')
+      ->excludes(cmp_scenario, cmp_stacks, cmp_profile, cmp_n, cmp_lab, cmp_keep, cmp_ledger, cmp_fault_deadline,
+                 cmp_up, cmp_down);
+
   std::vector<std::string> vfiles;
   auto* val = app.add_subcommand("validate", "Check scenario or inventory files; every error has file:line:col");
   val->add_option("files", vfiles, "files or directories")->required();
@@ -252,12 +279,12 @@ int main(int argc, char** argv) {
 
   auto* inv = app.add_subcommand("inventory", "Inventory tools");
   inv->require_subcommand(1);
-  std::string inv_file = default_inventory();
+  std::string inv_file = lab_inventory_path();
   auto* invcheck = inv->add_subcommand("check", "Connect to every node and say what is wrong");
   invcheck->add_option("file", inv_file, "inventory file");
 
   PlanCliOptions popts;
-  popts.inventory = default_inventory();
+  popts.inventory = lab_inventory_path();
   auto* planc = app.add_subcommand("plan", "Write a test plan: one scenario per fault and a sheet (plan.csv)");
   planc->require_subcommand(1);
   std::vector<CLI::App*> plan_kinds;
@@ -284,7 +311,7 @@ int main(int argc, char** argv) {
 
   auto* clu = app.add_subcommand("cluster", "The cluster driver's planned operations");
   clu->require_subcommand(1);
-  std::string clu_inv = default_inventory(), clu_node;
+  std::string clu_inv = lab_inventory_path(), clu_node;
   int clu_deadline_ms = 120000;
   auto* clu_status = clu->add_subcommand("status", "The manager's view of the roles and its status text");
   auto* clu_sw = clu->add_subcommand("switchover", "Planned switchover to NODE");
@@ -323,6 +350,13 @@ int main(int argc, char** argv) {
       ropts.seed = seed;
       ropts.fault_deadline = std::chrono::milliseconds(fault_deadline_ms);
       return run_suite(ropts);
+    }
+    if (*cmp) {
+      export_lab_init();
+      copts.fault_deadline = std::chrono::milliseconds(fault_deadline_ms);
+      copts.lab_up_deadline = std::chrono::seconds(lab_up_s);
+      copts.lab_down_deadline = std::chrono::seconds(lab_down_s);
+      return run_compare(copts);
     }
     if (*val) return validate(vfiles);
     for (auto* k : plan_kinds)

@@ -10,6 +10,8 @@ namespace haverify {
 
 std::optional<double> RunMetrics::value(const std::string& metric) const {
   if (metric == "failover_s") return failover_s;
+  if (metric == "detect_s") return detect_s;
+  if (metric == "promote_s") return promote_s;
   if (metric == "downtime_s") return downtime_s;
   if (metric == "lost_acked") {
     if (!lost_acked) return std::nullopt;
@@ -165,6 +167,19 @@ RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<s
     }
   }
 
+  // t_detect: the first detection a cluster driver recorded (process "driver",
+  // f "detect", any type) at or after the inject was sent; earlier ones are
+  // about something else (e.g. the setup).
+  if (m.t_inject_sent) {
+    for (const auto& op : history) {
+      if (op.process == "driver" && op.f == "detect" && op.mono_ns >= m.t_inject_sent->mono &&
+          (!m.t_detect || op.mono_ns < m.t_detect->mono))
+        m.t_detect = Instant{op.mono_ns, op.wall_ns};
+    }
+    if (m.t_detect) m.detect_s = ns_to_s(m.t_detect->mono - m.t_inject_sent->mono);
+    if (m.t_promote) m.promote_s = ns_to_s(m.t_promote->mono - m.t_inject_sent->mono);
+  }
+
   if (final_ids) {
     std::int64_t lost = 0;
     for (auto id : acked_ids) {
@@ -199,6 +214,12 @@ Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks
       if (metric == "failover_s")
         c.reason = m.t_inject_sent ? "failover_s unknown: no write was acknowledged after the fault"
                                    : "failover_s unknown: no fault was injected";
+      else if (metric == "detect_s")
+        c.reason = m.t_inject_sent ? "detect_s unknown: the cluster driver recorded no detection after the fault"
+                                   : "detect_s unknown: no fault was injected";
+      else if (metric == "promote_s")
+        c.reason = m.t_inject_sent ? "promote_s unknown: no other node answered as a primary after the fault"
+                                   : "promote_s unknown: no fault was injected";
       else if (metric == "lost_acked")
         c.reason = "lost_acked unknown: the ids could not be read back from a primary";
       else if (metric == "downtime_s")

@@ -87,13 +87,6 @@ class HarnessError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string timestamp_dirname() {
-  const auto now = wall_now_ns();
-  std::string s = format_wall_ns(now);  // 2026-11-21T09:37:29.123Z
-  std::replace(s.begin(), s.end(), ':', '-');
-  return s;
-}
-
 void log(const std::string& s) {
   std::cout << fmt::format("[{}] {}", format_wall_ns(wall_now_ns()).substr(11, 12), s) << std::endl;
 }
@@ -676,7 +669,26 @@ void fill_plan_row(PlanRow& p, const reports::RunRow& r) {
 
 }  // namespace
 
-int run_suite(const RunOptions& opts) {
+std::string unhealed_faults_problem(const std::string& ledger_path) {
+  faults::FaultLedger ledger(ledger_path.empty() ? faults::FaultLedger::default_path() : ledger_path);
+  const auto left = ledger.entries().size();
+  if (left == 0) return {};
+  return fmt::format(
+      "the fault ledger {} still lists {} unhealed fault(s) from an earlier run; run `haverify heal` first",
+      ledger.path(), left);
+}
+
+ExitCode exit_code_for_verdicts(const std::vector<std::string>& verdicts) {
+  bool any_error = false, any_fail = false;
+  for (const auto& v : verdicts) {
+    any_error |= v == "error";
+    any_fail |= v == "fail" || v == "unknown";
+  }
+  if (any_error) return kExitHarness;
+  return any_fail ? kExitVerdictFailed : kExitPass;
+}
+
+int run_suite(const RunOptions& opts, std::vector<reports::RunRow>* rows_out) {
   Inventory inv;
   std::vector<Scenario> scenarios;
   std::vector<PlanRow> plan_rows;  // parallel to scenarios when running a plan
@@ -713,14 +725,11 @@ int run_suite(const RunOptions& opts) {
     std::cerr << "haverify: nothing was run (configuration errors above)\n";
     return kExitUsage;
   }
-  faults::FaultLedger ledger(opts.ledger_path.empty() ? faults::FaultLedger::default_path() : opts.ledger_path);
-  if (!ledger.entries().empty()) {
-    std::cerr << fmt::format(
-        "haverify: the fault ledger {} still lists {} unhealed fault(s) from an earlier run; "
-        "run `haverify heal` first\n",
-        ledger.path(), ledger.entries().size());
+  if (std::string problem = unhealed_faults_problem(opts.ledger_path); !problem.empty()) {
+    std::cerr << "haverify: " << problem << "\n";
     return kExitHarness;
   }
+  faults::FaultLedger ledger(opts.ledger_path.empty() ? faults::FaultLedger::default_path() : opts.ledger_path);
   // A bad inventory never reaches a fault.
   auto problems = check_inventory(inv, opts.ssh_check_deadline);
   if (!problems.empty()) {
@@ -735,7 +744,7 @@ int run_suite(const RunOptions& opts) {
     if (s.kind != suite) suite = "mixed";
   std::string out = opts.out_dir;
   if (out.empty()) {
-    out = fmt::format("runs/{}/{}", suite, timestamp_dirname());
+    out = fmt::format("runs/{}/{}", suite, timestamp_dirname(wall_now_ns()));
   }
   fs::create_directories(out);
   if (opts.out_dir.empty()) {
@@ -774,7 +783,9 @@ int run_suite(const RunOptions& opts) {
     write_plan_csv(plan_out, out);
   };
 
-  std::vector<reports::RunRow> rows;
+  std::vector<reports::RunRow> own_rows;
+  std::vector<reports::RunRow>& rows = rows_out ? *rows_out : own_rows;
+  rows.clear();
   std::map<std::size_t, bool> stopped;  // scenario -> --stop-after-fail hit
   int index = 0;
   for (const auto& item : items) {
@@ -835,13 +846,9 @@ int run_suite(const RunOptions& opts) {
                                cancel::reason(), left, ledger.path());
     return kExitHarness;
   }
-  bool any_error = false, any_fail = false;
-  for (const auto& r : rows) {
-    any_error |= r.verdict == "error";
-    any_fail |= r.verdict == "fail" || r.verdict == "unknown";
-  }
-  if (any_error) return kExitHarness;
-  return any_fail ? kExitVerdictFailed : kExitPass;
+  std::vector<std::string> verdicts;
+  for (const auto& r : rows) verdicts.push_back(r.verdict);
+  return exit_code_for_verdicts(verdicts);
 }
 
 }  // namespace haverify

@@ -13,9 +13,9 @@ namespace haverify {
 
 const std::vector<std::string>& known_metrics() {
   static const std::vector<std::string> m = {
-      "failover_s",   "downtime_s",         "lost_acked",          "unknown_commits", "acked_total",
-      "lost_unknown", "failed_but_present", "split_brain_windows", "split_brain_s",   "converged_s",
-      "bank_ok",      "injection_skew_ms"};
+      "failover_s",      "detect_s",    "promote_s",    "downtime_s",         "lost_acked",
+      "unknown_commits", "acked_total", "lost_unknown", "failed_but_present", "split_brain_windows",
+      "split_brain_s",   "converged_s", "bank_ok",      "injection_skew_ms"};
   return m;
 }
 

@@ -38,6 +38,8 @@ steps:
   - stop: ledger
 checks:
   failover_s: {max: 15}
+  detect_s: {max: 5}
+  promote_s: {max: 10}
   acked_total: {min: 10, max: 1e9}
 )",
                            "s.yaml");
@@ -60,6 +62,8 @@ checks:
   CHECK(sc.steps[4].duration == std::chrono::milliseconds(30000));
   CHECK(sc.steps[6].duration == std::chrono::milliseconds(120000));
   CHECK(sc.checks.at("failover_s").max == 15);
+  CHECK(sc.checks.at("detect_s").max == 5);
+  CHECK(sc.checks.at("promote_s").max == 10);
   CHECK(sc.checks.at("acked_total").min == 10);
   REQUIRE(sc.primary_fault());
   CHECK(sc.primary_fault()->id == "a");

@@ -58,7 +58,16 @@ std::vector<std::string> expand_scenario_paths(const std::vector<std::string>& p
 // returns one line per problem; empty means the inventory is usable.
 std::vector<std::string> check_inventory(const Inventory& inv, std::chrono::milliseconds deadline);
 
-// Runs everything; prints progress and the summary table; returns the exit code.
-int run_suite(const RunOptions& opts);
+// Why no run may start while the fault ledger (its default path if empty)
+// lists unhealed faults; empty when it lists none.
+std::string unhealed_faults_problem(const std::string& ledger_path);
+
+// Runs everything; prints progress and the summary table; returns the exit
+// code. `rows`, if given, receives every run's row (also on an early stop).
+int run_suite(const RunOptions& opts, std::vector<reports::RunRow>* rows = nullptr);
+
+// The exit code for runs with these verdicts: kExitHarness if one is
+// `error`, kExitVerdictFailed if one is `fail` or `unknown`, else kExitPass.
+ExitCode exit_code_for_verdicts(const std::vector<std::string>& verdicts);
 
 }  // namespace haverify

@@ -215,20 +215,28 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
                     std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()));
   };
   history.record("runner", OpType::invoke, "recover", "");
-  for (const auto& n : inv.nodes) {
-    auto pc = faults::power_commands(inv, n);
-    if (pc.status_is_off.empty()) continue;
-    ExecResult off = pool.run(pc.where, n.name, pc.status_is_off, 10s);
-    if (off.ok()) {
-      log(fmt::format("recover: powering on {}", n.name));
-      ExecResult on = pool.run(pc.where, n.name, pc.on, left());
-      if (!on.ok()) throw HarnessError(fmt::format("recover: power-on of {} failed: {} {}", n.name, on.error, on.err));
+  // Every round: a node may be switched off while we wait (the manager
+  // fences it: a Pacemaker node whose corosync died), so power is checked
+  // again each time, not just once.
+  auto power_on_what_is_off = [&] {
+    for (const auto& n : inv.nodes) {
+      auto pc = faults::power_commands(inv, n);
+      if (pc.status_is_off.empty()) continue;
+      ExecResult off = pool.run(pc.where, n.name, pc.status_is_off, 10s);
+      if (off.ok()) {
+        log(fmt::format("recover: powering on {}", n.name));
+        history.record("runner", OpType::info, "power-on", "recover", n.name);
+        ExecResult on = pool.run(pc.where, n.name, pc.on, left());
+        if (!on.ok())
+          throw HarnessError(fmt::format("recover: power-on of {} failed: {} {}", n.name, on.error, on.err));
+      }
     }
-  }
+  };
   std::map<std::string, std::chrono::steady_clock::time_point> rejoined;
   std::string last_error;
   Health h;
   while (true) {
+    power_on_what_is_off();
     h = assess(inv, driver);
     if (h.ok) break;
     if (std::chrono::steady_clock::now() > until || cancel::requested())

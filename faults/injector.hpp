@@ -27,12 +27,16 @@ class TransportPool {
   void preconnect(const std::string& name);
   ExecResult run(const std::string& where, const std::string& node, const std::string& command,
                  std::chrono::milliseconds deadline);
+  const Inventory& inventory() const { return inv_; }
 
  private:
   const Inventory& inv_;
   std::map<std::string, std::unique_ptr<SshTransport>> ssh_;
   LocalTransport local_;
 };
+
+// "exit 3: <stderr>", "timed out after N ms" or the transport error.
+std::string describe_failure(const ExecResult& r);
 
 class FaultInjector {
  public:

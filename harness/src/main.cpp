@@ -132,6 +132,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   run->add_option("--fault-deadline-ms", fault_deadline_ms, "deadline for each inject/verify/heal command")
       ->check(CLI::Range(100, 600000));
+  std::string duration;
+  run->add_option("--duration", duration,
+                  "length of every `soak` step (e.g. 2h, 30m): a long run from the shipped long-run scenarios")
+      ->check([](const std::string& v) {
+        auto d = parse_duration(v);
+        return d && d->count() > 0 ? std::string() : std::string("expected a duration such as 90s, 30m or 2h");
+      });
 
   std::vector<std::string> vfiles;
   auto* val = app.add_subcommand("validate", "Check scenario or inventory files; every error has file:line:col");
@@ -163,6 +170,7 @@ int main(int argc, char** argv) {
     if (*run) {
       ropts.seed = seed;
       ropts.fault_deadline = std::chrono::milliseconds(fault_deadline_ms);
+      if (!duration.empty()) ropts.duration = parse_duration(duration);
       return run_suite(ropts);
     }
     if (*val) return validate(vfiles);

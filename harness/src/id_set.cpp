@@ -43,6 +43,7 @@ void IdSet::compact() const {
     }
   }
   ranges_.swap(merged);
+  if (ranges_.capacity() > 2 * ranges_.size() + 64) ranges_.shrink_to_fit();  // out-of-order ids have merged
   tail_.clear();
   count_ = 0;
   for (const auto& [lo, hi] : ranges_) count_ += static_cast<std::size_t>(hi - lo) + 1;

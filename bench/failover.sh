@@ -21,7 +21,7 @@ done >"$out/lab-up.txt"
 sort -n "$out/lab-up.txt" | awk '{a[NR]=$1} END {printf "  min %.2f s, median %.2f s, max %.2f s\n", a[1], a[int((NR+1)/2)], a[NR]}'
 
 $bin run scenarios/single-fault --repeat "$n" --seed 1 --out "$out/suite" >"$out/run.log" 2>&1 || true
-# results.csv columns: 1 scenario ... 13 failover_s, 14 downtime_s, 15 lost_acked, 18 acked_total, 19 verdict
+# results.csv is read by column name (see docs/metrics.md).
 python3 - "$out/suite/results.csv" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))

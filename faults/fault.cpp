@@ -1,5 +1,7 @@
 #include "faults/fault.hpp"
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include "haverify/shell.hpp"
@@ -8,6 +10,8 @@ namespace haverify::faults {
 
 PowerCommands power_commands(const Inventory& inv, const NodeSpec& node) {
   PowerCommands p;
+  if (node.power.controller == "none")
+    throw FaultError(fmt::format("node {} has no power controller (it is not a PostgreSQL node)", node.name));
   if (node.power.controller == "lab") {
     if (!inv.lab)
       throw FaultError(
@@ -90,6 +94,21 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
   return a;
 }
 
+}  // namespace
+
+std::string managed_process_regex(const std::string& selector) {
+  static const std::set<std::string> daemons = {"corosync",        "pacemakerd",      "pacemaker-controld",
+                                                "pacemaker-execd", "pacemaker-based", "etcd"};
+  // An extended regex on /proc/PID/cmdline (arguments joined by spaces):
+  // the program, with or without its directory, as the first word.
+  if (daemons.count(selector)) return fmt::format("^([^ ]*/)?{}( |$)", selector);
+  // Patroni is a Python program: started as a script or through the interpreter.
+  if (selector == "patroni") return "^([^ ]*/)?(python[0-9.]* +([^ ]*/)?)?patroni( |$)";
+  return {};
+}
+
+namespace {
+
 // A shell snippet that sets $pids to the selected processes, or exits 3.
 // With `children`, a postmaster selection includes all its child processes.
 std::string select_processes(const FaultSpec& spec, const NodeSpec& node, bool children) {
@@ -110,6 +129,12 @@ std::string select_processes(const FaultSpec& spec, const NodeSpec& node, bool c
     select =
         "pids=$(pgrep -x pgpool | tr '\\n' ' '); [ -n \"$pids\" ] || { echo 'no pgpool process on this node' >&2; exit "
         "3; }";
+  } else if (std::string re = managed_process_regex(spec.process); !re.empty()) {
+    // Matched on the full command line (pgrep -x only sees the first 15
+    // characters of the name: pacemaker-controld would never match).
+    select = fmt::format(
+        "pids=$(pgrep -f {} | tr '\\n' ' '); [ -n \"$pids\" ] || {{ echo 'no {} process on this node' >&2; exit 3; }}",
+        sh_quote(re), spec.process);
   } else if (spec.process.rfind("name:", 0) == 0) {
     const std::string name = sh_quote(spec.process.substr(5));
     select = fmt::format(

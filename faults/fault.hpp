@@ -31,6 +31,11 @@ struct FaultAction {
 // `tag` distinguishes actions (e.g. "f1-2"); it names per-action files on the node.
 FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node, const std::string& tag = "0");
 
+// For the named managed processes (corosync, pacemakerd, pacemaker-controld,
+// pacemaker-execd, pacemaker-based, patroni, etcd): the `pgrep -f` extended
+// regex that selects them on a node; empty for any other selector.
+std::string managed_process_regex(const std::string& selector);
+
 // Power control through the node's controller (used by power_off and by
 // `haverify lab power-*` style helpers).
 struct PowerCommands {

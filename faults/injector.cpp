@@ -1,7 +1,10 @@
 #include "faults/injector.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <latch>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -11,30 +14,31 @@ namespace haverify::faults {
 
 TransportPool::TransportPool(const Inventory& inv) : inv_(inv) {}
 
-Transport& TransportPool::node(const std::string& name) {
-  auto it = ssh_.find(name);
+Transport& TransportPool::node(const std::string& name, int slot) {
+  auto it = ssh_.find({name, slot});
   if (it != ssh_.end()) return *it->second;
   const NodeSpec* n = inv_.node(name);
   if (!n) throw FaultError(fmt::format("no node named '{}' in inventory {}", name, inv_.file));
   auto t = std::make_unique<SshTransport>(n->ssh);
   auto& ref = *t;
-  ssh_.emplace(name, std::move(t));
+  ssh_.emplace(std::make_pair(name, slot), std::move(t));
   return ref;
 }
 
-void TransportPool::preconnect(const std::string& name) {
-  node(name);
-  ssh_.at(name)->connect();
+void TransportPool::preconnect(const std::string& name, int slot) {
+  node(name, slot);
+  ssh_.at({name, slot})->connect();
+}
+
+std::string TransportPool::local_command(const std::string& command) const {
+  if (inv_.lab && !inv_.lab->state_dir.empty())
+    return fmt::format("export HAVERIFY_LAB_STATE={}; {}", sh_quote(inv_.lab->state_dir), command);
+  return command;
 }
 
 ExecResult TransportPool::run(const std::string& where, const std::string& node, const std::string& command,
                               std::chrono::milliseconds deadline) {
-  if (where == "local") {
-    std::string cmd = command;
-    if (inv_.lab && !inv_.lab->state_dir.empty())
-      cmd = fmt::format("export HAVERIFY_LAB_STATE={}; {}", sh_quote(inv_.lab->state_dir), command);
-    return local_.exec(cmd, deadline);
-  }
+  if (where == "local") return local_.exec(local_command(command), deadline);
   try {
     return this->node(node).exec(command, deadline);
   } catch (const TransportError& e) {
@@ -67,58 +71,157 @@ static std::string safe_tag(const std::string& s) {
 }
 
 void FaultInjector::inject(const std::string& fault_id, const FaultSpec& spec, const std::vector<std::string>& nodes) {
-  // Plan every action and open every SSH session first, so that the inject
-  // commands of a multi-node fault go out back to back.
-  std::vector<Active> actions;
-  for (const auto& name : nodes) {
-    const NodeSpec* node = inv_.node(name);
-    if (!node) throw FaultError(fmt::format("fault {}: no node named '{}'", fault_id, name));
-    Active a;
-    const int seq = ++seq_;
-    a.action = plan_fault(spec, inv_, *node, safe_tag(fmt::format("{}-{}", fault_id, seq)));
-    a.entry.id = fmt::format("{}/{}/{}", run_id_, fault_id, seq);
-    a.entry.run = run_id_;
-    a.entry.kind = a.action.kind;
-    a.entry.node = name;
-    a.entry.description = a.action.description;
-    a.entry.where = a.action.where;
-    a.entry.ssh = node->ssh;
-    a.entry.heal_command = a.action.heal_command;
-    if (inv_.lab) a.entry.lab_state_dir = inv_.lab->state_dir;
-    if (a.action.where == "ssh") {
-      try {
-        pool_.preconnect(name);
-      } catch (const TransportError& e) {
-        throw FaultError(fmt::format("cannot reach {} to inject {}: {}", name, a.action.description, e.what()));
+  inject_step({StepFault{fault_id, spec, nodes}});
+}
+
+namespace {
+
+// Releases every waiting thread at once; a thread that is never started
+// does not block the others (abort()).
+class Barrier {
+ public:
+  explicit Barrier(std::ptrdiff_t parties) : ready_(parties) {}
+  // Called by each action thread: announce readiness, then wait for go.
+  bool arrive_and_wait() {
+    ready_.count_down();
+    go_.wait();
+    return !aborted_.load();
+  }
+  // The coordinating thread: wait until every action thread is ready, then release them together.
+  void release_when_ready() {
+    ready_.wait();
+    go_.count_down();
+  }
+  void abort() {
+    aborted_.store(true);
+    go_.count_down();
+  }
+
+ private:
+  std::latch ready_;
+  std::latch go_{1};
+  std::atomic<bool> aborted_{false};
+};
+
+}  // namespace
+
+std::optional<double> FaultInjector::inject_step(const std::vector<StepFault>& faults) {
+  // 1. Plan every action and open every SSH session first (one session per
+  //    action: a second action on the same node gets its own slot), so that
+  //    no connect or authentication happens inside the fault's timing.
+  struct Planned {
+    std::string fault_id;
+    Active active;
+    Transport* transport = nullptr;  // nullptr: run locally
+  };
+  std::vector<Planned> planned;
+  std::map<std::string, int> slots;  // node -> sessions used by this step
+  for (const auto& f : faults) {
+    for (const auto& name : f.nodes) {
+      const NodeSpec* node = inv_.node(name);
+      if (!node) throw FaultError(fmt::format("fault {}: no node named '{}'", f.id, name));
+      Planned p;
+      p.fault_id = f.id;
+      Active& a = p.active;
+      const int seq = ++seq_;
+      a.action = plan_fault(f.spec, inv_, *node, safe_tag(fmt::format("{}-{}", f.id, seq)));
+      a.entry.id = fmt::format("{}/{}/{}", run_id_, f.id, seq);
+      a.entry.run = run_id_;
+      a.entry.kind = a.action.kind;
+      a.entry.node = name;
+      a.entry.description = a.action.description;
+      a.entry.where = a.action.where;
+      a.entry.ssh = node->ssh;
+      a.entry.heal_command = a.action.heal_command;
+      if (inv_.lab) a.entry.lab_state_dir = inv_.lab->state_dir;
+      if (a.action.where == "ssh") {
+        const int slot = slots[name]++;
+        try {
+          pool_.preconnect(name, slot);
+          p.transport = &pool_.node(name, slot);
+        } catch (const TransportError& e) {
+          throw FaultError(fmt::format("cannot reach {} to inject {}: {}", name, a.action.description, e.what()));
+        }
       }
+      planned.push_back(std::move(p));
     }
-    actions.push_back(std::move(a));
   }
-  if (std::find(order_.begin(), order_.end(), fault_id) == order_.end()) order_.push_back(fault_id);
-  for (auto& a : actions) {
-    a.entry.injected_at = format_wall_ns(wall_now_ns());
-    // Ledger first: if we crash between here and the heal, `haverify heal` undoes it.
-    if (!a.action.heal_command.empty()) ledger_.add(a.entry);
-    active_.emplace(fault_id, a);
-    const std::string& name = a.action.node;
-    history_.record("nemesis", OpType::invoke, "inject", a.action.description, name);
-    ExecResult r = pool_.run(a.action.where, name, a.action.inject_command, deadline_);
-    if (!r.ok()) {
-      history_.record("nemesis", OpType::fail, "inject", a.action.description, name, describe_failure(r));
-      throw FaultError(fmt::format("injecting {} failed: {}", a.action.description, describe_failure(r)));
+  for (const auto& f : faults)
+    if (std::find(order_.begin(), order_.end(), f.id) == order_.end()) order_.push_back(f.id);
+  // 2. Ledger first: if we crash between here and the heal, `haverify heal` undoes it.
+  for (auto& p : planned) {
+    p.active.entry.injected_at = format_wall_ns(wall_now_ns());
+    if (!p.active.action.heal_command.empty()) ledger_.add(p.active.entry);
+    active_.emplace(p.fault_id, p.active);
+  }
+  // 3. One thread per action, all released at one barrier.
+  struct Outcome {
+    ExecResult result;
+    Nanos sent_mono = 0;
+  };
+  std::vector<Outcome> outcomes(planned.size());
+  {
+    Barrier barrier(static_cast<std::ptrdiff_t>(planned.size()));
+    std::vector<std::jthread> threads;
+    threads.reserve(planned.size());
+    try {
+      for (std::size_t i = 0; i < planned.size(); ++i) {
+        threads.emplace_back([this, &barrier, &planned, &outcomes, i] {
+          const FaultAction& act = planned[i].active.action;
+          Transport* t = planned[i].transport;
+          const std::string command = t ? act.inject_command : pool_.local_command(act.inject_command);
+          LocalTransport local;
+          if (!barrier.arrive_and_wait()) return;
+          Op op;
+          op.process = "nemesis";
+          op.type = OpType::invoke;
+          op.f = "inject";
+          op.value = act.description;
+          op.node = act.node;
+          op.mono_ns = mono_now_ns();
+          op.wall_ns = wall_now_ns();
+          outcomes[i].sent_mono = op.mono_ns;
+          history_.append(op);
+          outcomes[i].result = t ? t->exec(command, deadline_) : local.exec(command, deadline_);
+          const ExecResult& r = outcomes[i].result;
+          if (r.ok())
+            history_.record("nemesis", OpType::ok, "inject", act.description, act.node);
+          else
+            history_.record("nemesis", OpType::fail, "inject", act.description, act.node, describe_failure(r));
+        });
+      }
+    } catch (...) {
+      barrier.abort();  // the started threads return without injecting; jthreads join
+      throw;
     }
-    history_.record("nemesis", OpType::ok, "inject", a.action.description, name);
+    barrier.release_when_ready();
+  }  // joins every thread
+  std::optional<double> skew_ms;
+  if (planned.size() >= 2) {
+    auto [lo, hi] = std::minmax_element(outcomes.begin(), outcomes.end(),
+                                        [](const Outcome& a, const Outcome& b) { return a.sent_mono < b.sent_mono; });
+    skew_ms = static_cast<double>(hi->sent_mono - lo->sent_mono) / 1e6;
+    history_.record("nemesis", OpType::info, "injection_skew", fmt::format("{:.3f}", *skew_ms), "",
+                    fmt::format("{} actions released at one barrier", planned.size()));
   }
-  for (const auto& a : actions) {
-    if (a.action.verify_command.empty()) continue;
-    const std::string& name = a.action.node;
-    ExecResult v = pool_.run(a.action.where, name, a.action.verify_command, deadline_);
+  for (std::size_t i = 0; i < planned.size(); ++i) {
+    const ExecResult& r = outcomes[i].result;
+    if (!r.ok())
+      throw FaultError(
+          fmt::format("injecting {} failed: {}", planned[i].active.action.description, describe_failure(r)));
+  }
+  // 4. Verify each action took effect.
+  for (const auto& p : planned) {
+    const FaultAction& act = p.active.action;
+    if (act.verify_command.empty()) continue;
+    ExecResult v = pool_.run(act.where, act.node, act.verify_command, deadline_);
     if (!v.ok()) {
-      history_.record("nemesis", OpType::fail, "verify", a.action.description, name, describe_failure(v));
-      throw FaultError(fmt::format("{} did not take effect (verify: {})", a.action.description, describe_failure(v)));
+      history_.record("nemesis", OpType::fail, "verify", act.description, act.node, describe_failure(v));
+      throw FaultError(fmt::format("{} did not take effect (verify: {})", act.description, describe_failure(v)));
     }
-    history_.record("nemesis", OpType::ok, "verify", a.action.description, name);
+    history_.record("nemesis", OpType::ok, "verify", act.description, act.node);
   }
+  return skew_ms;
 }
 
 std::string FaultInjector::heal_one(const Active& a) {

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,28 +16,39 @@
 
 namespace haverify::faults {
 
-// One kept SSH session per node plus a local transport; not thread-safe by
-// design (the runner's thread owns it).
+// Kept SSH sessions per node plus a local transport; not thread-safe by
+// design (the runner's thread owns it). A node has slot 0 for ordinary use
+// and further slots so that several faults of one step can run on the same
+// node at the same instant (one session is never shared between threads).
 class TransportPool {
  public:
   explicit TransportPool(const Inventory& inv);
-  Transport& node(const std::string& name);
+  Transport& node(const std::string& name, int slot = 0);
   Transport& local() { return local_; }
   // Opens the node's SSH session now, so that a later exec costs one channel
   // round trip (no connect or authentication inside a fault's timing).
-  void preconnect(const std::string& name);
+  void preconnect(const std::string& name, int slot = 0);
+  // A command for the harness host, with the lab's environment.
+  std::string local_command(const std::string& command) const;
   ExecResult run(const std::string& where, const std::string& node, const std::string& command,
                  std::chrono::milliseconds deadline);
   const Inventory& inventory() const { return inv_; }
 
  private:
   const Inventory& inv_;
-  std::map<std::string, std::unique_ptr<SshTransport>> ssh_;
+  std::map<std::pair<std::string, int>, std::unique_ptr<SshTransport>> ssh_;
   LocalTransport local_;
 };
 
 // "exit 3: <stderr>", "timed out after N ms" or the transport error.
 std::string describe_failure(const ExecResult& r);
+
+// One fault of an inject step, its targets already resolved to nodes.
+struct StepFault {
+  std::string id;
+  FaultSpec spec;
+  std::vector<std::string> nodes;
+};
 
 class FaultInjector {
  public:
@@ -48,6 +60,15 @@ class FaultInjector {
   // verifies each took effect. Throws FaultError if injection or
   // verification fails (what was injected is still healable).
   void inject(const std::string& fault_id, const FaultSpec& spec, const std::vector<std::string>& nodes);
+
+  // Injects every action of every fault of one step at the same instant:
+  // all actions are planned, written to the ledger and their SSH sessions
+  // opened first; then one thread per action waits at a barrier and all are
+  // released together. Each records its own inject invoke (t_inject_sent)
+  // and ok/fail. With two or more actions, the spread (max - min) of their
+  // send times is recorded as an `injection_skew` event in milliseconds and
+  // returned. Then every action is verified. Throws FaultError like inject().
+  std::optional<double> inject_step(const std::vector<StepFault>& faults);
 
   // Heals every action of `fault_id`; returns error texts (empty = all healed).
   std::vector<std::string> heal(const std::string& fault_id);

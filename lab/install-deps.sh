@@ -15,6 +15,11 @@ packages=(
   # the lab: real PostgreSQL 15, pgpool-II, sshd, networking tools
   postgresql-15 postgresql-client-15 pgpool2 openssh-server openssh-client
   nftables iproute2 util-linux procps psmisc
+  # the Pacemaker stacks (pgrex, shared-disk): Corosync 3, Pacemaker 2.1,
+  # the OCF agents (pgsql, IPaddr2, Filesystem; Filesystem needs kmod)
+  pacemaker pacemaker-cli-utils corosync resource-agents kmod
+  # the Patroni stack: Patroni 3 (etcd v2 API client) and etcd 3.4
+  patroni python3-etcd python3-psycopg2 etcd-server etcd-client
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -23,6 +28,18 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Packages such as pacemaker, corosync, etcd-server and postgresql would
+  # start their services on this host when installed; the lab runs them only
+  # inside its nodes. Deny service starts for the install (policy-rc.d exit
+  # 101), unless this machine already has a policy of its own.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# haverify install-deps: no service starts during the install\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  rc=0
+  apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$rc" -eq 0 ] || exit "$rc"
 fi

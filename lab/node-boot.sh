@@ -36,6 +36,26 @@ mount -t tmpfs -o mode=0700,size=16m home-"$node" /root
 mount --bind "$ndir/varlib" /var/lib/postgresql
 mount --bind "$ndir/varlog" /var/log/postgresql
 
+# Cluster-manager state is private too (lab notes: shared libqb/state files
+# collide between nodes). Mount points exist on the host (packages installed).
+if [[ ${STACK:-} == pgrex || ${STACK:-} == shared-disk ]]; then
+    for d in etc-corosync:/etc/corosync varlib-corosync:/var/lib/corosync \
+        varlib-pacemaker:/var/lib/pacemaker varlog-corosync:/var/log/corosync \
+        varlog-pacemaker:/var/log/pacemaker; do
+        mount --bind "$ndir/${d%%:*}" "${d#*:}"
+    done
+    # Debian 12 bug (lab notes): ocf-shellfuncs calls `crm_attribute -p -v
+    # -INFINITY`, which fails. A fixed copy is bind-mounted in this node only;
+    # the host's file is never changed.
+    mount --bind "$state/pacemaker/ocf-shellfuncs" /usr/lib/ocf/lib/heartbeat/ocf-shellfuncs
+    # The lab fence agent, visible only inside the nodes.
+    mount -t overlay "sbin-$node" -o "lowerdir=$state/pacemaker/sbin:/usr/sbin" /usr/sbin
+fi
+if [[ ${STACK:-} == patroni ]]; then
+    mount --bind "$ndir/etc-patroni" /etc/patroni
+    mount --bind "$ndir/varlib-etcd" /var/lib/etcd
+fi
+
 # Fresh boot, fresh PID namespace: a postmaster.pid left by the previous life
 # of this node is stale by definition (and its PID may now belong to sshd).
 rm -f /var/lib/postgresql/15/main/postmaster.pid

@@ -22,8 +22,12 @@ const std::vector<std::string>& results_header() {
                                              "repetition",
                                              "t_inject_sent",
                                              "t_inject_returned",
+                                             "injection_skew_ms",
+                                             "t_detect",
                                              "t_promote",
                                              "t_first_write",
+                                             "detect_s",
+                                             "promote_s",
                                              "failover_s",
                                              "downtime_s",
                                              "lost_acked",
@@ -77,8 +81,12 @@ std::vector<std::string> results_fields(const RunRow& r) {
           std::to_string(r.repetition),
           fmt_instant(m.t_inject_sent),
           fmt_instant(m.t_inject_returned),
+          figure(m, "injection_skew_ms", 3),
+          fmt_instant(m.t_detect),
           fmt_instant(m.t_promote),
           fmt_instant(m.t_first_write),
+          fmt_seconds(m.detect_s),
+          fmt_seconds(m.promote_s),
           fmt_seconds(m.failover_s),
           fmt_seconds(m.downtime_s),
           m.lost_acked ? std::to_string(*m.lost_acked) : std::string(),
@@ -107,7 +115,7 @@ void write_results_csv(const std::string& path, const std::vector<RunRow>& rows)
 void write_events_csv(const std::string& path, const std::vector<Op>& history, Nanos run_start_mono) {
   CsvWriter w(path, {"time", "t_rel_s", "process", "type", "f", "value", "node", "error"});
   for (const auto& op : history) {
-    if (op.process != "runner" && op.process != "nemesis" && op.process != "probe") continue;
+    if (op.process != "runner" && op.process != "nemesis" && op.process != "probe" && op.process != "driver") continue;
     if (op.f == "state") continue;  // the 50 ms probe samples are in history.jsonl
     w.row({format_wall_ns(op.wall_ns), fmt::format("{:.3f}", ns_to_s(op.mono_ns - run_start_mono)), op.process,
            to_string(op.type), op.f, op.value, op.node, op.error});

@@ -696,6 +696,11 @@ CheckerVerdict ConvergencePass::finish(const FinalState& final) {
   std::size_t standbys = 0, diverged = 0;
   for (const auto& n : final.nodes) {
     if (n.node == primary->node) continue;
+    if (!final.replicated) {  // shared disk: a passive node must not serve
+      if (n.reachable && !n.in_recovery)
+        failures.push_back(fmt::format("passive node {} answers as a second primary on the shared disk", n.node));
+      continue;
+    }
     ++standbys;
     std::vector<std::string> diffs;
     if (!n.reachable) {

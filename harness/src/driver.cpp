@@ -1,5 +1,8 @@
 #include "haverify/driver.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -119,16 +122,126 @@ std::vector<NodeStatus> probe_all(const Inventory& inv, std::chrono::millisecond
   return out;
 }
 
-namespace {
-
-std::string rejoin_script() {
-  const std::string path = std::string(HAVERIFY_SOURCE_DIR) + "/lab/scripts/pg-rejoin.sh";
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(fmt::format("cannot read the rejoin script {}", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+void ClusterDriver::switchover(const std::string& target, std::chrono::milliseconds) {
+  throw std::runtime_error(fmt::format("the {} driver cannot switch over (to {})", name(), target));
 }
+
+std::vector<DetectEvent> ClusterDriver::detect_events(Nanos, std::chrono::milliseconds) {
+  return {};
+}
+
+std::optional<Nanos> parse_log_time(const std::string& line, Nanos reference_wall) {
+  static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::tm tm{};
+  int year = 0, mon = 0, day = 0, hh = 0, mm = 0, ss = 0, consumed = 0;
+  const char* p = line.c_str();
+  if (std::sscanf(p, "%4d-%2d-%2d%*1[ T]%2d:%2d:%2d%n", &year, &mon, &day, &hh, &mm, &ss, &consumed) == 6) {
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+  } else {
+    char mname[4] = {};
+    if (std::sscanf(p, "%3s %d %2d:%2d:%2d%n", mname, &day, &hh, &mm, &ss, &consumed) != 5) return std::nullopt;
+    int m = -1;
+    for (int i = 0; i < 12; ++i)
+      if (std::string_view(mname) == kMonths[i]) m = i;
+    if (m < 0) return std::nullopt;
+    const std::time_t ref = static_cast<std::time_t>(reference_wall / 1'000'000'000);
+    std::tm rt{};
+    localtime_r(&ref, &rt);
+    tm.tm_year = rt.tm_year;
+    tm.tm_mon = m;
+    // A December line read in January belongs to the previous year.
+    if (m > rt.tm_mon + 1) tm.tm_year -= 1;
+  }
+  tm.tm_mday = day;
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  tm.tm_isdst = -1;
+  const std::time_t t = std::mktime(&tm);
+  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+  Nanos frac = 0;
+  const char* q = p + consumed;
+  if (*q == '.' || *q == ',') {
+    Nanos scale = 100'000'000;
+    for (++q; std::isdigit(static_cast<unsigned char>(*q)) && scale > 0; ++q, scale /= 10) frac += (*q - '0') * scale;
+  }
+  return static_cast<Nanos>(t) * 1'000'000'000 + frac;
+}
+
+bool endpoint_is_primary(const Inventory& inv, std::chrono::milliseconds deadline, std::string* why) {
+  std::string err;
+  auto conn = pg_connect(endpoint_target(inv), deadline, &err);
+  if (!conn) {
+    if (why) *why = "the endpoint does not answer: " + err;
+    return false;
+  }
+  auto rows =
+      pg_query_rows(conn.get(), "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')", deadline, &err);
+  if (rows.size() == 1 && rows[0].size() == 2 && rows[0][0] == "f" && rows[0][1] == "off") return true;
+  if (why) *why = err.empty() ? "the endpoint answers but is not a writable primary" : err;
+  return false;
+}
+
+ExecResult run_on_first_node(const Inventory& inv, faults::TransportPool& pool, const std::string& command,
+                             std::chrono::milliseconds deadline, std::string* errors) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  ExecResult last;
+  for (const auto& n : inv.nodes) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    last = pool.run("ssh", n.name, command, left);
+    if (last.ok()) return last;
+    if (errors)
+      *errors += fmt::format("{}{}: {}", errors->empty() ? "" : "; ", n.name,
+                             !last.error.empty() ? last.error
+                             : last.timed_out    ? std::string("timed out")
+                                                 : fmt::format("exit {} {}", last.exit_code, last.err));
+  }
+  return last;
+}
+
+void run_script_over_ssh(faults::TransportPool& pool, const std::string& node, const std::string& script_path,
+                         const std::vector<std::string>& args, std::chrono::milliseconds deadline,
+                         const std::string& what) {
+  std::ifstream in(script_path);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read the script {}", what, script_path));
+  std::stringstream body;
+  body << in.rdbuf();
+  std::string quoted;
+  for (const auto& a : args) quoted += " " + sh_quote(a);
+  const std::string cmd =
+      fmt::format("bash -s --{} <<'HAVERIFY_SCRIPT_EOF'\n{}\nHAVERIFY_SCRIPT_EOF", quoted, body.str());
+  ExecResult r = pool.run("ssh", node, cmd, deadline);
+  if (!r.ok())
+    throw std::runtime_error(fmt::format("{} failed on {} ({}{}exit {}): {}{}", what, node, r.error,
+                                         r.timed_out ? " timed out, " : " ", r.exit_code, r.err, r.out));
+}
+
+std::vector<DetectEvent> detect_from_logs(const Inventory& inv, faults::TransportPool& pool, const std::string& log,
+                                          const std::string& pattern, Nanos since_wall,
+                                          std::chrono::milliseconds deadline) {
+  std::vector<DetectEvent> out;
+  if (log.empty() || pattern.empty()) return out;
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  const std::string cmd = fmt::format("grep -E -- {} {} | tail -n 500", sh_quote(pattern), sh_quote(log));
+  for (const auto& n : inv.nodes) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    ExecResult r = pool.run("ssh", n.name, cmd, left);
+    if (!r.ok()) continue;  // powered off, or nothing matched
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      auto t = parse_log_time(line, since_wall);
+      if (t && *t >= since_wall) out.push_back(DetectEvent{*t, n.name, line});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const DetectEvent& a, const DetectEvent& b) { return a.wall_ns < b.wall_ns; });
+  return out;
+}
+
+namespace {
 
 // Runs the node-side rejoin script over SSH: stop, pg_rewind from the
 // primary (after a CHECKPOINT there) or a fresh pg_basebackup, start.
@@ -139,14 +252,10 @@ void rejoin_over_ssh(const Inventory& inv, faults::TransportPool& pool, const st
   if (!n || !p) throw std::runtime_error(fmt::format("rejoin: unknown node {} or {}", node, primary));
   const InterfaceSpec* repl = p->interface_on("replication");
   const std::string phost = repl ? strip_prefix(repl->address) : p->postgres.host;
-  const std::string cmd = fmt::format("bash -s -- {} {} {} {} {} {} <<'HAVERIFY_REJOIN_EOF'\n{}\nHAVERIFY_REJOIN_EOF",
-                                      sh_quote(n->postgres.data_dir), sh_quote(n->postgres.bin_dir), sh_quote(phost),
-                                      sh_quote(std::to_string(p->postgres.port)), sh_quote(n->name),
-                                      sh_quote(n->postgres.os_user), rejoin_script());
-  ExecResult r = pool.run("ssh", node, cmd, deadline);
-  if (!r.ok())
-    throw std::runtime_error(fmt::format("rejoin of {} as a standby of {} failed ({}{}exit {}): {}{}", node, primary,
-                                         r.error, r.timed_out ? " timed out, " : " ", r.exit_code, r.err, r.out));
+  run_script_over_ssh(pool, node, std::string(HAVERIFY_SOURCE_DIR) + "/lab/scripts/pg-rejoin.sh",
+                      {n->postgres.data_dir, n->postgres.bin_dir, phost, std::to_string(p->postgres.port), n->name,
+                       n->postgres.os_user},
+                      deadline, fmt::format("rejoin of {} as a standby of {}", node, primary));
 }
 
 class GenericDriver : public ClusterDriver {
@@ -288,6 +397,8 @@ class PgpoolDriver : public GenericDriver {
 
 std::unique_ptr<ClusterDriver> make_driver(const Inventory& inv, faults::TransportPool& pool) {
   if (inv.driver.type == "pgpool") return std::make_unique<PgpoolDriver>(inv, pool);
+  if (inv.driver.type == "pacemaker") return make_pacemaker_driver(inv, pool);
+  if (inv.driver.type == "patroni") return make_patroni_driver(inv, pool);
   return std::make_unique<GenericDriver>(inv, pool);
 }
 

@@ -62,6 +62,7 @@ FinalState read_final_state(const Inventory& inv, ClusterDriver& driver, const F
   FinalState f;
   f.bank_expected_total = opts.bank_expected_total;
   f.primary = final_primary(inv, driver);
+  f.replicated = driver.replicated();
   f.nodes.resize(inv.nodes.size());
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < inv.nodes.size(); ++i)
@@ -98,6 +99,10 @@ std::string divergence(const FinalState& s) {
   auto add = [&out](const std::string& x) { out += (out.empty() ? "" : "; ") + x; };
   for (const auto& n : s.nodes) {
     if (n.node == s.primary) continue;
+    if (!s.replicated) {  // shared disk: passive nodes run no PostgreSQL
+      if (n.reachable && !n.in_recovery) add(n.node + " answers as a second primary");
+      continue;
+    }
     if (!n.reachable)
       add(n.node + " does not answer");
     else if (!n.in_recovery)

@@ -16,6 +16,12 @@ std::string format_wall_ns(Nanos wall_ns) {
                      tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
 
+std::string timestamp_dirname(Nanos wall_ns) {
+  std::string s = format_wall_ns(wall_ns);
+  std::replace(s.begin(), s.end(), ':', '-');
+  return s;
+}
+
 const char* to_string(OpType t) {
   switch (t) {
     case OpType::invoke:

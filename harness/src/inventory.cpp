@@ -20,6 +20,8 @@ const InterfaceSpec* NodeSpec::interface_on(const std::string& lan) const {
 const NodeSpec* Inventory::node(const std::string& n) const {
   for (const auto& x : nodes)
     if (x.name == n) return &x;
+  for (const auto& x : aux_nodes)
+    if (x.name == n) return &x;
   return nullptr;
 }
 
@@ -223,14 +225,57 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
       inv.driver.pcp_user = dr.get_string("pcp_user", "");
       inv.driver.pcp_passfile = dr.get_string("pcp_passfile", "");
       inv.driver.ssh_host = dr.get_string("ssh_host", "");
-      if (inv.driver.type != "pgpool" && inv.driver.type != "generic")
-        ctx.error(dr.child("type"), "driver.type", "must be pgpool or generic");
+      auto& d = inv.driver;
+      d.model = dr.get_string("model", "replication");
+      d.resource = dr.get_string("resource", "");
+      d.repl_host = dr.get_string("repl_host", "");
+      d.tmpdir = dr.get_string("tmpdir", "/var/lib/pgsql/tmp");
+      d.rejoin_script = dr.get_string("rejoin_script", "");
+      d.start_command = dr.get_string("start_command", "systemctl start pacemaker");
+      const bool pcmk = d.type == "pacemaker";
+      const bool patroni = d.type == "patroni";
+      d.detect_log = dr.get_string("detect_log", pcmk      ? "/var/log/corosync/corosync.log"
+                                                 : patroni ? "/var/log/patroni/patroni.log"
+                                                           : "");
+      d.detect_pattern = dr.get_string(
+          "detect_pattern",
+          pcmk ? "A new membership .* was formed"
+          : patroni
+              ? "Request failed to .*/patroni|Got response from .*/patroni|Lock owner: None|promoted self to leader"
+              : "");
+      d.rest_port = static_cast<int>(dr.get_int("rest_port", 8008));
+      d.patronictl_config = dr.get_string("patronictl_config", "/etc/patroni/config.yml");
+      if (d.type != "pgpool" && d.type != "generic" && d.type != "pacemaker" && d.type != "patroni")
+        ctx.error(dr.child("type"), "driver.type", "must be pgpool, pacemaker, patroni or generic");
+      if (d.model != "replication" && d.model != "shared-disk")
+        ctx.error(dr.child("model"), "driver.model", "must be replication or shared-disk");
+      if (pcmk && d.resource.empty())
+        ctx.error(dr.node(), "driver", "the pacemaker driver needs resource (the pgsql clone or group)");
+      if (pcmk && d.model == "replication" && d.repl_host.empty())
+        ctx.error(dr.node(), "driver", "the pacemaker replication model needs repl_host (to re-seed a node)");
+      if (pcmk && d.rejoin_script.empty())
+        ctx.error(dr.node(), "driver", "the pacemaker driver needs rejoin_script (lab/stacks/pacemaker/rejoin.sh)");
       if (inv.driver.type == "pgpool" && (inv.driver.pcp_host.empty() || inv.driver.pcp_user.empty()))
         ctx.error(dr.node(), "driver", "the pgpool driver needs pcp_host and pcp_user");
     }
     dr.finish();
   }
   top.finish();
+
+  // The pgpool host is reachable over SSH (driver.ssh_host) but holds no
+  // PostgreSQL: a fault target named `pool` (e.g. process_kill pgpool).
+  if (inv.driver.type == "pgpool" && !inv.driver.ssh_host.empty()) {
+    NodeSpec pool;
+    pool.name = kPoolNode;
+    pool.ssh = default_target;
+    pool.ssh.host = inv.driver.ssh_host;
+    pool.power.controller = "none";
+    if (std::any_of(inv.nodes.begin(), inv.nodes.end(), [](const NodeSpec& n) { return n.name == kPoolNode; }))
+      ctx.error(root, "nodes",
+                fmt::format("the node name '{}' is reserved for the pgpool host (driver.ssh_host)", kPoolNode));
+    else
+      inv.aux_nodes.push_back(pool);
+  }
 
   // Names end up in shell commands and file names on the nodes.
   auto safe = [](const std::string& s) {

@@ -4,36 +4,39 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 
+#include "faults/injector.hpp"
 #include "faults/ledger.hpp"
 #include "haverify/cancel.hpp"
+#include "haverify/compare.hpp"
 #include "haverify/config_reader.hpp"
 #include "haverify/driver.hpp"
 #include "haverify/inventory.hpp"
+#include "haverify/lab.hpp"
+#include "haverify/plan.hpp"
 #include "haverify/runner.hpp"
 #include "haverify/scenario.hpp"
+#include "reports/csv_read.hpp"
 
 namespace fs = std::filesystem;
 using namespace haverify;
 
 namespace {
 
-std::string lab_dir() {
-  if (const char* d = std::getenv("HAVERIFY_LAB_DIR"); d && *d) return d;
-  return std::string(HAVERIFY_SOURCE_DIR) + "/lab";
-}
-
-std::string default_inventory() {
-  const char* s = std::getenv("HAVERIFY_LAB_STATE");
-  return std::string(s && *s ? s : "/var/lib/haverify-lab") + "/inventory.yaml";
+// The lab script finds the init binary built beside haverify through this.
+void export_lab_init() {
+  if (!std::getenv("HAVERIFY_LAB_INIT")) setenv("HAVERIFY_LAB_INIT", HAVERIFY_LAB_INIT_PATH, 1);
 }
 
 int lab_command(const std::vector<std::string>& args) {
-  const std::string script = lab_dir() + "/haverify-lab";
-  if (!std::getenv("HAVERIFY_LAB_INIT")) setenv("HAVERIFY_LAB_INIT", HAVERIFY_LAB_INIT_PATH, 1);
+  const std::string script = lab_script_path();
+  export_lab_init();
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(script.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -102,6 +105,104 @@ int heal(const std::string& ledger_path) {
   return failed ? kExitHarness : kExitPass;
 }
 
+struct PlanCliOptions {
+  std::string inventory;
+  std::string out;
+  std::string processes = "auto";
+  bool force = false;
+};
+
+int plan_command(const std::string& kind, const PlanCliOptions& o) {
+  Inventory inv;
+  try {
+    inv = load_inventory(o.inventory);
+  } catch (const ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitUsage;
+  }
+  std::vector<std::string> processes;
+  if (o.processes == "auto") {
+    processes = stack_processes(inv);
+  } else {
+    std::stringstream ss(o.processes);
+    for (std::string p; std::getline(ss, p, ',');) {
+      if (!valid_process_selector(p)) {
+        std::cerr << fmt::format("haverify plan: --stack-processes: unknown process '{}' (auto, or a list of {})\n", p,
+                                 fmt::join(process_selectors(), ", "));
+        return kExitUsage;
+      }
+      processes.push_back(p);
+    }
+  }
+  const auto items = kind == "single-fault" ? single_fault_plan(inv, processes) : multi_fault_plan(inv, processes);
+  const std::string dir = o.out.empty() ? fmt::format("plans/{}/{}", inv.name, kind) : o.out;
+  try {
+    write_plan(dir, items, inv, o.force);
+  } catch (const std::exception& e) {
+    std::cerr << "haverify plan: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  std::map<std::string, int> by_expected;
+  for (const auto& it : items) ++by_expected[it.expected];
+  std::string counts;
+  for (const auto& [e, n] : by_expected) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, e);
+  std::cout << fmt::format("{} {} item(s) for {} (stack {}, family {}, processes {}): {}\nsheet: {}/plan.csv\n",
+                           items.size(), kind, inv.name, inv.stack, stack_family(inv), fmt::join(processes, ","),
+                           counts, dir);
+  return kExitPass;
+}
+
+int report_merge(const std::string& out, const std::vector<std::string>& inputs) {
+  try {
+    const auto n = reports::merge_csv_files(inputs, out);
+    std::cout << fmt::format("{}: {} row(s) from {} file(s)\n", out, n, inputs.size());
+    return kExitPass;
+  } catch (const reports::CsvReadError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitUsage;
+  }
+}
+
+// `haverify cluster status|switchover|rejoin`: the cluster driver's planned
+// operations, by hand (what the normal suite runs as steps).
+int cluster_command(const std::string& file, const std::string& action, const std::string& node, int deadline_ms) {
+  Inventory inv;
+  try {
+    inv = load_inventory(file);
+  } catch (const ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (action != "status" && !inv.node(node)) {
+    std::cerr << fmt::format("haverify cluster {}: unknown node '{}' in {}\n", action, node, file);
+    return kExitUsage;
+  }
+  const auto deadline = std::chrono::milliseconds(deadline_ms);
+  faults::TransportPool pool(inv);
+  auto driver = make_driver(inv, pool);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    if (action == "switchover") {
+      driver->switchover(node, deadline);
+    } else if (action == "rejoin") {
+      std::string primary;
+      for (const auto& s : driver->roles(std::chrono::milliseconds(5000)))
+        if (s.role == Role::primary) primary = s.node;
+      if (primary.empty()) throw std::runtime_error("the manager names no primary to rejoin to");
+      driver->rejoin(node, primary, deadline);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << fmt::format("haverify cluster {} {}: {}\n", action, node, e.what());
+    return kExitVerdictFailed;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (action != "status") std::cout << fmt::format("{} {}: done in {:.2f} s\n", action, node, secs);
+  for (const auto& s : driver->roles(std::chrono::milliseconds(5000)))
+    std::cout << fmt::format("{:<10} {:<8} {}\n", s.node, to_string(s.role), s.detail);
+  if (action == "status") std::cout << driver->status_text(std::chrono::milliseconds(5000));
+  return kExitPass;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,8 +221,13 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 0;
   int fault_deadline_ms = 15000;
   auto* run = app.add_subcommand("run", "Run scenario files (or directories of them) against a cluster");
-  run->add_option("scenario", ropts.scenario_paths, "scenario .yaml files or directories")->required();
-  ropts.inventory_path = default_inventory();
+  run->add_option("scenario", ropts.scenario_paths, "scenario .yaml files or directories (or --plan)");
+  run->add_option("--plan", ropts.plan_path, "run the rows of a plan sheet (plan.csv) and fill in its result columns");
+  run->add_option("--plan-out", ropts.plan_out, "write the filled-in sheet here instead of over --plan");
+  run->add_flag("--shuffle", ropts.shuffle, "run the items in an order drawn from the seed");
+  std::string shard;
+  run->add_option("--shard", shard, "i/n: run only the items at positions p (in the seeded order) with p % n == i-1");
+  ropts.inventory_path = lab_inventory_path();
   run->add_option("--inventory,-i", ropts.inventory_path, "inventory file (default: the embedded lab's)");
   run->add_option("--seed", seed, "seed for random choices; recorded in every row");
   run->add_option("--out", ropts.out_dir, "output directory (default runs/<suite>/<timestamp>)");
@@ -140,6 +246,36 @@ int main(int argc, char** argv) {
         return d && d->count() > 0 ? std::string() : std::string("expected a duration such as 90s, 30m or 2h");
       });
 
+  CompareOptions copts;
+  int lab_up_s = 1200, lab_down_s = 300;
+  auto* cmp = app.add_subcommand(
+      "compare", "Run one scenario N times against each stack of the lab (up, runs, down) and compare failover times");
+  auto* cmp_scenario = cmp->add_option("--scenario", copts.scenario_path, "the scenario file");
+  auto* cmp_stacks =
+      cmp->add_option("--stacks", copts.stacks, "stacks to compare, comma-separated; the first is the baseline")
+          ->delimiter(',');
+  auto* cmp_profile = cmp->add_option("--profile", copts.profile, "lab profile for every stack (default|fast)");
+  auto* cmp_n = cmp->add_option("-n", copts.n, "runs per stack (default 5)")->check(CLI::Range(1, 100000));
+  cmp->add_option("--seed", copts.seed, "seed of the runs and of the bootstrap (default: from the clock; --from: 1)");
+  cmp->add_option("--out", copts.out_dir, "output directory (default runs/compare/<timestamp>)");
+  auto* cmp_lab = cmp->add_option("--lab", copts.lab_script, "the haverify-lab script (default: the source tree's)");
+  auto* cmp_keep = cmp->add_flag("--keep-going", copts.keep_going,
+                                 "go on with the next stack when one does not come up or its runs fail to run");
+  auto* cmp_ledger = cmp->add_option("--ledger", copts.ledger_path, "fault ledger file");
+  auto* cmp_fault_deadline =
+      cmp->add_option("--fault-deadline-ms", fault_deadline_ms, "deadline for each inject/verify/heal command")
+          ->check(CLI::Range(100, 600000));
+  auto* cmp_up = cmp->add_option("--lab-up-timeout", lab_up_s, "seconds allowed for each `lab up` (default 1200)")
+                     ->check(CLI::Range(10, 86400));
+  auto* cmp_down =
+      cmp->add_option("--lab-down-timeout", lab_down_s, "seconds allowed for each `lab down` (default 300)")
+          ->check(CLI::Range(10, 86400));
+  cmp->add_option("--from", copts.from,
+                  "offline: compare existing results.csv files (comma-separated), grouped by scenario, stack, profile")
+      ->delimiter(',')
+      ->excludes(cmp_scenario, cmp_stacks, cmp_profile, cmp_n, cmp_lab, cmp_keep, cmp_ledger, cmp_fault_deadline,
+                 cmp_up, cmp_down);
+
   std::vector<std::string> vfiles;
   auto* val = app.add_subcommand("validate", "Check scenario or inventory files; every error has file:line:col");
   val->add_option("files", vfiles, "files or directories")->required();
@@ -150,9 +286,49 @@ int main(int argc, char** argv) {
 
   auto* inv = app.add_subcommand("inventory", "Inventory tools");
   inv->require_subcommand(1);
-  std::string inv_file = default_inventory();
+  std::string inv_file = lab_inventory_path();
   auto* invcheck = inv->add_subcommand("check", "Connect to every node and say what is wrong");
   invcheck->add_option("file", inv_file, "inventory file");
+
+  PlanCliOptions popts;
+  popts.inventory = lab_inventory_path();
+  auto* planc = app.add_subcommand("plan", "Write a test plan: one scenario per fault and a sheet (plan.csv)");
+  planc->require_subcommand(1);
+  std::vector<CLI::App*> plan_kinds;
+  for (const char* k : {"single-fault", "multi-fault"}) {
+    auto* c = planc->add_subcommand(k, std::string(k) == "single-fault"
+                                           ? "every single fault the inventory allows, on each role"
+                                           : "every pair of single faults on different components, and named "
+                                             "combinations");
+    c->add_option("--inventory,-i", popts.inventory, "inventory file (default: the embedded lab's)");
+    c->add_option("--out", popts.out, "folder for the scenarios and plan.csv (default plans/<inventory>/<kind>/)");
+    c->add_option("--stack-processes", popts.processes,
+                  "auto (from the driver / stack) or a comma-separated list of process selectors");
+    c->add_flag("--force", popts.force, "replace an existing plan.csv (it may hold results)");
+    plan_kinds.push_back(c);
+  }
+
+  auto* report = app.add_subcommand("report", "Report tools");
+  report->require_subcommand(1);
+  std::string merge_out;
+  std::vector<std::string> merge_in;
+  auto* merge = report->add_subcommand("merge", "Join results.csv (or plan.csv) files with the same header");
+  merge->add_option("-o,--out", merge_out, "the merged file")->required();
+  merge->add_option("files", merge_in, "CSV files")->required();
+
+  auto* clu = app.add_subcommand("cluster", "The cluster driver's planned operations");
+  clu->require_subcommand(1);
+  std::string clu_inv = lab_inventory_path(), clu_node;
+  int clu_deadline_ms = 120000;
+  auto* clu_status = clu->add_subcommand("status", "The manager's view of the roles and its status text");
+  auto* clu_sw = clu->add_subcommand("switchover", "Planned switchover to NODE");
+  auto* clu_rejoin = clu->add_subcommand("rejoin", "Bring NODE (a failed old primary) back as a standby");
+  for (auto* c : {clu_status, clu_sw, clu_rejoin}) {
+    c->add_option("--inventory,-i", clu_inv, "inventory file (default: the embedded lab's)");
+    c->add_option("--deadline-ms", clu_deadline_ms, "deadline of the operation")->check(CLI::Range(1000, 3600000));
+  }
+  clu_sw->add_option("--to", clu_node, "the node to promote")->required();
+  clu_rejoin->add_option("node", clu_node, "the node to rejoin")->required();
 
   // Listed for --help only; main() hands `lab` to the lab script before parsing.
   app.add_subcommand(
@@ -168,14 +344,37 @@ int main(int argc, char** argv) {
   cancel::install_signal_thread();
   try {
     if (*run) {
+      if (!shard.empty()) {
+        std::string err;
+        auto sh = parse_shard(shard, &err);
+        if (!sh) {
+          std::cerr << "haverify run: " << err << "\n";
+          return kExitUsage;
+        }
+        ropts.shard_index = sh->first;
+        ropts.shard_count = sh->second;
+      }
       ropts.seed = seed;
       ropts.fault_deadline = std::chrono::milliseconds(fault_deadline_ms);
       if (!duration.empty()) ropts.duration = parse_duration(duration);
       return run_suite(ropts);
     }
+    if (*cmp) {
+      export_lab_init();
+      copts.fault_deadline = std::chrono::milliseconds(fault_deadline_ms);
+      copts.lab_up_deadline = std::chrono::seconds(lab_up_s);
+      copts.lab_down_deadline = std::chrono::seconds(lab_down_s);
+      return run_compare(copts);
+    }
     if (*val) return validate(vfiles);
+    for (auto* k : plan_kinds)
+      if (*k) return plan_command(k->get_name(), popts);
+    if (*merge) return report_merge(merge_out, merge_in);
     if (*healc) return heal(ledger_path);
     if (*invcheck) return inventory_check(inv_file);
+    if (*clu_status) return cluster_command(clu_inv, "status", "", clu_deadline_ms);
+    if (*clu_sw) return cluster_command(clu_inv, "switchover", clu_node, clu_deadline_ms);
+    if (*clu_rejoin) return cluster_command(clu_inv, "rejoin", clu_node, clu_deadline_ms);
   } catch (const ConfigError& e) {
     std::cerr << e.what() << "\n";
     return kExitUsage;

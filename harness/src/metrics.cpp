@@ -14,6 +14,8 @@ namespace haverify {
 
 std::optional<double> RunMetrics::value(const std::string& metric) const {
   if (metric == "failover_s") return failover_s;
+  if (metric == "detect_s") return detect_s;
+  if (metric == "promote_s") return promote_s;
   if (metric == "downtime_s") return downtime_s;
   if (metric == "lost_acked") {
     if (!lost_acked) return std::nullopt;
@@ -44,6 +46,9 @@ struct MetricsPass::State {
   Nanos last_client_op = 0;
   LatencyHistogram latency;
   std::set<std::string> primaries_before;  // role reports before the fault
+  // Driver detections (process "driver", f "detect"): few, and appended
+  // after the steps with earlier timestamps, so judged at finish.
+  std::vector<Instant> detects;
 };
 
 MetricsPass::MetricsPass() : s_(std::make_unique<State>()) {}
@@ -52,11 +57,12 @@ MetricsPass::~MetricsPass() = default;
 void MetricsPass::on_op(const Op& op) {
   State& s = *s_;
   RunMetrics& m = s.m;
-  // The first injected fault.
+  // The first injected fault: the earliest send among the actions released
+  // together (their threads append in any order), and the first return.
   if (op.process == "nemesis" && op.f == "inject" && !s.inject_done) {
-    if (op.type == OpType::invoke && !m.t_inject_sent) {
-      m.t_inject_sent = Instant{op.mono_ns, op.wall_ns};
-    } else if (op.type != OpType::invoke && m.t_inject_sent && !m.t_inject_returned) {
+    if (op.type == OpType::invoke) {
+      if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) m.t_inject_sent = Instant{op.mono_ns, op.wall_ns};
+    } else if (m.t_inject_sent) {
       m.t_inject_returned = Instant{op.mono_ns, op.wall_ns};
       s.inject_done = true;
     }
@@ -71,6 +77,22 @@ void MetricsPass::on_op(const Op& op) {
     const bool closes =
         step || (op.process == "nemesis" && op.f == "heal") || (op.process == "runner" && op.f == "recover");
     if (closes) s.window_end = op.mono_ns;
+  }
+  if (op.process == "driver" && op.f == "detect") {
+    s.detects.push_back(Instant{op.mono_ns, op.wall_ns});
+    return;
+  }
+  // The spread of send times of the actions of one inject step (the largest
+  // over the run's steps), recorded by the injector.
+  if (op.process == "nemesis" && op.f == "injection_skew") {
+    double v = 0;
+    const char* e = op.value.data() + op.value.size();
+    auto [p, ec] = std::from_chars(op.value.data(), e, v);
+    if (ec == std::errc() && p != op.value.data()) {
+      auto [it, fresh] = m.figures.emplace("injection_skew_ms", v);
+      if (!fresh) it->second = std::max(it->second, v);
+    }
+    return;
   }
   if (op.process == "probe" && op.f == "role") {
     if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) {
@@ -171,6 +193,16 @@ RunMetrics MetricsPass::finish(const std::optional<std::set<std::int64_t>>& fina
   }
   if (m.t_first_write && m.t_inject_sent) m.failover_s = ns_to_s(m.t_first_write->mono - m.t_inject_sent->mono);
 
+  // t_detect: the first detection a cluster driver recorded (process "driver",
+  // f "detect", any type) at or after the inject was sent; earlier ones are
+  // about something else (e.g. the setup).
+  if (m.t_inject_sent) {
+    for (const auto& d : s.detects)
+      if (d.mono >= m.t_inject_sent->mono && (!m.t_detect || d.mono < m.t_detect->mono)) m.t_detect = d;
+    if (m.t_detect) m.detect_s = ns_to_s(m.t_detect->mono - m.t_inject_sent->mono);
+    if (m.t_promote) m.promote_s = ns_to_s(m.t_promote->mono - m.t_inject_sent->mono);
+  }
+
   if (final_ids) {
     std::int64_t lost = 0;
     s.acked_ids.for_each([&](std::int64_t id) {
@@ -212,6 +244,12 @@ Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks
       if (metric == "failover_s")
         c.reason = m.t_inject_sent ? "failover_s unknown: no write was acknowledged after the fault"
                                    : "failover_s unknown: no fault was injected";
+      else if (metric == "detect_s")
+        c.reason = m.t_inject_sent ? "detect_s unknown: the cluster driver recorded no detection after the fault"
+                                   : "detect_s unknown: no fault was injected";
+      else if (metric == "promote_s")
+        c.reason = m.t_inject_sent ? "promote_s unknown: no other node answered as a primary after the fault"
+                                   : "promote_s unknown: no fault was injected";
       else if (metric == "lost_acked")
         c.reason = "lost_acked unknown: the ids could not be read back from a primary";
       else if (metric == "downtime_s")

@@ -251,8 +251,55 @@ std::string PgTarget::describe() const {
   return out;
 }
 
+namespace {
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out(1);
+  for (char c : s) {
+    if (c == ',')
+      out.emplace_back();
+    else
+      out.back().push_back(c);
+  }
+  return out;
+}
+PgConnPtr pg_connect_one(const PgTarget& target, std::chrono::milliseconds deadline, std::string* error,
+                         int tcp_user_timeout_ms);
+}  // namespace
+
+// A host list ("a,b,c"): libpq's non-blocking connect does not move on from
+// a silent host (a powered-off node) until TCP gives up, which can take
+// tens of seconds (until ARP fails). A well-configured client gives each
+// host its share of the deadline (libpq's connect_timeout does the same in
+// blocking mode), so each host gets remaining/hosts_left, in list order.
 PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline, std::string* error,
                      int tcp_user_timeout_ms) {
+  const auto hosts = split_list(target.host);
+  if (hosts.size() < 2) return pg_connect_one(target, deadline, error, tcp_user_timeout_ms);
+  const auto ports = split_list(target.port);
+  const auto end = Clock::now() + deadline;
+  std::string errors;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const int left = ms_until(end);
+    if (left <= 0) break;
+    PgTarget one = target;
+    one.host = hosts[i];
+    one.port = ports.size() == hosts.size() ? ports[i] : ports[0];
+    std::string err;
+    const auto share = std::chrono::milliseconds(std::max<int>(1, left / static_cast<int>(hosts.size() - i)));
+    PgConnPtr c = pg_connect_one(one, share, &err, tcp_user_timeout_ms);
+    if (c) {
+      if (error) error->clear();
+      return c;
+    }
+    errors += fmt::format("{}{}: {}", errors.empty() ? "" : "; ", hosts[i], err);
+  }
+  if (error) *error = errors.empty() ? fmt::format("connect deadline {}ms passed", deadline.count()) : errors;
+  return PgConnPtr();
+}
+
+namespace {
+PgConnPtr pg_connect_one(const PgTarget& target, std::chrono::milliseconds deadline, std::string* error,
+                         int tcp_user_timeout_ms) {
   const auto end = Clock::now() + deadline;
   auto fail = [error](std::string msg) {
     if (error) *error = std::move(msg);
@@ -299,6 +346,7 @@ PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline,
   if (error) error->clear();
   return conn;
 }
+}  // namespace
 
 const char* to_string(QueryOutcome::Kind k) {
   switch (k) {

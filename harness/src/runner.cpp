@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -25,6 +26,7 @@
 #include "haverify/maintenance.hpp"
 #include "haverify/metrics.hpp"
 #include "haverify/pg.hpp"
+#include "haverify/plan.hpp"
 #include "haverify/sampler.hpp"
 #include "haverify/workload.hpp"
 #include "haverify/workload_bank.hpp"
@@ -90,13 +92,6 @@ class HarnessError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string timestamp_dirname() {
-  const auto now = wall_now_ns();
-  std::string s = format_wall_ns(now);  // 2026-11-21T09:37:29.123Z
-  std::replace(s.begin(), s.end(), ':', '-');
-  return s;
-}
-
 void log(const std::string& s) {
   std::cout << fmt::format("[{}] {}", format_wall_ns(wall_now_ns()).substr(11, 12), s) << std::endl;
 }
@@ -150,9 +145,12 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
   h.manager_known =
       std::any_of(h.manager.begin(), h.manager.end(), [](const NodeStatus& m) { return m.role != Role::unknown; });
   std::vector<std::string> primaries, problems;
+  const bool replicated = driver.replicated();
   for (const auto& p : h.probes) {
     if (p.role == Role::primary) primaries.push_back(p.node);
-    if (p.role == Role::down) problems.push_back(fmt::format("{} does not answer ({})", p.node, p.detail));
+    // Shared disk: the passive node runs no PostgreSQL; the manager vouches for it.
+    if (p.role == Role::down && replicated)
+      problems.push_back(fmt::format("{} does not answer ({})", p.node, p.detail));
   }
   for (const auto& m : h.manager)
     if (!m.attached || m.role == Role::unknown)
@@ -162,7 +160,7 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
   else
     h.primary = primaries[0];
   // Every standby must be streaming from the primary, on its timeline.
-  if (primaries.size() == 1) {
+  if (primaries.size() == 1 && replicated) {
     const NodeSpec* p = inv.node(h.primary);
     std::string err;
     auto conn = pg_connect(node_target(*p), 1000ms, &err);
@@ -250,7 +248,7 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
       std::map<std::string, std::string> why;
       for (const auto& p : h.probes) {
         if (p.node == primary) continue;
-        if (p.role == Role::down) why[p.node] = "does not answer";
+        if (p.role == Role::down && driver.replicated()) why[p.node] = "does not answer";
         if (p.role == Role::primary) why[p.node] = "answers as a second primary";
       }
       if (h.manager_known)
@@ -282,6 +280,47 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
   history.record("runner", OpType::ok, "recover", h.primary);
 }
 
+// The wall time of the first nemesis inject op (in History order), noted as
+// the ops stream by: the History keeps no ops to look it up afterwards.
+class FirstInjectWatch final : public HistorySink {
+ public:
+  void on_op(const Op& op) override {
+    if (op.process == "nemesis" && op.f == "inject" && wall_.load(std::memory_order_relaxed) == kNone)
+      wall_.store(op.wall_ns, std::memory_order_relaxed);
+  }
+  std::optional<Nanos> wall() const {
+    const Nanos w = wall_.load(std::memory_order_relaxed);
+    return w == kNone ? std::nullopt : std::optional<Nanos>(w);
+  }
+
+ private:
+  static constexpr Nanos kNone = std::numeric_limits<Nanos>::min();
+  std::atomic<Nanos> wall_{kNone};
+};
+
+// When the manager noticed the fault (t_detect), from its logs: each event
+// after the first injection goes into the History as {driver, detect}.
+void record_detect_events(ClusterDriver& driver, History& history, Nanos inject_wall_ns) {
+  try {
+    const Nanos mono = mono_now_ns(), wall = wall_now_ns();
+    int kept = 0;
+    for (const auto& e : driver.detect_events(inject_wall_ns, 10s)) {
+      if (++kept > 20) break;
+      Op op;
+      op.process = "driver";
+      op.type = OpType::info;
+      op.f = "detect";
+      op.value = e.what;
+      op.node = e.node;
+      op.wall_ns = e.wall_ns;
+      op.mono_ns = mono - (wall - e.wall_ns);
+      history.append(std::move(op));
+    }
+  } catch (const std::exception& e) {
+    log(fmt::format("t_detect: the {} driver could not read its logs: {}", driver.name(), e.what()));
+  }
+}
+
 void wait_healthy(const Inventory& inv, ClusterDriver& driver, faults::TransportPool& pool, History& history,
                   std::chrono::milliseconds timeout) {
   Health h = assess(inv, driver);
@@ -290,38 +329,63 @@ void wait_healthy(const Inventory& inv, ClusterDriver& driver, faults::Transport
   recover(inv, driver, pool, history, timeout);
 }
 
-std::vector<std::string> resolve_targets(const FaultSpec& f, const Inventory& inv, ClusterDriver& driver,
+// Roles as seen at injection time, read once per inject step so that the
+// faults of one step agree on who is primary.
+class RoleSnapshot {
+ public:
+  RoleSnapshot(const Inventory& inv, ClusterDriver& driver) : inv_(inv), driver_(driver) {}
+  const std::vector<NodeStatus>& get() {
+    if (roles_.empty()) {
+      roles_ = driver_.roles(2000ms);
+      // Fall back to direct probes when the manager cannot tell.
+      bool any = std::any_of(roles_.begin(), roles_.end(), [](const NodeStatus& s) { return s.role == Role::primary; });
+      if (!any) roles_ = probe_all(inv_, 1000ms);
+    }
+    return roles_;
+  }
+
+ private:
+  const Inventory& inv_;
+  ClusterDriver& driver_;
+  std::vector<NodeStatus> roles_;
+};
+
+std::vector<std::string> nodes_with_role(RoleSnapshot& roles, const Inventory& inv, Role role) {
+  std::vector<std::string> c;
+  for (const auto& s : roles.get())
+    if (s.role == role && inv.node(s.node)) c.push_back(s.node);
+  std::sort(c.begin(), c.end());
+  return c;
+}
+
+// Targets: node names, `all`, `primary`, `standby` (one standby, chosen with
+// the run's seed), `standby:N` (the N-th standby in node-name order),
+// `standbys` (every standby).
+std::vector<std::string> resolve_targets(const FaultSpec& f, const Inventory& inv, RoleSnapshot& roles,
                                          std::mt19937_64& rng) {
   std::vector<std::string> out;
-  std::vector<NodeStatus> roles;
-  auto need_roles = [&] {
-    if (roles.empty()) {
-      roles = driver.roles(2000ms);
-      // Fall back to direct probes when the manager cannot tell.
-      bool any = std::any_of(roles.begin(), roles.end(), [](const NodeStatus& s) { return s.role == Role::primary; });
-      if (!any) roles = probe_all(inv, 1000ms);
-    }
-  };
   for (const auto& t : f.targets) {
     if (t == "all") {
       for (const auto& n : inv.nodes) out.push_back(n.name);
     } else if (t == "standbys") {
-      need_roles();
-      std::size_t n = 0;
-      for (const auto& s : roles)
-        if (s.role == Role::standby && inv.node(s.node)) {
-          out.push_back(s.node);
-          ++n;
-        }
-      if (n == 0) throw HarnessError("no node is a standby at injection time");
+      auto c = nodes_with_role(roles, inv, Role::standby);
+      if (c.empty()) throw HarnessError("no node is a standby at injection time");
+      out.insert(out.end(), c.begin(), c.end());
     } else if (t == "primary" || t == "standby") {
-      need_roles();
-      std::vector<std::string> c;
-      for (const auto& s : roles)
-        if (to_string(s.role) == t && inv.node(s.node)) c.push_back(s.node);
+      auto c = nodes_with_role(roles, inv, t == "primary" ? Role::primary : Role::standby);
       if (c.empty()) throw HarnessError(fmt::format("no node has the role '{}' at injection time", t));
-      std::sort(c.begin(), c.end());
       out.push_back(c[std::uniform_int_distribution<std::size_t>(0, c.size() - 1)(rng)]);
+    } else if (t.rfind("standby:", 0) == 0) {
+      auto c = nodes_with_role(roles, inv, Role::standby);
+      std::size_t n = 0;
+      try {
+        n = std::stoul(t.substr(8));
+      } catch (const std::exception&) {
+      }
+      if (n < 1 || n > c.size())
+        throw HarnessError(
+            fmt::format("fault target '{}': {} standby(s) at injection time ({})", t, c.size(), fmt::join(c, ", ")));
+      out.push_back(c[n - 1]);
     } else {
       if (!inv.node(t))
         throw HarnessError(fmt::format("fault target '{}' is neither a role nor a node of the inventory", t));
@@ -352,9 +416,15 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
   row.seed = seed;
   row.repetition = repetition;
   row.run_dir = run_dir;
-  if (const FaultSpec* f = sc.primary_fault()) {
-    row.fault = f->kind == "lan_cut" ? "lan_cut:" + f->lan : f->kind;
-    row.target = fmt::format("{}", fmt::join(f->targets, "+"));
+  // The faults of the first inject step (several: joined with " & ").
+  std::vector<std::string> fault_labels, target_labels;
+  if (const Step* first = sc.first_inject()) {
+    for (const auto& f : first->faults) {
+      fault_labels.push_back(f.kind == "lan_cut" ? "lan_cut:" + f.lan : f.kind);
+      target_labels.push_back(fmt::format("{}", fmt::join(f.targets, "+")));
+    }
+    row.fault = fmt::format("{}", fmt::join(fault_labels, " & "));
+    row.target = fmt::format("{}", fmt::join(target_labels, " & "));
   }
   fs::create_directories(run_dir);
 
@@ -387,7 +457,9 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
                                               sc.sampler ? sc.sampler->interval : std::chrono::milliseconds(1000));
   std::optional<reports::SeriesCsvWriter> series_out;
   if (sc.sampler) series_out.emplace(run_dir + "/series.csv", start);
-  std::vector<HistorySink*> sinks = {&history_out, &events_out, &throughput_out, &metrics_pass, &checker_feed};
+  FirstInjectWatch first_inject;
+  std::vector<HistorySink*> sinks = {&history_out,  &events_out,   &throughput_out,
+                                     &metrics_pass, &checker_feed, &first_inject};
   if (series_out) sinks.push_back(&*series_out);
 
   History history(/*keep_in_memory=*/false);
@@ -506,7 +578,8 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
           case StepKind::exec: {
             FaultSpec where;
             where.targets = {step.exec.target};
-            const auto nodes = resolve_targets(where, inv, *driver, rng);
+            RoleSnapshot roles(inv, *driver);
+            const auto nodes = resolve_targets(where, inv, roles, rng);
             if (step.exec.background) {
               const std::string id = step.exec.id.empty() ? fmt::format("x{}", ++auto_exec_id) : step.exec.id;
               execs.start(id, nodes.front(), step.exec.command);
@@ -522,15 +595,30 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
             break;
           }
           case StepKind::inject: {
-            const std::string id = step.fault.id.empty() ? fmt::format("f{}", ++auto_id) : step.fault.id;
-            auto nodes = resolve_targets(step.fault, inv, *driver, rng);
-            if (row.target.find("->") == std::string::npos && &step.fault == sc.primary_fault())
-              row.target += fmt::format("->{}", fmt::join(nodes, "+"));
-            injector.inject(id, step.fault, nodes);
+            RoleSnapshot roles(inv, *driver);
+            std::vector<faults::StepFault> step_faults;
+            std::vector<std::pair<std::chrono::milliseconds, std::string>> timed;  // heal after duration
+            for (const auto& f : step.faults) {
+              faults::StepFault sf{f.id.empty() ? fmt::format("f{}", ++auto_id) : f.id, f,
+                                   resolve_targets(f, inv, roles, rng)};
+              if (f.duration) timed.emplace_back(*f.duration, sf.id);
+              step_faults.push_back(std::move(sf));
+            }
+            if (&step == sc.first_inject()) {
+              for (std::size_t i = 0; i < step_faults.size(); ++i)
+                target_labels[i] += fmt::format("->{}", fmt::join(step_faults[i].nodes, "+"));
+              row.target = fmt::format("{}", fmt::join(target_labels, " & "));
+            }
+            injector.inject_step(step_faults);
             // Writes resume once one invoked after the fault is acknowledged.
             acks.arm(mono_now_ns());
-            if (step.fault.duration) {
-              if (!cancel::sleep_for(*step.fault.duration)) throw HarnessError(cancel::reason());
+            // Each fault with a duration is healed that long after the injection.
+            std::sort(timed.begin(), timed.end());
+            const auto injected = std::chrono::steady_clock::now();
+            for (const auto& [d, id] : timed) {
+              const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(injected + d -
+                                                                                      std::chrono::steady_clock::now());
+              if (left.count() > 0 && !cancel::sleep_for(left)) throw HarnessError(cancel::reason());
               auto errs = injector.heal(id);
               if (!errs.empty()) throw HarnessError(fmt::format("{}", fmt::join(errs, "; ")));
             }
@@ -591,6 +679,9 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
     std::ofstream(run_dir + "/status-after.txt") << driver->status_text(2000ms);
   } catch (...) {
   }
+  // The driver's detection events, with their own (earlier) timestamps: the
+  // passes are still attached, so the metrics pass sees them (t_detect).
+  if (first_inject.wall()) record_detect_events(*driver, history, *first_inject.wall());
   // Nothing appends any more: detach the sinks, then finish the passes.
   for (HistorySink* s : sinks) history.remove_sink(s);
   std::optional<std::set<std::int64_t>> final_ids;
@@ -633,22 +724,115 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
 
 }  // namespace
 
-int run_suite(const RunOptions& opts) {
+std::optional<std::pair<int, int>> parse_shard(const std::string& text, std::string* error) {
+  const auto slash = text.find('/');
+  int i = 0, n = 0;
+  try {
+    std::size_t a = 0, b = 0;
+    if (slash == std::string::npos) throw std::invalid_argument("no /");
+    i = std::stoi(text.substr(0, slash), &a);
+    n = std::stoi(text.substr(slash + 1), &b);
+    if (a != slash || b != text.size() - slash - 1) throw std::invalid_argument("trailing text");
+  } catch (const std::exception&) {
+    if (error) *error = fmt::format("--shard '{}': expected i/n, e.g. 1/3", text);
+    return std::nullopt;
+  }
+  if (n < 1 || i < 1 || i > n) {
+    if (error) *error = fmt::format("--shard '{}': need 1 <= i <= n", text);
+    return std::nullopt;
+  }
+  return std::make_pair(i, n);
+}
+
+std::vector<std::size_t> seeded_order(std::size_t count, std::uint64_t seed, bool shuffle) {
+  std::vector<std::size_t> order(count);
+  for (std::size_t i = 0; i < count; ++i) order[i] = i;
+  if (!shuffle) return order;
+  std::mt19937_64 rng(seed);
+  for (std::size_t i = count; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+  return order;
+}
+
+bool in_shard(std::size_t position, int index, int count) {
+  return count >= 1 && static_cast<int>(position % static_cast<std::size_t>(count)) == index - 1;
+}
+
+namespace {
+
+// One run of the suite: a scenario repetition, maybe a plan row.
+struct SuiteItem {
+  std::size_t scenario = 0;
+  int repetition = 1;
+  std::size_t position = 0;  // in the seeded order; the run's seed is seed + position
+};
+
+int verdict_rank(const std::string& v) {
+  if (v == "error") return 3;
+  if (v == "fail") return 2;
+  if (v == "unknown") return 1;
+  return 0;
+}
+
+// A plan row's result columns from one run: the worst repetition (the last among equals) stays.
+void fill_plan_row(PlanRow& p, const reports::RunRow& r) {
+  if (!p.verdict.empty() && verdict_rank(r.verdict) < verdict_rank(p.verdict)) return;
+  p.verdict = r.verdict;
+  p.failover_s = r.metrics.failover_s ? fmt::format("{:.3f}", *r.metrics.failover_s) : "";
+  p.lost_acked = r.metrics.lost_acked ? std::to_string(*r.metrics.lost_acked) : "";
+  p.reason = r.reason;
+  p.run_dir = r.run_dir;
+  p.seed = std::to_string(r.seed);
+}
+
+}  // namespace
+
+std::string unhealed_faults_problem(const std::string& ledger_path) {
+  faults::FaultLedger ledger(ledger_path.empty() ? faults::FaultLedger::default_path() : ledger_path);
+  const auto left = ledger.entries().size();
+  if (left == 0) return {};
+  return fmt::format(
+      "the fault ledger {} still lists {} unhealed fault(s) from an earlier run; run `haverify heal` first",
+      ledger.path(), left);
+}
+
+ExitCode exit_code_for_verdicts(const std::vector<std::string>& verdicts) {
+  bool any_error = false, any_fail = false;
+  for (const auto& v : verdicts) {
+    any_error |= v == "error";
+    any_fail |= v == "fail" || v == "unknown";
+  }
+  if (any_error) return kExitHarness;
+  return any_fail ? kExitVerdictFailed : kExitPass;
+}
+
+int run_suite(const RunOptions& opts, std::vector<reports::RunRow>* rows_out) {
   Inventory inv;
   std::vector<Scenario> scenarios;
+  std::vector<PlanRow> plan_rows;  // parallel to scenarios when running a plan
   std::vector<std::string> config_errors;
   try {
     inv = load_inventory(opts.inventory_path);
   } catch (const ConfigError& e) {
     config_errors.push_back(e.what());
   }
-  const auto files = expand_scenario_paths(opts.scenario_paths);
-  if (files.empty()) config_errors.push_back("no scenario files given (a .yaml file or a directory of them)");
-  for (const auto& f : files) {
+  if (!opts.plan_path.empty()) {
+    if (!opts.scenario_paths.empty()) config_errors.push_back("give either scenario files or --plan, not both");
     try {
-      scenarios.push_back(load_scenario(f));
-    } catch (const ConfigError& e) {
-      config_errors.push_back(e.what());
+      plan_rows = read_plan_csv(opts.plan_path, &scenarios);
+      if (plan_rows.empty()) config_errors.push_back(opts.plan_path + ": the sheet has no rows");
+    } catch (const PlanError& e) {
+      for (const auto& p : e.problems()) config_errors.push_back(p);
+    }
+  } else {
+    const auto files = expand_scenario_paths(opts.scenario_paths);
+    if (files.empty())
+      config_errors.push_back("no scenario files given (a .yaml file or a directory of them, or --plan)");
+    for (const auto& f : files) {
+      try {
+        scenarios.push_back(load_scenario(f));
+      } catch (const ConfigError& e) {
+        config_errors.push_back(e.what());
+      }
     }
   }
   if (opts.duration && config_errors.empty()) {
@@ -660,19 +844,18 @@ int run_suite(const RunOptions& opts) {
       }
     if (!any) config_errors.push_back("--duration: no scenario has a soak step to set");
   }
+  if (opts.shard_count > 1 && opts.seed == 0)
+    config_errors.push_back("--shard needs --seed: every shard must order the items the same way");
   if (!config_errors.empty()) {
     for (const auto& e : config_errors) std::cerr << e << "\n";
     std::cerr << "haverify: nothing was run (configuration errors above)\n";
     return kExitUsage;
   }
-  faults::FaultLedger ledger(opts.ledger_path.empty() ? faults::FaultLedger::default_path() : opts.ledger_path);
-  if (!ledger.entries().empty()) {
-    std::cerr << fmt::format(
-        "haverify: the fault ledger {} still lists {} unhealed fault(s) from an earlier run; "
-        "run `haverify heal` first\n",
-        ledger.path(), ledger.entries().size());
+  if (std::string problem = unhealed_faults_problem(opts.ledger_path); !problem.empty()) {
+    std::cerr << "haverify: " << problem << "\n";
     return kExitHarness;
   }
+  faults::FaultLedger ledger(opts.ledger_path.empty() ? faults::FaultLedger::default_path() : opts.ledger_path);
   // A bad inventory never reaches a fault.
   auto problems = check_inventory(inv, opts.ssh_check_deadline);
   if (!problems.empty()) {
@@ -687,7 +870,7 @@ int run_suite(const RunOptions& opts) {
     if (s.kind != suite) suite = "mixed";
   std::string out = opts.out_dir;
   if (out.empty()) {
-    out = fmt::format("runs/{}/{}", suite, timestamp_dirname());
+    out = fmt::format("runs/{}/{}", suite, timestamp_dirname(wall_now_ns()));
   }
   fs::create_directories(out);
   if (opts.out_dir.empty()) {
@@ -698,44 +881,85 @@ int run_suite(const RunOptions& opts) {
   log(fmt::format("suite {} | stack {} | {} scenario(s) | seed {} | out {}", suite, inv.stack, scenarios.size(), seed,
                   out));
 
-  std::vector<reports::RunRow> rows;
+  // The suite's items in the seeded order; this shard's share of them.
+  std::vector<SuiteItem> all;
+  for (std::size_t i = 0; i < scenarios.size(); ++i) {
+    const int repeat = opts.repeat > 0 ? opts.repeat : scenarios[i].repeat;
+    for (int r = 1; r <= repeat; ++r) all.push_back(SuiteItem{i, r, 0});
+  }
+  std::vector<SuiteItem> items;
+  const auto order = seeded_order(all.size(), seed, opts.shuffle);
+  for (std::size_t pos = 0; pos < order.size(); ++pos) {
+    SuiteItem it = all[order[pos]];
+    it.position = pos;
+    if (in_shard(pos, opts.shard_index, opts.shard_count)) items.push_back(it);
+  }
+  if (opts.shard_count > 1)
+    log(fmt::format("shard {}/{}: {} of {} run(s)", opts.shard_index, opts.shard_count, items.size(), all.size()));
+  // With a plan: the sheet is written back after every run, holding this shard's rows in the sheet's order.
+  const std::string plan_out = opts.plan_out.empty() ? opts.plan_path : opts.plan_out;
+  std::vector<bool> plan_in_shard(plan_rows.size(), false);
+  for (const auto& it : items)
+    if (it.scenario < plan_in_shard.size()) plan_in_shard[it.scenario] = true;
+  auto write_plan_back = [&] {
+    if (plan_rows.empty()) return;
+    std::vector<PlanRow> out;
+    for (std::size_t i = 0; i < plan_rows.size(); ++i)
+      if (plan_in_shard[i]) out.push_back(plan_rows[i]);
+    write_plan_csv(plan_out, out);
+  };
+
+  std::vector<reports::RunRow> own_rows;
+  std::vector<reports::RunRow>& rows = rows_out ? *rows_out : own_rows;
+  rows.clear();
+  std::map<std::size_t, bool> stopped;  // scenario -> --stop-after-fail hit
   int index = 0;
-  for (const auto& sc : scenarios) {
-    const int repeat = opts.repeat > 0 ? opts.repeat : sc.repeat;
-    for (int r = 1; r <= repeat; ++r) {
-      if (cancel::requested()) break;
-      ++index;
-      RunContext ctx{inv, sc, opts, ledger, suite};
-      const std::string dir = fmt::format("{}/{:02}-{}-r{}", out, index, sc.name, r);
-      reports::RunRow row;
-      try {
-        row = run_one(ctx, r, seed + static_cast<std::uint64_t>(index - 1), dir);
-      } catch (const std::exception& e) {
-        row.scenario = sc.name;
-        row.kind = sc.kind;
-        row.stack = inv.stack;
-        row.repetition = r;
-        row.verdict = "error";
-        row.reason = e.what();
-        row.run_dir = dir;
-      }
-      log(fmt::format("{} #{}: {} ({})", sc.name, r, row.verdict, row.reason));
-      rows.push_back(row);
-      reports::write_results_csv(out + "/results.csv", rows);
-      reports::write_junit_xml(out + "/junit.xml", suite, rows);
-      if (!ledger.entries().empty()) {
-        std::cerr << fmt::format(
-            "haverify: a fault could not be healed and stays in {}; stopping the suite. "
-            "Fix the node, then run `haverify heal`\n",
-            ledger.path());
-        std::cout << "\n" << reports::summary_table(rows);
-        return kExitHarness;
-      }
-      if (opts.stop_after_fail && row.verdict == "fail") {
-        log(fmt::format("{}: stopping its repetitions after the first failed verdict (--stop-after-fail)", sc.name));
-        break;
-      }
+  for (const auto& item : items) {
+    if (cancel::requested()) break;
+    if (stopped[item.scenario]) continue;
+    const Scenario& sc = scenarios[item.scenario];
+    const int r = item.repetition;
+    ++index;
+    RunContext ctx{inv, sc, opts, ledger, suite};
+    const std::string dir = fmt::format("{}/{:02}-{}-r{}", out, index, sc.name, r);
+    const std::uint64_t run_seed = seed + static_cast<std::uint64_t>(item.position);
+    reports::RunRow row;
+    try {
+      row = run_one(ctx, r, run_seed, dir);
+    } catch (const std::exception& e) {
+      row.scenario = sc.name;
+      row.kind = sc.kind;
+      row.stack = inv.stack;
+      row.repetition = r;
+      row.seed = run_seed;
+      row.verdict = "error";
+      row.reason = e.what();
+      row.run_dir = dir;
     }
+    log(fmt::format("{} #{}: {} ({})", sc.name, r, row.verdict, row.reason));
+    rows.push_back(row);
+    reports::write_results_csv(out + "/results.csv", rows);
+    reports::write_junit_xml(out + "/junit.xml", suite, rows);
+    if (item.scenario < plan_rows.size()) {
+      fill_plan_row(plan_rows[item.scenario], row);
+      write_plan_back();
+    }
+    if (!ledger.entries().empty()) {
+      std::cerr << fmt::format(
+          "haverify: a fault could not be healed and stays in {}; stopping the suite. "
+          "Fix the node, then run `haverify heal`\n",
+          ledger.path());
+      std::cout << "\n" << reports::summary_table(rows);
+      return kExitHarness;
+    }
+    if (opts.stop_after_fail && row.verdict == "fail") {
+      log(fmt::format("{}: stopping its repetitions after the first failed verdict (--stop-after-fail)", sc.name));
+      stopped[item.scenario] = true;
+    }
+  }
+  if (!plan_rows.empty()) {
+    write_plan_back();
+    std::cout << fmt::format("\nplan:    {}\n", plan_out);
   }
   std::cout << "\n" << reports::summary_table(rows);
   std::cout << fmt::format("\nresults: {}/results.csv\njunit:   {}/junit.xml\n", out, out);
@@ -748,13 +972,9 @@ int run_suite(const RunOptions& opts) {
                                cancel::reason(), left, ledger.path());
     return kExitHarness;
   }
-  bool any_error = false, any_fail = false;
-  for (const auto& r : rows) {
-    any_error |= r.verdict == "error";
-    any_fail |= r.verdict == "fail" || r.verdict == "unknown";
-  }
-  if (any_error) return kExitHarness;
-  return any_fail ? kExitVerdictFailed : kExitPass;
+  std::vector<std::string> verdicts;
+  for (const auto& r : rows) verdicts.push_back(r.verdict);
+  return exit_code_for_verdicts(verdicts);
 }
 
 }  // namespace haverify

@@ -25,7 +25,7 @@ static bool valid_comm(const std::string& c) {
   });
 }
 
-bool valid_process_selector(const std::string& s) {
+bool valid_sampler_selector(const std::string& s) {
   const auto& d = default_process_selectors();
   if (std::find(d.begin(), d.end(), s) != d.end()) return true;
   return s.rfind("name:", 0) == 0 && valid_comm(s.substr(5));
@@ -208,7 +208,7 @@ ProcessSampler::ProcessSampler(const Inventory& inv, History& history, SamplerOp
     : inv_(inv), history_(history), options_(std::move(options)) {
   if (options_.interval.count() < 100) throw std::invalid_argument("sampler: interval must be at least 100 ms");
   for (const auto& s : options_.processes)
-    if (!valid_process_selector(s)) throw std::invalid_argument(fmt::format("sampler: unknown process '{}'", s));
+    if (!valid_sampler_selector(s)) throw std::invalid_argument(fmt::format("sampler: unknown process '{}'", s));
   if (!options_.transport)
     options_.transport = [](const NodeSpec& n) -> std::unique_ptr<Transport> {
       return std::make_unique<SshTransport>(n.ssh);

@@ -14,10 +14,12 @@
 namespace haverify {
 
 const std::vector<std::string>& known_metrics() {
-  static const std::vector<std::string> m = {
-      "failover_s",    "downtime_s",     "lost_acked",   "unknown_commits",    "acked_total",
-      "failed_writes", "p99_latency_ms", "lost_unknown", "failed_but_present", "split_brain_windows",
-      "split_brain_s", "converged_s",    "bank_ok",      "max_rss_slope_mb_h", "max_rss_slope_lower_mb_h"};
+  static const std::vector<std::string> m = {"failover_s",        "detect_s",           "promote_s",
+                                             "downtime_s",        "lost_acked",         "unknown_commits",
+                                             "acked_total",       "failed_writes",      "p99_latency_ms",
+                                             "lost_unknown",      "failed_but_present", "split_brain_windows",
+                                             "split_brain_s",     "converged_s",        "bank_ok",
+                                             "injection_skew_ms", "max_rss_slope_mb_h", "max_rss_slope_lower_mb_h"};
   return m;
 }
 
@@ -38,8 +40,11 @@ std::string Step::describe() const {
       return "stop " + workload;
     case StepKind::wait:
       return fmt::format("wait {}ms", duration.count());
-    case StepKind::inject:
-      return "inject " + fault.describe();
+    case StepKind::inject: {
+      std::vector<std::string> d;
+      for (const auto& f : faults) d.push_back(f.describe());
+      return fmt::format("inject {}", fmt::join(d, " & "));
+    }
     case StepKind::heal:
       return "heal " + heal_id;
     case StepKind::await_writes:
@@ -68,16 +73,35 @@ void Scenario::override_soak(std::chrono::milliseconds d) {
     if (s.kind == StepKind::soak) s.duration = d;
 }
 
-const FaultSpec* Scenario::primary_fault() const {
+const Step* Scenario::first_inject() const {
   for (const auto& s : steps)
-    if (s.kind == StepKind::inject) return &s.fault;
+    if (s.kind == StepKind::inject && !s.faults.empty()) return &s;
   return nullptr;
+}
+
+const FaultSpec* Scenario::primary_fault() const {
+  const Step* s = first_inject();
+  return s ? &s->faults.front() : nullptr;
+}
+
+const std::vector<std::string>& process_selectors() {
+  static const std::vector<std::string> v = {
+      "postmaster",         "walreceiver",     "pgpool",          "corosync", "pacemakerd",
+      "pacemaker-controld", "pacemaker-execd", "pacemaker-based", "patroni",  "etcd"};
+  return v;
+}
+
+bool valid_process_selector(const std::string& s) {
+  const auto& v = process_selectors();
+  if (std::find(v.begin(), v.end(), s) != v.end()) return true;
+  if (s.rfind("name:", 0) == 0) return s.size() > 5;
+  if (s.rfind("pidfile:", 0) == 0) return s.size() > 8;
+  return false;
 }
 
 namespace {
 
 const std::set<std::string> kFaultKinds = {"power_off", "lan_cut", "process_kill", "process_pause"};
-const std::set<std::string> kRoles = {"primary", "standby", "all"};
 const std::set<std::string> kSignals = {"KILL", "TERM", "INT", "QUIT", "STOP", "CONT", "HUP"};
 
 std::vector<std::string> read_targets(MapReader& r, ConfigContext& ctx) {
@@ -131,10 +155,9 @@ FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
                 "a link-down cut is always both ways; use method: nft for one direction");
   } else if (f.kind == "process_kill" || f.kind == "process_pause") {
     f.process = r.req_string("process");
-    if (!f.process.empty() && f.process != "postmaster" && f.process != "pgpool" && f.process != "walreceiver" &&
-        f.process.rfind("name:", 0) != 0 && f.process.rfind("pidfile:", 0) != 0) {
+    if (!f.process.empty() && !valid_process_selector(f.process)) {
       ctx.error(r.child("process"), r.key_path("process"),
-                "must be postmaster, walreceiver, pgpool, name:<process name> or pidfile:<path>");
+                fmt::format("must be {}, name:<process name> or pidfile:<path>", fmt::join(process_selectors(), ", ")));
     }
     if (f.kind == "process_kill") {
       f.signal = r.get_string("signal", "KILL");
@@ -219,12 +242,24 @@ Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
       r.finish();
     }
   } else if (key == "inject") {
+    // One fault (a mapping) or several (a list of mappings) fired at once.
     s.kind = StepKind::inject;
-    MapReader r(ctx, v, kpath);
-    if (!r.valid()) {
-      ctx.error(v, kpath, "expected a mapping with fault, target, ...");
+    if (v.IsSequence()) {
+      if (v.size() == 0) ctx.error(v, kpath, "the list of faults is empty");
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        const std::string fpath = fmt::format("{}[{}]", kpath, i);
+        MapReader r(ctx, v[i], fpath);
+        if (!r.valid())
+          ctx.error(v[i], fpath, "expected a mapping with fault, target, ...");
+        else
+          s.faults.push_back(read_fault(r, ctx));
+      }
     } else {
-      s.fault = read_fault(r, ctx);
+      MapReader r(ctx, v, kpath);
+      if (!r.valid())
+        ctx.error(v, kpath, "expected a mapping with fault, target, ... (or a list of them, fired at once)");
+      else
+        s.faults.push_back(read_fault(r, ctx));
     }
   } else if (key == "heal") {
     s.kind = StepKind::heal;
@@ -348,7 +383,7 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
         } else {
           for (const auto& p : procs) {
             const std::string sel = p.IsScalar() ? p.Scalar() : std::string();
-            if (!valid_process_selector(sel))
+            if (!valid_sampler_selector(sel))
               ctx.error(p, "sampler.processes",
                         "each is postgres, pgpool, corosync, pacemaker, patroni, etcd or name:<comm> (at most 15 "
                         "characters of [A-Za-z0-9._-])");
@@ -410,10 +445,10 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
   std::set<std::string> ids, exec_ids;
   bool started = false;
   for (const auto& s : sc.steps) {
-    if (s.kind == StepKind::inject && !s.fault.id.empty()) {
-      if (!ids.insert(s.fault.id).second)
-        ctx.error_at(mark_of(s), "id", fmt::format("duplicate fault id '{}'", s.fault.id));
-    }
+    if (s.kind == StepKind::inject)
+      for (const auto& f : s.faults)
+        if (!f.id.empty() && !ids.insert(f.id).second)
+          ctx.error_at(mark_of(s), "id", fmt::format("duplicate fault id '{}'", f.id));
     if (s.kind == StepKind::heal && s.heal_id != "all" && !ids.count(s.heal_id)) {
       ctx.error_at(mark_of(s), "heal", fmt::format("heals '{}' but no earlier inject step has that id", s.heal_id));
     }

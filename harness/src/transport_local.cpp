@@ -34,6 +34,12 @@ struct ChildSetup : bp::extend::handler {
   template <class Executor>
   void on_exec_setup(Executor&) const {
     ::setpgid(0, 0);  // own process group: the deadline kills the whole group
+    // The harness blocks SIGINT/SIGTERM in every thread (cancel.cpp) and a
+    // signal mask survives exec: unblock them, or the child (and whatever it
+    // starts, e.g. a lab's daemons) would ignore a SIGTERM sent to it.
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
 #if defined(CLOSE_RANGE_CLOEXEC)
     // Do not leak the harness's descriptors (other execs' pipes, ssh sockets)
     // into the child: a leaked pipe write end would delay another exec's EOF.
@@ -46,10 +52,12 @@ struct ChildSetup : bp::extend::handler {
 // Continuous async reader: appends everything to `sink` until EOF/error.
 class PipeReader {
  public:
-  PipeReader(bp::async_pipe& pipe, std::string& sink) : pipe_(pipe), sink_(sink) {}
+  PipeReader(bp::async_pipe& pipe, std::string& sink, const std::function<void(std::string_view)>& tee)
+      : pipe_(pipe), sink_(sink), tee_(tee) {}
   void start() {
     pipe_.async_read_some(asio::buffer(buf_), [this](const boost::system::error_code& ec, std::size_t n) {
       sink_.append(buf_.data(), n);
+      if (tee_ && n > 0) tee_(std::string_view(buf_.data(), n));
       if (ec) {
         done_ = true;  // eof (all writers closed) or cancelled
         return;
@@ -62,6 +70,7 @@ class PipeReader {
  private:
   bp::async_pipe& pipe_;
   std::string& sink_;
+  const std::function<void(std::string_view)>& tee_;
   std::array<char, 64 * 1024> buf_{};
   bool done_ = false;
 };
@@ -103,7 +112,7 @@ ExecResult LocalTransport::exec(const std::string& command, milliseconds deadlin
   }
   const pid_t pid = child.id();
 
-  PipeReader out_reader(out_pipe, r.out), err_reader(err_pipe, r.err);
+  PipeReader out_reader(out_pipe, r.out, hooks_.on_output), err_reader(err_pipe, r.err, hooks_.on_output);
   out_reader.start();
   err_reader.start();
 
@@ -133,6 +142,11 @@ ExecResult LocalTransport::exec(const std::string& command, milliseconds deadlin
       r.timed_out = true;
       break;
     }
+    if (!exited && hooks_.interrupted && hooks_.interrupted()) {
+      r.error = fmt::format("local: '{}' interrupted after {} ms", command,
+                            std::chrono::duration_cast<milliseconds>(now - t0).count());
+      break;
+    }
     const auto left = std::chrono::duration_cast<milliseconds>(until - now) + milliseconds{1};
     if (!eof) {
       run_io(std::min(left, milliseconds{20}));
@@ -143,7 +157,8 @@ ExecResult LocalTransport::exec(const std::string& command, milliseconds deadlin
     }
   }
 
-  if (r.timed_out) {
+  const bool killed = r.timed_out || !r.error.empty();
+  if (killed) {
     ::kill(-pid, SIGKILL);  // the whole process group (pgid == pid)
     ::kill(pid, SIGKILL);   // in case setpgid did not take
     const auto drain_until = Clock::now() + kKillDrain;
@@ -158,7 +173,7 @@ ExecResult LocalTransport::exec(const std::string& command, milliseconds deadlin
 
   // Reap. After SIGKILL this is immediate unless the child is stuck in the
   // kernel; never wait more than a second for that.
-  const auto reap_until = Clock::now() + (r.timed_out ? milliseconds{1000} : milliseconds{0});
+  const auto reap_until = Clock::now() + (killed ? milliseconds{1000} : milliseconds{0});
   for (;;) {
     check_exit(exited, exited_at);
     if (exited || Clock::now() >= reap_until) break;
@@ -172,7 +187,7 @@ ExecResult LocalTransport::exec(const std::string& command, milliseconds deadlin
     return finish();
   }
 
-  if (r.timed_out) {
+  if (killed) {
     r.exit_code = -1;
     return finish();
   }

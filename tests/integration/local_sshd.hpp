@@ -1,8 +1,8 @@
 #pragma once
 // Test helper for the loopback integration tests: a throwaway sshd on
-// 127.0.0.1 with its own host and client keys (Lab), killed by PID in its
-// destructor. Needs root (sshd privilege separation), /usr/sbin/sshd and
-// ssh-keygen.
+// 127.0.0.1 with its own host key, client key and known_hosts, in a temp dir.
+// Needs root (sshd privilege separation), /usr/sbin/sshd and ssh-keygen. The
+// sshd is killed by PID in the destructor.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -45,28 +45,24 @@ inline void run_or_fail(const std::string& cmd) {
   if (rc != 0) FAIL("command failed (" << rc << "): " << cmd);
 }
 
-inline bool tcp_port_free(int port) {
+// bind() (port free?) or connect() (listening?) a TCP socket on 127.0.0.1:port.
+template <typename Op>
+inline bool on_loopback_port(int port, Op op) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return false;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  bool ok = op(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   ::close(fd);
   return ok;
 }
-
+inline bool tcp_port_free(int port) {
+  return on_loopback_port(port, ::bind);
+}
 inline bool tcp_connects(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
+  return on_loopback_port(port, ::connect);
 }
 
 struct TempDir {

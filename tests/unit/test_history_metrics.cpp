@@ -31,6 +31,12 @@ struct Builder {
     add(p, OpType::invoke, "write", std::to_string(id), t0);
     add(p, outcome, "write", std::to_string(id), t1);
   }
+  // Writes every 10 ms by client 1 from 0 to `until` ms, then the first fault: sent at `until`, returned 10 ms later.
+  void steady_then_inject(Nanos until, const std::string& fault = "power_off node1") {
+    for (Nanos t = 0; t < until; t += 10) write(1, t / 10 + 1, t, t + 2);
+    add("nemesis", OpType::invoke, "inject", fault, until, "node1");
+    add("nemesis", OpType::ok, "inject", fault, until + 10, "node1");
+  }
   void sort() {
     std::stable_sort(ops.begin(), ops.end(), [](const Op& a, const Op& b) { return a.mono_ns < b.mono_ns; });
   }
@@ -194,4 +200,105 @@ TEST_CASE("an outage that never ends counts in downtime_s; the fault's other nod
   CHECK(m.t_first_write->mono == 900 * kMs);  // not the ack at 115 ms
   REQUIRE(m.downtime_s);
   CHECK(*m.downtime_s == Approx(4.1));  // 900 ms -> 5000 ms with no ack
+}
+
+TEST_CASE("detect_s and promote_s: phases of a failover measured from the inject", "[unit]") {
+  Builder b;
+  b.steady_then_inject(1000);
+  // A detection before the fault (e.g. during the setup) is about something else.
+  b.add("driver", OpType::info, "detect", "corosync membership: node3 left", 500, "node1");
+  b.add("probe", OpType::ok, "role", "primary", 0, "node1");
+  // Two detections after the fault: the earliest counts, whatever its type.
+  b.add("driver", OpType::ok, "detect", "pacemaker transition 12", 1900, "node3");
+  b.add("driver", OpType::info, "detect", "corosync membership: node1 left", 1750, "node2");
+  b.add("probe", OpType::ok, "role", "primary", 2600, "node2");
+  b.write(2, 1000, 2700, 2800);
+  b.write(2, 1001, 2800, 2810);
+  b.sort();
+  auto m = compute_metrics(b.ops, std::nullopt);
+  REQUIRE(m.t_detect);
+  CHECK(m.t_detect->mono == 1750 * kMs);
+  CHECK(m.t_detect->wall == 1'700'000'000'000 * kMs + 1750 * kMs);
+  REQUIRE(m.detect_s);
+  CHECK(*m.detect_s == Approx(0.750));
+  REQUIRE(m.promote_s);
+  CHECK(*m.promote_s == Approx(1.600));
+  REQUIRE(m.failover_s);
+  CHECK(*m.failover_s == Approx(1.800));
+  CHECK(m.value("detect_s") == m.detect_s);
+  CHECK(m.value("promote_s") == m.promote_s);
+
+  Verdict v = evaluate(m, {{"detect_s", Bound{std::nullopt, 1.0}}, {"promote_s", Bound{std::nullopt, 1.5}}});
+  CHECK_FALSE(v.pass);
+  CHECK(v.reason.find("promote_s = 1.6 outside bound <= 1.5") != std::string::npos);
+  CHECK(v.reason.find("detect_s") == std::string::npos);
+}
+
+TEST_CASE("detect_s is unknown without a driver detection after the fault", "[unit]") {
+  Builder b;
+  b.steady_then_inject(1000, "kill");
+  b.add("driver", OpType::info, "detect", "an earlier membership change", 900, "node2");
+  b.add("driver", OpType::ok, "status", "not a detection", 1200, "node2");
+  b.add("driver-x", OpType::ok, "detect", "another process", 1300, "node2");
+  b.write(2, 1000, 1400, 1500);
+  b.sort();
+  auto m = compute_metrics(b.ops, std::nullopt);
+  CHECK_FALSE(m.t_detect);
+  CHECK_FALSE(m.detect_s);
+  CHECK_FALSE(m.promote_s);  // no probe saw a new primary either
+  Verdict v = evaluate(m, {{"detect_s", Bound{std::nullopt, 5.0}}});
+  CHECK_FALSE(v.pass);
+  CHECK(v.reason == "detect_s unknown: the cluster driver recorded no detection after the fault");
+
+  // Without a fault there is nothing to detect.
+  Builder quiet;
+  quiet.add("driver", OpType::info, "detect", "x", 10, "node1");
+  auto q = compute_metrics(quiet.ops, std::nullopt);
+  CHECK_FALSE(q.t_detect);
+  CHECK_FALSE(q.detect_s);
+}
+
+TEST_CASE("streaming: late driver detections and out-of-order inject sends reach the metrics pass", "[unit]") {
+  // As the runner does it: a History that keeps no ops, the pass attached as
+  // a sink; the injector's threads append their invokes in any order, and the
+  // driver's detections come after everything, with their own earlier times.
+  Builder b;
+  for (Nanos t = 0; t < 1000; t += 10) b.write(1, t / 10 + 1, t, t + 2);
+  b.add("probe", OpType::ok, "role", "primary", 500, "node1");
+  b.add("nemesis", OpType::invoke, "inject", "lan_cut service of node1", 1003, "node1");
+  b.add("nemesis", OpType::invoke, "inject", "lan_cut replication of node2", 1000, "node2");
+  b.add("nemesis", OpType::info, "injection_skew", "3.000", 1004);
+  b.add("nemesis", OpType::ok, "inject", "lan_cut service of node1", 1010, "node1");
+  b.add("nemesis", OpType::ok, "inject", "lan_cut replication of node2", 1012, "node2");
+  b.add("probe", OpType::ok, "role", "primary", 2600, "node2");
+  b.write(2, 1000, 2700, 2800);
+  b.write(2, 1001, 2800, 2810);
+  b.add("nemesis", OpType::invoke, "inject", "power_off node3", 5000, "node3");
+  b.add("nemesis", OpType::info, "injection_skew", "1.500", 5001);
+  b.add("nemesis", OpType::ok, "inject", "power_off node3", 5010, "node3");
+  b.add("driver", OpType::info, "detect", "setup noise", 400, "node1");
+  b.add("driver", OpType::info, "detect", "pacemaker transition 12", 1900, "node3");
+  b.add("driver", OpType::info, "detect", "corosync membership: node1 left", 1500, "node2");
+
+  MetricsPass pass;
+  History h(/*keep_in_memory=*/false);
+  h.add_sink(&pass);
+  for (auto op : b.ops) h.append(std::move(op));
+  h.remove_sink(&pass);
+  CHECK(h.snapshot().empty());
+  auto m = pass.finish(std::nullopt);
+  REQUIRE(m.t_inject_sent);
+  CHECK(m.t_inject_sent->mono == 1000 * kMs);  // the earliest send of the step
+  REQUIRE(m.t_inject_returned);
+  CHECK(m.t_inject_returned->mono == 1010 * kMs);
+  REQUIRE(m.detect_s);
+  CHECK(*m.detect_s == Approx(0.500));
+  REQUIRE(m.promote_s);
+  CHECK(*m.promote_s == Approx(1.600));
+  REQUIRE(m.value("injection_skew_ms"));
+  CHECK(*m.value("injection_skew_ms") == Approx(3.0));  // the largest over the steps
+  // The same ops as a whole vector give the same figures.
+  auto w = compute_metrics(b.ops, std::nullopt);
+  CHECK(w.detect_s == m.detect_s);
+  CHECK(w.figures == m.figures);
 }

@@ -190,7 +190,7 @@ TEST_CASE("process_pause stops the postmaster and its children, sleeps on the no
   - inject: {fault: process_pause, process: postmaster, pause: 250ms, target: primary}
 )",
                            "p.yaml");
-  const auto& f = sc.steps[0].fault;
+  const auto& f = sc.steps[0].faults.at(0);
   REQUIRE(f.pause);
   CHECK(f.pause->count() == 250);
   auto a = faults::plan_fault(f, inv, inv.nodes[0], "f1-1");

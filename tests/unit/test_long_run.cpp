@@ -381,9 +381,9 @@ TEST_CASE("sampler: captured /proc output parses into processes with readable na
 TEST_CASE("sampler: the command finds this test process in the real /proc", "[unit]") {
   std::string comm = slurp("/proc/self/comm");
   while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-  REQUIRE(valid_process_selector("name:" + comm));
-  CHECK_FALSE(valid_process_selector("name:bad;rm"));
-  CHECK_FALSE(valid_process_selector("mysql"));
+  REQUIRE(valid_sampler_selector("name:" + comm));
+  CHECK_FALSE(valid_sampler_selector("name:bad;rm"));
+  CHECK_FALSE(valid_sampler_selector("mysql"));
   LocalTransport t;
   ExecResult r = t.exec(proc_sample_command({"postgres", "name:" + comm}, "/nonexistent"), 10s);
   REQUIRE(r.ok());

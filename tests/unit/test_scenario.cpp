@@ -38,6 +38,8 @@ steps:
   - stop: ledger
 checks:
   failover_s: {max: 15}
+  detect_s: {max: 5}
+  promote_s: {max: 10}
   acked_total: {min: 10, max: 1e9}
 )",
                            "s.yaml");
@@ -48,18 +50,20 @@ checks:
   CHECK(sc.ledger->commit_deadline == std::chrono::milliseconds(2500));
   REQUIRE(sc.steps.size() == 8);
   CHECK(sc.steps[1].duration == std::chrono::milliseconds(1500));
-  const auto& f = sc.steps[2].fault;
+  const auto& f = sc.steps[2].faults.at(0);
   CHECK(f.kind == "lan_cut");
   CHECK(f.method == "nft");
   CHECK(f.direction == "in");
   CHECK(f.targets == std::vector<std::string>{"primary", "node3"});
   REQUIRE(f.duration);
   CHECK(*f.duration == std::chrono::milliseconds(2000));
-  CHECK(sc.steps[3].fault.signal == "STOP");
+  CHECK(sc.steps[3].faults.at(0).signal == "STOP");
   CHECK(sc.steps[4].kind == StepKind::await_writes);
   CHECK(sc.steps[4].duration == std::chrono::milliseconds(30000));
   CHECK(sc.steps[6].duration == std::chrono::milliseconds(120000));
   CHECK(sc.checks.at("failover_s").max == 15);
+  CHECK(sc.checks.at("detect_s").max == 5);
+  CHECK(sc.checks.at("promote_s").max == 10);
   CHECK(sc.checks.at("acked_total").min == 10);
   REQUIRE(sc.primary_fault());
   CHECK(sc.primary_fault()->id == "a");

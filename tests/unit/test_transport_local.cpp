@@ -153,3 +153,44 @@ TEST_CASE("local: concurrent execs on one transport", "[unit]") {
     CHECK(results[i].out == std::to_string(i) + "\n");
   }
 }
+
+TEST_CASE("local: on_output sees both streams as they arrive", "[unit]") {
+  std::string seen;
+  LocalTransport t(LocalTransport::Hooks{[&seen](std::string_view chunk) { seen.append(chunk); }, nullptr});
+  ExecResult r = t.exec("echo out; echo err >&2; sleep 0.05; echo more", 5s);
+  CHECK(r.ok());
+  CHECK(r.out == "out\nmore\n");
+  CHECK(r.err == "err\n");
+  CHECK(seen.find("out\n") != std::string::npos);
+  CHECK(seen.find("err\n") != std::string::npos);
+  CHECK(seen.find("more\n") != std::string::npos);
+  CHECK(seen.size() == r.out.size() + r.err.size());
+}
+
+TEST_CASE("local: interrupted kills the command's group at once", "[unit]") {
+  const auto t0 = std::chrono::steady_clock::now();
+  LocalTransport t(LocalTransport::Hooks{nullptr, [t0] { return std::chrono::steady_clock::now() - t0 > 200ms; }});
+  ExecResult r = t.exec("echo $$; sleep 30 & wait", 20s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < 5s);
+  CHECK_FALSE(r.ok());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.exit_code == -1);
+  CHECK(r.error.find("interrupted") != std::string::npos);
+  const long pid = std::stol(r.out);
+  for (int i = 0; i < 100 && pid_alive(pid); ++i) std::this_thread::sleep_for(10ms);
+  CHECK_FALSE(pid_alive(pid));
+}
+
+TEST_CASE("local: the child starts with no signal blocked", "[unit]") {
+  // The CLI blocks SIGINT/SIGTERM in every thread (cancel.cpp); children must not inherit that.
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  ExecResult r = LocalTransport{}.exec("exec grep SigBlk /proc/self/status", 5s);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  REQUIRE(r.ok());
+  CHECK(r.out.find("0000000000000000") != std::string::npos);
+}

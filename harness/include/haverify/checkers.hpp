@@ -53,6 +53,9 @@ struct FinalState {
   // When the runner's convergence wait first saw every standby converged;
   // nullopt = never within its deadline.
   std::optional<Nanos> converged_mono;
+  // false for shared disk: the other nodes are passive (no PostgreSQL); one
+  // of them answering as a primary is a second primary on the same data.
+  bool replicated = true;
 
   const NodeFinalState* find(const std::string& node) const;
 };

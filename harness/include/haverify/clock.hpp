@@ -23,6 +23,8 @@ inline Nanos wall_now_ns() {
 
 // ISO-8601 UTC with milliseconds, e.g. 2026-11-21T09:37:29.123Z.
 std::string format_wall_ns(Nanos wall_ns);
+// The same with '-' for ':', for a directory name: 2026-11-21T09-37-29.123Z.
+std::string timestamp_dirname(Nanos wall_ns);
 
 inline double ns_to_s(Nanos ns) {
   return static_cast<double>(ns) / 1e9;

@@ -12,6 +12,7 @@
 #include "haverify/history.hpp"
 #include "haverify/inventory.hpp"
 #include "haverify/pg.hpp"
+#include "haverify/transport.hpp"
 
 namespace haverify {
 
@@ -36,9 +37,31 @@ std::vector<NodeStatus> probe_all(const Inventory& inv, std::chrono::millisecond
 PgTarget node_target(const NodeSpec& node);
 PgTarget endpoint_target(const Inventory& inv);
 
+// A moment the cluster manager noticed something (t_detect), read from its logs.
+struct DetectEvent {
+  Nanos wall_ns = 0;
+  std::string node;  // the node whose log says so
+  std::string what;  // the log line
+};
+
+// The wall time of a log line's leading timestamp: ISO ("2026-11-21
+// 12:00:00,123" or "...T12:00:00.123") or syslog ("Nov 21 12:00:00.123",
+// year taken from `reference_wall`, the closest year that is not in the
+// future). Local time, as daemons log. nullopt if the line has none.
+std::optional<Nanos> parse_log_time(const std::string& line, Nanos reference_wall);
+
 class ClusterDriver {
  public:
   virtual ~ClusterDriver() = default;
+  // false for shared disk: the passive node runs no PostgreSQL (healthy =
+  // online in the manager, not streaming).
+  virtual bool replicated() const { return true; }
+  // A planned switchover to `target`; returns when `target` is the primary
+  // the manager routes clients to. The old primary may be left for rejoin().
+  virtual void switchover(const std::string& target, std::chrono::milliseconds deadline);
+  // When the manager noticed failures after `since_wall` (its logs). Empty if
+  // this manager cannot tell.
+  virtual std::vector<DetectEvent> detect_events(Nanos since_wall, std::chrono::milliseconds deadline);
   virtual std::string name() const = 0;
   // The manager's view of every node's role.
   virtual std::vector<NodeStatus> roles(std::chrono::milliseconds deadline) = 0;
@@ -49,6 +72,24 @@ class ClusterDriver {
 };
 
 std::unique_ptr<ClusterDriver> make_driver(const Inventory& inv, faults::TransportPool& pool);
+std::unique_ptr<ClusterDriver> make_pacemaker_driver(const Inventory& inv, faults::TransportPool& pool);
+std::unique_ptr<ClusterDriver> make_patroni_driver(const Inventory& inv, faults::TransportPool& pool);
+
+// Helpers the drivers share. Each asks the nodes in inventory order and
+// returns the first successful answer; `errors` collects the others.
+// The service endpoint answers as a writable primary (a switchover is done when it does).
+bool endpoint_is_primary(const Inventory& inv, std::chrono::milliseconds deadline, std::string* why);
+ExecResult run_on_first_node(const Inventory& inv, faults::TransportPool& pool, const std::string& command,
+                             std::chrono::milliseconds deadline, std::string* errors);
+// Runs `script` (a local file) on `node` with `bash -s -- ARGS` over SSH; throws with its output on failure.
+void run_script_over_ssh(faults::TransportPool& pool, const std::string& node, const std::string& script_path,
+                         const std::vector<std::string>& args, std::chrono::milliseconds deadline,
+                         const std::string& what);
+// Greps `log` on every node for `pattern` (extended regex) and returns the
+// matching lines stamped at or after `since_wall`, earliest first.
+std::vector<DetectEvent> detect_from_logs(const Inventory& inv, faults::TransportPool& pool, const std::string& log,
+                                          const std::string& pattern, Nanos since_wall,
+                                          std::chrono::milliseconds deadline);
 
 // Samples every node every `interval` on its own connection (over the
 // node's postgres address, the management LAN in the lab) and records:

@@ -37,7 +37,7 @@ struct PostgresSpec {
 };
 
 struct PowerSpec {
-  std::string controller = "lab";  // lab | command
+  std::string controller = "lab";  // lab | command | none (aux nodes: no power control)
   std::string run_on = "local";    // local | ssh
   std::string off, on, status;     // templates for controller=command
   std::map<std::string, std::string> vars;
@@ -62,12 +62,29 @@ struct EndpointSpec {
 };
 
 struct DriverSpec {
-  std::string type = "generic";  // pgpool | generic
+  std::string type = "generic";  // pgpool | pacemaker | patroni | generic
+  // pgpool
   std::string pcp_host;
   int pcp_port = 9898;
   std::string pcp_user;
   std::string pcp_passfile;
   std::string ssh_host;
+  // pacemaker: model replication (promotable pgsql clone) | shared-disk (a
+  // group that moves); the resource haverify asks about and moves.
+  std::string model = "replication";
+  std::string resource;
+  std::string repl_host;      // where a re-seeded node takes its base backup (replication VIP)
+  std::string tmpdir;         // pgsql RA tmpdir (PGSQL.lock)
+  std::string rejoin_script;  // node-side script pushed over SSH (lab/stacks/pacemaker/rejoin.sh)
+  std::string start_command;  // starts the cluster services on a node (e.g. systemctl start pacemaker)
+  // Where the manager notices a failure (t_detect): a log on the nodes and
+  // an extended regex; lines carry a syslog ("Nov 21 12:00:00.123") or ISO
+  // ("2026-11-21 12:00:00,123") timestamp.
+  std::string detect_log;
+  std::string detect_pattern;
+  // patroni: REST API port on each node, patronictl's config file on the nodes.
+  int rest_port = 8008;
+  std::string patronictl_config;
 };
 
 struct LabSpec {
@@ -81,15 +98,19 @@ struct Inventory {
   std::string stack;
   std::string profile = "default";
   std::vector<LanSpec> lans;
-  std::vector<NodeSpec> nodes;
+  std::vector<NodeSpec> nodes;      // the PostgreSQL nodes
+  std::vector<NodeSpec> aux_nodes;  // other hosts faults may target over SSH: the pgpool host (`pool`)
   EndpointSpec endpoint;
   DriverSpec driver;
   std::optional<LabSpec> lab;
 
-  const NodeSpec* node(const std::string& name) const;
+  const NodeSpec* node(const std::string& name) const;  // a PostgreSQL node or an aux node
   const LanSpec* lan(const std::string& name) const;
   std::vector<std::string> node_names() const;
 };
+
+// The aux node of the pgpool host (driver.ssh_host), a fault target.
+inline constexpr const char* kPoolNode = "pool";
 
 // Parses and validates; throws ConfigError listing every problem with file:line:col.
 Inventory load_inventory(const std::string& path);

@@ -22,8 +22,11 @@ struct Instant {
 struct RunMetrics {
   std::optional<Instant> t_inject_sent;      // first inject: command sent
   std::optional<Instant> t_inject_returned;  // first inject: command returned
+  std::optional<Instant> t_detect;           // the cluster manager noticed (first driver "detect" op after the inject)
   std::optional<Instant> t_promote;          // a new node first answered pg_is_in_recovery()=false
   std::optional<Instant> t_first_write;      // the ack that ends the fault's outage (see docs/metrics.md)
+  std::optional<double> detect_s;            // t_detect - t_inject_sent
+  std::optional<double> promote_s;           // t_promote - t_inject_sent
   std::optional<double> failover_s;          // t_first_write - t_inject_sent
   std::optional<double> downtime_s;          // longest gap between consecutive acks
   std::optional<Instant> downtime_from;      // the ack that opened the longest gap

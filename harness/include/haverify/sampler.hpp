@@ -27,7 +27,7 @@ namespace haverify {
 // the pid file cannot be read), pgpool, corosync, pacemaker (pacemakerd and
 // pacemaker-*), patroni, etcd, or name:<comm> (exact /proc/PID/comm).
 const std::vector<std::string>& default_process_selectors();
-bool valid_process_selector(const std::string& s);
+bool valid_sampler_selector(const std::string& s);
 
 // The node-side command (POSIX sh; reads /proc with shell builtins, one `tr`
 // per matching process). Output lines:

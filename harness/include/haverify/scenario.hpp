@@ -13,11 +13,11 @@ namespace haverify {
 struct FaultSpec {
   std::string id;                    // optional name used by `heal: <id>`
   std::string kind;                  // power_off | lan_cut | process_kill | process_pause
-  std::vector<std::string> targets;  // node names or roles (primary, standby, all)
+  std::vector<std::string> targets;  // node names or roles (primary, standby, standby:N, standbys, all, pool)
   std::string lan;                   // lan_cut
   std::string method = "link";       // lan_cut: link | nft
   std::string direction = "both";    // lan_cut with nft: both | in | out
-  std::string process;               // process_kill: postmaster | pgpool | name:<comm> | pidfile:<path>
+  std::string process;               // process_kill: see process_selectors() | name:<comm> | pidfile:<path>
   std::string signal = "KILL";
   std::optional<std::chrono::milliseconds> duration;  // heal at the end of the step
   std::optional<std::chrono::milliseconds> pause;     // process_pause: SIGSTOP..SIGCONT
@@ -48,7 +48,7 @@ struct Step {
   StepKind kind = StepKind::wait;
   std::string workload;                   // start/stop
   std::chrono::milliseconds duration{0};  // wait, soak; timeout for await_writes/recover
-  FaultSpec fault;                        // inject
+  std::vector<FaultSpec> faults;          // inject: one or more, fired at once (docs/scenarios.md)
   std::string heal_id;                    // heal: id or "all"
   ExecSpec exec;                          // exec
   MaintenanceStepSpec maintenance;        // maintenance
@@ -111,12 +111,20 @@ struct Scenario {
   std::map<std::string, Bound> checks;              // metric -> bound, ordered by name
   std::chrono::milliseconds setup_timeout{120000};  // wait for a healthy cluster first
 
-  // The first inject step's fault (the fault the run is "about"), if any.
+  // The first inject step's first fault (the fault the run is "about"), if any.
   const FaultSpec* primary_fault() const;
+  // The first inject step (all the faults the run is "about"), if any.
+  const Step* first_inject() const;
   bool has_soak() const;
   // Sets the length of every soak step (haverify run --duration).
   void override_soak(std::chrono::milliseconds d);
 };
+
+// The named process selectors of process_kill / process_pause (besides
+// name:<comm> and pidfile:<path>): postmaster, walreceiver, pgpool and the
+// managed daemons of the Pacemaker and Patroni stacks.
+const std::vector<std::string>& process_selectors();
+bool valid_process_selector(const std::string& s);
 
 // The metric names a check may bound.
 const std::vector<std::string>& known_metrics();

@@ -12,10 +12,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace haverify {
 
@@ -101,11 +103,25 @@ class SshTransport final : public Transport {
 
 class LocalTransport final : public Transport {
  public:
+  struct Hooks {
+    // Called with each chunk of stdout or stderr as it arrives, on the
+    // exec's thread (the output is still collected in ExecResult).
+    std::function<void(std::string_view chunk)> on_output;
+    // Polled at least every 20 ms while the command runs; when it returns
+    // true the process group gets SIGKILL as on a deadline and
+    // ExecResult::error says "interrupted".
+    std::function<bool()> interrupted;
+  };
   LocalTransport() = default;
+  explicit LocalTransport(Hooks hooks) : hooks_(std::move(hooks)) {}
   // Runs `/bin/sh -c command` on the harness host, stdin = /dev/null, in its
-  // own process group. On deadline the whole group gets SIGKILL.
+  // own process group, with no signal blocked. On deadline the whole group
+  // gets SIGKILL.
   ExecResult exec(const std::string& command, std::chrono::milliseconds deadline) override;
   std::string describe() const override { return "local"; }
+
+ private:
+  Hooks hooks_;
 };
 
 }  // namespace haverify

@@ -1,0 +1,182 @@
+// The pacemaker ClusterDriver: Pacemaker + Corosync managing PostgreSQL
+// with ocf:heartbeat:pgsql, in two models:
+//  - replication (PG-REX style): a promotable pgsql clone; the Promoted
+//    instance is the primary, the others stream from it;
+//  - shared-disk: a group (Filesystem + pgsql + VIP) that runs on one node;
+//    the passive node runs no PostgreSQL.
+// It asks the nodes over SSH (crm_node, crm_resource, crm_mon), like an
+// operator would, so it needs nothing on the harness machine.
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "faults/injector.hpp"
+#include "haverify/driver.hpp"
+#include "haverify/shell.hpp"
+
+namespace haverify {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::chrono::milliseconds left_until(std::chrono::steady_clock::time_point until) {
+  return std::max(1ms, std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()));
+}
+
+class PacemakerDriver : public ClusterDriver {
+ public:
+  PacemakerDriver(const Inventory& inv, faults::TransportPool& pool) : inv_(inv), pool_(pool) {}
+  std::string name() const override { return "pacemaker"; }
+  bool replicated() const override { return inv_.driver.model == "replication"; }
+
+  // "1 node1 member" lines, then "---", then "resource R is running on: node1 Promoted" lines.
+  std::vector<NodeStatus> roles(std::chrono::milliseconds deadline) override {
+    const std::string& res = inv_.driver.resource;
+    const std::string cmd = fmt::format("crm_node -l && echo --- && crm_resource --locate -r {} 2>&1", sh_quote(res));
+    std::string errors;
+    ExecResult r = run_on_first_node(inv_, pool_, cmd, deadline, &errors);
+    std::vector<NodeStatus> out;
+    if (!r.ok()) {
+      for (const auto& n : inv_.nodes) out.push_back(NodeStatus{n.name, Role::unknown, false, "crm: " + errors});
+      return out;
+    }
+    std::map<std::string, std::string> membership, running;  // node -> member|lost ; node -> "" | Promoted
+    std::istringstream in(r.out);
+    bool locate = false;
+    for (std::string line; std::getline(in, line);) {
+      if (line == "---") {
+        locate = true;
+        continue;
+      }
+      std::istringstream f(line);
+      if (!locate) {
+        std::string id, node, state;
+        if (f >> id >> node >> state) membership[node] = state;
+      } else {
+        const std::string key = "is running on: ";
+        auto at = line.find(key);
+        if (at == std::string::npos) continue;
+        std::istringstream g(line.substr(at + key.size()));
+        std::string node, role;
+        g >> node >> role;
+        running[node] = role;
+      }
+    }
+    for (const auto& n : inv_.nodes) {
+      NodeStatus s;
+      s.node = n.name;
+      auto m = membership.find(n.name);
+      const bool member = m != membership.end() && m->second == "member";
+      auto run = running.find(n.name);
+      s.attached = member;
+      if (!member)
+        s.role = Role::down;
+      else if (run != running.end() && (replicated() ? run->second == "Promoted" : true))
+        s.role = Role::primary;
+      else if (replicated() && run == running.end())
+        s.role = Role::down;  // in the cluster, but its pgsql instance is stopped
+      else
+        s.role = Role::standby;  // replication: Unpromoted; shared disk: online and passive
+      s.detail = fmt::format("crm: {}{}", m == membership.end() ? "unknown" : m->second,
+                             run == running.end() ? ""
+                                                  : fmt::format(", {} {}", inv_.driver.resource,
+                                                                run->second.empty() ? "Started" : run->second));
+      out.push_back(s);
+    }
+    return out;
+  }
+
+  std::string status_text(std::chrono::milliseconds deadline) override {
+    std::string errors;
+    ExecResult r = run_on_first_node(inv_, pool_, "crm_mon -1 -A -f 2>&1", deadline, &errors);
+    return r.ok() ? r.out : "crm_mon: no node answered: " + errors + "\n";
+  }
+
+  // Replication: ban the Promoted role from the old primary (pgsql demotes
+  // by stopping it) so that Pacemaker promotes the other; shared disk: ban
+  // the group from the old primary so that it moves. The constraint is cleared once `target` serves; the old
+  // primary of a replication cluster then waits for rejoin().
+  void switchover(const std::string& target, std::chrono::milliseconds deadline) override {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    if (!inv_.node(target)) throw std::runtime_error(fmt::format("switchover: unknown node {}", target));
+    std::string current;
+    for (const auto& s : roles(left_until(until)))
+      if (s.role == Role::primary) current = s.node;
+    if (current.empty()) throw std::runtime_error("switchover: pacemaker reports no primary");
+    if (current == target) return;
+    const std::string& res = inv_.driver.resource;
+    // A ban of the current node (a plain --move loses against
+    // resource-stickiness=INFINITY); with more than two nodes, also prefer
+    // the target.
+    std::string cmd = fmt::format("crm_resource --ban{} -r {} -N {} 2>&1", replicated() ? " --promoted" : "",
+                                  sh_quote(res), sh_quote(current));
+    if (inv_.nodes.size() > 2)
+      cmd += fmt::format(" && crm_resource --move{} -r {} -N {} 2>&1", replicated() ? " --promoted" : "", sh_quote(res),
+                         sh_quote(target));
+    ExecResult r = pool_.run("ssh", target, cmd, left_until(until));
+    if (!r.ok())
+      throw std::runtime_error(
+          fmt::format("switchover: `{}` on {} failed: {} exit {} {}", cmd, target, r.error, r.exit_code, r.out));
+    std::string why;
+    bool done = false;
+    while (std::chrono::steady_clock::now() < until) {
+      bool promoted = false;
+      for (const auto& s : roles(left_until(until)))
+        if (s.node == target && s.role == Role::primary) promoted = true;
+      if (promoted) {
+        auto st = probe_node(*inv_.node(target), 1000ms);
+        if (st.role == Role::primary && endpoint_is_primary(inv_, 1000ms, &why)) {
+          done = true;
+          break;
+        }
+        if (st.role != Role::primary) why = fmt::format("{} is promoted but answers {}", target, to_string(st.role));
+      } else {
+        why = fmt::format("pacemaker has not promoted {} yet", target);
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+    ExecResult clear =
+        pool_.run("ssh", target, fmt::format("crm_resource --clear -r {} 2>&1", sh_quote(res)), left_until(until));
+    if (!done) throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));
+    if (!clear.ok())
+      throw std::runtime_error(fmt::format("switchover: crm_resource --clear failed on {}: {}", target, clear.out));
+  }
+
+  void rejoin(const std::string& node, const std::string& primary, std::chrono::milliseconds deadline) override {
+    const NodeSpec* n = inv_.node(node);
+    if (!n) throw std::runtime_error(fmt::format("rejoin: unknown node {}", node));
+    const auto& d = inv_.driver;
+    const auto secs = std::max<long long>(5, deadline.count() / 1000 - 2);
+    std::vector<std::string> args = {d.model,
+                                     node,
+                                     n->postgres.data_dir,
+                                     n->postgres.bin_dir,
+                                     d.repl_host,
+                                     std::to_string(n->postgres.port),
+                                     d.tmpdir,
+                                     std::to_string(secs)};
+    // start_command is one shell word list (e.g. "systemctl start pacemaker").
+    std::istringstream words(d.start_command);
+    for (std::string w; words >> w;) args.push_back(w);
+    run_script_over_ssh(pool_, node, d.rejoin_script, args, deadline,
+                        fmt::format("pacemaker rejoin of {} (primary {})", node, primary));
+  }
+
+  std::vector<DetectEvent> detect_events(Nanos since_wall, std::chrono::milliseconds deadline) override {
+    return detect_from_logs(inv_, pool_, inv_.driver.detect_log, inv_.driver.detect_pattern, since_wall, deadline);
+  }
+
+ private:
+  const Inventory& inv_;
+  faults::TransportPool& pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<ClusterDriver> make_pacemaker_driver(const Inventory& inv, faults::TransportPool& pool) {
+  return std::make_unique<PacemakerDriver>(inv, pool);
+}
+
+}  // namespace haverify

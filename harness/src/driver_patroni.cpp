@@ -1,0 +1,176 @@
+// The patroni ClusterDriver: Patroni + etcd. It asks patronictl on the
+// nodes over SSH (`patronictl list -f json`), so the harness machine needs
+// neither Patroni nor access to the REST API or the DCS.
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "faults/injector.hpp"
+#include "haverify/driver.hpp"
+#include "haverify/shell.hpp"
+
+namespace haverify {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::chrono::milliseconds left_until(std::chrono::steady_clock::time_point until) {
+  return std::max(1ms, std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()));
+}
+
+struct Member {
+  std::string name, role, state;
+  std::optional<double> lag_mb;
+};
+
+class PatroniDriver : public ClusterDriver {
+ public:
+  PatroniDriver(const Inventory& inv, faults::TransportPool& pool) : inv_(inv), pool_(pool) {}
+  std::string name() const override { return "patroni"; }
+
+  std::string ctl(const std::string& args) const {
+    return fmt::format("patronictl -c {} {}", sh_quote(inv_.driver.patronictl_config), args);
+  }
+
+  std::vector<Member> members(std::chrono::milliseconds deadline, std::string* error) {
+    ExecResult r = run_on_first_node(inv_, pool_, ctl("list -f json 2>/dev/null"), deadline, error);
+    std::vector<Member> out;
+    if (!r.ok()) return out;
+    try {
+      auto j = nlohmann::json::parse(r.out);
+      for (const auto& m : j) {
+        Member x;
+        x.name = m.value("Member", "");
+        x.role = m.value("Role", "");
+        x.state = m.value("State", "");
+        if (m.contains("Lag in MB") && m["Lag in MB"].is_number()) x.lag_mb = m["Lag in MB"].get<double>();
+        out.push_back(x);
+      }
+    } catch (const std::exception& e) {
+      if (error) *error = fmt::format("patronictl list: unreadable JSON ({}): {}", e.what(), r.out.substr(0, 200));
+      out.clear();
+    }
+    return out;
+  }
+
+  std::vector<NodeStatus> roles(std::chrono::milliseconds deadline) override {
+    std::string err;
+    auto ms = members(deadline, &err);
+    std::vector<NodeStatus> out;
+    for (const auto& n : inv_.nodes) {
+      NodeStatus s;
+      s.node = n.name;
+      if (ms.empty()) {
+        s.role = Role::unknown;
+        s.attached = false;
+        s.detail = "patronictl: " + err;
+        out.push_back(s);
+        continue;
+      }
+      const Member* m = nullptr;
+      for (const auto& x : ms)
+        if (x.name == n.name) m = &x;
+      if (!m) {
+        s.role = Role::down;
+        s.attached = false;  // no member key: Patroni is not running there
+        s.detail = "patroni: not a member";
+      } else {
+        const bool running = m->state == "running" || m->state == "streaming";
+        s.attached = true;
+        if (m->role == "Leader" && running)
+          s.role = Role::primary;
+        else if (m->role != "Leader" && running)
+          s.role = Role::standby;
+        else
+          s.role = Role::down;
+        s.detail = fmt::format("patroni: {} {}{}", m->role, m->state,
+                               m->lag_mb ? fmt::format(" lag {} MB", *m->lag_mb) : std::string());
+      }
+      out.push_back(s);
+    }
+    return out;
+  }
+
+  std::string status_text(std::chrono::milliseconds deadline) override {
+    std::string errors;
+    ExecResult r = run_on_first_node(inv_, pool_, ctl("list 2>&1"), deadline, &errors);
+    return r.ok() ? r.out : "patronictl list: no node answered: " + errors + "\n";
+  }
+
+  void switchover(const std::string& target, std::chrono::milliseconds deadline) override {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    if (!inv_.node(target)) throw std::runtime_error(fmt::format("switchover: unknown node {}", target));
+    std::string current;
+    for (const auto& s : roles(left_until(until)))
+      if (s.role == Role::primary) current = s.node;
+    if (current.empty()) throw std::runtime_error("switchover: patroni reports no leader");
+    if (current == target) return;
+    const std::string cmd =
+        ctl(fmt::format("switchover --leader {} --candidate {} --force 2>&1", sh_quote(current), sh_quote(target)));
+    ExecResult r = pool_.run("ssh", target, cmd, left_until(until));
+    if (!r.ok())
+      throw std::runtime_error(
+          fmt::format("switchover: `{}` on {} failed: {} exit {} {}", cmd, target, r.error, r.exit_code, r.out));
+    std::string why = "not yet the leader";
+    while (std::chrono::steady_clock::now() < until) {
+      bool leader = false;
+      for (const auto& s : roles(left_until(until)))
+        if (s.node == target && s.role == Role::primary) leader = true;
+      if (leader && probe_node(*inv_.node(target), 1000ms).role == Role::primary &&
+          endpoint_is_primary(inv_, 1000ms, &why))
+        return;
+      std::this_thread::sleep_for(200ms);
+    }
+    throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));
+  }
+
+  // Patroni rejoins an old primary itself (pg_rewind) once it runs again:
+  // start it, wait for the member to stream; if it does not, reinit it.
+  void rejoin(const std::string& node, const std::string& primary, std::chrono::milliseconds deadline) override {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    const auto& d = inv_.driver;
+    ExecResult r = pool_.run("ssh", node, d.start_command + " 2>&1", left_until(until));
+    if (!r.ok())
+      throw std::runtime_error(
+          fmt::format("rejoin {}: `{}` failed: {} exit {} {}", node, d.start_command, r.error, r.exit_code, r.out));
+    auto streaming = [&] {
+      std::string err;
+      for (const auto& m : members(left_until(until), &err))
+        if (m.name == node && m.role != "Leader" && (m.state == "streaming" || m.state == "running"))
+          return probe_node(*inv_.node(node), 1000ms).role == Role::standby;
+      return false;
+    };
+    const auto reinit_after = std::chrono::steady_clock::now() + (until - std::chrono::steady_clock::now()) / 2;
+    bool reinit = false;
+    while (std::chrono::steady_clock::now() < until) {
+      if (streaming()) return;
+      if (!reinit && std::chrono::steady_clock::now() > reinit_after) {
+        reinit = true;
+        pool_.run("ssh", node,
+                  ctl(fmt::format("reinit --force --wait {} {} 2>&1", sh_quote(d.resource), sh_quote(node))),
+                  left_until(until));
+      }
+      std::this_thread::sleep_for(500ms);
+    }
+    throw std::runtime_error(fmt::format("rejoin {} (leader {}): not streaming in time", node, primary));
+  }
+
+  std::vector<DetectEvent> detect_events(Nanos since_wall, std::chrono::milliseconds deadline) override {
+    return detect_from_logs(inv_, pool_, inv_.driver.detect_log, inv_.driver.detect_pattern, since_wall, deadline);
+  }
+
+ private:
+  const Inventory& inv_;
+  faults::TransportPool& pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<ClusterDriver> make_patroni_driver(const Inventory& inv, faults::TransportPool& pool) {
+  return std::make_unique<PatroniDriver>(inv, pool);
+}
+
+}  // namespace haverify

@@ -1,0 +1,312 @@
+#include "reports/comparison.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <random>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+// fast-cpp-csv-parser is a third-party header: keep -Werror for our code only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-truncation"
+#include <libfccp/csv.h>
+#pragma GCC diagnostic pop
+
+#include "reports/csv.hpp"
+
+namespace haverify::reports {
+
+CompareRun to_compare_run(const RunRow& row) {
+  CompareRun r;
+  r.scenario = row.scenario;
+  r.stack = row.stack;
+  r.profile = row.profile;
+  r.fault = row.fault;
+  r.verdict = row.verdict;
+  r.failover_s = row.metrics.failover_s;
+  r.detect_s = row.metrics.detect_s;
+  r.promote_s = row.metrics.promote_s;
+  return r;
+}
+
+namespace {
+
+std::optional<double> parse_seconds(const std::string& text, const std::string& path, unsigned line,
+                                    const char* column) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || !std::isfinite(v))
+    throw std::runtime_error(fmt::format("{}:{}: column {}: '{}' is not a number", path, line, column, text));
+  return v;
+}
+
+}  // namespace
+
+std::vector<CompareRun> read_results_csv(const std::string& path) {
+  std::vector<CompareRun> out;
+  try {
+    io::CSVReader<8, io::trim_chars<' ', '\t'>, io::double_quote_escape<',', '"'>> in(path);
+    in.read_header(io::ignore_extra_column | io::ignore_missing_column, "scenario", "stack", "profile", "fault",
+                   "verdict", "failover_s", "detect_s", "promote_s");
+    for (const char* required : {"scenario", "stack", "verdict", "failover_s"})
+      if (!in.has_column(required))
+        throw std::runtime_error(
+            fmt::format("{}: no column '{}': not a results.csv written by haverify run", path, required));
+    CompareRun r;
+    std::string failover, detect, promote;
+    while (in.read_row(r.scenario, r.stack, r.profile, r.fault, r.verdict, failover, detect, promote)) {
+      const unsigned line = in.get_file_line();
+      r.failover_s = parse_seconds(failover, path, line, "failover_s");
+      r.detect_s = parse_seconds(detect, path, line, "detect_s");
+      r.promote_s = parse_seconds(promote, path, line, "promote_s");
+      out.push_back(r);
+    }
+  } catch (const io::error::base& e) {
+    throw std::runtime_error(fmt::format("{}: cannot read it as CSV: {}", path, e.what()));
+  }
+  return out;
+}
+
+double quantile_sorted(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) throw std::logic_error("quantile of no values");
+  const double h = static_cast<double>(sorted.size() - 1) * std::clamp(p, 0.0, 1.0);
+  const auto lo = static_cast<std::size_t>(std::floor(h));
+  if (lo + 1 >= sorted.size()) return sorted.back();
+  return sorted[lo] + (h - static_cast<double>(lo)) * (sorted[lo + 1] - sorted[lo]);
+}
+
+double median_of(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return quantile_sorted(values, 0.5);
+}
+
+std::optional<Summary> summarize(std::vector<double> values) {
+  if (values.empty()) return std::nullopt;
+  std::sort(values.begin(), values.end());
+  Summary s;
+  s.n = values.size();
+  s.min = values.front();
+  s.max = values.back();
+  s.median = quantile_sorted(values, 0.5);
+  s.p95 = quantile_sorted(values, 0.95);
+  return s;
+}
+
+namespace {
+
+// An index in [0, n) without modulo bias (rejection), the same on every
+// platform (std::uniform_int_distribution is implementation-defined).
+std::size_t draw_index(std::mt19937_64& rng, std::size_t n) {
+  const std::uint64_t range = n;
+  const std::uint64_t limit =
+      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % range;  // a multiple of n
+  std::uint64_t x = 0;
+  do {
+    x = rng();
+  } while (x >= limit);
+  return static_cast<std::size_t>(x % range);
+}
+
+double resampled_median(const std::vector<double>& sample, std::mt19937_64& rng, std::vector<double>& buf) {
+  buf.resize(sample.size());
+  for (auto& v : buf) v = sample[draw_index(rng, sample.size())];
+  std::sort(buf.begin(), buf.end());
+  return quantile_sorted(buf, 0.5);
+}
+
+// SplitMix64: independent, reproducible seeds for each row's bootstrap.
+std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t index) {
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (index + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::optional<Interval> bootstrap_ratio_ci(const std::vector<double>& base, const std::vector<double>& other,
+                                           int resamples, std::uint64_t seed, double level) {
+  if (base.size() < 2 || other.size() < 2 || resamples < 1) return std::nullopt;
+  std::mt19937_64 rng(seed);
+  std::vector<double> ratios;
+  ratios.reserve(static_cast<std::size_t>(resamples));
+  std::vector<double> buf;
+  for (int b = 0; b < resamples; ++b) {
+    const double m_base = resampled_median(base, rng, buf);
+    const double m_other = resampled_median(other, rng, buf);
+    if (m_base == 0) return std::nullopt;  // the ratio is undefined for this resample
+    ratios.push_back(m_other / m_base);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  return Interval{quantile_sorted(ratios, (1 - level) / 2), quantile_sorted(ratios, (1 + level) / 2)};
+}
+
+std::vector<RunGroup> group_runs(const std::vector<CompareRun>& runs) {
+  std::vector<RunGroup> groups;
+  for (const auto& r : runs) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const RunGroup& g) {
+      return g.scenario == r.scenario && g.stack == r.stack && g.profile == r.profile;
+    });
+    if (it == groups.end()) it = groups.insert(groups.end(), RunGroup{r.scenario, r.stack, r.profile, {}});
+    it->runs.push_back(r);
+  }
+  return groups;
+}
+
+namespace {
+
+std::vector<double> values_of(const RunGroup& g, std::optional<double> CompareRun::*field) {
+  std::vector<double> out;
+  for (const auto& r : g.runs)
+    if (r.*field) out.push_back(*(r.*field));
+  return out;
+}
+
+std::optional<double> median_if_any(const std::vector<double>& values) {
+  if (values.empty()) return std::nullopt;
+  return median_of(values);
+}
+
+}  // namespace
+
+std::vector<ComparisonRow> compare_groups(const std::vector<RunGroup>& groups, const ComparisonOptions& opts) {
+  std::vector<ComparisonRow> rows;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    const RunGroup& g = groups[i];
+    const RunGroup& base =
+        *std::find_if(groups.begin(), groups.end(), [&](const RunGroup& b) { return b.scenario == g.scenario; });
+    ComparisonRow row;
+    row.scenario = g.scenario;
+    row.stack = g.stack;
+    row.profile = g.profile;
+    row.is_baseline = &base == &g;
+    row.baseline = base.profile == g.profile ? base.stack : fmt::format("{} ({})", base.stack, base.profile);
+    row.runs = g.runs.size();
+    std::vector<std::string> faults;
+    for (const auto& r : g.runs) {
+      if (r.verdict == "pass") ++row.n_pass;
+      if (!r.fault.empty() && std::find(faults.begin(), faults.end(), r.fault) == faults.end())
+        faults.push_back(r.fault);
+    }
+    for (const auto& f : faults) row.fault += (row.fault.empty() ? "" : "+") + f;
+    const auto failover = values_of(g, &CompareRun::failover_s);
+    row.failover = summarize(failover);
+    row.n = failover.size();
+    row.median_detect_s = median_if_any(values_of(g, &CompareRun::detect_s));
+    row.median_promote_s = median_if_any(values_of(g, &CompareRun::promote_s));
+    if (row.is_baseline) {
+      if (row.failover) row.ratio_median = 1.0;
+    } else {
+      const auto base_failover = values_of(base, &CompareRun::failover_s);
+      if (row.failover && !base_failover.empty()) {
+        const double base_median = median_of(base_failover);
+        if (base_median != 0) row.ratio_median = row.failover->median / base_median;
+        if (row.ratio_median)
+          row.ratio_ci =
+              bootstrap_ratio_ci(base_failover, failover, opts.resamples, mix_seed(opts.seed, i), opts.level);
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+const std::vector<std::string>& comparison_header() {
+  static const std::vector<std::string> h = {"stack",
+                                             "profile",
+                                             "fault",
+                                             "scenario",
+                                             "runs",
+                                             "n",
+                                             "n_pass",
+                                             "min",
+                                             "median",
+                                             "p95",
+                                             "max",
+                                             "median_detect_s",
+                                             "median_promote_s",
+                                             "median_first_write_s",
+                                             "ratio_median",
+                                             "ratio_ci_low",
+                                             "ratio_ci_high"};
+  return h;
+}
+
+namespace {
+std::string fixed(const std::optional<double>& v, int decimals) {
+  return v ? fmt::format("{:.{}f}", *v, decimals) : std::string();
+}
+}  // namespace
+
+std::vector<std::string> comparison_fields(const ComparisonRow& r) {
+  const auto& f = r.failover;
+  auto part = [&f](double Summary::*field) { return f ? std::optional<double>((*f).*field) : std::nullopt; };
+  return {r.stack,
+          r.profile,
+          r.fault,
+          r.scenario,
+          std::to_string(r.runs),
+          std::to_string(r.n),
+          std::to_string(r.n_pass),
+          fixed(part(&Summary::min), 3),
+          fixed(part(&Summary::median), 3),
+          fixed(part(&Summary::p95), 3),
+          fixed(part(&Summary::max), 3),
+          fixed(r.median_detect_s, 3),
+          fixed(r.median_promote_s, 3),
+          fixed(part(&Summary::median), 3),
+          fixed(r.ratio_median, 3),
+          fixed(r.ratio_ci ? std::optional<double>(r.ratio_ci->low) : std::nullopt, 3),
+          fixed(r.ratio_ci ? std::optional<double>(r.ratio_ci->high) : std::nullopt, 3)};
+}
+
+void write_comparison_csv(const std::string& path, const std::vector<ComparisonRow>& rows) {
+  CsvWriter w(path, comparison_header());
+  for (const auto& r : rows) w.row(comparison_fields(r));
+  w.flush();
+}
+
+std::string comparison_text(const std::vector<ComparisonRow>& rows, const ComparisonOptions& opts) {
+  std::string out;
+  std::string scenario;
+  bool first = true;
+  for (const auto& r : rows) {
+    if (first || r.scenario != scenario) {
+      scenario = r.scenario;
+      out += fmt::format("{}{} ({}):\n", first ? "" : "\n", r.scenario, r.fault.empty() ? "no fault" : r.fault);
+      first = false;
+    }
+    const std::string name = r.profile.empty() ? r.stack : fmt::format("{} ({})", r.stack, r.profile);
+    if (!r.failover) {
+      out += fmt::format("  {}: no failover measured ({} runs, {}/{} pass)\n", name, r.runs, r.n_pass, r.runs);
+      continue;
+    }
+    std::string line = fmt::format("  {}: median failover {:.2f} s (n={}, {}/{} pass", name, r.failover->median, r.n,
+                                   r.n_pass, r.runs);
+    if (r.n > 1) line += fmt::format(", p95 {:.2f} s", r.failover->p95);
+    line += ")";
+    if (r.median_detect_s) line += fmt::format(", detect {:.2f} s", *r.median_detect_s);
+    if (r.median_promote_s) line += fmt::format(", promote {:.2f} s", *r.median_promote_s);
+    if (r.is_baseline) {
+      line += ", baseline";
+    } else if (r.ratio_median) {
+      line += fmt::format(", {:.2f}× {}", *r.ratio_median, r.baseline);
+      if (r.ratio_ci)
+        line += fmt::format(" [{:g}% CI {:.2f}–{:.2f}]", opts.level * 100, r.ratio_ci->low, r.ratio_ci->high);
+      else
+        line += r.n < 2 ? " [no CI: fewer than 2 runs]" : " [no CI]";
+    } else {
+      line += fmt::format(", no ratio ({} has no failover measured)", r.baseline);
+    }
+    out += line + "\n";
+  }
+  out += fmt::format("ratios: median failover / the first stack's; CI: percentile bootstrap, B={}, seed {}\n",
+                     opts.resamples, opts.seed);
+  return out;
+}
+
+}  // namespace haverify::reports

@@ -205,9 +205,14 @@ FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSp
     a = plan_power_off(inv, node);
   else if (spec.kind == "lan_cut")
     a = plan_lan_cut(spec, node);
-  else if (spec.kind == "process_kill")
+  else if (spec.kind == "process_kill") {
     a = plan_process_kill(spec, node, tag);
-  else if (spec.kind == "process_pause")
+    // A process that nothing restarts by itself (pgpool, outside systemd):
+    // its heal starts it again, if the inventory says how.
+    auto restart = inv.driver.restart_commands.find(spec.process);
+    if (restart != inv.driver.restart_commands.end() && spec.signal == "KILL" && a.heal_command.empty())
+      a.heal_command = fmt::format("{}; true", restart->second);
+  } else if (spec.kind == "process_pause")
     a = plan_process_pause(spec, node, tag);
   else
     throw FaultError(fmt::format("unknown fault kind '{}'", spec.kind));

@@ -244,6 +244,15 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
               ? "Request failed to .*/patroni|Got response from .*/patroni|Lock owner: None|promoted self to leader"
               : "");
       d.rest_port = static_cast<int>(dr.get_int("rest_port", 8008));
+      {
+        MapReader rr(ctx, dr.child("restart"), "driver.restart");
+        if (rr.valid())
+          for (auto it = rr.node().begin(); it != rr.node().end(); ++it) {
+            const std::string proc = it->first.as<std::string>();
+            d.restart_commands[proc] = rr.req_string(proc);
+          }
+        rr.finish();
+      }
       d.patronictl_config = dr.get_string("patronictl_config", "/etc/patroni/config.yml");
       if (d.type != "pgpool" && d.type != "generic" && d.type != "pacemaker" && d.type != "patroni")
         ctx.error(dr.child("type"), "driver.type", "must be pgpool, pacemaker, patroni or generic");

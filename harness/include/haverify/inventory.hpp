@@ -82,6 +82,9 @@ struct DriverSpec {
   // ("2026-11-21 12:00:00,123") timestamp.
   std::string detect_log;
   std::string detect_pattern;
+  // Per process selector (e.g. pgpool): the shell command that starts it
+  // again if it is not running; the heal of a SIGKILL of that process.
+  std::map<std::string, std::string> restart_commands;
   // patroni: REST API port on each node, patronictl's config file on the nodes.
   int rest_port = 8008;
   std::string patronictl_config;

@@ -56,7 +56,7 @@ FaultInjector::~FaultInjector() {
   heal_all();
 }
 
-static std::string describe_failure(const ExecResult& r) {
+std::string describe_failure(const ExecResult& r) {
   if (!r.error.empty()) return r.error;
   if (r.timed_out) return fmt::format("timed out after {} ms", r.elapsed.count());
   std::string err = r.err;

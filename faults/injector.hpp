@@ -32,12 +32,16 @@ class TransportPool {
   std::string local_command(const std::string& command) const;
   ExecResult run(const std::string& where, const std::string& node, const std::string& command,
                  std::chrono::milliseconds deadline);
+  const Inventory& inventory() const { return inv_; }
 
  private:
   const Inventory& inv_;
   std::map<std::pair<std::string, int>, std::unique_ptr<SshTransport>> ssh_;
   LocalTransport local_;
 };
+
+// "exit 3: <stderr>", "timed out after N ms" or the transport error.
+std::string describe_failure(const ExecResult& r);
 
 // One fault of an inject step, its targets already resolved to nodes.
 struct StepFault {

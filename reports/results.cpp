@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reports/csv.hpp"
+#include "reports/stream.hpp"
 
 namespace haverify::reports {
 
@@ -41,7 +42,9 @@ const std::vector<std::string>& results_header() {
                                              "checkers",
                                              "verdict",
                                              "reason",
-                                             "run_dir"};
+                                             "run_dir",
+                                             "p99_latency_ms",
+                                             "max_rss_slope_mb_h"};
   return h;
 }
 
@@ -98,7 +101,9 @@ std::vector<std::string> results_fields(const RunRow& r) {
           checker_summary(r.checkers),
           r.verdict,
           r.reason,
-          r.run_dir};
+          r.run_dir,
+          m.p99_latency_ms ? fmt::format("{:.3f}", *m.p99_latency_ms) : std::string(),
+          figure(m, "max_rss_slope_mb_h", 2)};
 }
 
 void write_results_csv(const std::string& path, const std::vector<RunRow>& rows) {
@@ -121,14 +126,7 @@ void write_events_csv(const std::string& path, const std::vector<Op>& history, N
 void write_history_jsonl(const std::string& path, const std::vector<Op>& history) {
   std::ofstream out(path, std::ios::trunc);
   if (!out) throw std::runtime_error(fmt::format("cannot write {}", path));
-  for (const auto& op : history) {
-    nlohmann::json j = {{"index", op.index},          {"process", op.process},
-                        {"type", to_string(op.type)}, {"f", op.f},
-                        {"value", op.value},          {"node", op.node},
-                        {"mono_ns", op.mono_ns},      {"wall", format_wall_ns(op.wall_ns)}};
-    if (!op.error.empty()) j["error"] = op.error;
-    out << j.dump() << '\n';
-  }
+  for (const auto& op : history) out << history_json_line(op) << '\n';
 }
 
 std::string xml_escape(const std::string& s) {

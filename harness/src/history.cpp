@@ -37,13 +37,14 @@ const char* to_string(OpType t) {
 }
 
 std::int64_t History::append(Op op) {
-  if (op.mono_ns == 0) op.mono_ns = mono_now_ns();
-  if (op.wall_ns == 0) op.wall_ns = wall_now_ns();
   std::function<void(const Op&)> listener;
   {
     std::lock_guard lock(mu_);
-    op.index = static_cast<std::int64_t>(ops_.size());
-    ops_.push_back(op);
+    if (op.mono_ns == 0) op.mono_ns = mono_now_ns();
+    if (op.wall_ns == 0) op.wall_ns = wall_now_ns();
+    op.index = count_++;
+    for (HistorySink* s : sinks_) s->on_op(op);
+    if (keep_) ops_.push_back(op);
     listener = listener_;
   }
   if (listener) listener(op);
@@ -69,7 +70,17 @@ std::vector<Op> History::snapshot() const {
 
 std::size_t History::size() const {
   std::lock_guard lock(mu_);
-  return ops_.size();
+  return static_cast<std::size_t>(count_);
+}
+
+void History::add_sink(HistorySink* sink) {
+  std::lock_guard lock(mu_);
+  if (sink && std::find(sinks_.begin(), sinks_.end(), sink) == sinks_.end()) sinks_.push_back(sink);
+}
+
+void History::remove_sink(HistorySink* sink) {
+  std::lock_guard lock(mu_);
+  sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), sink), sinks_.end());
 }
 
 void History::set_listener(std::function<void(const Op&)> listener) {

@@ -238,6 +238,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   run->add_option("--fault-deadline-ms", fault_deadline_ms, "deadline for each inject/verify/heal command")
       ->check(CLI::Range(100, 600000));
+  std::string duration;
+  run->add_option("--duration", duration,
+                  "length of every `soak` step (e.g. 2h, 30m): a long run from the shipped long-run scenarios")
+      ->check([](const std::string& v) {
+        auto d = parse_duration(v);
+        return d && d->count() > 0 ? std::string() : std::string("expected a duration such as 90s, 30m or 2h");
+      });
 
   CompareOptions copts;
   int lab_up_s = 1200, lab_down_s = 300;
@@ -349,6 +356,7 @@ int main(int argc, char** argv) {
       }
       ropts.seed = seed;
       ropts.fault_deadline = std::chrono::milliseconds(fault_deadline_ms);
+      if (!duration.empty()) ropts.duration = parse_duration(duration);
       return run_suite(ropts);
     }
     if (*cmp) {

@@ -1,10 +1,14 @@
 #include "haverify/metrics.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 #include <map>
 
 #include <fmt/format.h>
+
+#include "haverify/id_set.hpp"
+#include "haverify/latency.hpp"
 
 namespace haverify {
 
@@ -19,6 +23,8 @@ std::optional<double> RunMetrics::value(const std::string& metric) const {
   }
   if (metric == "unknown_commits") return static_cast<double>(unknown_commits);
   if (metric == "acked_total") return static_cast<double>(acked_total);
+  if (metric == "failed_writes") return static_cast<double>(failed_writes);
+  if (metric == "p99_latency_ms") return p99_latency_ms;
   if (auto it = figures.find(metric); it != figures.end()) return it->second;
   return std::nullopt;
 }
@@ -27,70 +33,123 @@ static bool is_client(const Op& op) {
   return op.process.rfind("client-", 0) == 0;
 }
 
-RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<std::set<std::int64_t>>& final_ids) {
+struct MetricsPass::State {
   RunMetrics m;
+  bool inject_done = false;  // t_inject_sent and t_inject_returned settled
+  // The fault's window closes at the first runner inject/heal/recover step,
+  // nemesis heal or runner recover invoked after t_inject_sent.
+  std::optional<Nanos> window_end;
+  // Open client writes: (process, id) -> invoke time. Bounded by the clients.
+  std::map<std::pair<std::string, std::string>, Nanos> open;
+  std::vector<Instant> acks;
+  IdSet acked_ids;
+  Nanos last_client_op = 0;
+  LatencyHistogram latency;
+  std::set<std::string> primaries_before;  // role reports before the fault
+  // Driver detections (process "driver", f "detect"): few, and appended
+  // after the steps with earlier timestamps, so judged at finish.
+  std::vector<Instant> detects;
+};
+
+MetricsPass::MetricsPass() : s_(std::make_unique<State>()) {}
+MetricsPass::~MetricsPass() = default;
+
+void MetricsPass::on_op(const Op& op) {
+  State& s = *s_;
+  RunMetrics& m = s.m;
   // The first injected fault: the earliest send among the actions released
   // together (their threads append in any order), and the first return.
-  for (const auto& op : history) {
-    if (op.process != "nemesis" || op.f != "inject") continue;
+  if (op.process == "nemesis" && op.f == "inject" && !s.inject_done) {
     if (op.type == OpType::invoke) {
       if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) m.t_inject_sent = Instant{op.mono_ns, op.wall_ns};
     } else if (m.t_inject_sent) {
       m.t_inject_returned = Instant{op.mono_ns, op.wall_ns};
-      break;
+      s.inject_done = true;
     }
+  }
+  if (m.t_inject_sent && !s.window_end && op.mono_ns > m.t_inject_sent->mono && op.type == OpType::invoke) {
+    // The runner's next inject, heal or recover step, or a heal at the end
+    // of the fault's own step (`duration:`). The other nodes of the same
+    // fault do not close it.
+    const bool step =
+        op.process == "runner" && op.f == "step" &&
+        (op.value.rfind("inject", 0) == 0 || op.value.rfind("heal", 0) == 0 || op.value.rfind("recover", 0) == 0);
+    const bool closes =
+        step || (op.process == "nemesis" && op.f == "heal") || (op.process == "runner" && op.f == "recover");
+    if (closes) s.window_end = op.mono_ns;
+  }
+  if (op.process == "driver" && op.f == "detect") {
+    s.detects.push_back(Instant{op.mono_ns, op.wall_ns});
+    return;
   }
   // The spread of send times of the actions of one inject step (the largest
   // over the run's steps), recorded by the injector.
-  for (const auto& op : history) {
-    if (op.process != "nemesis" || op.f != "injection_skew") continue;
-    try {
-      const double v = std::stod(op.value);
+  if (op.process == "nemesis" && op.f == "injection_skew") {
+    double v = 0;
+    const char* e = op.value.data() + op.value.size();
+    auto [p, ec] = std::from_chars(op.value.data(), e, v);
+    if (ec == std::errc() && p != op.value.data()) {
       auto [it, fresh] = m.figures.emplace("injection_skew_ms", v);
       if (!fresh) it->second = std::max(it->second, v);
-    } catch (const std::exception&) {
     }
+    return;
   }
+  if (op.process == "probe" && op.f == "role") {
+    if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) {
+      if (op.value == "primary")
+        s.primaries_before.insert(op.node);
+      else
+        s.primaries_before.erase(op.node);
+    } else if (op.value == "primary" && !m.t_promote && !s.primaries_before.count(op.node)) {
+      m.t_promote = Instant{op.mono_ns, op.wall_ns};
+    }
+    return;
+  }
+  if (!is_client(op) || op.f != "write") return;
+  s.last_client_op = std::max(s.last_client_op, op.mono_ns);
+  auto key = std::make_pair(op.process, op.value);
+  if (op.type == OpType::invoke) {
+    s.open[key] = op.mono_ns;
+    ++m.invoked_total;
+    return;
+  }
+  std::optional<Nanos> invoked;
+  if (auto it = s.open.find(key); it != s.open.end()) {
+    invoked = it->second;
+    s.open.erase(it);
+  }
+  switch (op.type) {
+    case OpType::ok: {
+      ++m.acked_total;
+      s.acks.push_back(Instant{op.mono_ns, op.wall_ns});
+      if (invoked) s.latency.add(op.mono_ns - *invoked);
+      std::int64_t id = 0;
+      const char* e = op.value.data() + op.value.size();
+      auto [p, ec] = std::from_chars(op.value.data(), e, id);
+      if (ec == std::errc() && p == e && !op.value.empty()) s.acked_ids.insert(id);
+      break;
+    }
+    case OpType::info:
+      ++m.unknown_commits;
+      break;
+    case OpType::fail:
+      ++m.failed_writes;
+      break;
+    case OpType::invoke:
+      break;
+  }
+}
 
-  // Pair client writes: invoke -> completion, keyed by (process, value).
-  std::map<std::pair<std::string, std::string>, const Op*> open;
-  std::vector<Instant> acks;
-  std::vector<std::int64_t> acked_ids;
-  Nanos last_client_op = 0;
-  for (const auto& op : history) {
-    if (!is_client(op) || op.f != "write") continue;
-    last_client_op = std::max(last_client_op, op.mono_ns);
-    auto key = std::make_pair(op.process, op.value);
-    if (op.type == OpType::invoke) {
-      open[key] = &op;
-      ++m.invoked_total;
-      continue;
-    }
-    auto it = open.find(key);
-    if (it != open.end()) open.erase(it);
-    switch (op.type) {
-      case OpType::ok: {
-        ++m.acked_total;
-        acks.push_back(Instant{op.mono_ns, op.wall_ns});
-        try {
-          acked_ids.push_back(std::stoll(op.value));
-        } catch (...) {
-        }
-        break;
-      }
-      case OpType::info:
-        ++m.unknown_commits;
-        break;
-      case OpType::fail:
-        ++m.failed_writes;
-        break;
-      case OpType::invoke:
-        break;
-    }
-  }
+RunMetrics MetricsPass::finish(const std::optional<std::set<std::int64_t>>& final_ids) {
+  State& s = *s_;
+  RunMetrics m = s.m;
   // Writes still open at the end of the history never completed: unknown.
-  m.unknown_commits += static_cast<std::int64_t>(open.size());
+  m.unknown_commits += static_cast<std::int64_t>(s.open.size());
+  m.p50_latency_ms = s.latency.quantile_ms(0.50);
+  m.p99_latency_ms = s.latency.quantile_ms(0.99);
+  m.max_latency_ms = s.latency.max_ms();
 
+  auto& acks = s.acks;
   std::sort(acks.begin(), acks.end(), [](const Instant& a, const Instant& b) { return a.mono < b.mono; });
   if (acks.size() >= 2) {
     Nanos best = -1;
@@ -102,8 +161,8 @@ RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<s
       }
     }
     // An outage that never ended: from the last ack to the clients' last operation.
-    if (last_client_op > acks.back().mono && last_client_op - acks.back().mono > best) {
-      best = last_client_op - acks.back().mono;
+    if (s.last_client_op > acks.back().mono && s.last_client_op - acks.back().mono > best) {
+      best = s.last_client_op - acks.back().mono;
       m.downtime_from = acks.back();
     }
     m.downtime_s = ns_to_s(best);
@@ -112,25 +171,12 @@ RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<s
   // t_first_write: the acknowledgement that ends the fault's outage, i.e. the
   // longest gap between consecutive acks that ends after t_inject_sent and
   // starts before the fault's window closes (the next heal, recover or
-  // inject), measuring each gap only up to the window's end. Writes that still succeed on a dying primary right after
-  // the fault (a killed postmaster's backends can commit for a few ms) are thus not mistaken for the failover's end.
+  // inject), measuring each gap only up to the window's end. Writes that
+  // still succeed on a dying primary right after the fault (a killed
+  // postmaster's backends can commit for a few ms) are thus not mistaken for
+  // the failover's end.
   if (m.t_inject_sent) {
-    Nanos window_end = std::numeric_limits<Nanos>::max();
-    for (const auto& op : history) {
-      if (op.mono_ns <= m.t_inject_sent->mono || op.type != OpType::invoke) continue;
-      // The runner's next inject, heal or recover step, or a heal at the end
-      // of the fault's own step (`duration:`). The other nodes of the same
-      // fault do not close it.
-      const bool step =
-          op.process == "runner" && op.f == "step" &&
-          (op.value.rfind("inject", 0) == 0 || op.value.rfind("heal", 0) == 0 || op.value.rfind("recover", 0) == 0);
-      const bool closes =
-          step || (op.process == "nemesis" && op.f == "heal") || (op.process == "runner" && op.f == "recover");
-      if (closes) {
-        window_end = op.mono_ns;
-        break;
-      }
-    }
+    const Nanos window_end = s.window_end.value_or(std::numeric_limits<Nanos>::max());
     Nanos best = -1;
     for (std::size_t i = 0; i < acks.size(); ++i) {
       if (acks[i].mono <= m.t_inject_sent->mono) continue;
@@ -147,50 +193,34 @@ RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<s
   }
   if (m.t_first_write && m.t_inject_sent) m.failover_s = ns_to_s(m.t_first_write->mono - m.t_inject_sent->mono);
 
-  // t_promote: the first probe report of a primary on a node other than the
-  // primary(s) seen before the fault.
-  if (m.t_inject_sent) {
-    std::set<std::string> primaries_before;
-    for (const auto& op : history) {
-      if (op.process != "probe" || op.f != "role") continue;
-      if (op.mono_ns < m.t_inject_sent->mono) {
-        if (op.value == "primary")
-          primaries_before.insert(op.node);
-        else
-          primaries_before.erase(op.node);
-        continue;
-      }
-      if (op.value == "primary" && !primaries_before.count(op.node)) {
-        m.t_promote = Instant{op.mono_ns, op.wall_ns};
-        break;
-      }
-    }
-  }
-
   // t_detect: the first detection a cluster driver recorded (process "driver",
   // f "detect", any type) at or after the inject was sent; earlier ones are
   // about something else (e.g. the setup).
   if (m.t_inject_sent) {
-    for (const auto& op : history) {
-      if (op.process == "driver" && op.f == "detect" && op.mono_ns >= m.t_inject_sent->mono &&
-          (!m.t_detect || op.mono_ns < m.t_detect->mono))
-        m.t_detect = Instant{op.mono_ns, op.wall_ns};
-    }
+    for (const auto& d : s.detects)
+      if (d.mono >= m.t_inject_sent->mono && (!m.t_detect || d.mono < m.t_detect->mono)) m.t_detect = d;
     if (m.t_detect) m.detect_s = ns_to_s(m.t_detect->mono - m.t_inject_sent->mono);
     if (m.t_promote) m.promote_s = ns_to_s(m.t_promote->mono - m.t_inject_sent->mono);
   }
 
   if (final_ids) {
     std::int64_t lost = 0;
-    for (auto id : acked_ids) {
+    s.acked_ids.for_each([&](std::int64_t id) {
       if (!final_ids->count(id)) {
         ++lost;
         if (m.lost_ids.size() < 10) m.lost_ids.push_back(id);
       }
-    }
+      return true;
+    });
     m.lost_acked = lost;
   }
   return m;
+}
+
+RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<std::set<std::int64_t>>& final_ids) {
+  MetricsPass pass;
+  for (const auto& op : history) pass.on_op(op);
+  return pass.finish(final_ids);
 }
 
 std::string format_bound(const Bound& b) {
@@ -224,6 +254,8 @@ Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks
         c.reason = "lost_acked unknown: the ids could not be read back from a primary";
       else if (metric == "downtime_s")
         c.reason = "downtime_s unknown: fewer than two writes were acknowledged";
+      else if (metric == "p99_latency_ms")
+        c.reason = "p99_latency_ms unknown: no write was acknowledged";
       else
         c.reason = metric + " unknown";
     } else {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "faults/exec.hpp"
 #include "faults/fault.hpp"
 #include "faults/injector.hpp"
 #include "faults/ledger.hpp"
@@ -21,12 +23,15 @@
 #include "haverify/config_reader.hpp"
 #include "haverify/driver.hpp"
 #include "haverify/final_state.hpp"
+#include "haverify/maintenance.hpp"
 #include "haverify/metrics.hpp"
 #include "haverify/pg.hpp"
 #include "haverify/plan.hpp"
+#include "haverify/sampler.hpp"
 #include "haverify/workload.hpp"
 #include "haverify/workload_bank.hpp"
 #include "reports/results.hpp"
+#include "reports/stream.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -283,20 +288,31 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
   history.record("runner", OpType::ok, "recover", h.primary);
 }
 
+// The wall time of the first nemesis inject op (in History order), noted as
+// the ops stream by: the History keeps no ops to look it up afterwards.
+class FirstInjectWatch final : public HistorySink {
+ public:
+  void on_op(const Op& op) override {
+    if (op.process == "nemesis" && op.f == "inject" && wall_.load(std::memory_order_relaxed) == kNone)
+      wall_.store(op.wall_ns, std::memory_order_relaxed);
+  }
+  std::optional<Nanos> wall() const {
+    const Nanos w = wall_.load(std::memory_order_relaxed);
+    return w == kNone ? std::nullopt : std::optional<Nanos>(w);
+  }
+
+ private:
+  static constexpr Nanos kNone = std::numeric_limits<Nanos>::min();
+  std::atomic<Nanos> wall_{kNone};
+};
+
 // When the manager noticed the fault (t_detect), from its logs: each event
 // after the first injection goes into the History as {driver, detect}.
-void record_detect_events(ClusterDriver& driver, History& history) {
-  std::optional<Op> inject;
-  for (const auto& op : history.snapshot())
-    if (op.process == "nemesis" && op.f == "inject") {
-      inject = op;
-      break;
-    }
-  if (!inject) return;
+void record_detect_events(ClusterDriver& driver, History& history, Nanos inject_wall_ns) {
   try {
     const Nanos mono = mono_now_ns(), wall = wall_now_ns();
     int kept = 0;
-    for (const auto& e : driver.detect_events(inject->wall_ns, 10s)) {
+    for (const auto& e : driver.detect_events(inject_wall_ns, 10s)) {
       if (++kept > 20) break;
       Op op;
       op.process = "driver";
@@ -420,10 +436,44 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
   }
   fs::create_directories(run_dir);
 
-  History history;
+  // The History streams to disk and into the metrics and checker passes as
+  // it is appended; it keeps no ops (docs/architecture.md). The sinks are
+  // declared before the History and everything that appends to it, so they
+  // outlive them.
+  const Nanos start = mono_now_ns();
+  const DurabilityChecker durability;
+  const SingleWriterChecker single_writer(ctx.opts.probe_interval.count() * 1'000'000);
+  const ConvergenceChecker convergence;
+  const BankChecker bank_checker;
+  MemoryGrowthOptions mg;
+  if (sc.sampler) {
+    mg.max_mb_per_hour = sc.sampler->memory_growth_mb_per_hour;
+    mg.memory = sc.sampler->memory;
+    mg.warmup_ns = static_cast<Nanos>(sc.sampler->warmup.count()) * 1'000'000;
+    mg.min_samples = static_cast<std::size_t>(sc.sampler->min_samples);
+  }
+  const MemoryGrowthChecker memory_growth(mg);
+  std::vector<const Checker*> checkers = {&single_writer, &convergence};
+  if (sc.ledger) checkers.insert(checkers.begin(), &durability);
+  if (sc.bank) checkers.push_back(&bank_checker);
+  if (sc.sampler) checkers.push_back(&memory_growth);
+  CheckerFeed checker_feed(checkers);
+  MetricsPass metrics_pass;
+  reports::HistoryJsonlWriter history_out(run_dir + "/history.jsonl");
+  reports::EventsCsvWriter events_out(run_dir + "/events.csv", start);
+  reports::ThroughputCsvWriter throughput_out(run_dir + "/throughput.csv", start,
+                                              sc.sampler ? sc.sampler->interval : std::chrono::milliseconds(1000));
+  std::optional<reports::SeriesCsvWriter> series_out;
+  if (sc.sampler) series_out.emplace(run_dir + "/series.csv", start);
+  FirstInjectWatch first_inject;
+  std::vector<HistorySink*> sinks = {&history_out,  &events_out,   &throughput_out,
+                                     &metrics_pass, &checker_feed, &first_inject};
+  if (series_out) sinks.push_back(&*series_out);
+
+  History history(/*keep_in_memory=*/false);
+  for (HistorySink* s : sinks) history.add_sink(s);
   AckWatch acks;
   history.set_listener([&acks](const Op& op) { acks.on_op(op); });
-  const Nanos start = mono_now_ns();
   std::mt19937_64 rng(seed);
   const std::int64_t run_id = (wall_now_ns() / 1'000'000) % 9'000'000'000LL;
   const std::string run_name = fmt::format("{}-{}-r{}", sc.name, run_id, repetition);
@@ -432,7 +482,25 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
   auto driver = make_driver(inv, pool);
   std::unique_ptr<LedgerWorkload> workload;
   std::unique_ptr<BankWorkload> bank;
+  std::unique_ptr<MaintenanceWorkload> maintenance;
   RoleProber prober(inv, history, ctx.opts.probe_interval, ctx.opts.probe_deadline);
+  std::unique_ptr<ProcessSampler> sampler;
+  if (sc.sampler) {
+    SamplerOptions so;
+    so.interval = sc.sampler->interval;
+    if (!sc.sampler->processes.empty()) so.processes = sc.sampler->processes;
+    sampler = std::make_unique<ProcessSampler>(inv, history, so);
+  }
+  MaintenanceOptions mopts;
+  if (sc.maintenance) {
+    mopts.every = sc.maintenance->every;
+    mopts.ops = sc.maintenance->ops;
+    mopts.table = sc.maintenance->table;
+    mopts.via = sc.maintenance->via;
+    mopts.basebackup_from = sc.maintenance->basebackup_from;
+    mopts.deadline = sc.maintenance->deadline;
+    mopts.bulk_rows = sc.maintenance->bulk_rows;
+  }
   FinalState final_state;
   std::string error;
   std::vector<std::string> heal_errors;
@@ -449,6 +517,8 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
   }
   {
     faults::FaultInjector injector(inv, pool, ctx.ledger, history, run_name, ctx.opts.fault_deadline);
+    faults::Execs execs(pool, ctx.ledger, history, run_name, ctx.opts.fault_deadline);
+    int auto_exec_id = 0;
     try {
       history.record("runner", OpType::invoke, "setup", sc.name);
       wait_healthy(inv, *driver, pool, history, sc.setup_timeout);
@@ -460,8 +530,13 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
         LedgerWorkload::prepare(endpoint_target(inv), lopts, 10s);
       }
       if (sc.bank) BankWorkload::prepare(endpoint_target(inv), bopts, 10s);
+      if (sc.maintenance) {
+        MaintenanceWorkload::prepare(inv, mopts, mopts.deadline);
+        maintenance = std::make_unique<MaintenanceWorkload>(inv, mopts, history);
+      }
       history.record("runner", OpType::ok, "setup", sc.name);
       prober.start();
+      if (sampler) sampler->start();
       int auto_id = 0;
       for (const auto& step : sc.steps) {
         if (cancel::requested()) throw HarnessError(cancel::reason());
@@ -469,7 +544,9 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
         history.record("runner", OpType::invoke, "step", step.describe());
         switch (step.kind) {
           case StepKind::start:
-            if (step.workload == "bank") {
+            if (step.workload == "maintenance") {
+              maintenance->start();
+            } else if (step.workload == "bank") {
               if (!bank) {
                 bank = std::make_unique<BankWorkload>(endpoint_target(inv), bopts, history);
                 bank->start();
@@ -480,7 +557,9 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
             }
             break;
           case StepKind::stop:
-            if (step.workload == "bank") {
+            if (step.workload == "maintenance") {
+              maintenance->stop();
+            } else if (step.workload == "bank") {
               if (bank) bank->stop();
             } else if (workload) {
               workload->stop();
@@ -489,6 +568,40 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
           case StepKind::wait:
             if (!cancel::sleep_for(step.duration)) throw HarnessError(cancel::reason());
             break;
+          case StepKind::soak: {
+            // A long wait, with a line of progress every minute.
+            const auto until = std::chrono::steady_clock::now() + step.duration;
+            for (;;) {
+              const auto left =
+                  std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+              if (left.count() <= 0) break;
+              if (!cancel::sleep_for(std::min<std::chrono::milliseconds>(left, 60s)))
+                throw HarnessError(cancel::reason());
+              if (left > 60s)
+                log(fmt::format("{} #{}: soak: {} s left, {} ops so far", sc.name, repetition,
+                                (left.count() - 60000) / 1000, history.size()));
+            }
+            break;
+          }
+          case StepKind::exec: {
+            FaultSpec where;
+            where.targets = {step.exec.target};
+            RoleSnapshot roles(inv, *driver);
+            const auto nodes = resolve_targets(where, inv, roles, rng);
+            if (step.exec.background) {
+              const std::string id = step.exec.id.empty() ? fmt::format("x{}", ++auto_exec_id) : step.exec.id;
+              execs.start(id, nodes.front(), step.exec.command);
+            } else {
+              execs.run(nodes.front(), step.exec.command, step.exec.timeout);
+            }
+            break;
+          }
+          case StepKind::maintenance: {
+            const auto& m = step.maintenance;
+            if (!maintenance->run_once(m.op, m.table, m.from, m.background))
+              throw HarnessError(fmt::format("maintenance {} failed (see history.jsonl)", m.op));
+            break;
+          }
           case StepKind::inject: {
             RoleSnapshot roles(inv, *driver);
             std::vector<faults::StepFault> step_faults;
@@ -548,7 +661,9 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
     }
     if (workload) workload->stop();
     if (bank) bank->stop();
-    heal_errors = injector.heal_all();
+    if (maintenance) maintenance->stop();
+    heal_errors = execs.stop_all();
+    for (auto& e : injector.heal_all()) heal_errors.push_back(std::move(e));
     if (!heal_errors.empty()) error += fmt::format("{}{}", error.empty() ? "" : "; ", fmt::join(heal_errors, "; "));
   }
   try {
@@ -567,24 +682,21 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
     if (error.empty()) error = std::string("reading the final state failed: ") + e.what();
   }
   prober.stop();
+  if (sampler) sampler->stop();
   try {
     std::ofstream(run_dir + "/status-after.txt") << driver->status_text(2000ms);
   } catch (...) {
   }
-  record_detect_events(*driver, history);
-  const auto ops = history.snapshot();
+  // The driver's detection events, with their own (earlier) timestamps: the
+  // passes are still attached, so the metrics pass sees them (t_detect).
+  if (first_inject.wall()) record_detect_events(*driver, history, *first_inject.wall());
+  // Nothing appends any more: detach the sinks, then finish the passes.
+  for (HistorySink* s : sinks) history.remove_sink(s);
   std::optional<std::set<std::int64_t>> final_ids;
   if (const NodeFinalState* p = final_state.find(final_state.primary)) final_ids = p->ledger_ids;
-  row.metrics = compute_metrics(ops, final_ids);
+  row.metrics = metrics_pass.finish(final_ids);
   // The checkers: a verdict each, composed; their figures become boundable metrics.
-  const DurabilityChecker durability;
-  const SingleWriterChecker single_writer(ctx.opts.probe_interval.count() * 1'000'000);
-  const ConvergenceChecker convergence;
-  const BankChecker bank_checker;
-  std::vector<const Checker*> checkers = {&single_writer, &convergence};
-  if (sc.ledger) checkers.insert(checkers.begin(), &durability);
-  if (sc.bank) checkers.push_back(&bank_checker);
-  row.checkers = run_checkers(checkers, ops, final_state);
+  row.checkers = checker_feed.finish(final_state);
   for (const auto& [k, v] : merged_figures(row.checkers)) row.metrics.figures[k] = v;
   if (!error.empty()) {
     row.verdict = "error";
@@ -607,8 +719,13 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
     row.reason = fmt::format("{}", fmt::join(reasons, "; "));
   }
   row.duration_s = ns_to_s(mono_now_ns() - start);
-  reports::write_events_csv(run_dir + "/events.csv", ops, start);
-  reports::write_history_jsonl(run_dir + "/history.jsonl", ops);
+  events_out.close();
+  throughput_out.close();
+  if (series_out) series_out->close();
+  if (const std::string e = history_out.close(); !e.empty()) {
+    row.verdict = "error";
+    row.reason += (row.reason.empty() ? "" : "; ") + e;
+  }
   reports::write_results_csv(run_dir + "/results.csv", {row});
   return row;
 }
@@ -725,6 +842,15 @@ int run_suite(const RunOptions& opts, std::vector<reports::RunRow>* rows_out) {
         config_errors.push_back(e.what());
       }
     }
+  }
+  if (opts.duration && config_errors.empty()) {
+    bool any = false;
+    for (auto& sc : scenarios)
+      if (sc.has_soak()) {
+        sc.override_soak(*opts.duration);
+        any = true;
+      }
+    if (!any) config_errors.push_back("--duration: no scenario has a soak step to set");
   }
   if (opts.shard_count > 1 && opts.seed == 0)
     config_errors.push_back("--shard needs --seed: every shard must order the items the same way");

@@ -8,14 +8,18 @@
 #include <fmt/ranges.h>
 
 #include "haverify/config_reader.hpp"
+#include "haverify/maintenance.hpp"
+#include "haverify/sampler.hpp"
 
 namespace haverify {
 
 const std::vector<std::string>& known_metrics() {
-  static const std::vector<std::string> m = {
-      "failover_s",      "detect_s",    "promote_s",    "downtime_s",         "lost_acked",
-      "unknown_commits", "acked_total", "lost_unknown", "failed_but_present", "split_brain_windows",
-      "split_brain_s",   "converged_s", "bank_ok",      "injection_skew_ms"};
+  static const std::vector<std::string> m = {"failover_s",        "detect_s",           "promote_s",
+                                             "downtime_s",        "lost_acked",         "unknown_commits",
+                                             "acked_total",       "failed_writes",      "p99_latency_ms",
+                                             "lost_unknown",      "failed_but_present", "split_brain_windows",
+                                             "split_brain_s",     "converged_s",        "bank_ok",
+                                             "injection_skew_ms", "max_rss_slope_mb_h", "max_rss_slope_lower_mb_h"};
   return m;
 }
 
@@ -47,8 +51,26 @@ std::string Step::describe() const {
       return fmt::format("await_writes (timeout {}ms)", duration.count());
     case StepKind::recover:
       return fmt::format("recover (timeout {}ms)", duration.count());
+    case StepKind::soak:
+      return fmt::format("soak {}ms", duration.count());
+    case StepKind::exec:
+      return fmt::format("exec{} {} on {}: {}", exec.background ? " (background)" : "", exec.id, exec.target,
+                         exec.command);
+    case StepKind::maintenance:
+      return fmt::format(
+          "maintenance {}{}{}{}", maintenance.op, maintenance.table.empty() ? "" : " " + maintenance.table,
+          maintenance.from.empty() ? "" : " from " + maintenance.from, maintenance.background ? " (background)" : "");
   }
   return "?";
+}
+
+bool Scenario::has_soak() const {
+  return std::any_of(steps.begin(), steps.end(), [](const Step& s) { return s.kind == StepKind::soak; });
+}
+
+void Scenario::override_soak(std::chrono::milliseconds d) {
+  for (auto& s : steps)
+    if (s.kind == StepKind::soak) s.duration = d;
 }
 
 const Step* Scenario::first_inject() const {
@@ -160,8 +182,8 @@ Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
   const std::string path = fmt::format("steps[{}]", index);
   if (!node.IsMap() || node.size() != 1) {
     ctx.error(node, path,
-              "each step is a mapping with exactly one key: start, stop, wait, inject, heal, "
-              "await_writes or recover");
+              "each step is a mapping with exactly one key: start, stop, wait, soak, inject, heal, "
+              "await_writes, recover, exec or maintenance");
     return s;
   }
   auto it = node.begin();
@@ -179,14 +201,46 @@ Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
   };
   if (key == "start" || key == "stop") {
     s.kind = key == "start" ? StepKind::start : StepKind::stop;
-    s.workload = scalar_or_error("a workload name (ledger or bank)");
-    if (!s.workload.empty() && s.workload != "ledger" && s.workload != "bank")
-      ctx.error(v, kpath, fmt::format("unknown workload '{}' (ledger or bank)", s.workload));
-  } else if (key == "wait") {
-    s.kind = StepKind::wait;
+    s.workload = scalar_or_error("a workload name (ledger, bank or maintenance)");
+    if (!s.workload.empty() && s.workload != "ledger" && s.workload != "bank" && s.workload != "maintenance")
+      ctx.error(v, kpath, fmt::format("unknown workload '{}' (ledger, bank or maintenance)", s.workload));
+  } else if (key == "wait" || key == "soak") {
+    s.kind = key == "wait" ? StepKind::wait : StepKind::soak;
     auto d = parse_duration(scalar_or_error("a duration"));
     if (!d) ctx.error(v, kpath, "expected a duration such as 500ms, 10s or 2m");
     s.duration = d.value_or(std::chrono::milliseconds(0));
+  } else if (key == "exec") {
+    s.kind = StepKind::exec;
+    MapReader r(ctx, v, kpath);
+    if (!r.valid()) {
+      ctx.error(v, kpath, "expected a mapping with node and command");
+    } else {
+      s.exec.id = r.get_string("id", "");
+      s.exec.target = r.req_string("node");
+      s.exec.command = r.req_string("command");
+      s.exec.background = r.get_bool("background", false);
+      s.exec.timeout = r.get_duration("timeout", s.exec.timeout);
+      if (s.exec.background && r.has("timeout"))
+        ctx.error(r.child("timeout"), r.key_path("timeout"),
+                  "a background command has no timeout (it is killed at the end of the run)");
+      r.finish();
+    }
+  } else if (key == "maintenance") {
+    s.kind = StepKind::maintenance;
+    MapReader r(ctx, v, kpath);
+    if (!r.valid()) {
+      ctx.error(v, kpath, "expected a mapping with op");
+    } else {
+      s.maintenance.op = r.req_string("op");
+      if (!s.maintenance.op.empty() && !valid_maintenance_op(s.maintenance.op))
+        ctx.error(r.child("op"), r.key_path("op"), "must be vacuum, vacuum_full, analyze, checkpoint or basebackup");
+      s.maintenance.table = r.get_string("table", "");
+      s.maintenance.from = r.get_string("from", "");
+      if (!s.maintenance.from.empty() && s.maintenance.op != "basebackup")
+        ctx.error(r.child("from"), r.key_path("from"), "only a basebackup runs from a node");
+      s.maintenance.background = r.get_bool("background", false);
+      r.finish();
+    }
   } else if (key == "inject") {
     // One fault (a mapping) or several (a list of mappings) fired at once.
     s.kind = StepKind::inject;
@@ -216,7 +270,8 @@ Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
     s.duration = r.get_duration("timeout", std::chrono::milliseconds(key == "recover" ? 120000 : 60000));
     r.finish();
   } else {
-    ctx.error(key_node, kpath, "unknown step (start, stop, wait, inject, heal, await_writes, recover)");
+    ctx.error(key_node, kpath,
+              "unknown step (start, stop, wait, soak, inject, heal, await_writes, recover, exec, maintenance)");
   }
   return s;
 }
@@ -278,8 +333,74 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
         sc.bank = spec;
       }
       b.finish();
+      MapReader m(ctx, w.child("maintenance"), "workload.maintenance");
+      if (m.valid() || w.has("maintenance")) {
+        MaintenanceWorkloadSpec spec;
+        spec.every = m.get_duration("every", spec.every);
+        if (spec.every.count() < 100)
+          ctx.error(m.child("every"), "workload.maintenance.every", "must be at least 100ms");
+        YAML::Node ops = m.child("ops");
+        if (ops.IsDefined() && !ops.IsNull()) {
+          spec.ops.clear();
+          if (!ops.IsSequence() || ops.size() == 0) {
+            ctx.error(ops, "workload.maintenance.ops", "expected a non-empty list of operations");
+          } else {
+            for (const auto& o : ops) {
+              const std::string op = o.IsScalar() ? o.Scalar() : std::string();
+              if (!valid_maintenance_op(op))
+                ctx.error(o, "workload.maintenance.ops",
+                          "each operation is vacuum, vacuum_full, analyze, checkpoint or basebackup");
+              spec.ops.push_back(op);
+            }
+          }
+        }
+        spec.table = m.get_string("table", "");
+        spec.via = m.get_string("via", spec.via);
+        if (spec.via != "endpoint" && spec.via != "primary")
+          ctx.error(m.child("via"), "workload.maintenance.via", "must be endpoint or primary");
+        spec.basebackup_from = m.get_string("basebackup_from", spec.basebackup_from);
+        spec.deadline = m.get_duration("deadline", spec.deadline);
+        spec.bulk_rows = m.get_int("bulk_rows", 0);
+        if (spec.bulk_rows < 0 || spec.bulk_rows > 100'000'000)
+          ctx.error(m.child("bulk_rows"), "workload.maintenance.bulk_rows", "must be between 0 and 100000000");
+        sc.maintenance = spec;
+      }
+      m.finish();
     }
     w.finish();
+  }
+
+  {
+    MapReader r(ctx, top.child("sampler"), "sampler");
+    if (r.valid() || top.has("sampler")) {
+      SamplerSpec spec;
+      spec.interval = r.get_duration("interval", spec.interval);
+      if (spec.interval.count() < 100) ctx.error(r.child("interval"), "sampler.interval", "must be at least 100ms");
+      YAML::Node procs = r.child("processes");
+      if (procs.IsDefined() && !procs.IsNull()) {
+        if (!procs.IsSequence() || procs.size() == 0) {
+          ctx.error(procs, "sampler.processes", "expected a non-empty list of process selectors");
+        } else {
+          for (const auto& p : procs) {
+            const std::string sel = p.IsScalar() ? p.Scalar() : std::string();
+            if (!valid_sampler_selector(sel))
+              ctx.error(p, "sampler.processes",
+                        "each is postgres, pgpool, corosync, pacemaker, patroni, etcd or name:<comm> (at most 15 "
+                        "characters of [A-Za-z0-9._-])");
+            spec.processes.push_back(sel);
+          }
+        }
+      }
+      spec.memory = r.get_string("memory", spec.memory);
+      if (spec.memory != "anon" && spec.memory != "rss")
+        ctx.error(r.child("memory"), "sampler.memory", "must be anon (RssAnon) or rss (VmRSS)");
+      spec.warmup = r.get_duration("warmup", spec.warmup);
+      spec.memory_growth_mb_per_hour = r.get_double("memory_growth_mb_per_hour", spec.memory_growth_mb_per_hour);
+      spec.min_samples = static_cast<int>(r.get_int("min_samples", spec.min_samples));
+      if (spec.min_samples < 3) ctx.error(r.child("min_samples"), "sampler.min_samples", "must be at least 3");
+      sc.sampler = spec;
+    }
+    r.finish();
   }
 
   YAML::Node steps = top.child("steps");
@@ -321,7 +442,7 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
   top.finish();
 
   // Cross-step validation.
-  std::set<std::string> ids;
+  std::set<std::string> ids, exec_ids;
   bool started = false;
   for (const auto& s : sc.steps) {
     if (s.kind == StepKind::inject)
@@ -337,7 +458,14 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
         if (!sc.ledger) sc.ledger = LedgerWorkloadSpec{};
       } else if (s.workload == "bank" && !sc.bank) {
         sc.bank = BankWorkloadSpec{};
+      } else if (s.workload == "maintenance" && !sc.maintenance) {
+        sc.maintenance = MaintenanceWorkloadSpec{};
       }
+    }
+    if (s.kind == StepKind::maintenance && !sc.maintenance) sc.maintenance = MaintenanceWorkloadSpec{};
+    if (s.kind == StepKind::exec && s.exec.background && !s.exec.id.empty()) {
+      if (!exec_ids.insert(s.exec.id).second)
+        ctx.error_at(mark_of(s), "exec.id", fmt::format("duplicate exec id '{}'", s.exec.id));
     }
     if (s.kind == StepKind::await_writes && !started)
       ctx.error_at(mark_of(s), "await_writes", "await_writes needs a workload started by an earlier step");

@@ -135,6 +135,7 @@ class LocalPg {
   bool ready() const { return ready_; }
   const std::string& why() const { return why_; }
   int port() const { return port_; }
+  std::string data_dir() const { return dir_ + "/data"; }
 
   bool start() {
     return run(fmt::format("{}/pg_ctl -D {}/data -l {}/server.log -w -t 60 -o \"-c port={} "

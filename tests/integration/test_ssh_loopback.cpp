@@ -1,6 +1,6 @@
-// SshTransport against a throwaway sshd on 127.0.0.1 (loopback only).
-// Needs root (sshd privilege separation), /usr/sbin/sshd and ssh-keygen.
-// Each test case gets its own temp dir, keys and sshd, killed by PID at the end.
+// SshTransport against a throwaway sshd on 127.0.0.1 (loopback only, Lab in
+// local_sshd.hpp). Each test case gets its own temp dir, keys and sshd,
+// killed by PID at the end.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>

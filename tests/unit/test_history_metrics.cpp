@@ -257,3 +257,48 @@ TEST_CASE("detect_s is unknown without a driver detection after the fault", "[un
   CHECK_FALSE(q.t_detect);
   CHECK_FALSE(q.detect_s);
 }
+
+TEST_CASE("streaming: late driver detections and out-of-order inject sends reach the metrics pass", "[unit]") {
+  // As the runner does it: a History that keeps no ops, the pass attached as
+  // a sink; the injector's threads append their invokes in any order, and the
+  // driver's detections come after everything, with their own earlier times.
+  Builder b;
+  for (Nanos t = 0; t < 1000; t += 10) b.write(1, t / 10 + 1, t, t + 2);
+  b.add("probe", OpType::ok, "role", "primary", 500, "node1");
+  b.add("nemesis", OpType::invoke, "inject", "lan_cut service of node1", 1003, "node1");
+  b.add("nemesis", OpType::invoke, "inject", "lan_cut replication of node2", 1000, "node2");
+  b.add("nemesis", OpType::info, "injection_skew", "3.000", 1004);
+  b.add("nemesis", OpType::ok, "inject", "lan_cut service of node1", 1010, "node1");
+  b.add("nemesis", OpType::ok, "inject", "lan_cut replication of node2", 1012, "node2");
+  b.add("probe", OpType::ok, "role", "primary", 2600, "node2");
+  b.write(2, 1000, 2700, 2800);
+  b.write(2, 1001, 2800, 2810);
+  b.add("nemesis", OpType::invoke, "inject", "power_off node3", 5000, "node3");
+  b.add("nemesis", OpType::info, "injection_skew", "1.500", 5001);
+  b.add("nemesis", OpType::ok, "inject", "power_off node3", 5010, "node3");
+  b.add("driver", OpType::info, "detect", "setup noise", 400, "node1");
+  b.add("driver", OpType::info, "detect", "pacemaker transition 12", 1900, "node3");
+  b.add("driver", OpType::info, "detect", "corosync membership: node1 left", 1500, "node2");
+
+  MetricsPass pass;
+  History h(/*keep_in_memory=*/false);
+  h.add_sink(&pass);
+  for (auto op : b.ops) h.append(std::move(op));
+  h.remove_sink(&pass);
+  CHECK(h.snapshot().empty());
+  auto m = pass.finish(std::nullopt);
+  REQUIRE(m.t_inject_sent);
+  CHECK(m.t_inject_sent->mono == 1000 * kMs);  // the earliest send of the step
+  REQUIRE(m.t_inject_returned);
+  CHECK(m.t_inject_returned->mono == 1010 * kMs);
+  REQUIRE(m.detect_s);
+  CHECK(*m.detect_s == Approx(0.500));
+  REQUIRE(m.promote_s);
+  CHECK(*m.promote_s == Approx(1.600));
+  REQUIRE(m.value("injection_skew_ms"));
+  CHECK(*m.value("injection_skew_ms") == Approx(3.0));  // the largest over the steps
+  // The same ops as a whole vector give the same figures.
+  auto w = compute_metrics(b.ops, std::nullopt);
+  CHECK(w.detect_s == m.detect_s);
+  CHECK(w.figures == m.figures);
+}

@@ -12,23 +12,13 @@
 
 #include "reports/csv.hpp"
 #include "reports/results.hpp"
+#include "test_files.hpp"
 
 using namespace haverify;
 using namespace haverify::reports;
 
-namespace {
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-std::string tmpfile(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("haverify-unit-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
-}  // namespace
+using haverify::testing::slurp;
+using haverify::testing::tmpfile;
 
 TEST_CASE("CSV fields are quoted per RFC 4180", "[unit]") {
   CHECK(csv_field("plain") == "plain");

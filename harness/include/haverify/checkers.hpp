@@ -60,11 +60,27 @@ struct FinalState {
   const NodeFinalState* find(const std::string& node) const;
 };
 
+// One pass of a checker over a history: observe() every op in history order,
+// then finish() once with the final state. A pass keeps only what its rule
+// needs (counters, compact id sets, probe samples), never the ops themselves,
+// so a run streams its history through the passes (docs/architecture.md).
+class CheckerPass {
+ public:
+  virtual ~CheckerPass() = default;
+  virtual void observe(const Op& op) = 0;
+  virtual CheckerVerdict finish(const FinalState& final) = 0;
+};
+
+// A checker overrides start() (streaming) or check() (whole history); the
+// default of each is written in terms of the other, so override one of them.
 class Checker {
  public:
   virtual ~Checker() = default;
   virtual std::string name() const = 0;
-  virtual CheckerVerdict check(const std::vector<Op>& history, const FinalState& final) const = 0;
+  // Default: a pass that keeps every op and calls check() at the end.
+  virtual std::unique_ptr<CheckerPass> start() const;
+  // Default: start(), observe every op, finish().
+  virtual CheckerVerdict check(const std::vector<Op>& history, const FinalState& final) const;
 };
 
 // Runs one checker. Any exception becomes status unknown with the exception
@@ -73,6 +89,26 @@ class Checker {
 CheckerVerdict run_checker(const Checker& c, const std::vector<Op>& history, const FinalState& final);
 std::vector<CheckerVerdict> run_checkers(const std::vector<const Checker*>& checkers, const std::vector<Op>& history,
                                          const FinalState& final);
+
+// The streaming form of run_checkers: a HistorySink that feeds every op to a
+// pass of each checker as it is appended, and finish() gives their verdicts.
+// A pass that throws (in start, observe or finish) is dropped and its
+// checker's verdict is unknown with the exception as the reason; the others
+// go on. The checkers must outlive the feed.
+class CheckerFeed final : public HistorySink {
+ public:
+  explicit CheckerFeed(const std::vector<const Checker*>& checkers);
+  ~CheckerFeed() override;
+  CheckerFeed(const CheckerFeed&) = delete;
+  CheckerFeed& operator=(const CheckerFeed&) = delete;
+  void on_op(const Op& op) override;
+  // Call once, after the last op (detach the feed from the History first).
+  std::vector<CheckerVerdict> finish(const FinalState& final);
+
+ private:
+  struct Slot;
+  std::vector<Slot> slots_;
+};
 
 // fail if any verdict fails, else unknown if any is unknown, else pass (also
 // for an empty list).
@@ -102,7 +138,7 @@ std::string format_verdict(const CheckerVerdict& v);
 class DurabilityChecker final : public Checker {
  public:
   std::string name() const override { return "durability"; }
-  CheckerVerdict check(const std::vector<Op>& history, const FinalState& final) const override;
+  std::unique_ptr<CheckerPass> start() const override;
 };
 
 // A time window on the monotonic clock, [from, to].
@@ -133,7 +169,7 @@ class SingleWriterChecker final : public Checker {
  public:
   explicit SingleWriterChecker(Nanos probe_interval_ns = 50'000'000) : probe_interval_(probe_interval_ns) {}
   std::string name() const override { return "single_writer"; }
-  CheckerVerdict check(const std::vector<Op>& history, const FinalState& final) const override;
+  std::unique_ptr<CheckerPass> start() const override;
 
  private:
   Nanos probe_interval_;
@@ -151,7 +187,7 @@ class SingleWriterChecker final : public Checker {
 class ConvergenceChecker final : public Checker {
  public:
   std::string name() const override { return "convergence"; }
-  CheckerVerdict check(const std::vector<Op>& history, const FinalState& final) const override;
+  std::unique_ptr<CheckerPass> start() const override;
 };
 
 // The bank's total is invariant: every ok `read` and the final total equal
@@ -162,7 +198,41 @@ class ConvergenceChecker final : public Checker {
 class BankChecker final : public Checker {
  public:
   std::string name() const override { return "bank"; }
-  CheckerVerdict check(const std::vector<Op>& history, const FinalState& final) const override;
+  std::unique_ptr<CheckerPass> start() const override;
 };
+
+// Memory growth over a long run, from the process sampler's ops (process
+// "sampler", f "proc", node = node name, value = {"pid":..,"process":"..",
+// "rss_kb":..,"anon_kb":..,"cpu_pct":..}). One series per (node, pid,
+// process name): a process that restarts is a new series. Per series, the
+// ordinary least-squares slope of memory (MB) against time (hours) and its
+// one-sided 95 % lower confidence bound, slope - t(0.95, n-2) * SE(slope).
+// Samples in the first `warmup` after a series' first sample are left out.
+// Figures: memory_series (series with enough samples), memory_samples,
+//   max_rss_slope_mb_h and max_rss_slope_lower_mb_h (of the series with the
+//   highest lower bound; named with its node, pid and process in the reasons).
+// fail: a series' lower bound > max_mb_per_hour; unknown: no series has
+// min_samples samples (after the warmup); else pass.
+struct MemoryGrowthOptions {
+  double max_mb_per_hour = 10;
+  std::string memory = "anon";  // anon (RssAnon) | rss (VmRSS)
+  Nanos warmup_ns = 0;
+  std::size_t min_samples = 10;
+};
+
+class MemoryGrowthChecker final : public Checker {
+ public:
+  explicit MemoryGrowthChecker(MemoryGrowthOptions options = {}) : options_(std::move(options)) {}
+  std::string name() const override { return "memory_growth"; }
+  std::unique_ptr<CheckerPass> start() const override;
+
+ private:
+  MemoryGrowthOptions options_;
+};
+
+// One-sided 95 % quantile of Student's t distribution with `df` degrees of
+// freedom (table for df <= 30, 40, 60, 120, then interpolated in 1/df
+// towards 1.645).
+double t95_one_sided(std::size_t df);
 
 }  // namespace haverify

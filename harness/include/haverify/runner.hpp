@@ -25,6 +25,9 @@ struct RunOptions {
   std::string ledger_path;
   int repeat = 0;                // >0 overrides every scenario's repeat
   bool stop_after_fail = false;  // stop repeating a scenario at its first failed verdict
+  // --duration: the length of every `soak` step (scenarios without one are
+  // not changed; an error if no scenario has one).
+  std::optional<std::chrono::milliseconds> duration;
   std::chrono::milliseconds fault_deadline{15000};
   std::chrono::milliseconds probe_interval{50};
   std::chrono::milliseconds probe_deadline{500};

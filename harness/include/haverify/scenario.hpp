@@ -25,14 +25,33 @@ struct FaultSpec {
   std::string describe() const;
 };
 
-enum class StepKind { start, stop, wait, inject, heal, await_writes, recover };
+// exec: a command on a node (a name or a role resolved when the step runs).
+struct ExecSpec {
+  std::string id;      // names a background command (default x1, x2, ...)
+  std::string target;  // node name, primary or standby
+  std::string command;
+  bool background = false;                   // killed at the end of the run (and by `haverify heal` after a crash)
+  std::chrono::milliseconds timeout{60000};  // foreground: the command must exit 0 within this
+};
+
+// maintenance: one operation now (see MaintenanceWorkload).
+struct MaintenanceStepSpec {
+  std::string op;     // vacuum | vacuum_full | analyze | checkpoint | basebackup
+  std::string table;  // "" = workload.maintenance.table
+  std::string from;   // basebackup: node or role; "" = workload.maintenance.basebackup_from
+  bool background = false;
+};
+
+enum class StepKind { start, stop, wait, inject, heal, await_writes, recover, soak, exec, maintenance };
 
 struct Step {
   StepKind kind = StepKind::wait;
   std::string workload;                   // start/stop
-  std::chrono::milliseconds duration{0};  // wait; timeout for await_writes/recover
+  std::chrono::milliseconds duration{0};  // wait, soak; timeout for await_writes/recover
   std::vector<FaultSpec> faults;          // inject: one or more, fired at once (docs/scenarios.md)
   std::string heal_id;                    // heal: id or "all"
+  ExecSpec exec;                          // exec
+  MaintenanceStepSpec maintenance;        // maintenance
   int line = 0;
   int col = 0;
   std::string describe() const;
@@ -56,6 +75,26 @@ struct LedgerWorkloadSpec {
   std::chrono::milliseconds commit_deadline{3000};
 };
 
+struct MaintenanceWorkloadSpec {
+  std::chrono::milliseconds every{30000};
+  std::vector<std::string> ops{"vacuum", "checkpoint"};
+  std::string table;
+  std::string via = "endpoint";  // endpoint | primary
+  std::string basebackup_from = "standby";
+  std::chrono::milliseconds deadline{600000};
+  std::int64_t bulk_rows = 0;
+};
+
+// The process sampler (series.csv) and the memory_growth checker.
+struct SamplerSpec {
+  std::chrono::milliseconds interval{5000};
+  std::vector<std::string> processes;   // empty = the defaults (default_process_selectors)
+  std::string memory = "anon";          // anon (RssAnon) | rss (VmRSS): the series memory_growth fits
+  std::chrono::milliseconds warmup{0};  // samples this early in a process's series are not fitted
+  double memory_growth_mb_per_hour = 10;
+  int min_samples = 10;
+};
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -64,6 +103,8 @@ struct Scenario {
   int repeat = 1;
   std::optional<LedgerWorkloadSpec> ledger;
   std::optional<BankWorkloadSpec> bank;
+  std::optional<MaintenanceWorkloadSpec> maintenance;
+  std::optional<SamplerSpec> sampler;  // on when the scenario has a sampler: block
   // After the steps: how long to wait for every standby to converge.
   std::chrono::milliseconds converge_timeout{60000};
   std::vector<Step> steps;
@@ -74,6 +115,9 @@ struct Scenario {
   const FaultSpec* primary_fault() const;
   // The first inject step (all the faults the run is "about"), if any.
   const Step* first_inject() const;
+  bool has_soak() const;
+  // Sets the length of every soak step (haverify run --duration).
+  void override_soak(std::chrono::milliseconds d);
 };
 
 // The named process selectors of process_kill / process_pause (besides

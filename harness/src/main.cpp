@@ -331,8 +331,9 @@ int main(int argc, char** argv) {
   clu_rejoin->add_option("node", clu_node, "the node to rejoin")->required();
 
   // Listed for --help only; main() hands `lab` to the lab script before parsing.
-  app.add_subcommand(
-      "lab", "The embedded lab: up --stack pgpool | down | status | power-off NODE | power-on NODE | exec NODE -- CMD");
+  app.add_subcommand("lab",
+                     "The embedded lab: up --stack pgpool|pgrex|shared-disk|patroni [--profile fast] | down | status | "
+                     "power-off NODE | power-on NODE | exec NODE -- CMD");
 
   try {
     app.parse(argc, argv);

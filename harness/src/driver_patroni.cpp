@@ -111,6 +111,10 @@ class PatroniDriver : public ClusterDriver {
     const std::string cmd =
         ctl(fmt::format("switchover --leader {} --candidate {} --force 2>&1", sh_quote(current), sh_quote(target)));
     ExecResult r = pool_.run("ssh", target, cmd, left_until(until));
+    // patronictl reports a refused switchover (e.g. a candidate that is not
+    // the synchronous standby in synchronous_mode) on stdout.
+    if (r.ok() && (r.out.find("Switchover failed") != std::string::npos || r.out.find("Error:") != std::string::npos))
+      throw std::runtime_error(fmt::format("switchover to {} refused by patronictl: {}", target, r.out));
     if (!r.ok())
       throw std::runtime_error(
           fmt::format("switchover: `{}` on {} failed: {} exit {} {}", cmd, target, r.error, r.exit_code, r.out));

@@ -401,7 +401,11 @@ std::string node_with_role(const std::string& role) {
   Inventory inv = load_inventory(inventory_path());
   faults::TransportPool pool(inv);
   auto driver = make_driver(inv, pool);
-  for (const auto& s : driver->roles(5000ms))
+  const auto roles = driver->roles(5000ms);
+  // Patroni's synchronous_mode only switches over to the synchronous standby.
+  for (const auto& s : roles)
+    if (to_string(s.role) == role && s.detail.find("Sync Standby") != std::string::npos) return s.node;
+  for (const auto& s : roles)
     if (to_string(s.role) == role) return s.node;
   FAIL("no " << role << " in the lab");
   return {};

@@ -130,6 +130,15 @@ std::vector<DetectEvent> ClusterDriver::detect_events(Nanos, std::chrono::millis
   return {};
 }
 
+std::vector<DetectEvent> NodeDriverBase::detect_events(Nanos since_wall, std::chrono::milliseconds deadline) {
+  return detect_from_logs(inv_, pool_, inv_.driver.detect_log, inv_.driver.detect_pattern, since_wall, deadline);
+}
+
+std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point until) {
+  return std::max(std::chrono::milliseconds(1),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()));
+}
+
 std::optional<Nanos> parse_log_time(const std::string& line, Nanos reference_wall) {
   static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -258,9 +267,9 @@ void rejoin_over_ssh(const Inventory& inv, faults::TransportPool& pool, const st
                       deadline, fmt::format("rejoin of {} as a standby of {}", node, primary));
 }
 
-class GenericDriver : public ClusterDriver {
+class GenericDriver : public NodeDriverBase {
  public:
-  GenericDriver(const Inventory& inv, faults::TransportPool& pool) : inv_(inv), pool_(pool) {}
+  using NodeDriverBase::NodeDriverBase;
   std::string name() const override { return "generic"; }
   std::vector<NodeStatus> roles(std::chrono::milliseconds deadline) override { return probe_all(inv_, deadline); }
   std::string status_text(std::chrono::milliseconds deadline) override {
@@ -271,10 +280,6 @@ class GenericDriver : public ClusterDriver {
   void rejoin(const std::string& node, const std::string& primary, std::chrono::milliseconds deadline) override {
     rejoin_over_ssh(inv_, pool_, node, primary, deadline);
   }
-
- protected:
-  const Inventory& inv_;
-  faults::TransportPool& pool_;
 };
 
 // pgpool-II: roles from SHOW pool_nodes through the endpoint, attach with pcp.

@@ -21,13 +21,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::chrono::milliseconds left_until(std::chrono::steady_clock::time_point until) {
-  return std::max(1ms, std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()));
-}
-
-class PacemakerDriver : public ClusterDriver {
+class PacemakerDriver : public NodeDriverBase {
  public:
-  PacemakerDriver(const Inventory& inv, faults::TransportPool& pool) : inv_(inv), pool_(pool) {}
+  using NodeDriverBase::NodeDriverBase;
   std::string name() const override { return "pacemaker"; }
   bool replicated() const override { return inv_.driver.model == "replication"; }
 
@@ -102,7 +98,7 @@ class PacemakerDriver : public ClusterDriver {
     const auto until = std::chrono::steady_clock::now() + deadline;
     if (!inv_.node(target)) throw std::runtime_error(fmt::format("switchover: unknown node {}", target));
     std::string current;
-    for (const auto& s : roles(left_until(until)))
+    for (const auto& s : roles(time_left(until)))
       if (s.role == Role::primary) current = s.node;
     if (current.empty()) throw std::runtime_error("switchover: pacemaker reports no primary");
     if (current == target) return;
@@ -115,7 +111,7 @@ class PacemakerDriver : public ClusterDriver {
     if (inv_.nodes.size() > 2)
       cmd += fmt::format(" && crm_resource --move{} -r {} -N {} 2>&1", replicated() ? " --promoted" : "", sh_quote(res),
                          sh_quote(target));
-    ExecResult r = pool_.run("ssh", target, cmd, left_until(until));
+    ExecResult r = pool_.run("ssh", target, cmd, time_left(until));
     if (!r.ok())
       throw std::runtime_error(
           fmt::format("switchover: `{}` on {} failed: {} exit {} {}", cmd, target, r.error, r.exit_code, r.out));
@@ -123,7 +119,7 @@ class PacemakerDriver : public ClusterDriver {
     bool done = false;
     while (std::chrono::steady_clock::now() < until) {
       bool promoted = false;
-      for (const auto& s : roles(left_until(until)))
+      for (const auto& s : roles(time_left(until)))
         if (s.node == target && s.role == Role::primary) promoted = true;
       if (promoted) {
         auto st = probe_node(*inv_.node(target), 1000ms);
@@ -138,7 +134,7 @@ class PacemakerDriver : public ClusterDriver {
       std::this_thread::sleep_for(200ms);
     }
     ExecResult clear =
-        pool_.run("ssh", target, fmt::format("crm_resource --clear -r {} 2>&1", sh_quote(res)), left_until(until));
+        pool_.run("ssh", target, fmt::format("crm_resource --clear -r {} 2>&1", sh_quote(res)), time_left(until));
     if (!done) throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));
     if (!clear.ok())
       throw std::runtime_error(fmt::format("switchover: crm_resource --clear failed on {}: {}", target, clear.out));
@@ -163,14 +159,6 @@ class PacemakerDriver : public ClusterDriver {
     run_script_over_ssh(pool_, node, d.rejoin_script, args, deadline,
                         fmt::format("pacemaker rejoin of {} (primary {})", node, primary));
   }
-
-  std::vector<DetectEvent> detect_events(Nanos since_wall, std::chrono::milliseconds deadline) override {
-    return detect_from_logs(inv_, pool_, inv_.driver.detect_log, inv_.driver.detect_pattern, since_wall, deadline);
-  }
-
- private:
-  const Inventory& inv_;
-  faults::TransportPool& pool_;
 };
 
 }  // namespace

@@ -17,18 +17,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::chrono::milliseconds left_until(std::chrono::steady_clock::time_point until) {
-  return std::max(1ms, std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()));
-}
-
 struct Member {
   std::string name, role, state;
   std::optional<double> lag_mb;
 };
 
-class PatroniDriver : public ClusterDriver {
+class PatroniDriver : public NodeDriverBase {
  public:
-  PatroniDriver(const Inventory& inv, faults::TransportPool& pool) : inv_(inv), pool_(pool) {}
+  using NodeDriverBase::NodeDriverBase;
   std::string name() const override { return "patroni"; }
 
   std::string ctl(const std::string& args) const {
@@ -104,13 +100,13 @@ class PatroniDriver : public ClusterDriver {
     const auto until = std::chrono::steady_clock::now() + deadline;
     if (!inv_.node(target)) throw std::runtime_error(fmt::format("switchover: unknown node {}", target));
     std::string current;
-    for (const auto& s : roles(left_until(until)))
+    for (const auto& s : roles(time_left(until)))
       if (s.role == Role::primary) current = s.node;
     if (current.empty()) throw std::runtime_error("switchover: patroni reports no leader");
     if (current == target) return;
     const std::string cmd =
         ctl(fmt::format("switchover --leader {} --candidate {} --force 2>&1", sh_quote(current), sh_quote(target)));
-    ExecResult r = pool_.run("ssh", target, cmd, left_until(until));
+    ExecResult r = pool_.run("ssh", target, cmd, time_left(until));
     // patronictl reports a refused switchover (e.g. a candidate that is not
     // the synchronous standby in synchronous_mode) on stdout.
     if (r.ok() && (r.out.find("Switchover failed") != std::string::npos || r.out.find("Error:") != std::string::npos))
@@ -121,7 +117,7 @@ class PatroniDriver : public ClusterDriver {
     std::string why = "not yet the leader";
     while (std::chrono::steady_clock::now() < until) {
       bool leader = false;
-      for (const auto& s : roles(left_until(until)))
+      for (const auto& s : roles(time_left(until)))
         if (s.node == target && s.role == Role::primary) leader = true;
       if (leader && probe_node(*inv_.node(target), 1000ms).role == Role::primary &&
           endpoint_is_primary(inv_, 1000ms, &why))
@@ -136,13 +132,13 @@ class PatroniDriver : public ClusterDriver {
   void rejoin(const std::string& node, const std::string& primary, std::chrono::milliseconds deadline) override {
     const auto until = std::chrono::steady_clock::now() + deadline;
     const auto& d = inv_.driver;
-    ExecResult r = pool_.run("ssh", node, d.start_command + " 2>&1", left_until(until));
+    ExecResult r = pool_.run("ssh", node, d.start_command + " 2>&1", time_left(until));
     if (!r.ok())
       throw std::runtime_error(
           fmt::format("rejoin {}: `{}` failed: {} exit {} {}", node, d.start_command, r.error, r.exit_code, r.out));
     auto streaming = [&] {
       std::string err;
-      for (const auto& m : members(left_until(until), &err))
+      for (const auto& m : members(time_left(until), &err))
         if (m.name == node && m.role != "Leader" && (m.state == "streaming" || m.state == "running"))
           return probe_node(*inv_.node(node), 1000ms).role == Role::standby;
       return false;
@@ -155,20 +151,12 @@ class PatroniDriver : public ClusterDriver {
         reinit = true;
         pool_.run("ssh", node,
                   ctl(fmt::format("reinit --force --wait {} {} 2>&1", sh_quote(d.resource), sh_quote(node))),
-                  left_until(until));
+                  time_left(until));
       }
       std::this_thread::sleep_for(500ms);
     }
     throw std::runtime_error(fmt::format("rejoin {} (leader {}): not streaming in time", node, primary));
   }
-
-  std::vector<DetectEvent> detect_events(Nanos since_wall, std::chrono::milliseconds deadline) override {
-    return detect_from_logs(inv_, pool_, inv_.driver.detect_log, inv_.driver.detect_pattern, since_wall, deadline);
-  }
-
- private:
-  const Inventory& inv_;
-  faults::TransportPool& pool_;
 };
 
 }  // namespace

@@ -71,6 +71,22 @@ class ClusterDriver {
   virtual void rejoin(const std::string& node, const std::string& primary, std::chrono::milliseconds deadline) = 0;
 };
 
+// The common base of the drivers that ask the nodes over SSH: it holds the
+// inventory and the transport pool, and reads t_detect from the manager's
+// log (driver.detect_log / detect_pattern; none if unset).
+class NodeDriverBase : public ClusterDriver {
+ public:
+  NodeDriverBase(const Inventory& inv, faults::TransportPool& pool) : inv_(inv), pool_(pool) {}
+  std::vector<DetectEvent> detect_events(Nanos since_wall, std::chrono::milliseconds deadline) override;
+
+ protected:
+  const Inventory& inv_;
+  faults::TransportPool& pool_;
+};
+
+// What is left until `until`, at least 1 ms (a deadline for the next call).
+std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point until);
+
 std::unique_ptr<ClusterDriver> make_driver(const Inventory& inv, faults::TransportPool& pool);
 std::unique_ptr<ClusterDriver> make_pacemaker_driver(const Inventory& inv, faults::TransportPool& pool);
 std::unique_ptr<ClusterDriver> make_patroni_driver(const Inventory& inv, faults::TransportPool& pool);

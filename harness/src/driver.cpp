@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -132,6 +133,33 @@ std::vector<DetectEvent> ClusterDriver::detect_events(Nanos, std::chrono::millis
 
 std::vector<DetectEvent> NodeDriverBase::detect_events(Nanos since_wall, std::chrono::milliseconds deadline) {
   return detect_from_logs(inv_, pool_, inv_.driver.detect_log, inv_.driver.detect_pattern, since_wall, deadline);
+}
+
+std::string NodeDriverBase::switchover_source(const std::string& target, std::chrono::steady_clock::time_point until) {
+  if (!inv_.node(target)) throw std::runtime_error(fmt::format("switchover: unknown node {}", target));
+  std::string current;
+  for (const auto& s : roles(time_left(until)))
+    if (s.role == Role::primary) current = s.node;
+  if (current.empty()) throw std::runtime_error(fmt::format("switchover: {} reports no primary", name()));
+  return current;
+}
+
+bool NodeDriverBase::await_serving(const std::string& target, std::chrono::steady_clock::time_point until,
+                                   std::string* why) {
+  while (std::chrono::steady_clock::now() < until) {
+    bool promoted = false;
+    for (const auto& s : roles(time_left(until)))
+      if (s.node == target && s.role == Role::primary) promoted = true;
+    if (!promoted) {
+      *why = fmt::format("{} has not promoted {} yet", name(), target);
+    } else if (auto st = probe_node(*inv_.node(target), std::chrono::milliseconds(1000)); st.role != Role::primary) {
+      *why = fmt::format("{} is promoted but answers {}", target, to_string(st.role));
+    } else if (endpoint_is_primary(inv_, std::chrono::milliseconds(1000), why)) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
 }
 
 std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point until) {

@@ -96,11 +96,7 @@ class PacemakerDriver : public NodeDriverBase {
   // primary of a replication cluster then waits for rejoin().
   void switchover(const std::string& target, std::chrono::milliseconds deadline) override {
     const auto until = std::chrono::steady_clock::now() + deadline;
-    if (!inv_.node(target)) throw std::runtime_error(fmt::format("switchover: unknown node {}", target));
-    std::string current;
-    for (const auto& s : roles(time_left(until)))
-      if (s.role == Role::primary) current = s.node;
-    if (current.empty()) throw std::runtime_error("switchover: pacemaker reports no primary");
+    const std::string current = switchover_source(target, until);
     if (current == target) return;
     const std::string& res = inv_.driver.resource;
     // A ban of the current node (a plain --move loses against
@@ -116,23 +112,7 @@ class PacemakerDriver : public NodeDriverBase {
       throw std::runtime_error(
           fmt::format("switchover: `{}` on {} failed: {} exit {} {}", cmd, target, r.error, r.exit_code, r.out));
     std::string why;
-    bool done = false;
-    while (std::chrono::steady_clock::now() < until) {
-      bool promoted = false;
-      for (const auto& s : roles(time_left(until)))
-        if (s.node == target && s.role == Role::primary) promoted = true;
-      if (promoted) {
-        auto st = probe_node(*inv_.node(target), 1000ms);
-        if (st.role == Role::primary && endpoint_is_primary(inv_, 1000ms, &why)) {
-          done = true;
-          break;
-        }
-        if (st.role != Role::primary) why = fmt::format("{} is promoted but answers {}", target, to_string(st.role));
-      } else {
-        why = fmt::format("pacemaker has not promoted {} yet", target);
-      }
-      std::this_thread::sleep_for(200ms);
-    }
+    const bool done = await_serving(target, until, &why);
     ExecResult clear =
         pool_.run("ssh", target, fmt::format("crm_resource --clear -r {} 2>&1", sh_quote(res)), time_left(until));
     if (!done) throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));

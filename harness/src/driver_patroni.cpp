@@ -98,11 +98,7 @@ class PatroniDriver : public NodeDriverBase {
 
   void switchover(const std::string& target, std::chrono::milliseconds deadline) override {
     const auto until = std::chrono::steady_clock::now() + deadline;
-    if (!inv_.node(target)) throw std::runtime_error(fmt::format("switchover: unknown node {}", target));
-    std::string current;
-    for (const auto& s : roles(time_left(until)))
-      if (s.role == Role::primary) current = s.node;
-    if (current.empty()) throw std::runtime_error("switchover: patroni reports no leader");
+    const std::string current = switchover_source(target, until);
     if (current == target) return;
     const std::string cmd =
         ctl(fmt::format("switchover --leader {} --candidate {} --force 2>&1", sh_quote(current), sh_quote(target)));
@@ -114,17 +110,9 @@ class PatroniDriver : public NodeDriverBase {
     if (!r.ok())
       throw std::runtime_error(
           fmt::format("switchover: `{}` on {} failed: {} exit {} {}", cmd, target, r.error, r.exit_code, r.out));
-    std::string why = "not yet the leader";
-    while (std::chrono::steady_clock::now() < until) {
-      bool leader = false;
-      for (const auto& s : roles(time_left(until)))
-        if (s.node == target && s.role == Role::primary) leader = true;
-      if (leader && probe_node(*inv_.node(target), 1000ms).role == Role::primary &&
-          endpoint_is_primary(inv_, 1000ms, &why))
-        return;
-      std::this_thread::sleep_for(200ms);
-    }
-    throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));
+    std::string why;
+    if (!await_serving(target, until, &why))
+      throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));
   }
 
   // Patroni rejoins an old primary itself (pg_rewind) once it runs again:

@@ -80,6 +80,14 @@ class NodeDriverBase : public ClusterDriver {
   std::vector<DetectEvent> detect_events(Nanos since_wall, std::chrono::milliseconds deadline) override;
 
  protected:
+  // The node the manager names primary now; throws if `target` is not in the
+  // inventory or the manager names none.
+  std::string switchover_source(const std::string& target, std::chrono::steady_clock::time_point until);
+  // Waits until the manager names `target` primary, `target` answers as a
+  // primary and the endpoint as a writable primary; false with the last
+  // reason in `why` if `until` passes first.
+  bool await_serving(const std::string& target, std::chrono::steady_clock::time_point until, std::string* why);
+
   const Inventory& inv_;
   faults::TransportPool& pool_;
 };

@@ -258,13 +258,7 @@ up_pacemaker() {
     fi
     start_power_controller
     log "starting corosync + pacemaker on ${DB_NODES[*]}"
-    local pids=() rc=0
-    for n in "${DB_NODES[@]}"; do
-        (pcmk_cluster "$n" start) &
-        pids+=($!)
-    done
-    for n in "${pids[@]}"; do wait "$n" || rc=1; done
-    ((rc == 0)) || die "cluster start failed"
+    each_node_parallel "cluster start" pcmk_cluster start -- "${DB_NODES[@]}"
     local what="service VIP $VIP_SVC answering as primary"
     [[ $STACK == pgrex ]] && what+=" with node2 streaming sync"
     wait_until 120 "$what" pcmk_healthy

@@ -133,25 +133,13 @@ up_patroni() {
     local profile=$1 n
     for n in "${DB_NODES[@]}"; do install -d -o postgres -g postgres -m 700 "$(ndir "$n")/varlib/15"; done
     log "starting etcd on ${DB_NODES[*]}"
-    local pids=() rc=0
-    for n in "${DB_NODES[@]}"; do
-        (patroni_node "$n" etcd) &
-        pids+=($!)
-    done
-    for n in "${pids[@]}"; do wait "$n" || rc=1; done
-    ((rc == 0)) || die "etcd start failed"
+    each_node_parallel "etcd start" patroni_node etcd -- "${DB_NODES[@]}"
     wait_until 30 "etcd cluster healthy" node_exec node1 etcdctl --endpoints=http://127.0.0.1:2379 endpoint health
     log "starting patroni on node1 (it bootstraps), then on the others"
     patroni_node node1 start
     wait_until 60 "patroni on node1 to bootstrap a leader" bash -c \
         "psql 'host=$(addr node1 mgmt) port=$PG_PORT user=$PG_USER dbname=postgres connect_timeout=2' -XAtc 'select pg_is_in_recovery()' </dev/null 2>/dev/null | grep -qx f"
-    pids=()
-    for n in "${DB_NODES[@]:1}"; do
-        (patroni_node "$n" start) &
-        pids+=($!)
-    done
-    for n in "${pids[@]}"; do wait "$n" || rc=1; done
-    ((rc == 0)) || die "patroni start failed"
+    each_node_parallel "patroni start" patroni_node start -- "${DB_NODES[@]:1}"
     wait_until 120 "a Patroni leader with every replica streaming and one sync standby" patroni_healthy
 }
 

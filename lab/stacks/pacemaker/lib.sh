@@ -154,8 +154,12 @@ pcmk_cib() { # the initial CIB (written before Pacemaker starts)
         fence_locations
         echo "<rsc_location id=\"l-pgsql-pref\" rsc=\"pgsql-clone\" role=\"Promoted\" node=\"${DB_NODES[0]}\" score=\"100\"/>"
         echo '<rsc_colocation id="c-vip-with-promoted" rsc="vip-group" with-rsc="pgsql-clone" with-rsc-role="Promoted" score="INFINITY"/>'
-        echo '<rsc_order id="o-promote-then-vip" first="pgsql-clone" first-action="promote" then="vip-group" then-action="start" symmetrical="false" kind="Mandatory"/>'
-        echo '<rsc_order id="o-demote-then-stop-vip" first="pgsql-clone" first-action="demote" then="vip-group" then-action="stop" symmetrical="false" kind="Mandatory"/>'
+        # Optional (score 0), as in the pgsql agent's reference configuration:
+        # a Mandatory demote->stop order blocks the VIPs' stop when the
+        # demote ran in an earlier transition (a shutdown of the last node
+        # then hangs: "Cannot shut down node1 because of vip-svc: blocked").
+        echo '<rsc_order id="o-promote-then-vip" first="pgsql-clone" first-action="promote" then="vip-group" then-action="start" symmetrical="false" kind="Optional"/>'
+        echo '<rsc_order id="o-demote-then-stop-vip" first="pgsql-clone" first-action="demote" then="vip-group" then-action="stop" symmetrical="false" kind="Optional"/>'
         echo '</constraints>'
     else
         echo '<group id="pg-group"><meta_attributes id="pg-group-meta">'

@@ -713,9 +713,11 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
         std::optional<std::string> skipped;
         switch (step.kind) {
           case StepKind::cluster:
-            // A later await_writes waits for a write invoked after the operation began.
-            acks.arm(mono_now_ns());
             skipped = cluster_ops.run(step.cluster, rng);
+            // A later await_writes waits for a write invoked after the operation
+            // ended: writes invoked while it ran may have committed before the
+            // stall it causes (a switchover's old primary serves until demoted).
+            acks.arm(mono_now_ns());
             if (skipped) log(fmt::format("{} #{}: skipped ({})", sc.name, repetition, *skipped));
             break;
           case StepKind::start:

@@ -19,7 +19,7 @@ trap '$bin lab down >/dev/null 2>&1 || true' EXIT
 $bin lab up --stack "$stack" --profile fast >"$out/lab-up.log"
 $bin plan multi-fault --out "$out/plan" >"$out/plan.log"
 { head -1 "$out/plan/plan.csv"; grep '^svc-primary_x_repl-both,' "$out/plan/plan.csv"; } >"$out/plan/named.csv"
-# The verdict depends on the stack (an outage or a split brain); the skew is what is measured.
+# The verdict depends on the stack (an outage, a split brain or a failover); the skew is what is measured.
 $bin run --plan "$out/plan/named.csv" --repeat "$n" --seed 1 --out "$out/suite" >"$out/run.log" 2>&1 || true
 python3 - "$out/suite/results.csv" <<'PY'
 import csv, statistics, sys

@@ -107,6 +107,7 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
         l.name = it->first.as<std::string>("");
         MapReader one(ctx, it->second, "lans." + l.name);
         l.subnet = one.get_string("subnet", "");
+        l.monitored = one.get_bool("monitored", false);
         one.finish();
         inv.lans.push_back(l);
         lr.child(l.name);

@@ -226,7 +226,7 @@ std::string slug_of(const std::string& target) {
 
 // What the stack is expected to do (a guide for reading results; the bounds
 // come from it). Known risks are named: split-brain-risk.
-std::string expect(const std::string& family, const FaultSpec& f, const std::string& target) {
+std::string expect(const Inventory& inv, const std::string& family, const FaultSpec& f, const std::string& target) {
   if (target == kPoolNode) return "outage";  // one pgpool, no watchdog: the endpoint is gone
   const bool primary = target == "primary";
   const std::string what = f.kind == "lan_cut" ? "lan:" + f.lan : f.kind == "process_kill" ? f.process : "power";
@@ -241,7 +241,11 @@ std::string expect(const std::string& family, const FaultSpec& f, const std::str
   if (family == "pacemaker") {
     if (what == "postmaster" || what == "pacemaker-controld") return "failover-or-restart";
     if (what == "corosync") return "failover";
-    if (what == "lan:service") return "outage";  // the VIP stays on an unreachable node unless a ping resource moves it
+    if (f.kind == "lan_cut") {
+      const LanSpec* lan = inv.lan(f.lan);
+      if (lan && lan->monitored) return "failover";  // a ping resource moves the primary off the cut node
+    }
+    if (what == "lan:service") return "outage";  // the VIP stays on an unreachable node
     return "no-failover";
   }
   if (family == "patroni") {
@@ -265,7 +269,7 @@ std::map<std::string, Bound> bounds_for(const std::string& expected, double fail
   return b;
 }
 
-PlannedFault make_fault(const std::string& family, const std::string& kind, const std::string& target,
+PlannedFault make_fault(const Inventory& inv, const std::string& kind, const std::string& target,
                         const std::string& lan, const std::string& process) {
   PlannedFault p;
   p.spec.kind = kind;
@@ -284,7 +288,7 @@ PlannedFault make_fault(const std::string& family, const std::string& kind, cons
     p.slug = fmt::format("kill-{}-{}", process, slug_of(target));
     p.component = "process:" + process;
   }
-  p.expected = expect(family, p.spec, target);
+  p.expected = expect(inv, stack_family(inv), p.spec, target);
   return p;
 }
 
@@ -324,7 +328,6 @@ std::string yaml_fault(const FaultSpec& f, const std::string& id) {
 }  // namespace
 
 std::vector<PlannedFault> single_faults(const Inventory& inv, const std::vector<std::string>& processes) {
-  const std::string family = stack_family(inv);
   // LANs the PostgreSQL nodes have, in the order of lans:, never management.
   std::vector<std::string> lans;
   auto has_lan = [&](const std::string& lan) {
@@ -338,17 +341,17 @@ std::vector<PlannedFault> single_faults(const Inventory& inv, const std::vector<
 
   std::vector<PlannedFault> out;
   const auto targets = role_targets(inv);
-  for (const auto& t : targets) out.push_back(make_fault(family, "power_off", t, "", ""));
+  for (const auto& t : targets) out.push_back(make_fault(inv, "power_off", t, "", ""));
   for (const auto& p : processes) {
     if (p == "pgpool") {
       // pgpool runs on the pool host, not on the PostgreSQL nodes.
-      if (inv.node(kPoolNode)) out.push_back(make_fault(family, "process_kill", kPoolNode, "", p));
+      if (inv.node(kPoolNode)) out.push_back(make_fault(inv, "process_kill", kPoolNode, "", p));
       continue;
     }
-    for (const auto& t : targets) out.push_back(make_fault(family, "process_kill", t, "", p));
+    for (const auto& t : targets) out.push_back(make_fault(inv, "process_kill", t, "", p));
   }
   for (const auto& l : lans)
-    for (const auto& t : targets) out.push_back(make_fault(family, "lan_cut", t, l, ""));
+    for (const auto& t : targets) out.push_back(make_fault(inv, "lan_cut", t, l, ""));
   return out;
 }
 
@@ -391,15 +394,15 @@ std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<s
                                                               : std::vector<std::string>{"primary", "standby"};
   if (lan_present("service") && lan_present("replication") && inv.nodes.size() >= 2) {
     // The primary loses its clients and, at once, its standbys lose replication.
-    PlannedFault repl = make_fault(family, "lan_cut", "primary", "replication", "");
+    PlannedFault repl = make_fault(inv, "lan_cut", "primary", "replication", "");
     repl.spec.targets = peers;
     repl.expected = "split-brain-risk";
     out.push_back(make_item(inv, "svc-primary_x_repl-both", "multi-fault",
-                            {make_fault(family, "lan_cut", "primary", "service", ""), repl}));
+                            {make_fault(inv, "lan_cut", "primary", "service", ""), repl}));
   }
   if (lan_present("interconnect") && inv.nodes.size() >= 2) {
     // Every node loses the cluster interconnect at once.
-    PlannedFault ic = make_fault(family, "lan_cut", "primary", "interconnect", "");
+    PlannedFault ic = make_fault(inv, "lan_cut", "primary", "interconnect", "");
     ic.spec.targets = {"all"};
     ic.expected = family == "pgpool" ? "no-failover" : "split-brain-risk";
     out.push_back(make_item(inv, "ic-all", "multi-fault", {ic}));

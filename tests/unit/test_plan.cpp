@@ -142,6 +142,35 @@ TEST_CASE("plan: two-node Pacemaker and Patroni stacks use their managed process
   CHECK(it->expected == "outage");
 }
 
+TEST_CASE("plan: a LAN the manager monitors makes its cut of the primary a failover", "[unit]") {
+  const auto by_id = [](const std::vector<PlanItem>& v, const std::string& id) {
+    auto it = std::find_if(v.begin(), v.end(), [&](const PlanItem& i) { return i.id == id; });
+    REQUIRE(it != v.end());
+    return *it;
+  };
+  std::string y = lab_inventory(2, "generic", "pgrex");
+  const Inventory plain = parse_inventory(y, "inv.yaml");
+  CHECK_FALSE(plain.lan("service")->monitored);
+  const auto before = single_fault_plan(plain, {"postmaster"});
+  CHECK(by_id(before, "cut-service-primary").expected == "outage");
+  CHECK(format_bounds(by_id(before, "cut-service-primary").bounds) == "lost_acked==0");
+
+  const std::string from = "service:      {subnet: 198.18.1.0/24}";
+  y.replace(y.find(from), from.size(), "service:      {subnet: 198.18.1.0/24, monitored: true}");
+  const Inventory pinged = parse_inventory(y, "inv.yaml");
+  CHECK(pinged.lan("service")->monitored);
+  const auto after = single_fault_plan(pinged, {"postmaster"});
+  CHECK(by_id(after, "cut-service-primary").expected == "failover");
+  CHECK(format_bounds(by_id(after, "cut-service-primary").bounds) == "failover_s<=30;lost_acked==0");
+  // A standby's cut moves nothing; an unmonitored LAN is unchanged.
+  CHECK(by_id(after, "cut-service-standby").expected == "no-failover");
+  CHECK(by_id(after, "cut-replication-primary").expected == "no-failover");
+
+  // Anything but a boolean is a configuration error with its place.
+  y.replace(y.find("monitored: true"), 15, "monitored: maybe");
+  CHECK_THROWS_WITH(parse_inventory(y, "inv.yaml"), Catch::Contains("lans.service") || Catch::Contains("monitored"));
+}
+
 TEST_CASE("plan: the pairing rule", "[unit]") {
   const Inventory inv = parse_inventory(lab_inventory(2), "inv.yaml");
   const auto singles = single_faults(inv, {"postmaster"});

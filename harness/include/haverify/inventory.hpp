@@ -13,6 +13,9 @@ namespace haverify {
 struct LanSpec {
   std::string name;  // management | service | replication | interconnect | any name
   std::string subnet;
+  // The cluster manager watches this LAN and moves the primary off a node
+  // that loses it (a Pacemaker ping resource): a cut is then a failover.
+  bool monitored = false;
 };
 
 struct InterfaceSpec {

@@ -93,6 +93,34 @@ fence_primitives() {
             "$n" "$n" "$(nv "fence-$n" pcmk_host_list "$n")" "$(op "fence-$n" monitor 60s 20s)"
     done
 }
+# The service-LAN check, as PG-REX and most Pacemaker database setups have
+# one: ocf:pacemaker:ping on every node pings the service LAN's gateway (the
+# host's address on it) and sets the node attribute ping-svc (100 reachable,
+# 0 not); the primary may only run where it is 100. fast: checked every 2 s.
+ping_primitive() { # ping_primitive PROFILE
+    local interval=10s timeout=2 dampen=5s
+    [[ $1 == fast ]] && interval=2s timeout=1 dampen=1s
+    echo '<clone id="ping-svc-clone"><primitive id="ping-svc" class="ocf" provider="pacemaker" type="ping"><instance_attributes id="ping-svc-ia">'
+    nv ping-svc name ping-svc
+    nv ping-svc host_list "${HOST_ADDR[svc]}"
+    nv ping-svc multiplier 100
+    nv ping-svc attempts 2
+    nv ping-svc timeout "$timeout"
+    nv ping-svc dampen "$dampen"
+    echo '</instance_attributes><operations>'
+    op ping-svc start 0s 60s
+    op ping-svc monitor "$interval" 60s
+    op ping-svc stop 0s 60s
+    echo '</operations></primitive></clone>'
+}
+ping_location() { # ping_location ID RSC [ROLE]
+    printf '<rsc_location id="%s" rsc="%s"%s><rule id="%s-rule" score="-INFINITY" boolean-op="or">' \
+        "$1" "$2" "${3:+ role=\"$3\"}" "$1"
+    printf '<expression id="%s-undef" attribute="ping-svc" operation="not_defined"/>' "$1"
+    printf '<expression id="%s-lt" attribute="ping-svc" operation="lt" value="100" type="integer"/>' "$1"
+    echo '</rule></rsc_location>'
+}
+
 fence_locations() {
     local n
     for n in "${DB_NODES[@]}"; do
@@ -119,6 +147,7 @@ pcmk_cib() { # the initial CIB (written before Pacemaker starts)
     echo '<nodes/>'
     echo '<resources>'
     fence_primitives
+    ping_primitive "$profile"
     local pg
     pg="$(nv pgsql pgctl "$PG_BIN/pg_ctl")$(nv pgsql psql /usr/bin/psql)$(nv pgsql pgdata "$PG_DATA")"
     pg+="$(nv pgsql config "$PG_DATA/postgresql.conf")$(nv pgsql pgport "$PG_PORT")$(nv pgsql pgdba postgres)"
@@ -153,6 +182,7 @@ pcmk_cib() { # the initial CIB (written before Pacemaker starts)
         echo '</resources><constraints>'
         fence_locations
         echo "<rsc_location id=\"l-pgsql-pref\" rsc=\"pgsql-clone\" role=\"Promoted\" node=\"${DB_NODES[0]}\" score=\"100\"/>"
+        ping_location l-pgsql-ping pgsql-clone Promoted
         echo '<rsc_colocation id="c-vip-with-promoted" rsc="vip-group" with-rsc="pgsql-clone" with-rsc-role="Promoted" score="INFINITY"/>'
         # Optional (score 0), as in the pgsql agent's reference configuration:
         # a Mandatory demote->stop order blocks the VIPs' stop when the
@@ -185,6 +215,7 @@ pcmk_cib() { # the initial CIB (written before Pacemaker starts)
         echo '</resources><constraints>'
         fence_locations
         echo "<rsc_location id=\"l-pg-pref\" rsc=\"pg-group\" node=\"${DB_NODES[0]}\" score=\"100\"/>"
+        ping_location l-pg-ping pg-group
         echo '</constraints>'
     fi
     echo '<rsc_defaults><meta_attributes id="rsc-options">'

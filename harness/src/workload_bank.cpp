@@ -16,7 +16,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-using workload_detail::kConnectFailRecordInterval;
+using workload_detail::ConnectFailLog;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
 using workload_detail::valid_table_name;
@@ -115,9 +115,7 @@ void BankWorkload::run_client(int index) {
   std::uniform_int_distribution<std::int64_t> amount(1, options_.max_amount);
 
   PgConnPtr conn;
-  bool recorded_connect_fail = false;
-  Clock::time_point last_connect_fail{};
-  int skipped_connect_fails = 0;
+  ConnectFailLog connect_fails;
   std::int64_t op_no = 0;
 
   while (!stopping()) {
@@ -125,16 +123,7 @@ void BankWorkload::run_client(int index) {
       std::string err;
       conn = pg_connect(endpoint_, options_.connect_deadline, &err, options_.tcp_user_timeout_ms);
       if (!conn) {
-        const auto now = Clock::now();
-        if (!recorded_connect_fail || now - last_connect_fail >= kConnectFailRecordInterval) {
-          if (skipped_connect_fails > 0) err += fmt::format(" (+{} more)", skipped_connect_fails);
-          history_.record(process, OpType::fail, "connect", "", node, std::move(err));
-          recorded_connect_fail = true;
-          last_connect_fail = now;
-          skipped_connect_fails = 0;
-        } else {
-          ++skipped_connect_fails;
-        }
+        connect_fails.failed(history_, process, node, std::move(err));
         backoff();
         continue;
       }

@@ -14,6 +14,30 @@ namespace haverify::workload_detail {
 // A client records a failed connect at most this often (it keeps retrying).
 inline constexpr auto kConnectFailRecordInterval = std::chrono::milliseconds(100);
 
+// One client's failed connects, recorded as `fail connect` ops at most every
+// kConnectFailRecordInterval; the ones in between are counted into the next
+// record's error ("(+N more)"), so an outage does not flood the history.
+class ConnectFailLog {
+ public:
+  void failed(History& history, const std::string& process, const std::string& node, std::string err) {
+    const auto now = std::chrono::steady_clock::now();
+    if (recorded_ && now - last_ < kConnectFailRecordInterval) {
+      ++skipped_;
+      return;
+    }
+    if (skipped_ > 0) err += fmt::format(" (+{} more)", skipped_);
+    history.record(process, OpType::fail, "connect", "", node, std::move(err));
+    recorded_ = true;
+    last_ = now;
+    skipped_ = 0;
+  }
+
+ private:
+  bool recorded_ = false;
+  std::chrono::steady_clock::time_point last_{};
+  int skipped_ = 0;
+};
+
 // [A-Za-z0-9_.]+, not starting or ending with '.' (may be schema-qualified).
 inline bool valid_table_name(const std::string& t) {
   if (t.empty() || t.front() == '.' || t.back() == '.') return false;

@@ -15,7 +15,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kIdsPerRun = 1'000'000'000;
-using workload_detail::kConnectFailRecordInterval;
+using workload_detail::ConnectFailLog;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
 using workload_detail::valid_table_name;
@@ -93,25 +93,14 @@ void LedgerWorkload::run_client(int index) {
   const std::string process = fmt::format("client-{}", index);
   const std::string node = endpoint_.describe();
   PgConnPtr conn;
-  bool recorded_connect_fail = false;
-  Clock::time_point last_connect_fail{};
-  int skipped_connect_fails = 0;
+  ConnectFailLog connect_fails;
 
   while (!stopping()) {
     if (!conn) {
       std::string err;
       conn = pg_connect(endpoint_, options_.connect_deadline, &err, options_.tcp_user_timeout_ms);
       if (!conn) {
-        const auto now = Clock::now();
-        if (!recorded_connect_fail || now - last_connect_fail >= kConnectFailRecordInterval) {
-          if (skipped_connect_fails > 0) err += fmt::format(" (+{} more)", skipped_connect_fails);
-          history_.record(process, OpType::fail, "connect", "", node, std::move(err));
-          recorded_connect_fail = true;
-          last_connect_fail = now;
-          skipped_connect_fails = 0;
-        } else {
-          ++skipped_connect_fails;
-        }
+        connect_fails.failed(history_, process, node, std::move(err));
         backoff();
         continue;
       }

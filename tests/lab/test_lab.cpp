@@ -595,6 +595,25 @@ std::string node_with_role(const std::string& role) {
   return {};
 }
 
+// The Pacemaker labs watch the service LAN (a ping resource and a location
+// rule): a cut of the primary's service LAN must move the primary. Without the
+// check the VIP stays on the cut node and writes resume only after the heal,
+// more than 60 s after the cut (await_writes' timeout).
+void service_lan_cut_fails_over(const std::string& stack) {
+  const std::string before = node_with_role("primary");
+  const fs::path out = fresh_dir("stack-" + stack + "-svc-cut");
+  const auto rows = read_results(run_scenarios(out, "scenarios/single-fault/lan-cut-service-primary.yaml"));
+  REQUIRE(rows.count("lan-cut-service-primary") == 1);
+  const ResultRow& r = rows.at("lan-cut-service-primary").front();
+  INFO(stack << ": " << r.verdict << " " << r.reason);
+  CHECK(r.lost_acked == "0");
+  CHECK(r.split_brain_windows == "0");
+  REQUIRE_FALSE(r.failover_s.empty());
+  CHECK(std::stod(r.failover_s) < 30.0);
+  CHECK(node_with_role("primary") != before);
+  WARN(fmt::format("{} service-LAN cut of the primary: failover_s={} verdict={}", stack, r.failover_s, r.verdict));
+}
+
 void stack_case(const std::string& stack, bool replicated) {
   StackLab up(stack);
   require_healthy(replicated);
@@ -617,7 +636,12 @@ void stack_case(const std::string& stack, bool replicated) {
   WARN(fmt::format("{} power-off: detect_s={} promote_s={} failover_s={}", stack, r.detect_s, r.promote_s,
                    r.failover_s));
   require_healthy(replicated);
-  // 2. Planned switchover to a standby, then the rejoin of the old primary.
+  // 2. Pacemaker: the service-LAN cut of the primary fails over (the ping resource).
+  if (stack != "patroni") {
+    service_lan_cut_fails_over(stack);
+    require_healthy(replicated);
+  }
+  // 3. Planned switchover to a standby, then the rejoin of the old primary.
   const std::string old_primary = node_with_role("primary");
   const std::string target = node_with_role("standby");
   cluster_cmd(fmt::format("switchover --to {}", target));

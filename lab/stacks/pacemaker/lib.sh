@@ -114,8 +114,10 @@ ping_primitive() { # ping_primitive PROFILE
     echo '</operations></primitive></clone>'
 }
 ping_location() { # ping_location ID RSC [ROLE]
-    printf '<rsc_location id="%s" rsc="%s"%s><rule id="%s-rule" score="-INFINITY" boolean-op="or">' \
-        "$1" "$2" "${3:+ role=\"$3\"}" "$1"
+    # The role belongs on the rule: Pacemaker ignores an rsc_location's role
+    # when the location has a rule (the ban then covered every role).
+    printf '<rsc_location id="%s" rsc="%s"><rule id="%s-rule" score="-INFINITY" boolean-op="or"%s>' \
+        "$1" "$2" "$1" "${3:+ role=\"$3\"}"
     printf '<expression id="%s-undef" attribute="ping-svc" operation="not_defined"/>' "$1"
     printf '<expression id="%s-lt" attribute="ping-svc" operation="lt" value="100" type="integer"/>' "$1"
     echo '</rule></rsc_location>'

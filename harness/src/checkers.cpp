@@ -698,9 +698,12 @@ CheckerVerdict ConvergencePass::finish(const FinalState& final) {
   std::size_t standbys = 0, diverged = 0;
   for (const auto& n : final.nodes) {
     if (n.node == primary->node) continue;
+    const auto blocked = final.takeover_blockers.find(n.node);
     if (!final.replicated) {  // shared disk: a passive node must not serve
       if (n.reachable && !n.in_recovery)
         failures.push_back(fmt::format("passive node {} answers as a second primary on the shared disk", n.node));
+      if (blocked != final.takeover_blockers.end())
+        failures.push_back(fmt::format("passive node {} cannot take over: {}", n.node, blocked->second));
       continue;
     }
     ++standbys;
@@ -736,6 +739,7 @@ CheckerVerdict ConvergencePass::finish(const FinalState& final) {
         if (!primary->table_checksums.count(table)) diffs.push_back(fmt::format("{} not on the primary", table));
       }
     }
+    if (blocked != final.takeover_blockers.end()) diffs.push_back("cannot take over: " + blocked->second);
     if (diffs.empty()) continue;
     ++diverged;
     std::string line = fmt::format("{} has not converged: ", n.node);

@@ -6,6 +6,7 @@
 //    the passive node runs no PostgreSQL.
 // It asks the nodes over SSH (crm_node, crm_resource, crm_mon), like an
 // operator would, so it needs nothing on the harness machine.
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -88,6 +89,48 @@ class PacemakerDriver : public NodeDriverBase {
     std::string errors;
     ExecResult r = run_on_first_node(inv_, pool_, "crm_mon -1 -A -f 2>&1", deadline, &errors);
     return r.ok() ? r.out : "crm_mon: no node answered: " + errors + "\n";
+  }
+
+  // The scheduler's scores (crm_simulate -Ls on the live CIB): a standby
+  // whose promotion score is -INFINITY (replication), or a passive node
+  // where the group may not run (shared disk), cannot take over. Example:
+  // Pacemaker 2.1.5 drops a node's transient attributes (a ping resource's
+  // attribute) from the CIB when its controller respawns, and attrd does not
+  // write them back while their values stay the same.
+  std::map<std::string, std::string> takeover_blockers(std::chrono::milliseconds deadline) override {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    std::vector<std::string> candidates;
+    for (const auto& st : roles(deadline))
+      if (st.role == Role::standby) candidates.push_back(st.node);
+    if (candidates.empty()) return {};
+    const std::string& res = inv_.driver.resource;
+    // Replication: the clone's primitive names the instances ("pgsql:1").
+    const std::string cmd = replicated() ? fmt::format(
+                                               "crm_resource -r {} --query-xml 2>/dev/null | "
+                                               "sed -n 's/.*<primitive id=\"\\([^\"]*\\)\".*/\\1/p' | head -n 1; "
+                                               "echo ---; crm_simulate -Ls 2>&1",
+                                               sh_quote(res))
+                                         : std::string("echo; echo ---; crm_simulate -Ls 2>&1");
+    std::string errors;
+    ExecResult r = run_on_first_node(inv_, pool_, cmd, time_left(until), &errors);
+    const auto sep = r.out.find("---\n");
+    if (!r.ok() || sep == std::string::npos) return {};
+    std::string primitive = r.out.substr(0, sep);
+    while (!primitive.empty() && (primitive.back() == '\n' || primitive.back() == ' ')) primitive.pop_back();
+    if (replicated() && primitive.empty()) return {};
+    return pacemaker_takeover_blockers(r.out.substr(sep + 4), replicated() ? primitive : res, replicated(), candidates);
+  }
+
+  // attrd_updater --refresh: the node's attribute daemon resends every value
+  // to the CIB; crm_resource --cleanup: forget the node's failures (with
+  // migration-threshold=1 one failure bans the resource there).
+  void unblock(const std::string& node, std::chrono::milliseconds deadline) override {
+    const std::string cmd = fmt::format("attrd_updater --refresh 2>&1 && crm_resource --cleanup -r {} -N {} 2>&1",
+                                        sh_quote(inv_.driver.resource), sh_quote(node));
+    ExecResult r = pool_.run("ssh", node, cmd, deadline);
+    if (!r.ok())
+      throw std::runtime_error(
+          fmt::format("unblock {}: `{}` failed: {} exit {} {}", node, cmd, r.error, r.exit_code, r.out));
   }
 
   // Replication: ban the Promoted role from the old primary (pgsql demotes
@@ -176,6 +219,44 @@ class PacemakerDriver : public NodeDriverBase {
 };
 
 }  // namespace
+
+std::map<std::string, std::string> pacemaker_takeover_blockers(const std::string& scores, const std::string& resource,
+                                                               bool promotable,
+                                                               const std::vector<std::string>& candidates) {
+  const std::string key = promotable ? " promotion score on " : " allocation score on ";
+  std::map<std::string, std::string> out;
+  std::istringstream in(scores);
+  for (std::string line; std::getline(in, line);) {
+    const auto at = line.find(key);
+    if (at == std::string::npos) continue;
+    // The word before the key: "pgsql:1" (an instance) or "pg-group".
+    const auto word_start = line.rfind(' ', at == 0 ? 0 : at - 1);
+    std::string who = line.substr(word_start == std::string::npos ? 0 : word_start + 1,
+                                  at - (word_start == std::string::npos ? 0 : word_start + 1));
+    if (promotable) {
+      const auto colon = who.rfind(':');
+      if (colon == std::string::npos) continue;
+      who.resize(colon);
+    }
+    if (who != resource) continue;
+    // "node2: -INFINITY"
+    const std::string rest = line.substr(at + key.size());
+    const auto sep = rest.rfind(": ");
+    if (sep == std::string::npos) continue;
+    const std::string node = rest.substr(0, sep), score = rest.substr(sep + 2);
+    if (score != "-INFINITY") continue;
+    if (std::find(candidates.begin(), candidates.end(), node) == candidates.end()) continue;
+    out[node] = promotable ? fmt::format(
+                                 "Pacemaker's promotion score for {} on {} is -INFINITY (a location rule, a "
+                                 "missing node attribute or a failure bans the Promoted role there)",
+                                 resource, node)
+                           : fmt::format(
+                                 "Pacemaker's allocation score for {} on {} is -INFINITY (a location rule, a "
+                                 "missing node attribute or a failure bans it there)",
+                                 resource, node);
+  }
+  return out;
+}
 
 std::unique_ptr<ClusterDriver> make_pacemaker_driver(const Inventory& inv, faults::TransportPool& pool) {
   return std::make_unique<PacemakerDriver>(inv, pool);

@@ -109,6 +109,16 @@ FinalState await_convergence(const Inventory& inv, ClusterDriver& driver, const 
     f = read_final_state(inv, driver, opts);
     why = divergence(f);
     if (why.empty()) {
+      // Converged as PostgreSQL sees it; can the manager fail over to every standby?
+      try {
+        f.takeover_blockers = driver.takeover_blockers(5s);
+      } catch (const std::exception&) {
+        f.takeover_blockers.clear();  // cannot tell: not a divergence
+      }
+      for (const auto& [node, reason] : f.takeover_blockers)
+        why += fmt::format("{}{} cannot take over: {}", why.empty() ? "" : "; ", node, reason);
+    }
+    if (why.empty()) {
       f.converged_mono = mono_now_ns();
       history.record("runner", OpType::ok, "converge", f.primary);
       return f;

@@ -138,10 +138,11 @@ struct Health {
   std::string why;
   std::vector<NodeStatus> probes;
   std::vector<NodeStatus> manager;
-  std::set<std::string> streaming;    // standbys streaming from the primary
-  std::set<std::string> catching_up;  // connected, in catchup
-  bool replication_known = false;     // pg_stat_replication could be read
-  bool manager_known = false;         // the manager answered
+  std::set<std::string> streaming;             // standbys streaming from the primary
+  std::set<std::string> catching_up;           // connected, in catchup
+  bool replication_known = false;              // pg_stat_replication could be read
+  bool manager_known = false;                  // the manager answered
+  std::map<std::string, std::string> blocked;  // healthy otherwise, but the manager would not promote them
 };
 
 Health assess(const Inventory& inv, ClusterDriver& driver) {
@@ -188,6 +189,16 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
                                        err.empty() ? "" : " (" + err + ")"));
     }
   }
+  // Healthy as PostgreSQL sees it: can the manager fail over to every standby?
+  if (problems.empty()) {
+    try {
+      h.blocked = driver.takeover_blockers(2000ms);
+    } catch (const std::exception&) {
+      h.blocked.clear();
+    }
+    for (const auto& [node, reason] : h.blocked)
+      problems.push_back(fmt::format("{} cannot take over: {}", node, reason));
+  }
   h.ok = problems.empty();
   h.why = fmt::format("{}", fmt::join(problems, "; "));
   return h;
@@ -212,6 +223,7 @@ std::string true_primary(const Health& h) {
 void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool& pool, History& history,
              std::chrono::milliseconds timeout) {
   constexpr auto kRejoinGrace = 20s;
+  constexpr auto kUnblockGrace = 20s;
   const auto until = std::chrono::steady_clock::now() + timeout;
   auto left = [&] {
     return std::max(std::chrono::milliseconds(1000),
@@ -235,7 +247,7 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
       }
     }
   };
-  std::map<std::string, std::chrono::steady_clock::time_point> rejoined;
+  std::map<std::string, std::chrono::steady_clock::time_point> rejoined, unblocked, blocked_since;
   std::string last_error;
   Health h;
   while (true) {
@@ -264,6 +276,30 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
         for (const auto& n : inv.nodes)
           if (n.name != primary && !h.streaming.count(n.name) && !h.catching_up.count(n.name))
             why.emplace(n.name, "not replicating from " + primary);
+      // A working standby the manager would not promote: clear what blocks
+      // it, but only once it has stayed blocked for a grace period (a
+      // standby that just caught up gets its promotion score at the
+      // manager's next monitor).
+      for (auto it = blocked_since.begin(); it != blocked_since.end();)
+        it = h.blocked.count(it->first) ? std::next(it) : blocked_since.erase(it);
+      for (const auto& [node, reason] : h.blocked) {
+        if (why.count(node)) continue;
+        const auto since = blocked_since.emplace(node, std::chrono::steady_clock::now()).first->second;
+        if (std::chrono::steady_clock::now() - since < kUnblockGrace) continue;
+        auto last = unblocked.find(node);
+        if (last != unblocked.end() && std::chrono::steady_clock::now() - last->second < kRejoinGrace) continue;
+        unblocked[node] = std::chrono::steady_clock::now();
+        log(fmt::format("recover: unblocking {} ({})", node, reason));
+        history.record("runner", OpType::invoke, "unblock", reason, node);
+        try {
+          driver.unblock(node, std::min<std::chrono::milliseconds>(left(), 30s));
+          history.record("runner", OpType::ok, "unblock", reason, node);
+        } catch (const std::exception& e) {
+          last_error = e.what();
+          history.record("runner", OpType::fail, "unblock", reason, node, last_error);
+          log("recover: " + last_error);
+        }
+      }
       for (const auto& [node, reason] : why) {
         auto last = rejoined.find(node);
         if (last != rejoined.end() && std::chrono::steady_clock::now() - last->second < kRejoinGrace) continue;
@@ -302,6 +338,25 @@ class FirstInjectWatch final : public HistorySink {
  private:
   static constexpr Nanos kNone = std::numeric_limits<Nanos>::min();
   std::atomic<Nanos> wall_{kNone};
+};
+
+// Nodes recover() had to unblock (the manager would not have promoted them):
+// named in the row's reason, since the run only passed because of it.
+class UnblockWatch final : public HistorySink {
+ public:
+  void on_op(const Op& op) override {
+    if (op.process != "runner" || op.f != "unblock" || op.type != OpType::ok) return;
+    std::lock_guard lock(mu_);
+    notes_.push_back(fmt::format("{} ({})", op.node, op.value));
+  }
+  std::string note() const {
+    std::lock_guard lock(mu_);
+    return notes_.empty() ? std::string() : fmt::format("recover unblocked {}", fmt::join(notes_, ", "));
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> notes_;
 };
 
 // When the manager noticed the fault (t_detect), from its logs: each event
@@ -632,8 +687,9 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
   std::optional<reports::SeriesCsvWriter> series_out;
   if (sc.sampler) series_out.emplace(run_dir + "/series.csv", start);
   FirstInjectWatch first_inject;
-  std::vector<HistorySink*> sinks = {&history_out,  &events_out,   &throughput_out,
-                                     &metrics_pass, &checker_feed, &first_inject};
+  UnblockWatch unblocks;
+  std::vector<HistorySink*> sinks = {&history_out,  &events_out,   &throughput_out, &metrics_pass,
+                                     &checker_feed, &first_inject, &unblocks};
   if (series_out) sinks.push_back(&*series_out);
 
   History history(/*keep_in_memory=*/false);
@@ -908,6 +964,7 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
       reasons.push_back(fmt::format("{}; {} checkers passed", v.reason, row.checkers.size()));
     }
     if (!skipped_note.empty()) reasons.push_back(skipped_note);
+    if (const std::string n = unblocks.note(); !n.empty()) reasons.push_back(n);
     row.reason = fmt::format("{}", fmt::join(reasons, "; "));
   }
   row.duration_s = ns_to_s(mono_now_ns() - start);

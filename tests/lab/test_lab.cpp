@@ -614,6 +614,45 @@ void service_lan_cut_fails_over(const std::string& stack) {
   WARN(fmt::format("{} service-LAN cut of the primary: failover_s={} verdict={}", stack, r.failover_s, r.verdict));
 }
 
+// A SIGKILLed pacemaker-controld on the standby is respawned, and Pacemaker
+// 2.1.5 then loses the node's ping attribute from the CIB (the ping rule bans
+// its promotion). After the run the standby must be able to take over again:
+// recover unblocks it, and the scheduler's scores show no ban.
+void controld_kill_leaves_standby_promotable(const std::string& stack) {
+  const fs::path out = fresh_dir("stack-" + stack + "-controld");
+  const fs::path sc = out / "kill-controld-standby.yaml";
+  std::ofstream(sc) << R"(name: kill-controld-standby
+kind: single-fault
+workload:
+  ledger: {clients: 4, connect_deadline: 3s, commit_deadline: 3s}
+steps:
+  - start: ledger
+  - wait: 3s
+  - inject: {id: f1, fault: process_kill, target: standby, process: pacemaker-controld, signal: KILL}
+  - await_writes: {timeout: 60s}
+  - wait: 5s
+  - heal: all
+  - recover: {timeout: 120s}
+  - stop: ledger
+checks:
+  lost_acked: {max: 0}
+)";
+  const auto rows = read_results(run_scenarios(out, sh_quote(sc.string())));
+  REQUIRE(rows.count("kill-controld-standby") == 1);
+  const ResultRow& r = rows.at("kill-controld-standby").front();
+  INFO(stack << ": " << r.verdict << " " << r.reason);
+  CHECK(r.verdict == "pass");
+  Inventory inv = load_inventory(inventory_path());
+  faults::TransportPool pool(inv);
+  auto driver = make_driver(inv, pool);
+  const auto blockers = driver->takeover_blockers(10s);
+  std::string listed;
+  for (const auto& [node, why] : blockers) listed += node + ": " + why + "\n";
+  INFO(listed);
+  CHECK(blockers.empty());
+  WARN(fmt::format("{} kill of pacemaker-controld on the standby: {}", stack, r.reason));
+}
+
 void stack_case(const std::string& stack, bool replicated) {
   StackLab up(stack);
   require_healthy(replicated);
@@ -639,6 +678,8 @@ void stack_case(const std::string& stack, bool replicated) {
   // 2. Pacemaker: the service-LAN cut of the primary fails over (the ping resource).
   if (stack != "patroni") {
     service_lan_cut_fails_over(stack);
+    require_healthy(replicated);
+    controld_kill_leaves_standby_promotable(stack);
     require_healthy(replicated);
   }
   // 3. Planned switchover to a standby, then the rejoin of the old primary.

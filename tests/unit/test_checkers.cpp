@@ -428,6 +428,16 @@ TEST_CASE("convergence: each way a standby can differ fails, naming the node and
     f.nodes[0].in_recovery = true;
     expect = "the primary n1 is in recovery";
   }
+  SECTION("streaming, but the manager would not promote it") {
+    f.takeover_blockers["n3"] = "promotion score -INFINITY";
+    expect = "n3 has not converged: cannot take over: promotion score -INFINITY";
+  }
+  SECTION("shared disk: a passive node the group may not move to") {
+    f.replicated = false;
+    for (std::size_t i = 1; i < f.nodes.size(); ++i) f.nodes[i].reachable = false;
+    f.takeover_blockers["n2"] = "allocation score -INFINITY";
+    expect = "passive node n2 cannot take over: allocation score -INFINITY";
+  }
   const auto v = run_checker(ConvergenceChecker(), h.ops, f);
   INFO(dump(v));
   CHECK(v.status == CheckStatus::fail);

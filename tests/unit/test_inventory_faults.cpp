@@ -6,6 +6,7 @@
 #include "faults/fault.hpp"
 #include "faults/ledger.hpp"
 #include "haverify/config_reader.hpp"
+#include "haverify/driver.hpp"
 #include "haverify/inventory.hpp"
 #include "haverify/scenario.hpp"
 #include "haverify/shell.hpp"
@@ -253,4 +254,36 @@ TEST_CASE("ssh connect_timeout_ms is milliseconds", "[unit]") {
   auto inv = parse_inventory(text, "inv.yaml");
   CHECK(inv.nodes[0].ssh.connect_timeout == std::chrono::milliseconds(1500));
   CHECK(inv.nodes[1].ssh.connect_timeout == std::chrono::milliseconds(1500));
+}
+
+// crm_simulate -Ls as Pacemaker 2.1.5 prints it: a standby that lost its
+// ping attribute (controller respawn) has promotion score -INFINITY.
+TEST_CASE("pacemaker scores: a standby or passive node with -INFINITY cannot take over", "[unit]") {
+  const std::string promotable =
+      "pcmk__clone_allocate: pgsql-clone allocation score on node1: INFINITY\n"
+      "pcmk__clone_allocate: pgsql-clone allocation score on node2: 0\n"
+      "pcmk__primitive_assign: pgsql:1 allocation score on node1: -INFINITY\n"
+      "pcmk__primitive_assign: pgsql:1 allocation score on node2: INFINITY\n"
+      "pgsql:0 promotion score on node1: INFINITY\n"
+      "pgsql:1 promotion score on node2: -INFINITY\n"
+      "pgsqlx:0 promotion score on node3: -INFINITY\n"
+      "ping-svc:1 promotion score on node3: -INFINITY\n";
+  auto b = pacemaker_takeover_blockers(promotable, "pgsql", true, {"node2", "node3"});
+  REQUIRE(b.size() == 1);  // other resources' instances are not ours
+  CHECK(b.at("node2").find("promotion score for pgsql on node2 is -INFINITY") != std::string::npos);
+  // Only candidates (standbys) are reported: the allocation -INFINITY of
+  // pgsql:1 on node1 is not a promotion score.
+  CHECK(pacemaker_takeover_blockers(promotable, "pgsql", true, {"node1"}).empty());
+  CHECK(pacemaker_takeover_blockers("pgsql:1 promotion score on node2: 100\n", "pgsql", true, {"node2"}).empty());
+
+  const std::string group =
+      "pcmk__group_assign: pg-group allocation score on node1: 0\n"
+      "pcmk__group_assign: pg-group allocation score on node2: -INFINITY\n"
+      "pcmk__primitive_assign: pg-fs allocation score on node2: -INFINITY\n"
+      "pcmk__primitive_assign: pg-group2 allocation score on node3: -INFINITY\n";
+  b = pacemaker_takeover_blockers(group, "pg-group", false, {"node2", "node3"});
+  REQUIRE(b.size() == 1);
+  CHECK(b.at("node2").find("allocation score for pg-group on node2 is -INFINITY") != std::string::npos);
+  CHECK(pacemaker_takeover_blockers(group, "pg-group", true, {"node2"}).empty());  // no promotion lines
+  CHECK(pacemaker_takeover_blockers("", "pg-group", false, {"node2"}).empty());
 }

@@ -58,6 +58,9 @@ struct FinalState {
   // false for shared disk: the other nodes are passive (no PostgreSQL); one
   // of them answering as a primary is a second primary on the same data.
   bool replicated = true;
+  // Standbys the cluster manager would not make primary (node -> why, from
+  // ClusterDriver::takeover_blockers): such a node has not converged.
+  std::map<std::string, std::string> takeover_blockers;
 
   const NodeFinalState* find(const std::string& node) const;
 };

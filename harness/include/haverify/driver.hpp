@@ -68,6 +68,19 @@ class ClusterDriver {
   virtual std::vector<NodeStatus> roles(std::chrono::milliseconds deadline) = 0;
   // A human-readable status snapshot (saved with each run).
   virtual std::string status_text(std::chrono::milliseconds deadline) = 0;
+  // Standbys (or passive nodes) the manager would not make primary now,
+  // node -> why: a node that streams but can never take over is not a
+  // working standby. Empty when none is blocked or the driver cannot tell.
+  virtual std::map<std::string, std::string> takeover_blockers(std::chrono::milliseconds deadline) {
+    (void)deadline;
+    return {};
+  }
+  // Clears what keeps `node` from taking over, the manager's way (Pacemaker:
+  // resend the node attributes to the CIB, clean up fail counts).
+  virtual void unblock(const std::string& node, std::chrono::milliseconds deadline) {
+    (void)node;
+    (void)deadline;
+  }
   // Brings `node` (powered on) back as a standby of `primary`. Throws on failure.
   virtual void rejoin(const std::string& node, const std::string& primary, std::chrono::milliseconds deadline) = 0;
 
@@ -186,6 +199,15 @@ struct ReplicationState {
 // absent. Empty with `error` set when the query fails.
 std::map<std::string, ReplicationState> replication_states(const Inventory& inv, PGconn* primary,
                                                            std::chrono::milliseconds deadline, std::string* error);
+
+// `crm_simulate -Ls` output -> node -> why, for each of `candidates` whose
+// score is -INFINITY: the promotion score of `resource`'s instances
+// ("pgsql:1 promotion score on node2: -INFINITY") when `promotable`, else
+// the allocation score of `resource` itself (a group that moves). A node
+// without a score line is not reported (its instance is not running).
+std::map<std::string, std::string> pacemaker_takeover_blockers(const std::string& scores, const std::string& resource,
+                                                               bool promotable,
+                                                               const std::vector<std::string>& candidates);
 
 // Helpers the drivers share. Each asks the nodes in inventory order and
 // returns the first successful answer; `errors` collects the others.

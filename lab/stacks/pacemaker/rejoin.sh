@@ -28,6 +28,15 @@ say() { echo "rejoin[$node]: $*" >&2; }
 if [[ $model == replication && $reseed == if-locked && ! -e $tmpdir/PGSQL.lock && -f $pgdata/PG_VERSION ]]; then
     say "no PGSQL.lock: starting with the data as it is"
 elif [[ $model == replication ]]; then
+    # Pacemaker may still be acting on this node: right after a switchover the
+    # demoted instance's monitor fails and the DC stops it. Wiping the data
+    # directory under that stop makes the pgsql agent's configuration check
+    # fail, its stop then retries an attribute update forever, and the DC's
+    # transition hangs (nothing else starts). Wait until the cluster settles.
+    if pgrep -x pacemakerd >/dev/null && ! crm_resource --wait --timeout "$(left)s" >&2; then
+        say "the cluster did not settle within ${deadline}s (an action is still running): not touching $pgdata"
+        exit 1
+    fi
     if pgrep -u postgres -x postgres >/dev/null; then
         say "PostgreSQL is running outside the cluster; stop it first"; exit 1
     fi

@@ -97,10 +97,10 @@ class PacemakerDriver : public NodeDriverBase {
   // Pacemaker 2.1.5 drops a node's transient attributes (a ping resource's
   // attribute) from the CIB when its controller respawns, and attrd does not
   // write them back while their values stay the same.
-  std::map<std::string, std::string> takeover_blockers(std::chrono::milliseconds deadline) override {
-    const auto until = std::chrono::steady_clock::now() + deadline;
+  std::map<std::string, std::string> takeover_blockers(const std::vector<NodeStatus>& roles,
+                                                       std::chrono::milliseconds deadline) override {
     std::vector<std::string> candidates;
-    for (const auto& st : roles(deadline))
+    for (const auto& st : roles)
       if (st.role == Role::standby) candidates.push_back(st.node);
     if (candidates.empty()) return {};
     const std::string& res = inv_.driver.resource;
@@ -112,7 +112,7 @@ class PacemakerDriver : public NodeDriverBase {
                                                sh_quote(res))
                                          : std::string("echo; echo ---; crm_simulate -Ls 2>&1");
     std::string errors;
-    ExecResult r = run_on_first_node(inv_, pool_, cmd, time_left(until), &errors);
+    ExecResult r = run_on_first_node(inv_, pool_, cmd, deadline, &errors);
     const auto sep = r.out.find("---\n");
     if (!r.ok() || sep == std::string::npos) return {};
     std::string primitive = r.out.substr(0, sep);

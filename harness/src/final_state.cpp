@@ -111,7 +111,7 @@ FinalState await_convergence(const Inventory& inv, ClusterDriver& driver, const 
     if (why.empty()) {
       // Converged as PostgreSQL sees it; can the manager fail over to every standby?
       try {
-        f.takeover_blockers = driver.takeover_blockers(5s);
+        f.takeover_blockers = driver.takeover_blockers(driver.roles(5s), 5s);
       } catch (const std::exception&) {
         f.takeover_blockers.clear();  // cannot tell: not a divergence
       }

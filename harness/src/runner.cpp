@@ -192,7 +192,7 @@ Health assess(const Inventory& inv, ClusterDriver& driver) {
   // Healthy as PostgreSQL sees it: can the manager fail over to every standby?
   if (problems.empty()) {
     try {
-      h.blocked = driver.takeover_blockers(2000ms);
+      h.blocked = driver.takeover_blockers(h.manager, 2000ms);
     } catch (const std::exception&) {
       h.blocked.clear();
     }

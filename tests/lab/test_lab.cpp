@@ -645,7 +645,7 @@ checks:
   Inventory inv = load_inventory(inventory_path());
   faults::TransportPool pool(inv);
   auto driver = make_driver(inv, pool);
-  const auto blockers = driver->takeover_blockers(10s);
+  const auto blockers = driver->takeover_blockers(driver->roles(10s), 10s);
   std::string listed;
   for (const auto& [node, why] : blockers) listed += node + ": " + why + "\n";
   INFO(listed);

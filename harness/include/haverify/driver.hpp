@@ -68,10 +68,13 @@ class ClusterDriver {
   virtual std::vector<NodeStatus> roles(std::chrono::milliseconds deadline) = 0;
   // A human-readable status snapshot (saved with each run).
   virtual std::string status_text(std::chrono::milliseconds deadline) = 0;
-  // Standbys (or passive nodes) the manager would not make primary now,
-  // node -> why: a node that streams but can never take over is not a
-  // working standby. Empty when none is blocked or the driver cannot tell.
-  virtual std::map<std::string, std::string> takeover_blockers(std::chrono::milliseconds deadline) {
+  // Of the standbys (or passive nodes) in `roles` (the caller's roles()),
+  // those the manager would not make primary now, node -> why: a node that
+  // streams but can never take over is not a working standby. Empty when
+  // none is blocked or the driver cannot tell.
+  virtual std::map<std::string, std::string> takeover_blockers(const std::vector<NodeStatus>& roles,
+                                                               std::chrono::milliseconds deadline) {
+    (void)roles;
     (void)deadline;
     return {};
   }

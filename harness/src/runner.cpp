@@ -247,7 +247,7 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
       }
     }
   };
-  std::map<std::string, std::chrono::steady_clock::time_point> rejoined, unblocked, blocked_since;
+  std::map<std::string, std::chrono::steady_clock::time_point> rejoined, blocked_since;
   std::string last_error;
   Health h;
   while (true) {
@@ -279,16 +279,14 @@ void recover(const Inventory& inv, ClusterDriver& driver, faults::TransportPool&
       // A working standby the manager would not promote: clear what blocks
       // it, but only once it has stayed blocked for a grace period (a
       // standby that just caught up gets its promotion score at the
-      // manager's next monitor).
+      // manager's next monitor), and again only after another one.
       for (auto it = blocked_since.begin(); it != blocked_since.end();)
         it = h.blocked.count(it->first) ? std::next(it) : blocked_since.erase(it);
       for (const auto& [node, reason] : h.blocked) {
         if (why.count(node)) continue;
-        const auto since = blocked_since.emplace(node, std::chrono::steady_clock::now()).first->second;
+        auto& since = blocked_since.emplace(node, std::chrono::steady_clock::now()).first->second;
         if (std::chrono::steady_clock::now() - since < kUnblockGrace) continue;
-        auto last = unblocked.find(node);
-        if (last != unblocked.end() && std::chrono::steady_clock::now() - last->second < kRejoinGrace) continue;
-        unblocked[node] = std::chrono::steady_clock::now();
+        since = std::chrono::steady_clock::now();
         log(fmt::format("recover: unblocking {} ({})", node, reason));
         history.record("runner", OpType::invoke, "unblock", reason, node);
         try {

@@ -19,9 +19,9 @@
 
 #include <fmt/format.h>
 
-#include "haverify/checkers.hpp"
-#include "haverify/history.hpp"
-#include "haverify/metrics.hpp"
+#include "haverify/check/checkers.hpp"
+#include "haverify/check/metrics.hpp"
+#include "haverify/core/history.hpp"
 #include "reports/results.hpp"
 #include "reports/stream.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "haverify/shell.hpp"
+#include "haverify/core/shell.hpp"
 
 namespace haverify::faults {
 
@@ -57,7 +57,7 @@ void Execs::run(const std::string& node, const std::string& command, std::chrono
   history_.record("exec", OpType::invoke, "run", command, node);
   ExecResult r = pool_.run("ssh", node, command, timeout);
   if (!r.ok()) {
-    const std::string why = describe_failure(r);
+    const std::string why = describe(r);
     history_.record("exec", OpType::fail, "run", command, node, why);
     throw FaultError(fmt::format("exec on {} failed: {}: {}", node, command, why));
   }
@@ -87,7 +87,7 @@ void Execs::start(const std::string& id, const std::string& node, const std::str
     if (!alive.ok()) r = alive;
   }
   if (!r.ok()) {
-    const std::string why = describe_failure(r);
+    const std::string why = describe(r);
     history_.record("exec", OpType::fail, "start", command, node, why);
     throw FaultError(fmt::format("background exec {} on {} did not start or died at once: {}", id, node, why));
   }
@@ -104,7 +104,7 @@ std::vector<std::string> Execs::stop_all() {
       const std::string why = fmt::format(
           "stopping background exec {} on {} failed: {} (still in the fault ledger {}; "
           "run `haverify heal`)",
-          it->first, b.node, describe_failure(r), ledger_.path());
+          it->first, b.node, describe(r), ledger_.path());
       history_.record("exec", OpType::fail, "stop", it->first, b.node, why);
       errors.push_back(why);
     } else {

@@ -12,8 +12,8 @@
 
 #include "faults/injector.hpp"
 #include "faults/ledger.hpp"
-#include "haverify/history.hpp"
-#include "haverify/inventory.hpp"
+#include "haverify/config/inventory.hpp"
+#include "haverify/core/history.hpp"
 
 namespace haverify::faults {
 

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "haverify/shell.hpp"
+#include "haverify/core/shell.hpp"
 
 namespace haverify::faults {
 

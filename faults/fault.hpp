@@ -6,8 +6,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "haverify/inventory.hpp"
-#include "haverify/scenario.hpp"
+#include "haverify/config/inventory.hpp"
+#include "haverify/config/scenario.hpp"
 
 namespace haverify::faults {
 

@@ -8,45 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "haverify/shell.hpp"
+#include "haverify/core/shell.hpp"
 
 namespace haverify::faults {
-
-TransportPool::TransportPool(const Inventory& inv) : inv_(inv) {}
-
-Transport& TransportPool::node(const std::string& name, int slot) {
-  auto it = ssh_.find({name, slot});
-  if (it != ssh_.end()) return *it->second;
-  const NodeSpec* n = inv_.node(name);
-  if (!n) throw FaultError(fmt::format("no node named '{}' in inventory {}", name, inv_.file));
-  auto t = std::make_unique<SshTransport>(n->ssh);
-  auto& ref = *t;
-  ssh_.emplace(std::make_pair(name, slot), std::move(t));
-  return ref;
-}
-
-void TransportPool::preconnect(const std::string& name, int slot) {
-  node(name, slot);
-  ssh_.at({name, slot})->connect();
-}
-
-std::string TransportPool::local_command(const std::string& command) const {
-  if (inv_.lab && !inv_.lab->state_dir.empty())
-    return fmt::format("export HAVERIFY_LAB_STATE={}; {}", sh_quote(inv_.lab->state_dir), command);
-  return command;
-}
-
-ExecResult TransportPool::run(const std::string& where, const std::string& node, const std::string& command,
-                              std::chrono::milliseconds deadline) {
-  if (where == "local") return local_.exec(local_command(command), deadline);
-  try {
-    return this->node(node).exec(command, deadline);
-  } catch (const TransportError& e) {
-    ExecResult r;
-    r.error = e.what();
-    return r;
-  }
-}
 
 FaultInjector::FaultInjector(const Inventory& inv, TransportPool& pool, FaultLedger& ledger, History& history,
                              std::string run_id, std::chrono::milliseconds deadline)
@@ -54,14 +18,6 @@ FaultInjector::FaultInjector(const Inventory& inv, TransportPool& pool, FaultLed
 
 FaultInjector::~FaultInjector() {
   heal_all();
-}
-
-std::string describe_failure(const ExecResult& r) {
-  if (!r.error.empty()) return r.error;
-  if (r.timed_out) return fmt::format("timed out after {} ms", r.elapsed.count());
-  std::string err = r.err;
-  while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
-  return fmt::format("exit {}{}{}", r.exit_code, err.empty() ? "" : ": ", err);
 }
 
 static std::string safe_tag(const std::string& s) {
@@ -188,7 +144,7 @@ std::optional<double> FaultInjector::inject_step(const std::vector<StepFault>& f
           if (r.ok())
             history_.record("nemesis", OpType::ok, "inject", act.description, act.node);
           else
-            history_.record("nemesis", OpType::fail, "inject", act.description, act.node, describe_failure(r));
+            history_.record("nemesis", OpType::fail, "inject", act.description, act.node, describe(r));
         });
       }
     } catch (...) {
@@ -208,8 +164,7 @@ std::optional<double> FaultInjector::inject_step(const std::vector<StepFault>& f
   for (std::size_t i = 0; i < planned.size(); ++i) {
     const ExecResult& r = outcomes[i].result;
     if (!r.ok())
-      throw FaultError(
-          fmt::format("injecting {} failed: {}", planned[i].active.action.description, describe_failure(r)));
+      throw FaultError(fmt::format("injecting {} failed: {}", planned[i].active.action.description, describe(r)));
   }
   // 4. Verify each action took effect.
   for (const auto& p : planned) {
@@ -217,8 +172,8 @@ std::optional<double> FaultInjector::inject_step(const std::vector<StepFault>& f
     if (act.verify_command.empty()) continue;
     ExecResult v = pool_.run(act.where, act.node, act.verify_command, deadline_);
     if (!v.ok()) {
-      history_.record("nemesis", OpType::fail, "verify", act.description, act.node, describe_failure(v));
-      throw FaultError(fmt::format("{} did not take effect (verify: {})", act.description, describe_failure(v)));
+      history_.record("nemesis", OpType::fail, "verify", act.description, act.node, describe(v));
+      throw FaultError(fmt::format("{} did not take effect (verify: {})", act.description, describe(v)));
     }
     history_.record("nemesis", OpType::ok, "verify", act.description, act.node);
   }
@@ -240,7 +195,7 @@ std::string FaultInjector::heal_one(const Active& a) {
     return {};
   }
   if (!r.ok()) {
-    const std::string why = fmt::format("healing {} failed: {}", a.action.description, describe_failure(r));
+    const std::string why = fmt::format("healing {} failed: {}", a.action.description, describe(r));
     history_.record("nemesis", OpType::fail, "heal", a.action.description, a.action.node, why);
     return why + fmt::format(" (still in the fault ledger {}; run `haverify heal`)", ledger_.path());
   }

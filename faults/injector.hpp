@@ -10,38 +10,12 @@
 
 #include "faults/fault.hpp"
 #include "faults/ledger.hpp"
-#include "haverify/history.hpp"
-#include "haverify/inventory.hpp"
-#include "haverify/transport.hpp"
+#include "haverify/cluster/transport_pool.hpp"
+#include "haverify/config/inventory.hpp"
+#include "haverify/core/history.hpp"
+#include "haverify/io/transport.hpp"
 
 namespace haverify::faults {
-
-// Kept SSH sessions per node plus a local transport; not thread-safe by
-// design (the runner's thread owns it). A node has slot 0 for ordinary use
-// and further slots so that several faults of one step can run on the same
-// node at the same instant (one session is never shared between threads).
-class TransportPool {
- public:
-  explicit TransportPool(const Inventory& inv);
-  Transport& node(const std::string& name, int slot = 0);
-  Transport& local() { return local_; }
-  // Opens the node's SSH session now, so that a later exec costs one channel
-  // round trip (no connect or authentication inside a fault's timing).
-  void preconnect(const std::string& name, int slot = 0);
-  // A command for the harness host, with the lab's environment.
-  std::string local_command(const std::string& command) const;
-  ExecResult run(const std::string& where, const std::string& node, const std::string& command,
-                 std::chrono::milliseconds deadline);
-  const Inventory& inventory() const { return inv_; }
-
- private:
-  const Inventory& inv_;
-  std::map<std::pair<std::string, int>, std::unique_ptr<SshTransport>> ssh_;
-  LocalTransport local_;
-};
-
-// "exit 3: <stderr>", "timed out after N ms" or the transport error.
-std::string describe_failure(const ExecResult& r);
 
 // One fault of an inject step, its targets already resolved to nodes.
 struct StepFault {

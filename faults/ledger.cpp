@@ -13,7 +13,7 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
-#include "haverify/shell.hpp"
+#include "haverify/core/shell.hpp"
 
 namespace haverify::faults {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "haverify/transport.hpp"
+#include "haverify/io/transport.hpp"
 
 namespace haverify::faults {
 

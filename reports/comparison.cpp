@@ -15,7 +15,7 @@
 #include <libfccp/csv.h>
 #pragma GCC diagnostic pop
 
-#include "reports/csv.hpp"
+#include "haverify/io/csv.hpp"
 
 namespace haverify::reports {
 

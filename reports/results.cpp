@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "reports/csv.hpp"
+#include "haverify/io/csv.hpp"
 #include "reports/stream.hpp"
 
 namespace haverify::reports {

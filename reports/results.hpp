@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "haverify/checkers.hpp"
-#include "haverify/history.hpp"
-#include "haverify/metrics.hpp"
+#include "haverify/check/checkers.hpp"
+#include "haverify/check/metrics.hpp"
+#include "haverify/core/history.hpp"
 
 namespace haverify::reports {
 

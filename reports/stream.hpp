@@ -15,9 +15,9 @@
 #include <string>
 #include <thread>
 
-#include "haverify/history.hpp"
-#include "haverify/latency.hpp"
-#include "reports/csv.hpp"
+#include "haverify/core/history.hpp"
+#include "haverify/core/latency.hpp"
+#include "haverify/io/csv.hpp"
 
 namespace haverify::reports {
 

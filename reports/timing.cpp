@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "reports/csv.hpp"
+#include "haverify/io/csv.hpp"
 
 namespace haverify::reports {
 

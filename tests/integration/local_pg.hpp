@@ -21,7 +21,7 @@
 
 #include <fmt/format.h>
 
-#include "haverify/pg.hpp"
+#include "haverify/io/pg.hpp"
 
 namespace haverify::testing {
 

@@ -19,10 +19,10 @@
 
 #include <fmt/format.h>
 
-#include "haverify/checkers.hpp"
-#include "haverify/history.hpp"
-#include "haverify/pg.hpp"
-#include "haverify/workload_bank.hpp"
+#include "haverify/check/checkers.hpp"
+#include "haverify/core/history.hpp"
+#include "haverify/io/pg.hpp"
+#include "haverify/workload/workload_bank.hpp"
 #include "local_pg.hpp"
 
 using namespace haverify;

@@ -12,8 +12,8 @@
 
 #include <fmt/format.h>
 
-#include "haverify/shell.hpp"
-#include "haverify/transport.hpp"
+#include "haverify/core/shell.hpp"
+#include "haverify/io/transport.hpp"
 #include "reports/results.hpp"
 
 using namespace haverify;

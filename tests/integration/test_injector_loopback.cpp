@@ -17,8 +17,8 @@
 
 #include "faults/injector.hpp"
 #include "faults/ledger.hpp"
-#include "haverify/history.hpp"
-#include "haverify/metrics.hpp"
+#include "haverify/check/metrics.hpp"
+#include "haverify/core/history.hpp"
 #include "local_sshd.hpp"
 
 using namespace std::chrono_literals;
@@ -88,7 +88,7 @@ TEST_CASE("injector: the faults of one step are released at one barrier and the 
   Lab lab;
   const auto inv = loopback_inventory(lab, {"n1", "n2", "n3"});
   Sleeper a(lab.dir.path / "a.pid"), b(lab.dir.path / "b.pid"), c(lab.dir.path / "c.pid");
-  haverify::faults::TransportPool pool(inv);
+  haverify::TransportPool pool(inv);
   haverify::faults::FaultLedger ledger((lab.dir.path / "ledger.json").string());
   haverify::History history;
   std::optional<double> skew;
@@ -128,7 +128,7 @@ TEST_CASE("injector: two faults of one step on the same node use two sessions", 
   Lab lab;
   const auto inv = loopback_inventory(lab, {"n1"});
   Sleeper a(lab.dir.path / "a.pid"), b(lab.dir.path / "b.pid");
-  haverify::faults::TransportPool pool(inv);
+  haverify::TransportPool pool(inv);
   haverify::faults::FaultLedger ledger((lab.dir.path / "ledger.json").string());
   haverify::History history;
   haverify::faults::FaultInjector injector(inv, pool, ledger, history, "it", 10000ms);
@@ -147,7 +147,7 @@ TEST_CASE("injector: a step whose action fails still records every send and thro
   missing.kind = "process_kill";
   missing.process = "pidfile:" + (lab.dir.path / "no-such.pid").string();
   missing.targets = {"n2"};
-  haverify::faults::TransportPool pool(inv);
+  haverify::TransportPool pool(inv);
   haverify::faults::FaultLedger ledger((lab.dir.path / "ledger.json").string());
   haverify::History history;
   haverify::faults::FaultInjector injector(inv, pool, ledger, history, "it", 10000ms);

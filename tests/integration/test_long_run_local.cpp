@@ -12,10 +12,10 @@
 #include <fmt/format.h>
 
 #include "faults/ledger.hpp"
-#include "haverify/history.hpp"
-#include "haverify/inventory.hpp"
-#include "haverify/runner.hpp"
-#include "haverify/sampler.hpp"
+#include "haverify/config/inventory.hpp"
+#include "haverify/core/history.hpp"
+#include "haverify/run/runner.hpp"
+#include "haverify/workload/sampler.hpp"
 #include "local_pg.hpp"
 #include "local_sshd.hpp"
 

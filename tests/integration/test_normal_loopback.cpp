@@ -16,7 +16,7 @@
 
 #include <fmt/format.h>
 
-#include "haverify/runner.hpp"
+#include "haverify/run/runner.hpp"
 #include "local_pg.hpp"
 #include "local_sshd.hpp"
 

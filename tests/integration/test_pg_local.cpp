@@ -25,9 +25,9 @@
 
 #include <fmt/format.h>
 
-#include "haverify/history.hpp"
-#include "haverify/pg.hpp"
-#include "haverify/workload.hpp"
+#include "haverify/core/history.hpp"
+#include "haverify/io/pg.hpp"
+#include "haverify/workload/workload.hpp"
 #include "local_pg.hpp"
 
 using namespace haverify;

@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "haverify/plan.hpp"
-#include "haverify/runner.hpp"
+#include "haverify/config/plan.hpp"
+#include "haverify/run/runner.hpp"
 #include "local_pg.hpp"
 #include "local_sshd.hpp"
 

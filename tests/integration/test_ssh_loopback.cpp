@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "haverify/transport.hpp"
+#include "haverify/io/transport.hpp"
 #include "local_sshd.hpp"
 
 using namespace std::chrono_literals;

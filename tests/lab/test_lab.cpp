@@ -24,11 +24,11 @@
 
 #include "faults/injector.hpp"
 #include "faults/ledger.hpp"
-#include "haverify/driver.hpp"
-#include "haverify/inventory.hpp"
-#include "haverify/pg.hpp"
-#include "haverify/shell.hpp"
-#include "haverify/transport.hpp"
+#include "haverify/cluster/driver.hpp"
+#include "haverify/config/inventory.hpp"
+#include "haverify/core/shell.hpp"
+#include "haverify/io/pg.hpp"
+#include "haverify/io/transport.hpp"
 
 namespace fs = std::filesystem;
 namespace bp = boost::process;
@@ -544,7 +544,7 @@ TimingRow read_timing_row(const fs::path& p) {
 // every other node a standby streaming from it (shared disk: online passive).
 void require_healthy(bool replicated) {
   Inventory inv = load_inventory(inventory_path());
-  faults::TransportPool pool(inv);
+  TransportPool pool(inv);
   auto driver = make_driver(inv, pool);
   REQUIRE(driver->replicated() == replicated);
   std::string primary;
@@ -583,7 +583,7 @@ std::string cluster_cmd(const std::string& args) {
 
 std::string node_with_role(const std::string& role) {
   Inventory inv = load_inventory(inventory_path());
-  faults::TransportPool pool(inv);
+  TransportPool pool(inv);
   auto driver = make_driver(inv, pool);
   const auto roles = driver->roles(5000ms);
   // Patroni's synchronous_mode only switches over to the synchronous standby.
@@ -643,7 +643,7 @@ checks:
   INFO(stack << ": " << r.verdict << " " << r.reason);
   CHECK(r.verdict == "pass");
   Inventory inv = load_inventory(inventory_path());
-  faults::TransportPool pool(inv);
+  TransportPool pool(inv);
   auto driver = make_driver(inv, pool);
   const auto blockers = driver->takeover_blockers(driver->roles(10s), 10s);
   std::string listed;

@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "haverify/history.hpp"
+#include "haverify/core/history.hpp"
 
 namespace haverify::testing {
 

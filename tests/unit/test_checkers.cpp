@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "haverify/checkers.hpp"
-#include "haverify/history.hpp"
+#include "haverify/check/checkers.hpp"
+#include "haverify/core/history.hpp"
 #include "history_builder.hpp"
 
 using namespace haverify;

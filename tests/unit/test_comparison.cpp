@@ -13,7 +13,7 @@
 #include <libfccp/csv.h>
 #pragma GCC diagnostic pop
 
-#include "haverify/compare.hpp"
+#include "haverify/run/compare.hpp"
 #include "reports/comparison.hpp"
 #include "reports/timing.hpp"
 

@@ -2,8 +2,8 @@
 
 #include <thread>
 
-#include "haverify/history.hpp"
-#include "haverify/metrics.hpp"
+#include "haverify/check/metrics.hpp"
+#include "haverify/core/history.hpp"
 #include "history_builder.hpp"
 
 using namespace haverify;

@@ -5,11 +5,11 @@
 
 #include "faults/fault.hpp"
 #include "faults/ledger.hpp"
-#include "haverify/config_reader.hpp"
-#include "haverify/driver.hpp"
-#include "haverify/inventory.hpp"
-#include "haverify/scenario.hpp"
-#include "haverify/shell.hpp"
+#include "haverify/cluster/driver.hpp"
+#include "haverify/config/config_reader.hpp"
+#include "haverify/config/inventory.hpp"
+#include "haverify/config/scenario.hpp"
+#include "haverify/core/shell.hpp"
 
 using namespace haverify;
 

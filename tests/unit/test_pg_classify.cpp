@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "haverify/pg.hpp"
+#include "haverify/io/pg.hpp"
 
 using haverify::classify_failure;
 using haverify::conninfo_quote;

@@ -10,13 +10,13 @@
 #include <sstream>
 
 #include "faults/fault.hpp"
-#include "haverify/config_reader.hpp"
-#include "haverify/inventory.hpp"
-#include "haverify/plan.hpp"
-#include "haverify/runner.hpp"
-#include "haverify/scenario.hpp"
-#include "reports/csv.hpp"
-#include "reports/csv_read.hpp"
+#include "haverify/config/config_reader.hpp"
+#include "haverify/config/inventory.hpp"
+#include "haverify/config/plan.hpp"
+#include "haverify/config/scenario.hpp"
+#include "haverify/io/csv.hpp"
+#include "haverify/io/csv_read.hpp"
+#include "haverify/run/runner.hpp"
 
 using namespace haverify;
 namespace fs = std::filesystem;

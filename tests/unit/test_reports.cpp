@@ -10,7 +10,7 @@
 #include <libfccp/csv.h>
 #pragma GCC diagnostic pop
 
-#include "reports/csv.hpp"
+#include "haverify/io/csv.hpp"
 #include "reports/results.hpp"
 #include "reports/stream.hpp"
 #include "test_files.hpp"

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "haverify/config_reader.hpp"
-#include "haverify/scenario.hpp"
+#include "haverify/config/config_reader.hpp"
+#include "haverify/config/scenario.hpp"
 
 using namespace haverify;
 

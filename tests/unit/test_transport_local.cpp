@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "haverify/transport.hpp"
+#include "haverify/io/transport.hpp"
 
 using namespace std::chrono_literals;
 using haverify::ExecResult;

@@ -1,0 +1,115 @@
+#pragma once
+// Measurements computed from a run's History (see docs/metrics.md) and the
+// checks that bound them.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "haverify/config/scenario.hpp"
+#include "haverify/core/history.hpp"
+
+namespace haverify {
+
+struct Instant {
+  Nanos mono = 0;
+  Nanos wall = 0;
+};
+
+// One planned operation of a `cluster:` step ({process: driver, f: <op>}
+// invoke -> ok | fail, or one info op when skipped).
+struct OperationRecord {
+  std::string op;
+  std::string node;                  // the node it acted on ("" for stop/start of the whole cluster)
+  std::string outcome;               // ok | fail | skipped | unfinished
+  std::string detail;                // the ok value ("node2; 8123 ms"), the error, or why it was skipped
+  Instant start;                     // invoke (skipped: the info op)
+  std::optional<double> duration_s;  // invoke -> ok/fail
+  std::optional<double> stall_s;     // longest_stall over [invoke, ok/fail]
+};
+
+// The longest stall of the acknowledged writes around [from, to]: the
+// longest gap between two consecutive acknowledgements (`acks`, sorted) that
+// overlaps the window, from the last ack before the gap to the first after
+// it; if none follows and the clients were still writing when the window
+// closed (`writes_end`, their last operation, at or after `to`), from the
+// last ack to `to`. The time before the first ack is no stall (nothing was
+// written yet). nullopt when no ack came before `to`.
+std::optional<Nanos> longest_stall(const std::vector<Nanos>& acks, Nanos from, Nanos to, Nanos writes_end);
+
+struct RunMetrics {
+  std::optional<Instant> t_inject_sent;      // first inject: command sent
+  std::optional<Instant> t_inject_returned;  // first inject: command returned
+  std::optional<Instant> t_detect;           // the cluster manager noticed (first driver "detect" op after the inject)
+  std::optional<Instant> t_promote;          // a new node first answered pg_is_in_recovery()=false
+  std::optional<Instant> t_first_write;      // the ack that ends the fault's outage (see docs/metrics.md)
+  std::optional<double> detect_s;            // t_detect - t_inject_sent
+  std::optional<double> promote_s;           // t_promote - t_inject_sent
+  std::optional<double> failover_s;          // t_first_write - t_inject_sent
+  std::optional<double> downtime_s;          // longest gap between consecutive acks
+  std::optional<Instant> downtime_from;      // the ack that opened the longest gap
+  std::int64_t acked_total = 0;
+  std::int64_t unknown_commits = 0;  // writes whose outcome is unknown (info)
+  std::int64_t failed_writes = 0;    // writes that definitely failed
+  std::int64_t invoked_total = 0;
+  // Latency (invoke -> ok) of the acknowledged writes, from a histogram
+  // (within 0.8 %); nullopt without acknowledged writes.
+  std::optional<double> p50_latency_ms, p99_latency_ms, max_latency_ms;
+  std::optional<std::int64_t> lost_acked;  // acked ids missing on the final primary
+  // Planned operations (cluster steps), in order; op_s is the longest
+  // duration, stall_s the longest stall of the writes around any of them.
+  std::vector<OperationRecord> operations;
+  std::optional<double> op_s, stall_s;
+  std::vector<std::int64_t> lost_ids;  // first few, for the reason text
+  // Figures of the checkers (lost_unknown, failed_but_present,
+  // split_brain_windows, converged_s, bank_ok, ...), boundable by checks.
+  std::map<std::string, double> figures;
+
+  std::optional<double> value(const std::string& metric) const;
+};
+
+// The metrics as one streaming pass over the History (a HistorySink): it
+// keeps the acknowledged ids (compactly, IdSet), one 16-byte Instant per
+// acknowledged write (for downtime_s and t_first_write), a latency histogram
+// and a few instants; never the ops.
+class MetricsPass final : public HistorySink {
+ public:
+  MetricsPass();
+  ~MetricsPass() override;
+  MetricsPass(const MetricsPass&) = delete;
+  MetricsPass& operator=(const MetricsPass&) = delete;
+  void on_op(const Op& op) override;
+  // `final_ids` is the set of ids read back from the final primary; nullopt
+  // if they could not be read (lost_acked then stays unknown and its check fails).
+  RunMetrics finish(const std::optional<std::set<std::int64_t>>& final_ids);
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+// The same over a whole history.
+RunMetrics compute_metrics(const std::vector<Op>& history, const std::optional<std::set<std::int64_t>>& final_ids);
+
+struct CheckResult {
+  std::string metric;
+  Bound bound;
+  std::optional<double> value;
+  bool pass = false;
+  std::string reason;
+};
+
+struct Verdict {
+  bool pass = false;
+  std::vector<CheckResult> checks;
+  std::string reason;  // one line: why it failed, or what passed
+};
+
+Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks);
+
+std::string format_bound(const Bound& b);
+
+}  // namespace haverify

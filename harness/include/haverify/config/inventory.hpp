@@ -1,0 +1,132 @@
+#pragma once
+// The cluster under test, read from YAML (see docs/inventory.md).
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "haverify/io/transport.hpp"
+
+namespace haverify {
+
+struct LanSpec {
+  std::string name;  // management | service | replication | interconnect | any name
+  std::string subnet;
+  // The cluster manager watches this LAN and moves the primary off a node
+  // that loses it (a Pacemaker ping resource): a cut is then a failover.
+  bool monitored = false;
+};
+
+struct InterfaceSpec {
+  std::string lan;
+  std::string ifname;
+  std::string address;  // CIDR
+};
+
+struct PostgresSpec {
+  std::string host;
+  int port = 5432;
+  std::string user = "postgres";
+  std::string database = "postgres";
+  std::string password;
+  std::string data_dir = "/var/lib/postgresql/15/main";
+  std::string bin_dir = "/usr/lib/postgresql/15/bin";
+  std::string os_user = "postgres";
+  // The server log when haverify starts PostgreSQL itself (pg_ctl -l; the
+  // pgpool and generic drivers). Empty: /var/log/postgresql/postgresql-
+  // <major>-main.log if that directory exists, else a file in data_dir.
+  std::string log_file;
+  // How the probes reach this server: `direct` (libpq to host:port) or `ssh`
+  // (psql run on the node over its kept SSH session, for clusters whose
+  // PostgreSQL is not reachable from the harness host).
+  std::string probe = "direct";
+};
+
+struct PowerSpec {
+  std::string controller = "lab";  // lab | command | none (aux nodes: no power control)
+  std::string run_on = "local";    // local | ssh
+  std::string off, on, status;     // templates for controller=command
+  std::map<std::string, std::string> vars;
+};
+
+struct NodeSpec {
+  std::string name;
+  SshTarget ssh;
+  std::vector<InterfaceSpec> interfaces;
+  PostgresSpec postgres;
+  PowerSpec power;
+  const InterfaceSpec* interface_on(const std::string& lan) const;
+};
+
+struct EndpointSpec {
+  std::string kind = "pgpool";  // pgpool | vip | hostlist
+  std::string host;
+  std::string port = "5432";
+  std::string user = "postgres";
+  std::string database = "postgres";
+  std::string password;
+};
+
+struct DriverSpec {
+  std::string type = "generic";  // pgpool | pacemaker | patroni | generic
+  // pgpool
+  std::string pcp_host;
+  int pcp_port = 9898;
+  std::string pcp_user;
+  std::string pcp_passfile;
+  std::string ssh_host;
+  // pacemaker: model replication (promotable pgsql clone) | shared-disk (a
+  // group that moves); the resource haverify asks about and moves.
+  std::string model = "replication";
+  std::string resource;
+  std::string repl_host;      // where a re-seeded node takes its base backup (replication VIP)
+  std::string tmpdir;         // pgsql RA tmpdir (PGSQL.lock)
+  std::string rejoin_script;  // node-side script pushed over SSH (lab/stacks/pacemaker/rejoin.sh)
+  // pacemaker, patroni: start / stop the cluster services on one node (run
+  // there over SSH; defaults: systemctl start|stop of the manager).
+  std::string start_command;
+  std::string stop_command;
+  // Where the manager notices a failure (t_detect): a log on the nodes and
+  // an extended regex; lines carry a syslog ("Nov 21 12:00:00.123") or ISO
+  // ("2026-11-21 12:00:00,123") timestamp.
+  std::string detect_log;
+  std::string detect_pattern;
+  // Per process selector (e.g. pgpool): the shell command that starts it
+  // again if it is not running; the heal of a SIGKILL of that process.
+  std::map<std::string, std::string> restart_commands;
+  // patroni: REST API port on each node, patronictl's config file on the nodes.
+  int rest_port = 8008;
+  std::string patronictl_config;
+};
+
+struct LabSpec {
+  std::string script;
+  std::string state_dir;
+};
+
+struct Inventory {
+  std::string file;
+  std::string name;
+  std::string stack;
+  std::string profile = "default";
+  std::vector<LanSpec> lans;
+  std::vector<NodeSpec> nodes;      // the PostgreSQL nodes
+  std::vector<NodeSpec> aux_nodes;  // other hosts faults may target over SSH: the pgpool host (`pool`)
+  EndpointSpec endpoint;
+  DriverSpec driver;
+  std::optional<LabSpec> lab;
+
+  const NodeSpec* node(const std::string& name) const;  // a PostgreSQL node or an aux node
+  const LanSpec* lan(const std::string& name) const;
+  std::vector<std::string> node_names() const;
+};
+
+// The aux node of the pgpool host (driver.ssh_host), a fault target.
+inline constexpr const char* kPoolNode = "pool";
+
+// Parses and validates; throws ConfigError listing every problem with file:line:col.
+Inventory load_inventory(const std::string& path);
+Inventory parse_inventory(const std::string& yaml_text, const std::string& name);
+
+}  // namespace haverify

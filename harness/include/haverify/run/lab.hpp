@@ -1,0 +1,37 @@
+#pragma once
+// Where the embedded lab lives (docs/lab.md), and running its script from
+// C++ with a deadline, its output teed to a log file.
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "haverify/io/transport.hpp"
+
+namespace haverify {
+
+// $HAVERIFY_LAB_DIR, or the source tree's lab/.
+std::string lab_dir();
+// lab_dir()/haverify-lab.
+std::string lab_script_path();
+// $HAVERIFY_LAB_STATE, or /var/lib/haverify-lab.
+std::string lab_state_dir();
+// lab_state_dir()/inventory.yaml: the inventory `haverify-lab up` writes.
+std::string lab_inventory_path();
+// True if a lab is up (or half up) in `state_dir`: its lab.env exists.
+bool lab_is_up(const std::string& state_dir);
+
+struct LabScriptOptions {
+  std::string script;     // the haverify-lab script
+  std::string state_dir;  // exported as HAVERIFY_LAB_STATE when not empty
+  std::string log_path;   // output appended here (and echoed to stdout)
+  std::chrono::milliseconds deadline{600000};
+  bool interruptible = false;  // a cancel request (Ctrl-C) kills it
+};
+
+// Runs `script args...` with stdin /dev/null, its stdout and stderr appended
+// to opts.log_path and echoed to stdout as they come. A non-zero exit, a
+// deadline or an interruption is in the ExecResult, never thrown; throws
+// std::runtime_error only if the log cannot be opened.
+ExecResult run_lab_script(const std::vector<std::string>& args, const LabScriptOptions& opts);
+
+}  // namespace haverify

@@ -1,0 +1,67 @@
+#pragma once
+// The `maintenance` workload: VACUUM, VACUUM FULL, ANALYZE, CHECKPOINT,
+// pg_basebackup and churn (a rewrite of every row of the bulk table), in a loop (start: maintenance, every `every`) or
+// once (a `maintenance:` step, optionally in the background, e.g. right before a fault). SQL goes through the service
+// endpoint or straight to the node the probes find primary (`via`); pg_basebackup runs over SSH on a node
+// (`basebackup_from`: a node or a role) into a temporary directory that is
+// removed afterwards. Each operation is recorded as
+//   {maintenance, invoke, <op>, <what>, <target>} then
+//   {maintenance, ok|fail, <op>, "<what>; <ms> ms", <target>, error}.
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "haverify/config/inventory.hpp"
+#include "haverify/core/history.hpp"
+#include "haverify/workload/client_threads.hpp"
+
+namespace haverify {
+
+struct MaintenanceOptions {
+  std::chrono::milliseconds every{30000};                // the loop's period
+  std::vector<std::string> ops{"vacuum", "checkpoint"};  // run in this order each period
+  std::string table;                                     // vacuum/vacuum_full/analyze target; "" = the database
+  std::string via = "endpoint";                          // endpoint | primary
+  std::string basebackup_from = "standby";               // node name or role (primary, standby)
+  std::chrono::milliseconds deadline{600000};            // per operation
+  std::int64_t bulk_rows = 0;                            // >0: fill bulk_table up to this many rows at setup
+  std::string bulk_table = "haverify_bulk";
+};
+
+// vacuum vacuum_full analyze checkpoint basebackup churn (UPDATE every row of
+// bulk_table: dead tuples for a VACUUM, dirty buffers for a CHECKPOINT)
+bool valid_maintenance_op(const std::string& op);
+
+class MaintenanceWorkload {
+ public:
+  MaintenanceWorkload(const Inventory& inv, MaintenanceOptions options, History& history);
+  ~MaintenanceWorkload();  // stop()
+  MaintenanceWorkload(const MaintenanceWorkload&) = delete;
+  MaintenanceWorkload& operator=(const MaintenanceWorkload&) = delete;
+
+  // Creates and fills the bulk table when bulk_rows > 0 (through the endpoint).
+  static void prepare(const Inventory& inv, const MaintenanceOptions& options, std::chrono::milliseconds deadline);
+
+  void start();  // the loop; throws std::logic_error if started twice
+  // Stops the loop and joins every background operation (each bounded by
+  // its deadline). Idempotent.
+  void stop();
+  // One operation now (table / from: "" = the options'); returns whether it
+  // succeeded, or true at once for a background one (its outcome is in the History).
+  bool run_once(const std::string& op, const std::string& table, const std::string& from, bool background);
+
+ private:
+  bool run_op(const std::string& op, const std::string& table, const std::string& from);
+  void loop();
+  const Inventory& inv_;
+  MaintenanceOptions options_;
+  History& history_;
+  std::mutex mu_;  // guards background_
+  std::vector<std::thread> background_;
+  ClientThreads loop_;
+};
+
+}  // namespace haverify

@@ -1,0 +1,91 @@
+#pragma once
+// The process sampler: every `interval`, one shell command per node (over
+// the node's own SSH session, never shared with another thread) reads /proc
+// for the processes of interest and records, per process, one History op
+//   {process: sampler, type: ok, f: proc, node,
+//    value: {"pid":n,"process":"postgres: walsender","rss_kb":n,"anon_kb":n,"cpu_pct":x}}
+// (cpu_pct is absent on a process's first sample). A node that cannot be
+// sampled gives {sampler, fail, sample, node, error}. series.csv and the
+// MemoryGrowth checker are fed from these ops. See docs/metrics.md.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "haverify/config/inventory.hpp"
+#include "haverify/core/history.hpp"
+#include "haverify/io/transport.hpp"
+#include "haverify/workload/client_threads.hpp"
+
+namespace haverify {
+
+// Process selectors: postgres (the postmaster of the node's data_dir, from
+// its postmaster.pid, and its children; every process named postgres when
+// the pid file cannot be read), pgpool, corosync, pacemaker (pacemakerd and
+// pacemaker-*), patroni, etcd, or name:<comm> (exact /proc/PID/comm).
+const std::vector<std::string>& default_process_selectors();
+bool valid_sampler_selector(const std::string& s);
+
+// The node-side command (POSIX sh; reads /proc with shell builtins, one `tr`
+// per matching process). Output lines:
+//   H <clock ticks per s> <postmaster pid or 0> <uptime s>
+//   P <contents of /proc/PID/stat>
+//   M <VmRSS kB> <RssAnon kB>
+//   C <cmdline, NULs as spaces>
+// one P, M, C triple per matching process.
+std::string proc_sample_command(const std::vector<std::string>& selectors, const std::string& data_dir);
+
+struct ProcEntry {
+  std::int64_t pid = 0, ppid = 0;
+  std::string comm, cmdline;
+  std::int64_t utime = 0, stime = 0, starttime = 0;  // clock ticks
+  std::int64_t rss_kb = 0, anon_kb = 0;
+};
+
+struct ProcSnapshot {
+  long hz = 100;
+  std::int64_t postmaster = 0;  // 0 = unknown
+  double uptime_s = 0;
+  std::vector<ProcEntry> procs;
+};
+
+// Parses the command's output; throws std::runtime_error when it has no H line.
+ProcSnapshot parse_proc_sample(const std::string& out);
+
+// A readable name: postmaster, "postgres: <auxiliary>" (checkpointer,
+// walsender, walreceiver, ...), "postgres: backend", "pgpool: child", the comm...
+std::string process_name(const ProcEntry& p, std::int64_t postmaster);
+
+// CPU % of one CPU between two samples of the same process (same pid and
+// starttime); nullopt otherwise.
+std::optional<double> cpu_percent(const ProcEntry& before, double uptime_before, const ProcEntry& after,
+                                  double uptime_after, long hz);
+
+struct SamplerOptions {
+  std::chrono::milliseconds interval{5000};
+  std::vector<std::string> processes = default_process_selectors();
+  // Opens a node's transport (default: a new SshTransport to node.ssh).
+  std::function<std::unique_ptr<Transport>(const NodeSpec&)> transport;
+};
+
+class ProcessSampler {
+ public:
+  ProcessSampler(const Inventory& inv, History& history, SamplerOptions options);
+  ~ProcessSampler();  // stops
+  ProcessSampler(const ProcessSampler&) = delete;
+  ProcessSampler& operator=(const ProcessSampler&) = delete;
+  void start();  // one thread per node
+  void stop();   // idempotent; returns within about one sample's deadline
+
+ private:
+  void loop(int node_index);
+  const Inventory& inv_;
+  History& history_;
+  SamplerOptions options_;
+  ClientThreads threads_;
+};
+
+}  // namespace haverify

@@ -1,0 +1,81 @@
+#pragma once
+// Workloads that run against the service endpoint during a scenario.
+//
+// `ledger`: every client inserts rows with ids that are unique across clients
+// and runs (id = run_id * 1e9 + seq) and records each write in the History as
+// invoke -> ok | fail | info. An id is used exactly once, never retried. A
+// write whose outcome is unknown (connection lost, client deadline) is `info`,
+// never `fail` (see classify_failure in pg.hpp). The durability checker later
+// compares the ok ids with ledger_read_ids() on the surviving primary.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "haverify/core/history.hpp"
+#include "haverify/io/pg.hpp"
+#include "haverify/workload/client_threads.hpp"
+
+namespace haverify {
+
+struct LedgerOptions {
+  int clients = 4;
+  std::chrono::milliseconds connect_deadline{1000};
+  std::chrono::milliseconds commit_deadline{3000};
+  std::chrono::milliseconds retry_backoff{10};
+  std::string table = "haverify_ledger";  // [A-Za-z0-9_.]+, may be schema-qualified
+  std::int64_t run_id = 0;                // ids are unique across runs: id = run_id * 1e9 + seq
+  int tcp_user_timeout_ms = 3000;
+};
+
+// History ops written by each client thread (process "client-N", N from 0):
+//   {invoke, "write", id}            right before the INSERT is sent
+//   {ok|fail|info, "write", id, err} right after the outcome is known
+//   {fail, "connect", "", err}       a failed connect; at most one per 100 ms per
+//                                    client, with "(+K more)" for the ones skipped
+// `node` is endpoint.describe(). After any non-ok write the client drops its
+// connection, waits retry_backoff and reconnects (the endpoint may have moved).
+class LedgerWorkload {
+ public:
+  LedgerWorkload(PgTarget endpoint, LedgerOptions options, History& history);
+  ~LedgerWorkload();  // stops and joins
+  LedgerWorkload(const LedgerWorkload&) = delete;
+  LedgerWorkload& operator=(const LedgerWorkload&) = delete;
+
+  // CREATE TABLE IF NOT EXISTS <table>(id bigint primary key, client int not
+  // null, run_id bigint not null, written_at timestamptz not null default
+  // clock_timestamp()). Throws std::runtime_error on failure.
+  static void prepare(const PgTarget& endpoint, const LedgerOptions& options, std::chrono::milliseconds deadline);
+
+  void start();  // starts `clients` threads; throws std::logic_error if started twice
+  // Signals and joins. Every write already invoked gets its completion op, so
+  // this takes at most about commit_deadline + connect_deadline. Idempotent.
+  void stop();
+
+  std::int64_t acked() const;                   // number of ok writes
+  std::vector<std::int64_t> acked_ids() const;  // sorted ids of ok writes
+
+ private:
+  void run_client(int index);
+  void backoff();
+  bool stopping() const { return clients_.stopping(); }
+
+  PgTarget endpoint_;
+  LedgerOptions options_;
+  History& history_;
+  std::atomic<std::int64_t> next_seq_{1};
+  std::atomic<std::int64_t> acked_{0};
+  mutable std::mutex mu_;  // guards acked_ids_
+  std::vector<std::int64_t> acked_ids_;
+  // Last, so it is destroyed (its threads joined) before the state they use.
+  ClientThreads clients_;
+};
+
+// Every id of `run_id` in `table` on the node behind `conn`, sorted. On failure
+// returns an empty vector and sets *error (cleared on success).
+std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table, std::int64_t run_id,
+                                          std::chrono::milliseconds deadline, std::string* error);
+
+}  // namespace haverify

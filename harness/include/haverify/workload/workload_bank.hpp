@@ -1,0 +1,93 @@
+#pragma once
+// The `bank` workload: clients move money between accounts; the total is
+// invariant. Every transfer is one atomic statement; every Nth operation of a
+// client is a snapshot read of the total. The BankChecker (checkers.hpp)
+// verifies that every acknowledged read, and the final total, equal
+// expected_total().
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "haverify/core/history.hpp"
+#include "haverify/io/pg.hpp"
+#include "haverify/workload/client_threads.hpp"
+
+namespace haverify {
+
+struct BankOptions {
+  int clients = 4;
+  int accounts = 10;  // >= 2
+  std::int64_t initial_balance = 1000;
+  std::chrono::milliseconds connect_deadline{1000};
+  std::chrono::milliseconds commit_deadline{3000};  // also bounds a read
+  std::chrono::milliseconds retry_backoff{10};
+  std::string table = "haverify_bank";  // [A-Za-z0-9_.]+, may be schema-qualified
+  std::int64_t run_id = 0;              // rows of other runs are left alone
+  int read_every = 5;                   // every Nth op of a client is a snapshot read; <= 0: no reads
+  std::uint64_t seed = 1;               // client i draws from seed and i
+  int tcp_user_timeout_ms = 3000;
+  std::int64_t max_amount = 100;  // transfers move 1..max_amount (balances may go negative)
+};
+
+// History ops written by each client thread (process "bank-N", N from 0):
+//   {invoke, "transfer", "from,to,amount"} right before the statement is sent
+//   {ok|fail|info, "transfer", same value, err}
+//   {invoke, "read", ""} then {ok, "read", total} or {fail|info, "read", "", err}
+//   {fail, "connect", "", err}  a failed connect; at most one per 100 ms per
+//                               client, with "(+K more)" for the ones skipped
+// `node` is endpoint.describe(). A transfer is
+//   UPDATE t SET balance = balance + CASE account WHEN from THEN -amount ELSE
+//   amount END WHERE run_id = R AND account IN (from, to)
+// in autocommit (one atomic statement); an ok transfer that did not update
+// exactly 2 rows keeps "updated N of 2 rows" in its error field. A read is
+//   SELECT coalesce(sum(balance), 0), count(*) FROM t WHERE run_id = R
+// (one statement = one snapshot); when it sees a number of accounts other than
+// `accounts` its ok op says so in the error field. After any non-ok op the
+// client drops its connection, waits retry_backoff and reconnects.
+class BankWorkload {
+ public:
+  BankWorkload(PgTarget endpoint, BankOptions options, History& history);
+  ~BankWorkload();  // stops and joins
+  BankWorkload(const BankWorkload&) = delete;
+  BankWorkload& operator=(const BankWorkload&) = delete;
+
+  // CREATE TABLE IF NOT EXISTS <table>(run_id bigint, account int, balance
+  // bigint not null, primary key (run_id, account)), then inserts accounts
+  // 0..accounts-1 of run_id with initial_balance unless they exist (ON
+  // CONFLICT DO NOTHING), in one transaction. Idempotent. Throws
+  // std::runtime_error on failure, std::invalid_argument on bad options.
+  static void prepare(const PgTarget& endpoint, const BankOptions& options, std::chrono::milliseconds deadline);
+
+  void start();  // starts `clients` threads; throws std::logic_error if started twice
+  // Signals and joins; every op already invoked gets its completion op, so
+  // this takes at most about commit_deadline + connect_deadline. Idempotent.
+  void stop();
+
+  std::int64_t expected_total() const { return options_.initial_balance * options_.accounts; }
+  std::int64_t transfers_acked() const { return transfers_acked_.load(); }
+  std::int64_t reads_ok() const { return reads_ok_.load(); }
+
+ private:
+  void run_client(int index);
+  void backoff();
+  bool stopping() const { return clients_.stopping(); }
+
+  PgTarget endpoint_;
+  BankOptions options_;
+  History& history_;
+  std::atomic<std::int64_t> transfers_acked_{0};
+  std::atomic<std::int64_t> reads_ok_{0};
+  // Last, so it is destroyed (its threads joined) before the state they use.
+  ClientThreads clients_;
+};
+
+// The total of run_id's balances as one snapshot; nullopt (and *error set) on
+// failure. *error is cleared on success. With no rows the total is 0.
+std::optional<std::int64_t> bank_read_total(PGconn* conn, const std::string& table, std::int64_t run_id,
+                                            std::chrono::milliseconds deadline, std::string* error);
+
+}  // namespace haverify

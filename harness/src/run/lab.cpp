@@ -1,0 +1,59 @@
+#include "haverify/run/lab.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "haverify/core/cancel.hpp"
+#include "haverify/core/shell.hpp"
+
+namespace haverify {
+
+std::string lab_dir() {
+  if (const char* d = std::getenv("HAVERIFY_LAB_DIR"); d && *d) return d;
+  return std::string(HAVERIFY_SOURCE_DIR) + "/lab";
+}
+
+std::string lab_script_path() {
+  return lab_dir() + "/haverify-lab";
+}
+
+std::string lab_state_dir() {
+  const char* s = std::getenv("HAVERIFY_LAB_STATE");
+  return s && *s ? s : "/var/lib/haverify-lab";
+}
+
+std::string lab_inventory_path() {
+  return lab_state_dir() + "/inventory.yaml";
+}
+
+bool lab_is_up(const std::string& state_dir) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(state_dir) / "lab.env", ec);
+}
+
+ExecResult run_lab_script(const std::vector<std::string>& args, const LabScriptOptions& opts) {
+  std::ofstream log(opts.log_path, std::ios::app | std::ios::binary);
+  if (!log) throw std::runtime_error(fmt::format("cannot write the lab log {}", opts.log_path));
+  std::string command = sh_quote(opts.script);
+  for (const auto& a : args) command += " " + sh_quote(a);
+  if (!opts.state_dir.empty()) command = "HAVERIFY_LAB_STATE=" + sh_quote(opts.state_dir) + " " + command;
+  log << fmt::format("$ {}\n", command) << std::flush;
+  LocalTransport::Hooks hooks;
+  hooks.on_output = [&log](std::string_view chunk) {
+    log.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    log.flush();
+    std::cout.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    std::cout.flush();
+  };
+  if (opts.interruptible) hooks.interrupted = [] { return cancel::requested(); };
+  ExecResult r = LocalTransport(std::move(hooks)).exec(command, opts.deadline);
+  log << fmt::format("# {} after {} ms\n", r.ok() ? "exit 0" : describe(r), r.elapsed.count());
+  return r;
+}
+
+}  // namespace haverify

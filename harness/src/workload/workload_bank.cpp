@@ -1,0 +1,198 @@
+#include "haverify/workload/workload_bank.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <random>
+#include <stdexcept>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "workload_common.hpp"
+
+namespace haverify {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+using workload_detail::ConnectFailLog;
+using workload_detail::op_type;
+using workload_detail::outcome_text;
+using workload_detail::valid_table_name;
+
+void validate(const BankOptions& o) {
+  if (!valid_table_name(o.table)) throw std::invalid_argument(fmt::format("bank: invalid table name '{}'", o.table));
+  if (o.clients < 1) throw std::invalid_argument("bank: clients must be >= 1");
+  if (o.accounts < 2 || o.accounts > 1'000'000) throw std::invalid_argument("bank: accounts must be 2..1000000");
+  if (o.initial_balance < -1'000'000'000'000 || o.initial_balance > 1'000'000'000'000) {
+    throw std::invalid_argument("bank: initial_balance out of range");
+  }
+  if (o.max_amount < 1 || o.max_amount > 1'000'000'000) throw std::invalid_argument("bank: max_amount must be >= 1");
+}
+
+std::optional<std::int64_t> parse_i64(const char* s) {
+  std::int64_t v = 0;
+  const std::string_view sv(s);
+  auto [p, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), v);
+  if (ec != std::errc() || p != sv.data() + sv.size() || sv.empty()) return std::nullopt;
+  return v;
+}
+
+std::string total_sql(const std::string& table, std::int64_t run_id) {
+  return fmt::format("SELECT coalesce(sum(balance), 0), count(*) FROM {} WHERE run_id = {}", table, run_id);
+}
+
+// Total and number of accounts from a result of total_sql().
+std::optional<std::pair<std::int64_t, std::int64_t>> parse_total(const QueryOutcome& o, std::string* error) {
+  const PGresult* r = o.result.get();
+  if (!o.is_ok() || !r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 2) {
+    if (error) *error = o.is_ok() ? std::string("unexpected result shape") : outcome_text(o);
+    return std::nullopt;
+  }
+  const auto total = parse_i64(PQgetvalue(r, 0, 0));
+  const auto n = parse_i64(PQgetvalue(r, 0, 1));
+  if (!total || !n) {
+    if (error) *error = fmt::format("not an integer total: '{}'", PQgetvalue(r, 0, 0));
+    return std::nullopt;
+  }
+  return std::make_pair(*total, *n);
+}
+
+}  // namespace
+
+BankWorkload::BankWorkload(PgTarget endpoint, BankOptions options, History& history)
+    : endpoint_(std::move(endpoint)), options_(std::move(options)), history_(history) {
+  validate(options_);
+}
+
+BankWorkload::~BankWorkload() {
+  stop();
+}
+
+void BankWorkload::prepare(const PgTarget& endpoint, const BankOptions& options, std::chrono::milliseconds deadline) {
+  validate(options);
+  const auto end = Clock::now() + deadline;
+  std::string err;
+  PgConnPtr conn = pg_connect(endpoint, deadline, &err, options.tcp_user_timeout_ms);
+  if (!conn) throw std::runtime_error(fmt::format("bank prepare: connect to {}: {}", endpoint.describe(), err));
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+  // One simple-query string runs as one implicit transaction.
+  const std::string sql = fmt::format(
+      "CREATE TABLE IF NOT EXISTS {0}(run_id bigint not null, account int not null, balance bigint not null, "
+      "primary key (run_id, account)); "
+      "INSERT INTO {0}(run_id, account, balance) SELECT {1}, a, {2} FROM generate_series(0, {3}) AS a "
+      "ON CONFLICT (run_id, account) DO NOTHING",
+      options.table, options.run_id, options.initial_balance, options.accounts - 1);
+  QueryOutcome o = pg_exec(conn.get(), sql, std::max(left, std::chrono::milliseconds(1)));
+  if (!o.is_ok()) {
+    throw std::runtime_error(
+        fmt::format("bank prepare: {} on {}: {}", options.table, endpoint.describe(), outcome_text(o)));
+  }
+}
+
+void BankWorkload::start() {
+  clients_.start(
+      options_.clients, [this](int i) { run_client(i); }, "bank");
+}
+
+void BankWorkload::stop() {
+  clients_.stop();
+}
+
+void BankWorkload::backoff() {
+  clients_.backoff(options_.retry_backoff);
+}
+
+void BankWorkload::run_client(int index) {
+  const std::string process = fmt::format("bank-{}", index);
+  const std::string node = endpoint_.describe();
+  std::seed_seq seq{static_cast<std::uint32_t>(options_.seed), static_cast<std::uint32_t>(options_.seed >> 32),
+                    static_cast<std::uint32_t>(index)};
+  std::mt19937_64 rng(seq);
+  std::uniform_int_distribution<int> pick(0, options_.accounts - 1);
+  std::uniform_int_distribution<int> other(1, options_.accounts - 1);
+  std::uniform_int_distribution<std::int64_t> amount(1, options_.max_amount);
+
+  PgConnPtr conn;
+  ConnectFailLog connect_fails;
+  std::int64_t op_no = 0;
+
+  while (!stopping()) {
+    if (!conn) {
+      std::string err;
+      conn = pg_connect(endpoint_, options_.connect_deadline, &err, options_.tcp_user_timeout_ms);
+      if (!conn) {
+        connect_fails.failed(history_, process, node, std::move(err));
+        backoff();
+        continue;
+      }
+    }
+
+    ++op_no;
+    QueryOutcome o;
+    if (options_.read_every > 0 && op_no % options_.read_every == 0) {
+      history_.record(process, OpType::invoke, "read", "", node);
+      o = pg_exec(conn.get(), total_sql(options_.table, options_.run_id), options_.commit_deadline);
+      std::string err;
+      const auto total = o.is_ok() ? parse_total(o, &err) : std::nullopt;
+      if (total) {
+        std::string note = outcome_text(o);
+        if (total->second != options_.accounts) {
+          if (!note.empty()) note += "; ";
+          note += fmt::format("saw {} of {} accounts", total->second, options_.accounts);
+        }
+        history_.record(process, OpType::ok, "read", std::to_string(total->first), node, std::move(note));
+        reads_ok_.fetch_add(1);
+      } else {
+        // A read changes nothing: a malformed result is a plain failure.
+        history_.record(process, o.is_ok() ? OpType::fail : op_type(o.kind), "read", "", node,
+                        o.is_ok() ? err : outcome_text(o));
+        if (o.is_ok()) o.kind = QueryOutcome::failed;
+      }
+    } else {
+      const int from = pick(rng);
+      const int to = (from + other(rng)) % options_.accounts;  // never `from`
+      const std::int64_t amt = amount(rng);
+      const std::string value = fmt::format("{},{},{}", from, to, amt);
+      const std::string sql = fmt::format(
+          "UPDATE {} SET balance = balance + CASE account WHEN {} THEN -{} ELSE {} END "
+          "WHERE run_id = {} AND account IN ({}, {})",
+          options_.table, from, amt, amt, options_.run_id, from, to);
+      history_.record(process, OpType::invoke, "transfer", value, node);
+      o = pg_exec(conn.get(), sql, options_.commit_deadline);
+      std::string note = outcome_text(o);
+      if (o.is_ok()) {
+        const char* n = o.result ? PQcmdTuples(o.result.get()) : "";
+        if (std::string_view(n) != "2") {
+          if (!note.empty()) note += "; ";
+          note += fmt::format("updated {} of 2 rows", *n ? n : "?");
+        }
+        transfers_acked_.fetch_add(1);
+      }
+      history_.record(process, op_type(o.kind), "transfer", value, node, std::move(note));
+    }
+
+    if (o.is_ok()) {
+      if (o.connection_lost) conn.reset();
+      continue;
+    }
+    conn.reset();  // unknown, lost, or rejected (e.g. read-only): reconnect
+    backoff();
+  }
+}
+
+std::optional<std::int64_t> bank_read_total(PGconn* conn, const std::string& table, std::int64_t run_id,
+                                            std::chrono::milliseconds deadline, std::string* error) {
+  if (!valid_table_name(table)) {
+    if (error) *error = fmt::format("invalid table name '{}'", table);
+    return std::nullopt;
+  }
+  QueryOutcome o = pg_exec(conn, total_sql(table, run_id), deadline);
+  const auto total = parse_total(o, error);
+  if (!total) return std::nullopt;
+  if (error) error->clear();
+  return total->first;
+}
+
+}  // namespace haverify

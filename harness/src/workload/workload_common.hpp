@@ -1,0 +1,78 @@
+#pragma once
+// Internal helpers shared by the workloads (ledger, bank): not part of the API.
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "haverify/core/history.hpp"
+#include "haverify/io/pg.hpp"
+
+namespace haverify::workload_detail {
+
+// A client records a failed connect at most this often (it keeps retrying).
+inline constexpr auto kConnectFailRecordInterval = std::chrono::milliseconds(100);
+
+// One client's failed connects, recorded as `fail connect` ops at most every
+// kConnectFailRecordInterval; the ones in between are counted into the next
+// record's error ("(+N more)"), so an outage does not flood the history.
+class ConnectFailLog {
+ public:
+  void failed(History& history, const std::string& process, const std::string& node, std::string err) {
+    const auto now = std::chrono::steady_clock::now();
+    if (recorded_ && now - last_ < kConnectFailRecordInterval) {
+      ++skipped_;
+      return;
+    }
+    if (skipped_ > 0) err += fmt::format(" (+{} more)", skipped_);
+    history.record(process, OpType::fail, "connect", "", node, std::move(err));
+    recorded_ = true;
+    last_ = now;
+    skipped_ = 0;
+  }
+
+ private:
+  bool recorded_ = false;
+  std::chrono::steady_clock::time_point last_{};
+  int skipped_ = 0;
+};
+
+// [A-Za-z0-9_.]+, not starting or ending with '.' (may be schema-qualified).
+inline bool valid_table_name(const std::string& t) {
+  if (t.empty() || t.front() == '.' || t.back() == '.') return false;
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+  });
+}
+
+// The error text of an op. An ok op keeps its warnings, e.g. a COMMIT whose
+// wait for the synchronous standby was canceled (durable locally, not
+// replicated).
+inline std::string outcome_text(const QueryOutcome& o) {
+  if (o.kind == QueryOutcome::ok) {
+    std::string w;
+    for (const auto& n : o.notices) {
+      if (n.rfind("WARNING", 0) != 0) continue;
+      if (!w.empty()) w += "; ";
+      w += n;
+    }
+    return w;
+  }
+  if (o.sqlstate.empty()) return o.error;
+  return fmt::format("[{}] {}", o.sqlstate, o.error);
+}
+
+inline OpType op_type(QueryOutcome::Kind k) {
+  switch (k) {
+    case QueryOutcome::ok:
+      return OpType::ok;
+    case QueryOutcome::failed:
+      return OpType::fail;
+    case QueryOutcome::unknown:
+      return OpType::info;
+  }
+  return OpType::info;
+}
+
+}  // namespace haverify::workload_detail

@@ -1,0 +1,199 @@
+#include "haverify/workload/maintenance.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "haverify/cluster/driver.hpp"
+#include "haverify/core/shell.hpp"
+#include "haverify/io/pg.hpp"
+#include "workload_common.hpp"
+
+namespace haverify {
+
+using namespace std::chrono_literals;
+using workload_detail::outcome_text;
+using workload_detail::valid_table_name;
+
+bool valid_maintenance_op(const std::string& op) {
+  return op == "vacuum" || op == "vacuum_full" || op == "analyze" || op == "checkpoint" || op == "basebackup" ||
+         op == "churn";
+}
+
+MaintenanceWorkload::MaintenanceWorkload(const Inventory& inv, MaintenanceOptions options, History& history)
+    : inv_(inv), options_(std::move(options)), history_(history) {
+  for (const auto& op : options_.ops)
+    if (!valid_maintenance_op(op)) throw std::invalid_argument(fmt::format("maintenance: unknown op '{}'", op));
+  if (!options_.table.empty() && !valid_table_name(options_.table))
+    throw std::invalid_argument(fmt::format("maintenance: invalid table name '{}'", options_.table));
+  if (!valid_table_name(options_.bulk_table))
+    throw std::invalid_argument(fmt::format("maintenance: invalid table name '{}'", options_.bulk_table));
+}
+
+MaintenanceWorkload::~MaintenanceWorkload() {
+  stop();
+}
+
+void MaintenanceWorkload::prepare(const Inventory& inv, const MaintenanceOptions& o,
+                                  std::chrono::milliseconds deadline) {
+  if (o.bulk_rows <= 0) return;
+  std::string err;
+  auto conn = pg_connect(endpoint_target(inv), std::min(deadline, std::chrono::milliseconds(10000)), &err);
+  if (!conn) throw std::runtime_error(fmt::format("maintenance prepare: connect: {}", err));
+  // Built afresh at every run's setup: each repetition starts from the same
+  // table (a churned or half-vacuumed copy from the last run would bloat it
+  // and fill the disk over a long suite).
+  for (const std::string& sql :
+       {fmt::format("DROP TABLE IF EXISTS {}", o.bulk_table),
+        fmt::format("CREATE TABLE {}(id bigint primary key, pad text not null)", o.bulk_table),
+        fmt::format("INSERT INTO {0} SELECT g, repeat('x', 200) FROM generate_series(1, {1}) g", o.bulk_table,
+                    o.bulk_rows)}) {
+    QueryOutcome q = pg_exec(conn.get(), sql, deadline);
+    if (!q.is_ok()) throw std::runtime_error(fmt::format("maintenance prepare: {}: {}", sql, outcome_text(q)));
+  }
+}
+
+void MaintenanceWorkload::start() {
+  loop_.start(
+      1, [this](int) { loop(); }, "maintenance");
+}
+
+void MaintenanceWorkload::stop() {
+  loop_.stop();
+  std::vector<std::thread> bg;
+  {
+    std::lock_guard lock(mu_);
+    bg.swap(background_);
+  }
+  for (auto& t : bg)
+    if (t.joinable()) t.join();
+}
+
+void MaintenanceWorkload::loop() {
+  auto next = std::chrono::steady_clock::now();
+  while (!loop_.stopping()) {
+    for (const auto& op : options_.ops) {
+      if (loop_.stopping()) return;
+      run_op(op, "", "");
+    }
+    next += options_.every;
+    const auto now = std::chrono::steady_clock::now();
+    if (next < now) next = now;
+    loop_.backoff(std::chrono::duration_cast<std::chrono::milliseconds>(next - now));
+  }
+}
+
+bool MaintenanceWorkload::run_once(const std::string& op, const std::string& table, const std::string& from,
+                                   bool background) {
+  if (!valid_maintenance_op(op)) throw std::invalid_argument(fmt::format("maintenance: unknown op '{}'", op));
+  if (!background) return run_op(op, table, from);
+  std::lock_guard lock(mu_);
+  background_.emplace_back([this, op, table, from] { run_op(op, table, from); });
+  return true;
+}
+
+namespace {
+
+// The node with `role` per the direct probes (sorted by name), or `who` itself if it names a node.
+const NodeSpec* pick_node(const Inventory& inv, const std::string& who, std::string* why) {
+  if (const NodeSpec* n = inv.node(who)) return n;
+  if (who != "primary" && who != "standby") {
+    *why = fmt::format("'{}' is neither a node nor a role (primary, standby)", who);
+    return nullptr;
+  }
+  std::vector<std::string> names;
+  for (const auto& s : probe_all(inv, 2000ms))
+    if (to_string(s.role) == who) names.push_back(s.node);
+  std::sort(names.begin(), names.end());
+  if (names.empty()) {
+    *why = fmt::format("no node answers as {}", who);
+    return nullptr;
+  }
+  return inv.node(names.front());
+}
+
+}  // namespace
+
+bool MaintenanceWorkload::run_op(const std::string& op, const std::string& table_override, const std::string& from) {
+  const std::string table = table_override.empty() ? options_.table : table_override;
+  std::string what, target, err;
+  bool ok = false;
+  const Nanos t0 = mono_now_ns();
+  if (op == "basebackup") {
+    std::string why;
+    const NodeSpec* node = pick_node(inv_, from.empty() ? options_.basebackup_from : from, &why);
+    const NodeSpec* primary = pick_node(inv_, "primary", &why);
+    what = "pg_basebackup";
+    target = node ? node->name : from;
+    history_.record("maintenance", OpType::invoke, op, what, target);
+    if (!node || !primary) {
+      err = why;
+    } else {
+      what = fmt::format("pg_basebackup from {} on {}", primary->name, node->name);
+      const auto& pg = node->postgres;
+      const std::string bb = fmt::format(
+          "{}{}/pg_basebackup -h {} -p {} -U {} -D \"$d\" -X stream -c fast --no-sync -w",
+          primary->postgres.password.empty() ? "" : "PGPASSWORD=" + sh_quote(primary->postgres.password) + " ",
+          sh_quote(pg.bin_dir), sh_quote(primary->postgres.host), primary->postgres.port,
+          sh_quote(primary->postgres.user));
+      // As the PostgreSQL OS user when connected as root; `sh -c script "$d"`:
+      // the script reads the directory as $0.
+      const std::string full = fmt::format(
+          "cd / && d=$(mktemp -d /tmp/hv-bb-XXXXXX) || exit 1; "
+          "if [ \"$(id -u)\" = 0 ]; then chown {0} \"$d\"; runuser -u {0} -- sh -c {1} \"$d\"; "
+          "else sh -c {1} \"$d\"; fi; rc=$?; rm -rf \"$d\"; exit $rc",
+          sh_quote(pg.os_user), sh_quote("d=\"$0\"; " + bb));
+      try {
+        SshTransport t(node->ssh);
+        ExecResult r = t.exec(full, options_.deadline);
+        ok = r.ok();
+        if (!ok) {
+          std::string e = r.err;
+          while (!e.empty() && (e.back() == '\n' || e.back() == '\r')) e.pop_back();
+          err = !r.error.empty() ? r.error
+                : r.timed_out    ? fmt::format("timed out after {} ms", r.elapsed.count())
+                                 : fmt::format("exit {}: {}", r.exit_code, e);
+          // Best effort: a timed-out backup leaves its directory; remove stale ones of this harness.
+          if (r.timed_out) t.exec("rm -rf /tmp/hv-bb-*", 10s);
+        }
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+    }
+  } else {
+    if (op == "checkpoint")
+      what = "CHECKPOINT";
+    else if (op == "analyze")
+      what = table.empty() ? "ANALYZE" : "ANALYZE " + table;
+    else if (op == "vacuum")
+      what = table.empty() ? "VACUUM" : "VACUUM " + table;
+    else if (op == "churn")  // every row of the bulk table rewritten: dead tuples, dirty buffers, WAL
+      what = fmt::format("UPDATE {} SET pad = pad", options_.bulk_table);
+    else
+      what = table.empty() ? "VACUUM FULL" : "VACUUM FULL " + table;
+    PgTarget t = endpoint_target(inv_);
+    std::string why;
+    const NodeSpec* primary = options_.via == "primary" ? pick_node(inv_, "primary", &why) : nullptr;
+    if (primary) t = node_target(*primary);
+    t.application_name = "haverify-maintenance";
+    target = t.describe();
+    history_.record("maintenance", OpType::invoke, op, what, target);
+    if (options_.via == "primary" && !primary) {
+      err = why;
+    } else {
+      auto conn = pg_connect(t, std::min(options_.deadline, std::chrono::milliseconds(5000)), &err);
+      if (conn) {
+        QueryOutcome q = pg_exec(conn.get(), what, options_.deadline);
+        ok = q.is_ok();
+        if (!ok) err = outcome_text(q);
+      }
+    }
+  }
+  const double ms = static_cast<double>(mono_now_ns() - t0) / 1e6;
+  history_.record("maintenance", ok ? OpType::ok : OpType::fail, op, fmt::format("{}; {:.0f} ms", what, ms), target,
+                  ok ? std::string() : err);
+  return ok;
+}
+
+}  // namespace haverify

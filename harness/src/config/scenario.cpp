@@ -8,8 +8,6 @@
 #include <fmt/ranges.h>
 
 #include "haverify/config/config_reader.hpp"
-#include "haverify/workload/maintenance.hpp"
-#include "haverify/workload/sampler.hpp"
 
 namespace haverify {
 
@@ -420,7 +418,7 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
     if (w.valid()) {
       MapReader l(ctx, w.child("ledger"), "workload.ledger");
       if (l.valid() || w.has("ledger")) {
-        LedgerWorkloadSpec spec;
+        LedgerOptions spec;
         spec.clients = static_cast<int>(l.get_int("clients", spec.clients));
         if (spec.clients < 1 || spec.clients > 256)
           ctx.error(l.child("clients"), "workload.ledger.clients", "must be between 1 and 256");
@@ -431,7 +429,7 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
       l.finish();
       MapReader b(ctx, w.child("bank"), "workload.bank");
       if (b.valid() || w.has("bank")) {
-        BankWorkloadSpec spec;
+        BankOptions spec;
         spec.clients = static_cast<int>(b.get_int("clients", spec.clients));
         if (spec.clients < 1 || spec.clients > 256)
           ctx.error(b.child("clients"), "workload.bank.clients", "must be between 1 and 256");
@@ -445,7 +443,7 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
       b.finish();
       MapReader m(ctx, w.child("maintenance"), "workload.maintenance");
       if (m.valid() || w.has("maintenance")) {
-        MaintenanceWorkloadSpec spec;
+        MaintenanceOptions spec;
         spec.every = m.get_duration("every", spec.every);
         if (spec.every.count() < 100)
           ctx.error(m.child("every"), "workload.maintenance.every", "must be at least 100ms");
@@ -483,11 +481,12 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
   {
     MapReader r(ctx, top.child("sampler"), "sampler");
     if (r.valid() || top.has("sampler")) {
-      SamplerSpec spec;
+      SamplerOptions spec;
       spec.interval = r.get_duration("interval", spec.interval);
       if (spec.interval.count() < 100) ctx.error(r.child("interval"), "sampler.interval", "must be at least 100ms");
       YAML::Node procs = r.child("processes");
       if (procs.IsDefined() && !procs.IsNull()) {
+        spec.processes.clear();
         if (!procs.IsSequence() || procs.size() == 0) {
           ctx.error(procs, "sampler.processes", "expected a non-empty list of process selectors");
         } else {
@@ -565,14 +564,14 @@ static Scenario parse_scenario_node(const YAML::Node& root, const std::string& n
     if (s.kind == StepKind::start) {
       if (s.workload == "ledger") {
         started = true;
-        if (!sc.ledger) sc.ledger = LedgerWorkloadSpec{};
+        if (!sc.ledger) sc.ledger = LedgerOptions{};
       } else if (s.workload == "bank" && !sc.bank) {
-        sc.bank = BankWorkloadSpec{};
+        sc.bank = BankOptions{};
       } else if (s.workload == "maintenance" && !sc.maintenance) {
-        sc.maintenance = MaintenanceWorkloadSpec{};
+        sc.maintenance = MaintenanceOptions{};
       }
     }
-    if (s.kind == StepKind::maintenance && !sc.maintenance) sc.maintenance = MaintenanceWorkloadSpec{};
+    if (s.kind == StepKind::maintenance && !sc.maintenance) sc.maintenance = MaintenanceOptions{};
     if (s.kind == StepKind::exec && s.exec.background && !s.exec.id.empty()) {
       if (!exec_ids.insert(s.exec.id).second)
         ctx.error_at(mark_of(s), "exec.id", fmt::format("duplicate exec id '{}'", s.exec.id));

@@ -705,36 +705,15 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
   std::unique_ptr<MaintenanceWorkload> maintenance;
   RoleProber prober(inv, history, ctx.opts.probe_interval, ctx.opts.probe_deadline);
   std::unique_ptr<ProcessSampler> sampler;
-  if (sc.sampler) {
-    SamplerOptions so;
-    so.interval = sc.sampler->interval;
-    if (!sc.sampler->processes.empty()) so.processes = sc.sampler->processes;
-    sampler = std::make_unique<ProcessSampler>(inv, history, so);
-  }
-  MaintenanceOptions mopts;
-  if (sc.maintenance) {
-    mopts.every = sc.maintenance->every;
-    mopts.ops = sc.maintenance->ops;
-    mopts.table = sc.maintenance->table;
-    mopts.via = sc.maintenance->via;
-    mopts.basebackup_from = sc.maintenance->basebackup_from;
-    mopts.deadline = sc.maintenance->deadline;
-    mopts.bulk_rows = sc.maintenance->bulk_rows;
-  }
+  if (sc.sampler) sampler = std::make_unique<ProcessSampler>(inv, history, *sc.sampler);
   FinalState final_state;
   std::string error;
   std::vector<std::string> heal_errors;
-  LedgerOptions lopts;
+  LedgerOptions lopts = sc.ledger.value_or(LedgerOptions{});
   lopts.run_id = run_id;
-  BankOptions bopts;
+  BankOptions bopts = sc.bank.value_or(BankOptions{});
   bopts.run_id = run_id;
   bopts.seed = seed;
-  if (sc.bank) {
-    bopts.clients = sc.bank->clients;
-    bopts.accounts = sc.bank->accounts;
-    bopts.connect_deadline = sc.bank->connect_deadline;
-    bopts.commit_deadline = sc.bank->commit_deadline;
-  }
   ClusterOps cluster_ops(inv, *driver, history);
   {
     faults::FaultInjector injector(inv, pool, ctx.ledger, history, run_name, ctx.opts.fault_deadline);
@@ -744,16 +723,11 @@ reports::RunRow run_one(RunContext& ctx, int repetition, std::uint64_t seed, con
       history.record("runner", OpType::invoke, "setup", sc.name);
       wait_healthy(inv, *driver, pool, history, sc.setup_timeout);
       { std::ofstream(run_dir + "/status-before.txt") << driver->status_text(2000ms); }
-      if (sc.ledger) {
-        lopts.clients = sc.ledger->clients;
-        lopts.connect_deadline = sc.ledger->connect_deadline;
-        lopts.commit_deadline = sc.ledger->commit_deadline;
-        LedgerWorkload::prepare(endpoint_target(inv), lopts, 10s);
-      }
+      if (sc.ledger) LedgerWorkload::prepare(endpoint_target(inv), lopts, 10s);
       if (sc.bank) BankWorkload::prepare(endpoint_target(inv), bopts, 10s);
       if (sc.maintenance) {
-        MaintenanceWorkload::prepare(inv, mopts, mopts.deadline);
-        maintenance = std::make_unique<MaintenanceWorkload>(inv, mopts, history);
+        MaintenanceWorkload::prepare(inv, *sc.maintenance, sc.maintenance->deadline);
+        maintenance = std::make_unique<MaintenanceWorkload>(inv, *sc.maintenance, history);
       }
       history.record("runner", OpType::ok, "setup", sc.name);
       prober.start();

@@ -12,25 +12,6 @@
 
 namespace haverify {
 
-const std::vector<std::string>& default_process_selectors() {
-  static const std::vector<std::string> s = {"postgres", "pgpool", "corosync", "pacemaker", "patroni", "etcd"};
-  return s;
-}
-
-static bool valid_comm(const std::string& c) {
-  // /proc/PID/comm is at most 15 bytes; keep to characters that need no quoting in a case pattern.
-  return !c.empty() && c.size() <= 15 && std::all_of(c.begin(), c.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-           ch == '.';
-  });
-}
-
-bool valid_sampler_selector(const std::string& s) {
-  const auto& d = default_process_selectors();
-  if (std::find(d.begin(), d.end(), s) != d.end()) return true;
-  return s.rfind("name:", 0) == 0 && valid_comm(s.substr(5));
-}
-
 std::string proc_sample_command(const std::vector<std::string>& selectors, const std::string& data_dir) {
   // One case arm per selector; `k=1` keeps the process.
   std::string arms;
@@ -48,7 +29,7 @@ std::string proc_sample_command(const std::vector<std::string>& selectors, const
       arms += "patroni) k=1;; ";
     else if (s == "etcd")
       arms += "etcd) k=1;; ";
-    else if (s.rfind("name:", 0) == 0 && valid_comm(s.substr(5)))
+    else if (s.rfind("name:", 0) == 0 && valid_sampler_selector(s))
       arms += s.substr(5) + ") k=1;; ";
     else
       throw std::invalid_argument(fmt::format("unknown process selector '{}'", s));

@@ -16,11 +16,6 @@ using namespace std::chrono_literals;
 using workload_detail::outcome_text;
 using workload_detail::valid_table_name;
 
-bool valid_maintenance_op(const std::string& op) {
-  return op == "vacuum" || op == "vacuum_full" || op == "analyze" || op == "checkpoint" || op == "basebackup" ||
-         op == "churn";
-}
-
 MaintenanceWorkload::MaintenanceWorkload(const Inventory& inv, MaintenanceOptions options, History& history)
     : inv_(inv), options_(std::move(options)), history_(history) {
   for (const auto& op : options_.ops)

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "haverify/config/workload_options.hpp"
+
 namespace haverify {
 
 struct FaultSpec {
@@ -80,49 +82,16 @@ struct Bound {
   std::optional<double> max;
 };
 
-struct BankWorkloadSpec {
-  int clients = 2;
-  int accounts = 10;
-  std::chrono::milliseconds connect_deadline{1000};
-  std::chrono::milliseconds commit_deadline{3000};
-};
-
-struct LedgerWorkloadSpec {
-  int clients = 4;
-  std::chrono::milliseconds connect_deadline{1000};
-  std::chrono::milliseconds commit_deadline{3000};
-};
-
-struct MaintenanceWorkloadSpec {
-  std::chrono::milliseconds every{30000};
-  std::vector<std::string> ops{"vacuum", "checkpoint"};
-  std::string table;
-  std::string via = "endpoint";  // endpoint | primary
-  std::string basebackup_from = "standby";
-  std::chrono::milliseconds deadline{600000};
-  std::int64_t bulk_rows = 0;
-};
-
-// The process sampler (series.csv) and the memory_growth checker.
-struct SamplerSpec {
-  std::chrono::milliseconds interval{5000};
-  std::vector<std::string> processes;   // empty = the defaults (default_process_selectors)
-  std::string memory = "anon";          // anon (RssAnon) | rss (VmRSS): the series memory_growth fits
-  std::chrono::milliseconds warmup{0};  // samples this early in a process's series are not fitted
-  double memory_growth_mb_per_hour = 10;
-  int min_samples = 10;
-};
-
 struct Scenario {
   std::string file;
   std::string name;
   std::string description;
   std::string kind;  // normal | single-fault | multi-fault | long-run | switchover-timing
   int repeat = 1;
-  std::optional<LedgerWorkloadSpec> ledger;
-  std::optional<BankWorkloadSpec> bank;
-  std::optional<MaintenanceWorkloadSpec> maintenance;
-  std::optional<SamplerSpec> sampler;  // on when the scenario has a sampler: block
+  std::optional<LedgerOptions> ledger;
+  std::optional<BankOptions> bank;
+  std::optional<MaintenanceOptions> maintenance;
+  std::optional<SamplerOptions> sampler;  // on when the scenario has a sampler: block
   // After the steps: how long to wait for every standby to converge.
   std::chrono::milliseconds converge_timeout{60000};
   std::vector<Step> steps;

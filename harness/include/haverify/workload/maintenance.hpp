@@ -15,25 +15,11 @@
 #include <vector>
 
 #include "haverify/config/inventory.hpp"
+#include "haverify/config/workload_options.hpp"
 #include "haverify/core/history.hpp"
 #include "haverify/workload/client_threads.hpp"
 
 namespace haverify {
-
-struct MaintenanceOptions {
-  std::chrono::milliseconds every{30000};                // the loop's period
-  std::vector<std::string> ops{"vacuum", "checkpoint"};  // run in this order each period
-  std::string table;                                     // vacuum/vacuum_full/analyze target; "" = the database
-  std::string via = "endpoint";                          // endpoint | primary
-  std::string basebackup_from = "standby";               // node name or role (primary, standby)
-  std::chrono::milliseconds deadline{600000};            // per operation
-  std::int64_t bulk_rows = 0;                            // >0: fill bulk_table up to this many rows at setup
-  std::string bulk_table = "haverify_bulk";
-};
-
-// vacuum vacuum_full analyze checkpoint basebackup churn (UPDATE every row of
-// bulk_table: dead tuples for a VACUUM, dirty buffers for a CHECKPOINT)
-bool valid_maintenance_op(const std::string& op);
 
 class MaintenanceWorkload {
  public:

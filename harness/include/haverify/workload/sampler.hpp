@@ -16,18 +16,12 @@
 #include <vector>
 
 #include "haverify/config/inventory.hpp"
+#include "haverify/config/workload_options.hpp"
 #include "haverify/core/history.hpp"
 #include "haverify/io/transport.hpp"
 #include "haverify/workload/client_threads.hpp"
 
 namespace haverify {
-
-// Process selectors: postgres (the postmaster of the node's data_dir, from
-// its postmaster.pid, and its children; every process named postgres when
-// the pid file cannot be read), pgpool, corosync, pacemaker (pacemakerd and
-// pacemaker-*), patroni, etcd, or name:<comm> (exact /proc/PID/comm).
-const std::vector<std::string>& default_process_selectors();
-bool valid_sampler_selector(const std::string& s);
 
 // The node-side command (POSIX sh; reads /proc with shell builtins, one `tr`
 // per matching process). Output lines:
@@ -63,13 +57,6 @@ std::string process_name(const ProcEntry& p, std::int64_t postmaster);
 // starttime); nullopt otherwise.
 std::optional<double> cpu_percent(const ProcEntry& before, double uptime_before, const ProcEntry& after,
                                   double uptime_after, long hz);
-
-struct SamplerOptions {
-  std::chrono::milliseconds interval{5000};
-  std::vector<std::string> processes = default_process_selectors();
-  // Opens a node's transport (default: a new SshTransport to node.ssh).
-  std::function<std::unique_ptr<Transport>(const NodeSpec&)> transport;
-};
 
 class ProcessSampler {
  public:

@@ -14,21 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "haverify/config/workload_options.hpp"
 #include "haverify/core/history.hpp"
 #include "haverify/io/pg.hpp"
 #include "haverify/workload/client_threads.hpp"
 
 namespace haverify {
-
-struct LedgerOptions {
-  int clients = 4;
-  std::chrono::milliseconds connect_deadline{1000};
-  std::chrono::milliseconds commit_deadline{3000};
-  std::chrono::milliseconds retry_backoff{10};
-  std::string table = "haverify_ledger";  // [A-Za-z0-9_.]+, may be schema-qualified
-  std::int64_t run_id = 0;                // ids are unique across runs: id = run_id * 1e9 + seq
-  int tcp_user_timeout_ms = 3000;
-};
 
 // History ops written by each client thread (process "client-N", N from 0):
 //   {invoke, "write", id}            right before the INSERT is sent

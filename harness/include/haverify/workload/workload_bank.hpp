@@ -12,26 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "haverify/config/workload_options.hpp"
 #include "haverify/core/history.hpp"
 #include "haverify/io/pg.hpp"
 #include "haverify/workload/client_threads.hpp"
 
 namespace haverify {
-
-struct BankOptions {
-  int clients = 4;
-  int accounts = 10;  // >= 2
-  std::int64_t initial_balance = 1000;
-  std::chrono::milliseconds connect_deadline{1000};
-  std::chrono::milliseconds commit_deadline{3000};  // also bounds a read
-  std::chrono::milliseconds retry_backoff{10};
-  std::string table = "haverify_bank";  // [A-Za-z0-9_.]+, may be schema-qualified
-  std::int64_t run_id = 0;              // rows of other runs are left alone
-  int read_every = 5;                   // every Nth op of a client is a snapshot read; <= 0: no reads
-  std::uint64_t seed = 1;               // client i draws from seed and i
-  int tcp_user_timeout_ms = 3000;
-  std::int64_t max_amount = 100;  // transfers move 1..max_amount (balances may go negative)
-};
 
 // History ops written by each client thread (process "bank-N", N from 0):
 //   {invoke, "transfer", "from,to,amount"} right before the statement is sent

@@ -19,6 +19,10 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# The shape of the code (issue 12): no upward include between layers; no
+# function over 80 lines, no file over 500 lines without its reason.
+python3 tests/checks/layering.py
+python3 tests/checks/sizes.py build
 cmake --build build -j "$jobs"
 labels="${HAVERIFY_TEST_LABELS:-unit|integration|lab}"
 ctest --test-dir build -L "$labels" --output-on-failure

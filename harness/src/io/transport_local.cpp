@@ -80,125 +80,149 @@ std::string signal_name(int sig) {
   return abbrev != nullptr ? std::string(abbrev) : fmt::format("{}", sig);
 }
 
+// One /bin/sh -c command: its pipes drained asynchronously (both, always:
+// a pipe left unread hangs the child), its exit awaited, and on a deadline or
+// an interruption its whole process group killed.
+class LocalRun {
+ public:
+  LocalRun(const std::string& command, const LocalTransport::Hooks& hooks, ExecResult& r)
+      : command_(command), hooks_(hooks), r_(r) {}
+
+  // False (and r.error set) when the shell could not be started.
+  bool start() {
+    std::error_code ec;
+    // clang-format off
+    child_ = bp::child(bp::exe = "/bin/sh", bp::args = {"-c", command_},
+                       bp::std_in < bp::null, bp::std_out > out_pipe_, bp::std_err > err_pipe_,
+                       ChildSetup{}, ec);
+    // clang-format on
+    if (ec || !child_.valid()) {
+      r_.error = fmt::format("local: could not start /bin/sh -c for '{}': {}", command_,
+                             ec ? ec.message() : std::string("invalid child"));
+      return false;
+    }
+    out_reader_.start();
+    err_reader_.start();
+    return true;
+  }
+
+  // Until the command exited and its output is complete (or it exited and
+  // background processes it left hold the pipes past kLinger), the deadline,
+  // or an interruption. True when the command must be killed.
+  bool wait(Clock::time_point t0, Clock::time_point until) {
+    milliseconds idle_slice{1};
+    for (;;) {
+      check_exit();
+      const bool eof = out_reader_.done() && err_reader_.done();
+      const auto now = Clock::now();
+      if (exited_ && (eof || now - exited_at_ >= kLinger)) return false;
+      if (now >= until) {
+        r_.timed_out = true;
+        return true;
+      }
+      if (!exited_ && hooks_.interrupted && hooks_.interrupted()) {
+        r_.error = fmt::format("local: '{}' interrupted after {} ms", command_,
+                               std::chrono::duration_cast<milliseconds>(now - t0).count());
+        return true;
+      }
+      const auto left = std::chrono::duration_cast<milliseconds>(until - now) + milliseconds{1};
+      if (!eof) {
+        run_io(std::min(left, milliseconds{20}));
+      } else {
+        // Output complete, waiting for the exit: short, growing sleeps.
+        std::this_thread::sleep_for(std::min(left, idle_slice));
+        idle_slice = std::min(idle_slice * 2, milliseconds{20});
+      }
+    }
+  }
+
+  // SIGKILL to the whole process group, then what is left in the pipes.
+  void kill() {
+    const pid_t pid = child_.id();
+    ::kill(-pid, SIGKILL);  // the whole process group (pgid == pid)
+    ::kill(pid, SIGKILL);   // in case setpgid did not take
+    const auto drain_until = Clock::now() + kKillDrain;
+    while (!(out_reader_.done() && err_reader_.done()) && Clock::now() < drain_until) run_io(milliseconds{10});
+  }
+
+  // Stops reading (closes our pipe ends, completes pending reads as aborted)
+  // and reaps the child: at once, or after a kill within a second. Sets the
+  // exit code (-1 after a kill) and signal.
+  void finish(bool killed) {
+    boost::system::error_code ignore;  // closing a pipe that already failed changes nothing
+    out_pipe_.close(ignore);
+    err_pipe_.close(ignore);
+    ioc_.poll();
+    const auto reap_until = Clock::now() + (killed ? milliseconds{1000} : milliseconds{0});
+    for (;;) {
+      check_exit();
+      if (exited_ || Clock::now() >= reap_until) break;
+      std::this_thread::sleep_for(milliseconds{2});
+    }
+    if (!exited_) {
+      // Only reachable after a deadline: the group got SIGKILL but the child has
+      // not died yet (uninterruptible sleep). Do not block on it.
+      child_.detach();
+      r_.exit_code = -1;
+      return;
+    }
+    if (killed) {
+      r_.exit_code = -1;
+      return;
+    }
+    const int status = child_.native_exit_code();
+    if (WIFEXITED(status)) {
+      r_.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+      r_.exit_signal = signal_name(WTERMSIG(status));
+      r_.exit_code = 128 + WTERMSIG(status);
+    }
+  }
+
+ private:
+  // After the shell exits, background processes it left behind may still hold
+  // the pipes open; do not wait for their EOF longer than this.
+  static constexpr milliseconds kLinger{200};
+  // After a deadline kill, collect what is left in the pipes for at most this.
+  static constexpr milliseconds kKillDrain{200};
+
+  void run_io(milliseconds slice) {
+    ioc_.run_for(slice);
+    if (ioc_.stopped()) ioc_.restart();
+  }
+  void check_exit() {
+    if (exited_) return;
+    std::error_code rec;
+    if (!child_.running(rec)) {
+      exited_ = true;
+      exited_at_ = Clock::now();
+    }
+  }
+
+  const std::string& command_;
+  const LocalTransport::Hooks& hooks_;
+  ExecResult& r_;
+  asio::io_context ioc_;
+  bp::async_pipe out_pipe_{ioc_}, err_pipe_{ioc_};
+  PipeReader out_reader_{out_pipe_, r_.out, hooks_.on_output}, err_reader_{err_pipe_, r_.err, hooks_.on_output};
+  bp::child child_;
+  bool exited_ = false;
+  Clock::time_point exited_at_{};
+};
+
 }  // namespace
 
 ExecResult LocalTransport::exec(const std::string& command, milliseconds deadline) {
   const auto t0 = Clock::now();
-  const auto until = t0 + deadline;
-  // After the shell exits, background processes it left behind may still hold
-  // the pipes open; do not wait for their EOF longer than this.
-  constexpr milliseconds kLinger{200};
-  // After a deadline kill, collect what is left in the pipes for at most this.
-  constexpr milliseconds kKillDrain{200};
-
   ExecResult r;
-  auto finish = [&]() -> ExecResult {
-    r.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
-    return std::move(r);
-  };
-
-  asio::io_context ioc;
-  bp::async_pipe out_pipe(ioc), err_pipe(ioc);
-  std::error_code ec;
-  // clang-format off
-  bp::child child(bp::exe = "/bin/sh", bp::args = {"-c", command},
-                  bp::std_in < bp::null, bp::std_out > out_pipe, bp::std_err > err_pipe,
-                  ChildSetup{}, ec);
-  // clang-format on
-  if (ec || !child.valid()) {
-    r.error = fmt::format("local: could not start /bin/sh -c for '{}': {}", command,
-                          ec ? ec.message() : std::string("invalid child"));
-    return finish();
+  LocalRun run(command, hooks_, r);
+  if (run.start()) {
+    const bool killed = run.wait(t0, t0 + deadline);
+    if (killed) run.kill();
+    run.finish(killed);
   }
-  const pid_t pid = child.id();
-
-  PipeReader out_reader(out_pipe, r.out, hooks_.on_output), err_reader(err_pipe, r.err, hooks_.on_output);
-  out_reader.start();
-  err_reader.start();
-
-  auto run_io = [&](milliseconds slice) {
-    ioc.run_for(slice);
-    if (ioc.stopped()) ioc.restart();
-  };
-  auto check_exit = [&](bool& exited, Clock::time_point& exited_at) {
-    if (exited) return;
-    std::error_code rec;
-    if (!child.running(rec)) {
-      exited = true;
-      exited_at = Clock::now();
-    }
-  };
-
-  bool exited = false;
-  Clock::time_point exited_at{};
-  milliseconds idle_slice{1};
-  for (;;) {
-    check_exit(exited, exited_at);
-    const bool eof = out_reader.done() && err_reader.done();
-    const auto now = Clock::now();
-    if (exited && eof) break;
-    if (exited && now - exited_at >= kLinger) break;  // background holders of the pipes
-    if (now >= until) {
-      r.timed_out = true;
-      break;
-    }
-    if (!exited && hooks_.interrupted && hooks_.interrupted()) {
-      r.error = fmt::format("local: '{}' interrupted after {} ms", command,
-                            std::chrono::duration_cast<milliseconds>(now - t0).count());
-      break;
-    }
-    const auto left = std::chrono::duration_cast<milliseconds>(until - now) + milliseconds{1};
-    if (!eof) {
-      run_io(std::min(left, milliseconds{20}));
-    } else {
-      // Output complete, waiting for the exit: short, growing sleeps.
-      std::this_thread::sleep_for(std::min(left, idle_slice));
-      idle_slice = std::min(idle_slice * 2, milliseconds{20});
-    }
-  }
-
-  const bool killed = r.timed_out || !r.error.empty();
-  if (killed) {
-    ::kill(-pid, SIGKILL);  // the whole process group (pgid == pid)
-    ::kill(pid, SIGKILL);   // in case setpgid did not take
-    const auto drain_until = Clock::now() + kKillDrain;
-    while (!(out_reader.done() && err_reader.done()) && Clock::now() < drain_until) run_io(milliseconds{10});
-  }
-
-  // Stop reading: closes our pipe ends, completes pending reads as aborted.
-  boost::system::error_code ignore;
-  out_pipe.close(ignore);
-  err_pipe.close(ignore);
-  ioc.poll();
-
-  // Reap. After SIGKILL this is immediate unless the child is stuck in the
-  // kernel; never wait more than a second for that.
-  const auto reap_until = Clock::now() + (killed ? milliseconds{1000} : milliseconds{0});
-  for (;;) {
-    check_exit(exited, exited_at);
-    if (exited || Clock::now() >= reap_until) break;
-    std::this_thread::sleep_for(milliseconds{2});
-  }
-  if (!exited) {
-    // Only reachable after a deadline: the group got SIGKILL but the child has
-    // not died yet (uninterruptible sleep). Do not block on it.
-    child.detach();
-    r.exit_code = -1;
-    return finish();
-  }
-
-  if (killed) {
-    r.exit_code = -1;
-    return finish();
-  }
-  const int status = child.native_exit_code();
-  if (WIFEXITED(status)) {
-    r.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    r.exit_signal = signal_name(WTERMSIG(status));
-    r.exit_code = 128 + WTERMSIG(status);
-  }
-  return finish();
+  r.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
+  return r;
 }
 
 }  // namespace haverify

@@ -61,6 +61,10 @@ struct SshTarget {
   std::chrono::milliseconds connect_timeout{3000};
 };
 
+namespace ssh {
+class Channel;  // io/ssh_session.hpp
+}
+
 class SshTransport final : public Transport {
  public:
   explicit SshTransport(SshTarget target);
@@ -97,6 +101,10 @@ class SshTransport final : public Transport {
   using Clock = std::chrono::steady_clock;
 
   void connect_locked(Clock::time_point until);  // throws TransportError
+  // Opens a channel on the kept session, connecting first if there is none;
+  // retries once on a fresh session when a kept one turned out dead (nothing
+  // was sent yet). Null, with r.error (and r.timed_out) set, when it could not.
+  std::unique_ptr<ssh::Channel> open_channel_locked(Clock::time_point t0, Clock::time_point until, ExecResult& r);
   void drop_locked() noexcept;
 
   SshTarget target_;

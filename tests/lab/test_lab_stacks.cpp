@@ -1,0 +1,205 @@
+// Real-lab tests of the Pacemaker (pgrex, shared-disk) and Patroni stacks
+// (label `lab`, fixture `stacks`): each case brings up and takes down its own lab.
+#include "lab_support.hpp"
+
+using namespace labtest;
+
+// ---------------------------------------------------------------------------
+// The other stacks (tag [stacks], registered without the pgpool fixture: each
+// case brings its own stack up with --profile fast and always takes it down).
+// Issue 3: each stack comes up healthy, a power-off of the primary under load
+// passes with no acknowledged write lost and reports t_detect, t_promote and
+// t_first_write; a planned switchover and the rejoin of the old primary work
+// through the driver, and the cluster is healthy afterwards.
+namespace {
+
+struct StackLab {
+  explicit StackLab(const std::string& stack) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto up = sh(lab(fmt::format("up --stack {} --profile fast", stack)), 600s);
+    INFO(up.out << up.err);
+    REQUIRE(up.exit_code == 0);
+    WARN(fmt::format("lab up --stack {} --profile fast: {:.1f} s", stack,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+  }
+  ~StackLab() { sh(lab("down"), 300s); }
+};
+
+struct TimingRow {
+  std::string t_detect, t_promote, t_first_write, detect_s, promote_s, failover_s, lost_acked, verdict, reason;
+};
+
+TimingRow read_timing_row(const fs::path& p) {
+  io::CSVReader<9, io::trim_chars<>, io::double_quote_escape<',', '"'>> in(p.string());
+  in.read_header(io::ignore_extra_column, "t_detect", "t_promote", "t_first_write", "detect_s", "promote_s",
+                 "failover_s", "lost_acked", "verdict", "reason");
+  TimingRow r;
+  REQUIRE(in.read_row(r.t_detect, r.t_promote, r.t_first_write, r.detect_s, r.promote_s, r.failover_s, r.lost_acked,
+                      r.verdict, r.reason));
+  return r;
+}
+
+// Healthy as the issue states it: one primary named by the manager, and
+// every other node a standby streaming from it (shared disk: online passive).
+void require_healthy(bool replicated) {
+  Inventory inv = load_inventory(inventory_path());
+  TransportPool pool(inv);
+  auto driver = make_driver(inv, pool);
+  REQUIRE(driver->replicated() == replicated);
+  std::string primary;
+  const auto until = std::chrono::steady_clock::now() + 120s;
+  std::size_t streaming = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    primary.clear();
+    std::size_t standbys = 0;
+    for (const auto& s : driver->roles(5000ms)) {
+      if (s.role == Role::primary) primary = s.node;
+      if (s.role == Role::standby) ++standbys;
+    }
+    streaming = 0;
+    if (!primary.empty() && standbys + 1 == inv.nodes.size()) {
+      if (!replicated) return;
+      std::string err;
+      auto conn = pg_connect(node_target(*inv.node(primary)), 2000ms, &err);
+      if (conn)
+        streaming =
+            pg_query_rows(conn.get(), "SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'", 2000ms, &err)
+                .size();
+      if (streaming + 1 == inv.nodes.size()) return;
+    }
+    std::this_thread::sleep_for(1s);
+  }
+  FAIL(fmt::format("not healthy within 120 s: primary '{}', {} standby(s) streaming", primary, streaming));
+}
+
+std::string cluster_cmd(const std::string& args) {
+  auto r = sh(fmt::format("{} cluster {} --inventory {}", sh_quote(kBin), args, sh_quote(inventory_path())), 300s);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  WARN(fmt::format("haverify cluster {}: {}", args, r.out.substr(0, r.out.find('\n'))));
+  return r.out;
+}
+
+std::string node_with_role(const std::string& role) {
+  Inventory inv = load_inventory(inventory_path());
+  TransportPool pool(inv);
+  auto driver = make_driver(inv, pool);
+  const auto roles = driver->roles(5000ms);
+  // Patroni's synchronous_mode only switches over to the synchronous standby.
+  for (const auto& s : roles)
+    if (to_string(s.role) == role && s.detail.find("Sync Standby") != std::string::npos) return s.node;
+  for (const auto& s : roles)
+    if (to_string(s.role) == role) return s.node;
+  FAIL("no " << role << " in the lab");
+  return {};
+}
+
+// The Pacemaker labs watch the service LAN (a ping resource and a location
+// rule): a cut of the primary's service LAN must move the primary. Without the
+// check the VIP stays on the cut node and writes resume only after the heal,
+// more than 60 s after the cut (await_writes' timeout).
+void service_lan_cut_fails_over(const std::string& stack) {
+  const std::string before = node_with_role("primary");
+  const fs::path out = fresh_dir("stack-" + stack + "-svc-cut");
+  const auto rows = read_results(run_scenarios(out, "scenarios/single-fault/lan-cut-service-primary.yaml"));
+  REQUIRE(rows.count("lan-cut-service-primary") == 1);
+  const ResultRow& r = rows.at("lan-cut-service-primary").front();
+  INFO(stack << ": " << r.verdict << " " << r.reason);
+  CHECK(r.lost_acked == "0");
+  CHECK(r.split_brain_windows == "0");
+  REQUIRE_FALSE(r.failover_s.empty());
+  CHECK(std::stod(r.failover_s) < 30.0);
+  CHECK(node_with_role("primary") != before);
+  WARN(fmt::format("{} service-LAN cut of the primary: failover_s={} verdict={}", stack, r.failover_s, r.verdict));
+}
+
+// A SIGKILLed pacemaker-controld on the standby is respawned, and Pacemaker
+// 2.1.5 then loses the node's ping attribute from the CIB (the ping rule bans
+// its promotion). After the run the standby must be able to take over again:
+// recover unblocks it, and the scheduler's scores show no ban.
+void controld_kill_leaves_standby_promotable(const std::string& stack) {
+  const fs::path out = fresh_dir("stack-" + stack + "-controld");
+  const fs::path sc = out / "kill-controld-standby.yaml";
+  std::ofstream(sc) << R"(name: kill-controld-standby
+kind: single-fault
+workload:
+  ledger: {clients: 4, connect_deadline: 3s, commit_deadline: 3s}
+steps:
+  - start: ledger
+  - wait: 3s
+  - inject: {id: f1, fault: process_kill, target: standby, process: pacemaker-controld, signal: KILL}
+  - await_writes: {timeout: 60s}
+  - wait: 5s
+  - heal: all
+  - recover: {timeout: 120s}
+  - stop: ledger
+checks:
+  lost_acked: {max: 0}
+)";
+  const auto rows = read_results(run_scenarios(out, sh_quote(sc.string())));
+  REQUIRE(rows.count("kill-controld-standby") == 1);
+  const ResultRow& r = rows.at("kill-controld-standby").front();
+  INFO(stack << ": " << r.verdict << " " << r.reason);
+  CHECK(r.verdict == "pass");
+  Inventory inv = load_inventory(inventory_path());
+  TransportPool pool(inv);
+  auto driver = make_driver(inv, pool);
+  const auto blockers = driver->takeover_blockers(driver->roles(10s), 10s);
+  std::string listed;
+  for (const auto& [node, why] : blockers) listed += node + ": " + why + "\n";
+  INFO(listed);
+  CHECK(blockers.empty());
+  WARN(fmt::format("{} kill of pacemaker-controld on the standby: {}", stack, r.reason));
+}
+
+void stack_case(const std::string& stack, bool replicated) {
+  StackLab up(stack);
+  require_healthy(replicated);
+  // 1. Power-off of the primary under load.
+  const fs::path out = fresh_dir("stack-" + stack);
+  const auto results = run_scenarios(out, "scenarios/single-fault/power-off-primary.yaml");
+  const TimingRow r = read_timing_row(results);
+  INFO(stack << ": " << r.verdict << " " << r.reason);
+  CHECK(r.verdict == "pass");
+  CHECK(r.lost_acked == "0");
+  CHECK_FALSE(r.t_detect.empty());
+  CHECK_FALSE(r.t_promote.empty());
+  CHECK_FALSE(r.t_first_write.empty());
+  REQUIRE_FALSE(r.detect_s.empty());
+  REQUIRE_FALSE(r.promote_s.empty());
+  REQUIRE_FALSE(r.failover_s.empty());
+  // The phases are in order: noticed, then promoted, then the first write.
+  CHECK(std::stod(r.detect_s) <= std::stod(r.promote_s));
+  CHECK(std::stod(r.promote_s) <= std::stod(r.failover_s) + 0.1);
+  WARN(fmt::format("{} power-off: detect_s={} promote_s={} failover_s={}", stack, r.detect_s, r.promote_s,
+                   r.failover_s));
+  require_healthy(replicated);
+  // 2. Pacemaker: the service-LAN cut of the primary fails over (the ping resource).
+  if (stack != "patroni") {
+    service_lan_cut_fails_over(stack);
+    require_healthy(replicated);
+    controld_kill_leaves_standby_promotable(stack);
+    require_healthy(replicated);
+  }
+  // 3. Planned switchover to a standby, then the rejoin of the old primary.
+  const std::string old_primary = node_with_role("primary");
+  const std::string target = node_with_role("standby");
+  cluster_cmd(fmt::format("switchover --to {}", target));
+  CHECK(node_with_role("primary") == target);
+  cluster_cmd(fmt::format("rejoin {}", old_primary));
+  require_healthy(replicated);
+}
+
+}  // namespace
+
+TEST_CASE("pgrex stack: power-off, switchover and rejoin through the pacemaker driver", "[stacks]") {
+  stack_case("pgrex", true);
+}
+
+TEST_CASE("shared-disk stack: power-off, switchover and rejoin through the pacemaker driver", "[stacks]") {
+  stack_case("shared-disk", false);
+}
+
+TEST_CASE("patroni stack: power-off, switchover and rejoin through the patroni driver", "[stacks]") {
+  stack_case("patroni", true);
+}

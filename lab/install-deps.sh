@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 packages=(
   # build
-  build-essential cmake ninja-build pkg-config clang-format
+  build-essential cmake ninja-build pkg-config clang-format shellcheck
   # libraries
   libpq-dev libssh-dev libboost-dev libboost-filesystem-dev catch2 libfccp-dev
   libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev

@@ -3,19 +3,34 @@
 #
 # Runs as the only child of haverify-lab-init (PID 1 of the node), inside the
 # node's network, mount, UTS, IPC and PID namespaces. It makes the node look
-# like its own machine, starts sshd, and (pool node only) pgpool. It does NOT
+# like its own machine, starts sshd, and runs the stack's boot steps
+# (lab/stacks/<stack>/boot.sh, if the stack has one). It does NOT
 # start PostgreSQL: on a power-on, like a real HA cluster whose manager or
 # operator rejoins the old primary, the harness's driver (or
 # `haverify-lab rejoin`) brings it back as a standby.
 #
 # Usage: node-boot.sh NODE STATE_DIR
+#
+# A stack's boot.sh may define (both run as root in the node, with $node,
+# $state and $ndir set; the defaults do nothing):
+#   stack_boot_mounts    after the private /run, /dev/shm, /root and
+#                        PostgreSQL mounts: the stack's own private state
+#   stack_boot_services  after sshd started: daemons the node starts at boot
 set -euo pipefail
 
 node=${1:?usage: node-boot.sh NODE STATE_DIR}
 state=${2:?usage: node-boot.sh NODE STATE_DIR}
 ndir="$state/nodes/$node"
 # shellcheck source=/dev/null
-. "$ndir/node.env"   # NODE_KIND (db|pool), MGMT_ADDR
+. "$ndir/node.env"   # NODE_KIND (db|pool), STACK, MGMT_ADDR
+lab_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+stack_boot_mounts() { :; }
+stack_boot_services() { :; }
+if [[ -f $lab_dir/stacks/${STACK:-}/boot.sh ]]; then
+    # shellcheck source=/dev/null  # one of lab/stacks/*/boot.sh, checked on its own
+    . "$lab_dir/stacks/$STACK/boot.sh"
+fi
 
 echo "boot: $node starting at $(date '+%F %T.%N')"
 
@@ -36,25 +51,7 @@ mount -t tmpfs -o mode=0700,size=16m home-"$node" /root
 mount --bind "$ndir/varlib" /var/lib/postgresql
 mount --bind "$ndir/varlog" /var/log/postgresql
 
-# Cluster-manager state is private too (lab notes: shared libqb/state files
-# collide between nodes). Mount points exist on the host (packages installed).
-if [[ ${STACK:-} == pgrex || ${STACK:-} == shared-disk ]]; then
-    for d in etc-corosync:/etc/corosync varlib-corosync:/var/lib/corosync \
-        varlib-pacemaker:/var/lib/pacemaker varlog-corosync:/var/log/corosync \
-        varlog-pacemaker:/var/log/pacemaker; do
-        mount --bind "$ndir/${d%%:*}" "${d#*:}"
-    done
-    # Debian 12 bug (lab notes): ocf-shellfuncs calls `crm_attribute -p -v
-    # -INFINITY`, which fails. A fixed copy is bind-mounted in this node only;
-    # the host's file is never changed.
-    mount --bind "$state/pacemaker/ocf-shellfuncs" /usr/lib/ocf/lib/heartbeat/ocf-shellfuncs
-    # The lab fence agent, visible only inside the nodes.
-    mount -t overlay "sbin-$node" -o "lowerdir=$state/pacemaker/sbin:/usr/sbin" /usr/sbin
-fi
-if [[ ${STACK:-} == patroni ]]; then
-    mount --bind "$ndir/etc-patroni" /etc/patroni
-    mount --bind "$ndir/varlib-etcd" /var/lib/etcd
-fi
+stack_boot_mounts
 
 # Fresh boot, fresh PID namespace: a postmaster.pid left by the previous life
 # of this node is stale by definition (and its PID may now belong to sshd).
@@ -62,12 +59,6 @@ rm -f /var/lib/postgresql/15/main/postmaster.pid
 
 /usr/sbin/sshd -f "$ndir/sshd_config" -E "$ndir/sshd.log"
 
-if [[ $NODE_KIND == pool && -f $state/pool/pgpool.conf ]]; then
-    # Power-on of the pool node: restart pgpool and keep its saved node status
-    # (pgpool_status in its logdir), so detached nodes stay detached.
-    # (`haverify-lab up` starts the first pgpool itself, with -D.)
-    setsid /usr/sbin/pgpool -n -f "$state/pool/pgpool.conf" -F "$state/pool/pcp.conf" \
-        -a "$state/pool/pool_hba.conf" </dev/null >>"$state/pool/pgpool.log" 2>&1 &
-fi
+stack_boot_services
 
 echo "boot: $node done at $(date '+%F %T.%N')"

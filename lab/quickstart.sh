@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 bash lab/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc)" --target haverify haverify-lab-init
+# shellcheck disable=SC2317  # teardown is run by the EXIT trap
 teardown() { [ "${HAVERIFY_KEEP_LAB:-0}" = 1 ] || ./build/haverify lab down; }
 trap teardown EXIT
 ./build/haverify lab up --stack pgpool

@@ -12,6 +12,7 @@ jobs=$(nproc)
 
 # The code is clang-formatted (.clang-format); a drift fails the run.
 find harness faults reports tests lab bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format --dry-run -Werror
+bash lab/check-shell.sh  # the shell scripts (lab/, bench/, tests/) pass shellcheck; a finding fails the run
 
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHAVERIFY_SANITIZE=ON >/dev/null
 cmake --build build-asan --target haverify_unit_tests -j "$jobs"

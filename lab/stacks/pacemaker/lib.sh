@@ -1,23 +1,34 @@
 # shellcheck shell=bash
-# Pacemaker stacks of the haverify lab (sourced by lab/haverify-lab):
-#   pgrex        2 nodes, Corosync 3 (knet) on the interconnect LAN, Pacemaker 2.1,
-#                ocf:heartbeat:pgsql rep_mode=sync as a promotable clone, a
-#                service VIP and a replication VIP (IPaddr2), lab fencing.
-#   shared-disk  2 nodes, a group Filesystem (bind of one host directory that
-#                only the active node mounts) + pgsql + service VIP, lab fencing.
+# What the Pacemaker stacks of the haverify lab share (sourced by
+# lab/stacks/pgrex/stack.sh and lab/stacks/shared-disk/stack.sh): 2 nodes,
+# Corosync 3 (knet) on the interconnect LAN, Pacemaker 2.1, lab fencing, the
+# service-LAN check, the initial CIB, and the stack verbs.
+# The stack that sources it sets PCMK_MODEL (replication | shared-disk, as
+# rejoin.sh and haverify's pacemaker driver name it) and PCMK_RESOURCE, and
+# defines:
+#   pcmk_seed                 the PostgreSQL data before Pacemaker starts
+#   pcmk_pgsql_attrs          its own ocf:heartbeat:pgsql instance attributes
+#   pcmk_resources PG_ATTRS   its resources (after fencing and ping-svc)
+#   pcmk_constraints          its constraints (after the fencing locations)
+#   pcmk_healthy_rows ROWS    whether "in_recovery|sync standbys" on the
+#                             service VIP is healthy
+# and sets PCMK_HEALTHY_WHAT (what `up` waits for).
 
 PCMK_DIR="$LAB_DIR/stacks/pacemaker"
 VIP_SVC=198.18.1.100
 VIP_REPL=198.18.2.100
 PG_TMPDIR=/var/lib/postgresql/tmp # pgsql RA tmpdir (PGSQL.lock, rep_mode.conf)
-SHARED_PGDATA_REL=shared/pgdata   # the "shared disk", under $STATE
 
 pcmk_token() { if [[ $1 == fast ]]; then echo 1000; else echo 3000; fi; }
 # priority-fencing-delay: the surviving standby waits this long before it
 # fences a lost primary, so that in a split the primary's side wins.
 pcmk_pfd() { if [[ $1 == fast ]]; then echo 2s; else echo 5s; fi; }
 
-pcmk_write_common() { # host-side files shared by all nodes
+# shellcheck disable=SC2034  # DB_NODES and ALL_NODES are read by lab/lib/*.sh
+stack_nodes() { DB_NODES=(node1 node2) ALL_NODES=(node1 node2); }
+stack_service_monitored() { true; } # the ping-svc location rule
+
+stack_prepare() { # host-side files shared by all nodes
     local profile=$1
     mkdir -p "$STATE/pacemaker/sbin" "$STATE/power/requests" "$STATE/power/replies"
     # The fixed ocf-shellfuncs (lab notes: -p is mis-parsed by crm_attribute 2.1.5).
@@ -154,72 +165,12 @@ pcmk_cib() { # the initial CIB (written before Pacemaker starts)
     pg="$(nv pgsql pgctl "$PG_BIN/pg_ctl")$(nv pgsql psql /usr/bin/psql)$(nv pgsql pgdata "$PG_DATA")"
     pg+="$(nv pgsql config "$PG_DATA/postgresql.conf")$(nv pgsql pgport "$PG_PORT")$(nv pgsql pgdba postgres)"
     pg+="$(nv pgsql socketdir /run/postgresql)$(nv pgsql logfile "$PG_LOG")$(nv pgsql stop_escalate 5)"
-    if [[ $STACK == pgrex ]]; then
-        pg+="$(nv pgsql rep_mode sync)$(nv pgsql node_list "${DB_NODES[*]}")$(nv pgsql master_ip "$VIP_REPL")"
-        pg+="$(nv pgsql repuser postgres)$(nv pgsql tmpdir "$PG_TMPDIR")$(nv pgsql restart_on_promote false)"
-        pg+="$(nv pgsql primary_conninfo_opt 'keepalives_idle=10 keepalives_interval=2 keepalives_count=3')"
-        pg+="$(nv pgsql check_wal_receiver true)$(nv pgsql xlog_check_count 3)"
-        echo '<clone id="pgsql-clone"><meta_attributes id="pgsql-clone-meta">'
-        nv pgsql-clone promotable true
-        nv pgsql-clone promoted-max 1
-        nv pgsql-clone promoted-node-max 1
-        nv pgsql-clone clone-max 2
-        nv pgsql-clone clone-node-max 1
-        nv pgsql-clone notify true
-        nv pgsql-clone priority 10
-        echo '</meta_attributes>'
-        echo "<primitive id=\"pgsql\" class=\"ocf\" provider=\"heartbeat\" type=\"pgsql\"><instance_attributes id=\"pgsql-ia\">$pg</instance_attributes><operations>"
-        op pgsql start 0s 300s 'on-fail="restart"'
-        op pgsql monitor 4s 60s 'on-fail="restart"'
-        op pgsql monitor 3s 60s 'role="Promoted" on-fail="restart"' -promoted
-        op pgsql promote 0s 300s 'on-fail="restart"'
-        op pgsql demote 0s 300s 'on-fail="fence"'
-        op pgsql stop 0s 300s 'on-fail="fence"'
-        op pgsql notify 0s 60s
-        echo '</operations></primitive></clone>'
-        echo '<group id="vip-group">'
-        ipaddr2 vip-svc "$VIP_SVC" svc0
-        ipaddr2 vip-repl "$VIP_REPL" repl0
-        echo '</group>'
-        echo '</resources><constraints>'
-        fence_locations
-        echo "<rsc_location id=\"l-pgsql-pref\" rsc=\"pgsql-clone\" role=\"Promoted\" node=\"${DB_NODES[0]}\" score=\"100\"/>"
-        ping_location l-pgsql-ping pgsql-clone Promoted
-        echo '<rsc_colocation id="c-vip-with-promoted" rsc="vip-group" with-rsc="pgsql-clone" with-rsc-role="Promoted" score="INFINITY"/>'
-        # Optional (score 0), as in the pgsql agent's reference configuration:
-        # a Mandatory demote->stop order blocks the VIPs' stop when the
-        # demote ran in an earlier transition (a shutdown of the last node
-        # then hangs: "Cannot shut down node1 because of vip-svc: blocked").
-        echo '<rsc_order id="o-promote-then-vip" first="pgsql-clone" first-action="promote" then="vip-group" then-action="start" symmetrical="false" kind="Optional"/>'
-        echo '<rsc_order id="o-demote-then-stop-vip" first="pgsql-clone" first-action="demote" then="vip-group" then-action="stop" symmetrical="false" kind="Optional"/>'
-        echo '</constraints>'
-    else
-        echo '<group id="pg-group"><meta_attributes id="pg-group-meta">'
-        nv pg-group priority 10
-        echo '</meta_attributes>'
-        echo '<primitive id="pgdata-fs" class="ocf" provider="heartbeat" type="Filesystem"><instance_attributes id="pgdata-fs-ia">'
-        nv pgdata-fs device "$STATE/$SHARED_PGDATA_REL"
-        nv pgdata-fs directory "$PG_DATA"
-        nv pgdata-fs fstype none
-        nv pgdata-fs options bind
-        echo '</instance_attributes><operations>'
-        op pgdata-fs start 0s 60s
-        op pgdata-fs monitor 10s 40s
-        op pgdata-fs stop 0s 60s 'on-fail="fence"'
-        echo '</operations></primitive>'
-        echo "<primitive id=\"pgsql\" class=\"ocf\" provider=\"heartbeat\" type=\"pgsql\"><instance_attributes id=\"pgsql-ia\">$pg</instance_attributes><operations>"
-        op pgsql start 0s 300s 'on-fail="restart"'
-        op pgsql monitor 4s 60s 'on-fail="restart"'
-        op pgsql stop 0s 300s 'on-fail="fence"'
-        echo '</operations></primitive>'
-        ipaddr2 vip-svc "$VIP_SVC" svc0
-        echo '</group>'
-        echo '</resources><constraints>'
-        fence_locations
-        echo "<rsc_location id=\"l-pg-pref\" rsc=\"pg-group\" node=\"${DB_NODES[0]}\" score=\"100\"/>"
-        ping_location l-pg-ping pg-group
-        echo '</constraints>'
-    fi
+    pg+=$(pcmk_pgsql_attrs)
+    pcmk_resources "$pg"
+    echo '</resources><constraints>'
+    fence_locations
+    pcmk_constraints
+    echo '</constraints>'
     echo '<rsc_defaults><meta_attributes id="rsc-options">'
     nv rsc resource-stickiness INFINITY
     nv rsc migration-threshold 1
@@ -244,36 +195,6 @@ start_power_controller() {
     echo $! >"$STATE/power/controller.pid"
 }
 
-setup_pgrex() {
-    local n d
-    d="$(ndir node1)/varlib/15/main"
-    for n in "${DB_NODES[@]}"; do install -d -o postgres -g postgres -m 700 "$(ndir "$n")/varlib/tmp"; done
-    node_exec node1 runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -k -N -U "$PG_USER" \
-        --auth=trust -E UTF8 --locale=C.UTF-8 >"$(ndir node1)/initdb.log" 2>&1 ||
-        die "initdb failed on node1 (see $(ndir node1)/initdb.log)"
-    pcmk_pg_config >>"$d/postgresql.conf"
-    pg_hba >"$d/pg_hba.conf"
-    pg_start node1 || die "PostgreSQL did not start on node1"
-    log "pg_basebackup node2 (the pgsql agent writes its recovery settings itself)"
-    node_exec node2 runuser -u postgres -- "$PG_BIN/pg_basebackup" -D "$PG_DATA" -X stream -c fast \
-        -d "host=$(addr node1 repl) port=$PG_PORT user=$PG_USER" >"$(ndir node2)/basebackup.log" 2>&1 ||
-        die "pg_basebackup failed on node2 (see $(ndir node2)/basebackup.log)"
-    node_exec node1 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null ||
-        die "cannot stop the seed PostgreSQL on node1"
-}
-
-setup_shared_disk() {
-    local shared="$STATE/$SHARED_PGDATA_REL" n
-    install -d -o postgres -g postgres -m 700 "$STATE/shared" "$shared"
-    for n in "${DB_NODES[@]}"; do install -d -o postgres -g postgres -m 700 "$(ndir "$n")/varlib/15/main"; done
-    runuser -u postgres -- "$PG_BIN/initdb" -D "$shared" -k -N -U "$PG_USER" \
-        --auth=trust -E UTF8 --locale=C.UTF-8 >"$STATE/initdb.log" 2>&1 ||
-        die "initdb failed for the shared disk (see $STATE/initdb.log)"
-    pcmk_pg_config >>"$shared/postgresql.conf"
-    echo "synchronous_standby_names = ''   # shared disk: no standby" >>"$shared/postgresql.conf"
-    pg_hba >"$shared/pg_hba.conf"
-}
-
 # Healthy = what haverify needs before a scenario: the service VIP answers as
 # a writable primary, and (pgrex) the other node streams synchronously.
 pcmk_healthy() {
@@ -281,27 +202,18 @@ pcmk_healthy() {
     r=$(psql "host=$VIP_SVC port=$PG_PORT user=$PG_USER dbname=postgres connect_timeout=2" -X -At -c \
         "select pg_is_in_recovery(), (select count(*) from pg_stat_replication where state = 'streaming' and sync_state = 'sync')" \
         </dev/null 2>/dev/null) || return 1
-    if [[ $STACK == pgrex ]]; then [[ $r == 'f|1' ]]; else [[ ${r%%|*} == f ]]; fi
+    pcmk_healthy_rows "$r"
 }
 
-up_pacemaker() {
-    local n
-    if [[ $STACK == pgrex ]]; then
-        log "initdb node1, seed node2"
-        setup_pgrex
-    else
-        log "initdb on the shared disk $STATE/$SHARED_PGDATA_REL"
-        setup_shared_disk
-    fi
+stack_up() {
+    pcmk_seed
     start_power_controller
     log "starting corosync + pacemaker on ${DB_NODES[*]}"
     each_node_parallel "cluster start" pcmk_cluster start -- "${DB_NODES[@]}"
-    local what="service VIP $VIP_SVC answering as primary"
-    [[ $STACK == pgrex ]] && what+=" with node2 streaming sync"
-    wait_until 120 "$what" pcmk_healthy
+    wait_until 120 "$PCMK_HEALTHY_WHAT" pcmk_healthy
 }
 
-status_pacemaker() {
+stack_status() {
     local n pid
     for n in "${DB_NODES[@]}"; do
         pid=$(init_pid "$n") || continue
@@ -310,19 +222,15 @@ status_pacemaker() {
     echo "crm_mon: no node answers"
 }
 
-rejoin_pacemaker() {
-    local n=$1 model=replication
-    [[ $STACK == shared-disk ]] && model=shared-disk
-    init_pid "$n" >/dev/null || die "$n is powered off (run: haverify-lab power-on $n)"
+stack_rejoin() {
+    local n=$1
     log "rejoining $n ($STACK)"
-    ssh_node "$n" bash -s -- "$model" "$n" "$PG_DATA" "$PG_BIN" "$VIP_REPL" "$PG_PORT" "$PG_TMPDIR" 120 \
+    ssh_node "$n" bash -s -- "$PCMK_MODEL" "$n" "$PG_DATA" "$PG_BIN" "$VIP_REPL" "$PG_PORT" "$PG_TMPDIR" 120 \
         /bin/bash "$PCMK_DIR/cluster.sh" start 60 <"$PCMK_DIR/rejoin.sh" || die "rejoin of $n failed"
     log "$n rejoined"
 }
 
-inventory_pacemaker() {
-    local model=replication resource=pgsql-clone
-    [[ $STACK == shared-disk ]] && model=shared-disk resource=pg-group
+stack_inventory() {
     cat <<EOF
 
 endpoint:
@@ -334,8 +242,8 @@ endpoint:
 
 driver:
   type: pacemaker
-  model: $model
-  resource: $resource
+  model: $PCMK_MODEL
+  resource: $PCMK_RESOURCE
   repl_host: $VIP_REPL
   tmpdir: $PG_TMPDIR
   rejoin_script: $PCMK_DIR/rejoin.sh

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Patroni stack of the haverify lab (sourced by lab/haverify-lab): 3 nodes,
+# Stack patroni of the haverify lab (sourced by lab/lib/stack.sh): 3 nodes,
 # each with etcd (one 3-member cluster on the interconnect LAN), Patroni 3
 # and PostgreSQL 15, synchronous_mode on. Clients reach the primary through
 # a host list of the service addresses with target_session_attrs=read-write.
@@ -8,6 +8,9 @@ PATRONI_DIR="$LAB_DIR/stacks/patroni"
 PATRONI_SCOPE=hvlab
 PATRONI_LOG=/var/log/postgresql/patroni.log # inside a node (private bind mount)
 REST_PORT=8008
+
+# shellcheck disable=SC2034  # DB_NODES and ALL_NODES are read by lab/lib/*.sh
+stack_nodes() { DB_NODES=(node1 node2 node3) ALL_NODES=(node1 node2 node3); }
 
 # ttl / loop_wait / retry_timeout: the product defaults, or short ones for CI.
 patroni_timing() { if [[ $1 == fast ]]; then echo "10 2 4"; else echo "30 10 10"; fi; }
@@ -18,7 +21,7 @@ etcd_cluster() {
     echo "$out"
 }
 
-patroni_write_common() {
+stack_prepare() { # etcd.env and config.yml of every node (mounted at /etc/patroni)
     local profile=$1 n d ttl loop retry
     read -r ttl loop retry <<<"$(patroni_timing "$profile")"
     for n in "${DB_NODES[@]}"; do
@@ -133,8 +136,8 @@ sync = [x for x in streaming if x.get("Role") == "Sync Standby"]
 sys.exit(0 if len(leaders) == 1 and len(streaming) == len(m) - 1 and len(sync) >= 1 else 1)' "$j"
 }
 
-up_patroni() {
-    local profile=$1 n
+stack_up() {
+    local n
     for n in "${DB_NODES[@]}"; do install -d -o postgres -g postgres -m 700 "$(ndir "$n")/varlib/15"; done
     log "starting etcd on ${DB_NODES[*]}"
     each_node_parallel "etcd start" patroni_node etcd -- "${DB_NODES[@]}"
@@ -147,7 +150,7 @@ up_patroni() {
     wait_until 120 "a Patroni leader with every replica streaming and one sync standby" patroni_healthy
 }
 
-status_patroni() {
+stack_status() {
     local n pid
     for n in "${DB_NODES[@]}"; do
         pid=$(init_pid "$n") || continue
@@ -156,20 +159,22 @@ status_patroni() {
     echo "patronictl: no node answers"
 }
 
-rejoin_patroni() {
-    local n=$1
-    init_pid "$n" >/dev/null || die "$n is powered off (run: haverify-lab power-on $n)"
-    log "starting etcd + patroni on $n (Patroni rejoins it, with pg_rewind if needed)"
-    patroni_node "$n" start
-    member_streaming() { patroni_list "$1" | python3 -c '
+member_streaming() { # member_streaming NODE: Patroni lists NODE as a running replica
+    patroni_list "$1" | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
-sys.exit(0 if any(x.get("Member") == sys.argv[1] and x.get("Role") != "Leader" and x.get("State") in ("running", "streaming") for x in m) else 1)' "$1"; }
+sys.exit(0 if any(x.get("Member") == sys.argv[1] and x.get("Role") != "Leader" and x.get("State") in ("running", "streaming") for x in m) else 1)' "$1"
+}
+
+stack_rejoin() {
+    local n=$1
+    log "starting etcd + patroni on $n (Patroni rejoins it, with pg_rewind if needed)"
+    patroni_node "$n" start
     wait_until 120 "$n streaming again" member_streaming "$n"
     log "$n rejoined"
 }
 
-inventory_patroni() {
+stack_inventory() {
     local hosts='' n
     for n in "${DB_NODES[@]}"; do hosts+="${hosts:+,}$(addr "$n" svc)"; done
     cat <<EOF

@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+# The inventory haverify reads (sourced by lab/haverify-lab): $STATE/inventory.yaml,
+# written by up: LANs, SSH, the lab, the database nodes, then the stack's
+# endpoint and driver (stack_inventory).
+
+write_inventory() {
+    local profile=$1 f="$STATE/inventory.yaml" n lan
+    {
+        cat <<EOT
+name: lab-$STACK
+stack: $STACK
+profile: $profile$([[ ${REPLICATION:-sync} == async ]] && echo "-async")
+
+lans:
+  management:   {subnet: 198.18.0.0/24}
+  service:      {subnet: 198.18.1.0/24$(stack_service_monitored && echo ", monitored: true")}
+  replication:  {subnet: 198.18.2.0/24}
+  interconnect: {subnet: 198.18.3.0/24}
+
+ssh:
+  user: root
+  port: 22
+  key: $SSH_KEY
+  known_hosts: $KNOWN_HOSTS
+  connect_timeout_ms: 3000
+
+lab:
+  script: $SCRIPT
+  state_dir: $STATE
+
+nodes:
+EOT
+        for n in "${DB_NODES[@]}"; do
+            echo "  - name: $n"
+            echo "    ssh: {host: $(addr "$n" mgmt)}"
+            echo "    interfaces:"
+            for lan in "${LANS[@]}"; do
+                printf '      %-13s {ifname: %-6s address: %s/24}\n' "${LAN_LONG[$lan]}:" "${lan}0," "$(addr "$n" "$lan")"
+            done
+            cat <<EOT
+    postgres:
+      host: $(addr "$n" mgmt)
+      port: $PG_PORT
+      user: $PG_USER
+      database: postgres
+      data_dir: $PG_DATA
+      bin_dir: $PG_BIN
+      os_user: postgres
+    power:
+      controller: lab
+EOT
+        done
+        stack_inventory
+    } >"$f.tmp"
+    mv -f "$f.tmp" "$f"
+}

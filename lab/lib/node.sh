@@ -1,0 +1,130 @@
+# shellcheck shell=bash
+# Nodes of haverify-lab (sourced by lab/haverify-lab). A node is a named
+# network namespace hvl-<node> plus its own mount, UTS, IPC and PID
+# namespaces, with a tiny PID 1 (lab_init.cpp) and a boot script
+# (node-boot.sh); sshd on its management address, reached with the lab's key.
+
+ndir() { echo "$STATE/nodes/$1"; }
+
+init_pid() { # prints the node's init host PID if it is alive
+    local f
+    f="$(ndir "$1")/init.pid"
+    [[ -r $f ]] || return 1
+    local pid
+    pid=$(<"$f")
+    [[ -n $pid && -d /proc/$pid ]] || return 1
+    # alive and not a zombie
+    [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] || return 1
+    echo "$pid"
+}
+
+node_exec() { # node_exec NODE CMD...
+    local pid
+    pid=$(init_pid "$1") || die "node $1 is powered off"
+    shift
+    nsenter -t "$pid" -n -m -u -i -p -- "$@" 9<&-   # never leak the up/down lock
+}
+
+write_node_files() {
+    local n=$1 d
+    d=$(ndir "$n")
+    mkdir -p "$d/varlib/15" "$d/varlog"
+    chown postgres:postgres "$d/varlib" "$d/varlib/15"
+    chown root:postgres "$d/varlog"
+    chmod 1775 "$d/varlog"
+    cat >"$d/node.env" <<EOT
+NODE_KIND=$(is_db_node "$n" && echo db || echo pool)
+STACK=$STACK
+MGMT_ADDR=$(addr "$n" mgmt)
+EOT
+    cat >"$d/sshd_config" <<EOT
+# haverify lab node $n: key-only root login on the management LAN only.
+ListenAddress $(addr "$n" mgmt)
+Port 22
+HostKey $d/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+AuthorizedKeysFile $STATE/ssh/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+PrintMotd no
+MaxStartups 100:30:200
+MaxSessions 50
+AcceptEnv LANG LC_*
+Subsystem sftp internal-sftp
+EOT
+}
+
+boot_node() { # start a fresh init + boot script in the node's namespaces
+    local n=$1 d pid
+    d=$(ndir "$n")
+    rm -f "$d/init.pid" "$d/booted"
+    # setsid: detached from the caller's terminal and session.
+    setsid ip netns exec "hvl-$n" unshare --mount --uts --ipc --pid --fork --kill-child --mount-proc \
+        "$INIT" /bin/bash "$LAB_DIR/node-boot.sh" "$n" "$STATE" </dev/null >>"$d/console.log" 2>&1 9<&- &
+    local ushare=$!
+    local end=$(($(date +%s%N) + 5000000000))
+    while :; do
+        pid=$(awk '{print $1}' "/proc/$ushare/task/$ushare/children" 2>/dev/null) || pid=
+        [[ -n $pid ]] && break
+        if (($(date +%s%N) > end)) || [[ ! -d /proc/$ushare ]]; then
+            die "node $n: init did not start (see $d/console.log)"
+        fi
+        sleep 0.01
+    done
+    echo "$pid" >"$d/init.pid"
+    echo on >"$d/power"
+}
+
+boot_done() { grep -q "^boot: $1 done" "$(ndir "$1")/console.log"; }
+boot_failed() { grep -q "boot program exited with status [1-9]" "$(ndir "$1")/console.log"; }
+sshd_answers() { # read the SSH banner on the management address
+    timeout 1 bash -c "exec 3<>/dev/tcp/$(addr "$1" mgmt)/22 && head -c 4 <&3" 2>/dev/null | grep -q SSH-
+}
+wait_boot() {
+    local n=$1 end=$(($(date +%s%N) + ${2:-15} * 1000000000))
+    until boot_done "$n"; do
+        boot_failed "$n" && die "node $n: boot script failed (see $(ndir "$n")/console.log)"
+        (($(date +%s%N) < end)) || die "node $n: boot not finished after ${2:-15}s (see $(ndir "$n")/console.log)"
+        sleep 0.02
+    done
+    wait_until 10 "sshd of $n on $(addr "$n" mgmt):22" sshd_answers "$n"
+}
+
+gen_ssh_keys() {
+    mkdir -p "$STATE/ssh"
+    chmod 700 "$STATE/ssh"
+    local n
+    ssh-keygen -q -t ed25519 -N '' -C haverify-lab -f "$SSH_KEY" &
+    for n in "${ALL_NODES[@]}"; do
+        mkdir -p "$(ndir "$n")"
+        ssh-keygen -q -t ed25519 -N '' -C "hvl-$n" -f "$(ndir "$n")/ssh_host_ed25519_key" &
+    done
+    wait
+    cp "$SSH_KEY.pub" "$STATE/ssh/authorized_keys"
+    : >"$KNOWN_HOSTS"
+    for n in "${ALL_NODES[@]}"; do
+        echo "$(addr "$n" mgmt) $(cut -d' ' -f1-2 "$(ndir "$n")/ssh_host_ed25519_key.pub")" >>"$KNOWN_HOSTS"
+    done
+}
+
+ssh_node() { # ssh_node NODE CMD...
+    ssh 9<&- -i "$SSH_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+        -o BatchMode=yes -o ConnectTimeout=3 "root@$(addr "$1" mgmt)" "${@:2}"
+}
+
+# ---------------------------------------------------------------- exec
+cmd_exec() {
+    local n=${1:-}
+    check_node "$n"
+    shift
+    [[ ${1:-} == -- ]] && shift
+    (($#)) || die "usage: haverify-lab exec NODE -- CMD [ARGS...]"
+    local pid
+    pid=$(init_pid "$n") || die "node $n is powered off"
+    exec nsenter -t "$pid" -n -m -u -i -p -- "$@"
+}

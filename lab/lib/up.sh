@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# Up (sourced by lab/haverify-lab): the steps every stack shares around the
+# stack's own (stack_prepare, stack_up): state tmpfs, firewall, SSH keys,
+# node files, network, boot, SSH check, inventory.
+
+async_stacks() { # the stacks that offer --replication async, joined with |
+    local s out=()
+    for s in $(list_stacks); do
+        if (load_stack "$s" && stack_offers_async); then out+=("$s"); fi
+    done
+    local IFS='|'
+    echo "${out[*]}"
+}
+
+cmd_up() { # cmd_up STACK PROFILE (REPLICATION set by the caller)
+    local stack=$1 profile=$2
+    [[ -n $stack ]] || die "--stack is required (one of: $(list_stacks))"
+    load_stack "$stack"
+    [[ $REPLICATION == sync ]] || stack_offers_async ||
+        die "--replication async is only offered on --stack $(async_stacks)"
+    [[ $profile == default || $profile == fast ]] || die "--profile must be default or fast"
+    [[ $REPLICATION == sync || $REPLICATION == async ]] || die "--replication must be sync or async"
+    check_state_path
+
+    log "cleaning any previous lab"
+    cmd_down quiet
+    # The whole state dir is a tmpfs: deleting PostgreSQL data dirs on this
+    # machine's disk (ext4, discard) takes 3-6 s, fsyncs stall the setup,
+    # and down is then just an unmount. It only holds lab data.
+    mkdir -p "$STATE"
+    mount -t tmpfs -o "mode=0755,size=$STATE_TMPFS_SIZE" hvl-state "$STATE" || die "cannot mount a tmpfs on $STATE"
+    mkdir -p "$STATE/nodes"
+    INIT=$(find_init_binary)
+    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\n' "$stack" "$profile" "$INIT" >"$STATE/lab.env"
+    # shellcheck disable=SC2034  # read by die (lib/common.sh)
+    UP_RUNNING=1
+    trap 'echo "haverify-lab: up FAILED; clean up with: $SCRIPT down" >&2' ERR
+
+    fw_open
+    gen_ssh_keys
+    local n
+    for n in "${ALL_NODES[@]}"; do write_node_files "$n"; done
+    stack_prepare "$profile" # files the nodes mount at boot
+    log "building network"
+    build_network
+    log "booting nodes"
+    for n in "${ALL_NODES[@]}"; do boot_node "$n"; done
+    for n in "${ALL_NODES[@]}"; do wait_boot "$n" 15; done
+
+    stack_up "$profile"
+
+    log "checking ssh into every node"
+    local pids=()
+    for n in "${ALL_NODES[@]}"; do
+        ssh_node "$n" true &
+        pids+=($!)
+    done
+    for n in "${!pids[@]}"; do
+        wait "${pids[$n]}" || die "ssh to ${ALL_NODES[$n]} ($(addr "${ALL_NODES[$n]}" mgmt)) failed"
+    done
+    write_inventory "$profile"
+    trap - ERR
+    # shellcheck disable=SC2034  # read by die (lib/common.sh)
+    UP_RUNNING=
+    printf 'lab up (stack %s, profile %s) in %s s\ninventory: %s\n' \
+        "$stack" "$profile" "$(elapsed)" "$STATE/inventory.yaml"
+}

@@ -52,6 +52,10 @@ ExecResult run_lab_script(const std::vector<std::string>& args, const LabScriptO
   };
   if (opts.interruptible) hooks.interrupted = [] { return cancel::requested(); };
   ExecResult r = LocalTransport(std::move(hooks)).exec(command, opts.deadline);
+  // The output went to the log and stdout as it came: the result carries the
+  // outcome only (describe(r) is "exit 1", not the script's whole stderr).
+  r.out.clear();
+  r.err.clear();
   log << fmt::format("# {} after {} ms\n", r.ok() ? "exit 0" : describe(r), r.elapsed.count());
   return r;
 }

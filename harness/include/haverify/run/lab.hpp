@@ -30,7 +30,8 @@ struct LabScriptOptions {
 
 // Runs `script args...` with stdin /dev/null, its stdout and stderr appended
 // to opts.log_path and echoed to stdout as they come. A non-zero exit, a
-// deadline or an interruption is in the ExecResult, never thrown; throws
+// deadline or an interruption is in the ExecResult (its out and err are
+// left empty: the output is in the log), never thrown; throws
 // std::runtime_error only if the log cannot be opened.
 ExecResult run_lab_script(const std::vector<std::string>& args, const LabScriptOptions& opts);
 

@@ -32,11 +32,7 @@ ExecResult run_on_first_node(const Inventory& inv, TransportPool& pool, const st
     if (left.count() <= 0) break;
     last = pool.run("ssh", n.name, command, left);
     if (last.ok()) return last;
-    if (errors)
-      *errors += fmt::format("{}{}: {}", errors->empty() ? "" : "; ", n.name,
-                             !last.error.empty() ? last.error
-                             : last.timed_out    ? std::string("timed out")
-                                                 : fmt::format("exit {} {}", last.exit_code, last.err));
+    if (errors) *errors += fmt::format("{}{}: {}", errors->empty() ? "" : "; ", n.name, describe(last));
   }
   return last;
 }
@@ -54,9 +50,7 @@ void run_script_over_ssh(TransportPool& pool, const std::string& node, const std
   const std::string cmd =
       fmt::format("{}bash -s --{} <<'HAVERIFY_SCRIPT_EOF'\n{}\nHAVERIFY_SCRIPT_EOF", vars, quoted, body.str());
   ExecResult r = pool.run("ssh", node, cmd, deadline);
-  if (!r.ok())
-    throw std::runtime_error(fmt::format("{} failed on {} ({}{}exit {}): {}{}", what, node, r.error,
-                                         r.timed_out ? " timed out, " : " ", r.exit_code, r.err, r.out));
+  if (!r.ok()) throw std::runtime_error(fmt::format("{} failed on {} ({}): {}", what, node, describe(r), r.out));
 }
 
 std::vector<ExecResult> run_on_nodes_parallel(TransportPool& pool, const std::vector<std::string>& nodes,

@@ -23,8 +23,8 @@ std::vector<std::string> check_inventory(const Inventory& inv, std::chrono::mill
         t.connect();
         ExecResult r = t.exec("true", deadline);
         if (!r.ok())
-          problems[i] = fmt::format("node {}: SSH to {}@{}:{} connected but `true` failed: {} exit {}", n.name,
-                                    n.ssh.user, n.ssh.host, n.ssh.port, r.error, r.exit_code);
+          problems[i] = fmt::format("node {}: SSH to {}@{}:{} connected but `true` failed: {}", n.name, n.ssh.user,
+                                    n.ssh.host, n.ssh.port, describe(r));
       } catch (const std::exception& e) {
         problems[i] = fmt::format("node {}: {}", n.name, e.what());
       }

@@ -69,7 +69,7 @@ class Recovery {
       run_log(fmt::format("recover: powering on {}", n.name));
       history_.record(kRunner, OpType::info, std::string(op::fn::power_on), "recover", n.name);
       ExecResult on = pool_.run(pc.where, n.name, pc.on, left());
-      if (!on.ok()) throw HarnessError(fmt::format("recover: power-on of {} failed: {} {}", n.name, on.error, on.err));
+      if (!on.ok()) throw HarnessError(fmt::format("recover: power-on of {} failed: {}", n.name, describe(on)));
     }
   }
 

@@ -80,7 +80,9 @@ class Recovery {
   void unblock_stale(const Health& h, const std::map<std::string, std::string>& rejoining) {
     for (auto it = blocked_since_.begin(); it != blocked_since_.end();)
       it = h.blocked.count(it->first) ? std::next(it) : blocked_since_.erase(it);
-    for (const auto& [node, reason] : h.blocked) {
+    for (const auto& blocked : h.blocked) {
+      const std::string& node = blocked.first;  // named: a lambda below captures it
+      const std::string& reason = blocked.second;
       if (rejoining.count(node)) continue;
       auto& since = blocked_since_.emplace(node, Clock::now()).first->second;
       if (Clock::now() - since < kUnblockGrace) continue;

@@ -29,6 +29,7 @@
 #include "haverify/core/shell.hpp"
 #include "haverify/io/pg.hpp"
 #include "haverify/io/transport.hpp"
+#include "haverify/run/suite.hpp"
 
 namespace fs = std::filesystem;
 namespace bp = boost::process;

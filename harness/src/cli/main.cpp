@@ -215,7 +215,7 @@ int cluster_command(const std::string& file, const std::string& action, const st
   }
   const auto deadline = std::chrono::milliseconds(deadline_ms);
   TransportPool pool(inv);
-  auto driver = make_driver(inv, pool);
+  auto driver = make_driver(inv, pool, DriverOptions{default_rejoin_script()});
   const auto t0 = std::chrono::steady_clock::now();
   try {
     if (action == "switchover") {

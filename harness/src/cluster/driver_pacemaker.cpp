@@ -127,9 +127,7 @@ class PacemakerDriver : public NodeDriverBase {
     const std::string cmd = fmt::format("attrd_updater --refresh 2>&1 && crm_resource --cleanup -r {} -N {} 2>&1",
                                         sh_quote(inv_.driver.resource), sh_quote(node));
     ExecResult r = pool_.run("ssh", node, cmd, deadline);
-    if (!r.ok())
-      throw std::runtime_error(
-          fmt::format("unblock {}: `{}` failed: {} exit {} {}", node, cmd, r.error, r.exit_code, r.out));
+    if (!r.ok()) throw std::runtime_error(fmt::format("unblock {}: `{}` failed: {} {}", node, cmd, describe(r), r.out));
   }
 
   // Replication: ban the Promoted role from the old primary (pgsql demotes
@@ -151,8 +149,7 @@ class PacemakerDriver : public NodeDriverBase {
                          sh_quote(target));
     ExecResult r = pool_.run("ssh", target, cmd, time_left(until));
     if (!r.ok())
-      throw std::runtime_error(
-          fmt::format("switchover: `{}` on {} failed: {} exit {} {}", cmd, target, r.error, r.exit_code, r.out));
+      throw std::runtime_error(fmt::format("switchover: `{}` on {} failed: {} {}", cmd, target, describe(r), r.out));
     std::string why;
     const bool done = await_serving(target, until, &why);
     ExecResult clear =

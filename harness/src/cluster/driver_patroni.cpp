@@ -108,8 +108,7 @@ class PatroniDriver : public NodeDriverBase {
     if (r.ok() && (r.out.find("Switchover failed") != std::string::npos || r.out.find("Error:") != std::string::npos))
       throw std::runtime_error(fmt::format("switchover to {} refused by patronictl: {}", target, r.out));
     if (!r.ok())
-      throw std::runtime_error(
-          fmt::format("switchover: `{}` on {} failed: {} exit {} {}", cmd, target, r.error, r.exit_code, r.out));
+      throw std::runtime_error(fmt::format("switchover: `{}` on {} failed: {} {}", cmd, target, describe(r), r.out));
     std::string why;
     if (!await_serving(target, until, &why))
       throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));

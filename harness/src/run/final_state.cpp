@@ -4,8 +4,12 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "haverify/cluster/health.hpp"
+#include "haverify/cluster/observe.hpp"
 #include "haverify/core/cancel.hpp"
+#include "haverify/core/op.hpp"
 #include "haverify/workload/workload.hpp"
 #include "haverify/workload/workload_bank.hpp"
 
@@ -73,36 +77,36 @@ FinalState read_final_state(const Inventory& inv, ClusterDriver& driver, const F
   return f;
 }
 
+namespace {
+
+NodeReading reading(const NodeFinalState& n) {
+  return NodeReading{n.node, n.reachable, n.in_recovery, n.timeline, n.streaming_from_primary};
+}
+
+}  // namespace
+
+// "Has the run's final state converged?": a single primary that answers,
+// every other node a converged standby (cluster/health.hpp) holding the
+// primary's rows.
 std::string divergence(const FinalState& s) {
   if (s.primary.empty()) return "no single primary";
   const NodeFinalState* p = s.find(s.primary);
   if (!p || !p->reachable) return "the primary does not answer";
-  std::string out;
-  auto add = [&out](const std::string& x) { out += (out.empty() ? "" : "; ") + x; };
+  std::vector<std::string> out;
   for (const auto& n : s.nodes) {
     if (n.node == s.primary) continue;
-    if (!s.replicated) {  // shared disk: passive nodes run no PostgreSQL
-      if (n.reachable && !n.in_recovery) add(n.node + " answers as a second primary");
-      continue;
-    }
-    if (!n.reachable)
-      add(n.node + " does not answer");
-    else if (!n.in_recovery)
-      add(n.node + " is not in recovery");
-    else if (n.timeline != p->timeline)
-      add(fmt::format("{} on timeline {}, primary on {}", n.node, n.timeline, p->timeline));
-    else if (!n.streaming_from_primary)
-      add(n.node + " is not streaming from " + s.primary);
-    else if (n.table_checksums != p->table_checksums)
-      add(n.node + " holds different rows");
+    std::string why = converged_standby_problem(reading(n), reading(*p), s.replicated);
+    if (why.empty() && s.replicated && n.table_checksums != p->table_checksums) why = n.node + " holds different rows";
+    if (!why.empty()) out.push_back(std::move(why));
   }
-  return out;
+  return fmt::format("{}", fmt::join(out, "; "));
 }
 
 FinalState await_convergence(const Inventory& inv, ClusterDriver& driver, const FinalStateOptions& opts,
                              std::chrono::milliseconds timeout, History& history) {
   const auto until = std::chrono::steady_clock::now() + timeout;
-  history.record("runner", OpType::invoke, "converge", "");
+  const std::string runner(op::proc::runner), converge(op::fn::converge);
+  history.record(runner, OpType::invoke, converge, "");
   FinalState f;
   std::string why;
   for (;;) {
@@ -110,23 +114,18 @@ FinalState await_convergence(const Inventory& inv, ClusterDriver& driver, const 
     why = divergence(f);
     if (why.empty()) {
       // Converged as PostgreSQL sees it; can the manager fail over to every standby?
-      try {
-        f.takeover_blockers = driver.takeover_blockers(driver.roles(5s), 5s);
-      } catch (const std::exception&) {
-        f.takeover_blockers.clear();  // cannot tell: not a divergence
-      }
-      for (const auto& [node, reason] : f.takeover_blockers)
-        why += fmt::format("{}{} cannot take over: {}", why.empty() ? "" : "; ", node, reason);
+      f.takeover_blockers = read_takeover_blockers(driver, 5s);
+      why = fmt::format("{}", fmt::join(blocker_problems(f.takeover_blockers), "; "));
     }
     if (why.empty()) {
       f.converged_mono = mono_now_ns();
-      history.record("runner", OpType::ok, "converge", f.primary);
+      history.record(runner, OpType::ok, converge, f.primary);
       return f;
     }
     if (std::chrono::steady_clock::now() > until || cancel::requested()) break;
     cancel::sleep_for(250ms);
   }
-  history.record("runner", OpType::fail, "converge", f.primary, "", why);
+  history.record(runner, OpType::fail, converge, f.primary, "", why);
   return f;
 }
 

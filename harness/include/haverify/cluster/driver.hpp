@@ -1,52 +1,23 @@
 #pragma once
 // ClusterDriver: what only the cluster manager knows (its view of the roles,
-// how to bring a failed node back). Direct node probes live beside it.
-#include <atomic>
+// how to bring a failed node back, planned operations). One file per driver
+// (driver_generic, driver_pgpool, driver_pacemaker, driver_patroni); direct
+// node probes are in probe.hpp, the health rule in health.hpp.
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "haverify/cluster/detect.hpp"
+#include "haverify/cluster/probe.hpp"
+#include "haverify/cluster/remote.hpp"
 #include "haverify/cluster/transport_pool.hpp"
 #include "haverify/config/inventory.hpp"
-#include "haverify/core/history.hpp"
-#include "haverify/io/pg.hpp"
 #include "haverify/io/transport.hpp"
 
 namespace haverify {
-
-enum class Role { primary, standby, down, unknown };
-const char* to_string(Role r);
-
-struct NodeStatus {
-  std::string node;
-  Role role = Role::unknown;
-  bool attached = true;  // the manager routes clients to / keeps this node
-  std::string detail;
-};
-
-// Direct probe of one node: connect over its postgres address and ask
-// pg_is_in_recovery(). `down` when it does not answer within `deadline`.
-NodeStatus probe_node(const NodeSpec& node, std::chrono::milliseconds deadline);
-std::vector<NodeStatus> probe_all(const Inventory& inv, std::chrono::milliseconds deadline);
-PgTarget node_target(const NodeSpec& node);
-PgTarget endpoint_target(const Inventory& inv);
-
-// A moment the cluster manager noticed something (t_detect), read from its logs.
-struct DetectEvent {
-  Nanos wall_ns = 0;
-  std::string node;  // the node whose log says so
-  std::string what;  // the log line
-};
-
-// The wall time of a log line's leading timestamp: ISO ("2026-11-21
-// 12:00:00,123" or "...T12:00:00.123") or syslog ("Nov 21 12:00:00.123",
-// year taken from `reference_wall`, the closest year that is not in the
-// future). Local time, as daemons log. nullopt if the line has none.
-std::optional<Nanos> parse_log_time(const std::string& line, Nanos reference_wall);
 
 class ClusterDriver {
  public:
@@ -152,7 +123,8 @@ class NodeDriverBase : public ClusterDriver {
   // pg_stat_replication shows it streaming. Throws when `until` passes.
   void await_standby(const std::string& node, time_point until, const std::string& what);
   // Why `node` is not a healthy standby now ("" if it is), given the
-  // manager's view and the primary it names.
+  // manager's view and the primary it names (health.hpp: the manager's half,
+  // then, replicated, PostgreSQL's half).
   std::string standby_problem(const std::string& node, const std::vector<NodeStatus>& view, const std::string& primary);
   // Waits until `node`'s PostgreSQL no longer answers (replicated) and, with
   // `ask_manager`, the manager counts it out (down or detached). Throws when `until` passes.
@@ -176,29 +148,20 @@ class NodeDriverBase : public ClusterDriver {
   std::string last_primary_;  // the primary stop_cluster() stopped last
 };
 
-// What is left until `until`, at least 1 ms (a deadline for the next call).
-std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point until);
-
-std::unique_ptr<ClusterDriver> make_driver(const Inventory& inv, TransportPool& pool);
-std::unique_ptr<ClusterDriver> make_pacemaker_driver(const Inventory& inv, TransportPool& pool);
-std::unique_ptr<ClusterDriver> make_patroni_driver(const Inventory& inv, TransportPool& pool);
-
-// The node the manager names primary (and that answers as one), else the only
-// node answering as primary, else "".
-std::string current_primary(const Inventory& inv, ClusterDriver& driver);
-
-// A standby's row in the primary's pg_stat_replication.
-struct ReplicationState {
-  std::string state;       // streaming, catchup, startup, ...
-  std::string sync_state;  // async, potential, sync, quorum
+// What the runner or the CLI decides for the drivers.
+struct DriverOptions {
+  // lab/scripts/pg-rejoin.sh (the pg_ctl drivers' rejoin and rebuild); the
+  // caller decides where it is (run/lab.hpp: rejoin_script_path()).
+  std::string rejoin_script;
 };
 
-// Each inventory node's row in `primary`'s pg_stat_replication, matched by
-// application_name = node name or client_addr = one of the node's
-// addresses; of several rows, a streaming one. Nodes without a row are
-// absent. Empty with `error` set when the query fails.
-std::map<std::string, ReplicationState> replication_states(const Inventory& inv, PGconn* primary,
-                                                           std::chrono::milliseconds deadline, std::string* error);
+std::unique_ptr<ClusterDriver> make_driver(const Inventory& inv, TransportPool& pool, const DriverOptions& opts);
+std::unique_ptr<ClusterDriver> make_generic_driver(const Inventory& inv, TransportPool& pool,
+                                                   const std::string& rejoin_script);
+std::unique_ptr<ClusterDriver> make_pgpool_driver(const Inventory& inv, TransportPool& pool,
+                                                  const std::string& rejoin_script);
+std::unique_ptr<ClusterDriver> make_pacemaker_driver(const Inventory& inv, TransportPool& pool);
+std::unique_ptr<ClusterDriver> make_patroni_driver(const Inventory& inv, TransportPool& pool);
 
 // `crm_simulate -Ls` output -> node -> why, for each of `candidates` whose
 // score is -INFINITY: the promotion score of `resource`'s instances
@@ -208,55 +171,5 @@ std::map<std::string, ReplicationState> replication_states(const Inventory& inv,
 std::map<std::string, std::string> pacemaker_takeover_blockers(const std::string& scores, const std::string& resource,
                                                                bool promotable,
                                                                const std::vector<std::string>& candidates);
-
-// Helpers the drivers share. Each asks the nodes in inventory order and
-// returns the first successful answer; `errors` collects the others.
-// The service endpoint answers as a writable primary (a switchover is done when it does).
-bool endpoint_is_primary(const Inventory& inv, std::chrono::milliseconds deadline, std::string* why);
-ExecResult run_on_first_node(const Inventory& inv, TransportPool& pool, const std::string& command,
-                             std::chrono::milliseconds deadline, std::string* errors);
-// Runs `script` (a local file) on `node` with `[VAR=value...] bash -s -- ARGS`
-// over SSH; throws with its output on failure.
-void run_script_over_ssh(TransportPool& pool, const std::string& node, const std::string& script_path,
-                         const std::vector<std::string>& args, std::chrono::milliseconds deadline,
-                         const std::string& what, const std::map<std::string, std::string>& env = {});
-// Runs `command` on each of `nodes` at once, each on its own kept SSH session,
-// launched in the order given; the results in that order.
-std::vector<ExecResult> run_on_nodes_parallel(TransportPool& pool, const std::vector<std::string>& nodes,
-                                              const std::string& command, std::chrono::milliseconds deadline);
-// Greps `log` on every node for `pattern` (extended regex) and returns the
-// matching lines stamped at or after `since_wall`, earliest first.
-std::vector<DetectEvent> detect_from_logs(const Inventory& inv, TransportPool& pool, const std::string& log,
-                                          const std::string& pattern, Nanos since_wall,
-                                          std::chrono::milliseconds deadline);
-
-// Samples every node every `interval` on its own connection (over the
-// node's postgres address, the management LAN in the lab) and records:
-//  - each sample: {process: probe, f: state, node, type ok with value
-//    {"in_recovery":b,"timeline":n,"lsn":"x/y","writable":b}, or type fail};
-//    writable = it answered, is not in recovery and is not read-only (the
-//    probe never writes: see driver.cpp);
-//  - each role change: {process: probe, f: role, value: primary|standby|down}.
-// One row: pg_is_in_recovery() (t|f), the timeline the node is on (a
-// primary's insert timeline, a standby's received timeline), its LSN, and
-// transaction_read_only (on|off).
-extern const char* const kNodeStateSql;
-
-class RoleProber {
- public:
-  RoleProber(const Inventory& inv, History& history, std::chrono::milliseconds interval,
-             std::chrono::milliseconds deadline);
-  ~RoleProber();
-  void start();
-  void stop();
-
- private:
-  void loop(const NodeSpec& node);
-  const Inventory& inv_;
-  History& history_;
-  std::chrono::milliseconds interval_, deadline_;
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-};
 
 }  // namespace haverify

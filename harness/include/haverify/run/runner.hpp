@@ -1,7 +1,9 @@
 #pragma once
-// The Runner: one run = one scenario repetition with a seed, against one
-// inventory. It starts probes and workloads, injects and heals faults, reads
-// the final state, computes metrics and verdicts and writes the reports.
+// The Runner's entry point: a suite of runs (suite.cpp: order, shards, plan
+// rows, exit code). One run = one scenario repetition with a seed, against
+// one inventory (session.cpp): it starts probes and workloads, runs the
+// steps (steps.cpp), heals, reads the final state, computes metrics and
+// verdicts and writes the reports.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -10,6 +12,8 @@
 
 #include "haverify/config/inventory.hpp"
 #include "haverify/config/scenario.hpp"
+#include "haverify/run/preflight.hpp"
+#include "haverify/run/suite.hpp"
 #include "reports/results.hpp"
 
 namespace haverify {
@@ -36,35 +40,12 @@ struct RunOptions {
   // results (to plan_out if set).
   std::string plan_path;
   std::string plan_out;
+  // The pg_ctl drivers' rejoin script; empty: default_rejoin_script().
+  std::string rejoin_script;
   bool shuffle = false;  // order the runs with the seed
   int shard_index = 1;   // --shard i/n: run the items at positions p with p % n == i - 1
   int shard_count = 1;
 };
-
-// "i/n" with 1 <= i <= n; nullopt (and *error) otherwise.
-std::optional<std::pair<int, int>> parse_shard(const std::string& text, std::string* error);
-
-// The order of a suite's `count` items: identity, or with `shuffle` a
-// Fisher-Yates shuffle driven by std::mt19937_64(seed) (reproducible on any
-// platform: index = rng() % (i + 1)).
-std::vector<std::size_t> seeded_order(std::size_t count, std::uint64_t seed, bool shuffle);
-
-// Whether the item at `position` (in the seeded order) belongs to shard
-// `index` of `count`: position % count == index - 1. The shards partition the
-// items: every item is in exactly one shard.
-bool in_shard(std::size_t position, int index, int count);
-
-// Expands directories to their *.yaml / *.yml files (sorted per directory;
-// with `recursive`, in its sub-directories too).
-std::vector<std::string> expand_scenario_paths(const std::vector<std::string>& paths, bool recursive = false);
-
-// Connects to every node over SSH (host keys verified) and PostgreSQL and
-// returns one line per problem; empty means the inventory is usable.
-std::vector<std::string> check_inventory(const Inventory& inv, std::chrono::milliseconds deadline);
-
-// Why no run may start while the fault ledger (its default path if empty)
-// lists unhealed faults; empty when it lists none.
-std::string unhealed_faults_problem(const std::string& ledger_path);
 
 // Runs everything; prints progress and the summary table; returns the exit
 // code. `rows`, if given, receives every run's row (also on an early stop).

@@ -1,0 +1,34 @@
+#pragma once
+// Detection from the cluster managers' logs: when the manager noticed a
+// failure (t_detect).
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "haverify/cluster/transport_pool.hpp"
+#include "haverify/config/inventory.hpp"
+#include "haverify/core/history.hpp"
+
+namespace haverify {
+
+// A moment the cluster manager noticed something (t_detect), read from its logs.
+struct DetectEvent {
+  Nanos wall_ns = 0;
+  std::string node;  // the node whose log says so
+  std::string what;  // the log line
+};
+
+// The wall time of a log line's leading timestamp: ISO ("2026-11-21
+// 12:00:00,123" or "...T12:00:00.123") or syslog ("Nov 21 12:00:00.123",
+// year taken from `reference_wall`, the closest year that is not in the
+// future). Local time, as daemons log. nullopt if the line has none.
+std::optional<Nanos> parse_log_time(const std::string& line, Nanos reference_wall);
+
+// Greps `log` on every node for `pattern` (extended regex) and returns the
+// matching lines stamped at or after `since_wall`, earliest first.
+std::vector<DetectEvent> detect_from_logs(const Inventory& inv, TransportPool& pool, const std::string& log,
+                                          const std::string& pattern, Nanos since_wall,
+                                          std::chrono::milliseconds deadline);
+
+}  // namespace haverify

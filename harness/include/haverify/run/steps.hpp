@@ -1,0 +1,60 @@
+#pragma once
+// The steps of a run, one function per step kind (steps.cpp), over the
+// state of the run they act on.
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "faults/exec.hpp"
+#include "faults/injector.hpp"
+#include "haverify/cluster/driver.hpp"
+#include "haverify/config/inventory.hpp"
+#include "haverify/config/scenario.hpp"
+#include "haverify/core/history.hpp"
+#include "haverify/run/cluster_ops.hpp"
+#include "haverify/run/watches.hpp"
+#include "haverify/workload/maintenance.hpp"
+#include "haverify/workload/workload.hpp"
+#include "haverify/workload/workload_bank.hpp"
+
+namespace haverify {
+
+// The workloads of one run (started by `start` steps, stopped by `stop`
+// steps and at teardown) and their options.
+struct RunWorkloads {
+  LedgerOptions ledger_options;
+  BankOptions bank_options;
+  std::unique_ptr<LedgerWorkload> ledger;
+  std::unique_ptr<BankWorkload> bank;
+  std::unique_ptr<MaintenanceWorkload> maintenance;
+  void stop_all();
+};
+
+// What the steps act on (owned by the RunSession).
+struct StepContext {
+  const Inventory& inv;
+  const Scenario& sc;
+  ClusterDriver& driver;
+  TransportPool& pool;
+  History& history;
+  std::mt19937_64& rng;
+  faults::FaultInjector& injector;
+  faults::Execs& execs;
+  ClusterOps& cluster_ops;
+  AckWatch& acks;
+  RunWorkloads& workloads;
+  std::string log_prefix;  // "<scenario> #<repetition>"
+  // The first inject step's target labels ("primary"), each completed with
+  // the nodes it resolved to ("primary->node1") when it runs.
+  std::vector<std::string>& first_inject_targets;
+  int auto_fault_id = 0;  // f1, f2, ... for faults without an id
+  int auto_exec_id = 0;   // x1, x2, ... for background commands without an id
+};
+
+// Runs one step; returns why it was skipped (cluster steps only). Throws
+// HarnessError (or the fault/workload layers' errors) when it fails.
+std::optional<std::string> run_step(StepContext& ctx, const Step& step);
+
+}  // namespace haverify

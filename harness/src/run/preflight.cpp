@@ -1,0 +1,53 @@
+#include "haverify/run/preflight.hpp"
+
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "faults/ledger.hpp"
+#include "haverify/io/transport.hpp"
+
+namespace fs = std::filesystem;
+
+namespace haverify {
+
+std::vector<std::string> check_inventory(const Inventory& inv, std::chrono::milliseconds deadline) {
+  std::vector<std::string> problems(inv.nodes.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < inv.nodes.size(); ++i) {
+    threads.emplace_back([&, i] {
+      const auto& n = inv.nodes[i];
+      try {
+        SshTransport t(n.ssh);
+        t.connect();
+        ExecResult r = t.exec("true", deadline);
+        if (!r.ok())
+          problems[i] = fmt::format("node {}: SSH to {}@{}:{} connected but `true` failed: {}", n.name, n.ssh.user,
+                                    n.ssh.host, n.ssh.port, describe(r));
+      } catch (const std::exception& e) {
+        problems[i] = fmt::format("node {}: {}", n.name, e.what());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<std::string> out;
+  for (auto& p : problems)
+    if (!p.empty()) out.push_back(p);
+  for (const auto& n : inv.nodes) {
+    if (n.power.controller == "lab" && inv.lab && !fs::exists(inv.lab->script))
+      out.push_back(fmt::format("node {}: lab power controller script {} does not exist", n.name, inv.lab->script));
+  }
+  return out;
+}
+
+std::string unhealed_faults_problem(const std::string& ledger_path) {
+  faults::FaultLedger ledger(ledger_path.empty() ? faults::FaultLedger::default_path() : ledger_path);
+  const auto left = ledger.entries().size();
+  if (left == 0) return {};
+  return fmt::format(
+      "the fault ledger {} still lists {} unhealed fault(s) from an earlier run; run `haverify heal` first",
+      ledger.path(), left);
+}
+
+}  // namespace haverify

@@ -1,0 +1,145 @@
+#include "haverify/run/recover.hpp"
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "faults/fault.hpp"
+#include "haverify/cluster/health.hpp"
+#include "haverify/cluster/observe.hpp"
+#include "haverify/core/cancel.hpp"
+#include "haverify/core/op.hpp"
+#include "haverify/run/run_log.hpp"
+
+namespace haverify {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+const std::string kRunner(op::proc::runner);
+
+// One recover(): its deadline and the rate limits of its rejoins and unblocks.
+class Recovery {
+ public:
+  Recovery(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
+           std::chrono::milliseconds timeout)
+      : inv_(inv), driver_(driver), pool_(pool), history_(history), timeout_(timeout), until_(Clock::now() + timeout) {}
+
+  void run() {
+    history_.record(kRunner, OpType::invoke, std::string(op::fn::recover), "");
+    Health h;
+    while (true) {
+      // Every round: a node may be switched off while we wait (the manager
+      // fences it: a Pacemaker node whose corosync died), so power is checked
+      // again each time, not just once.
+      power_on_what_is_off();
+      const ClusterObservation o = observe_cluster(inv_, driver_);
+      h = assess_health(o);
+      if (h.ok()) break;
+      if (Clock::now() > until_ || cancel::requested())
+        throw HarnessError(fmt::format("recover: cluster not healthy after {} s: {}{}", timeout_.count() / 1000,
+                                       h.why(), last_error_.empty() ? "" : "; last rejoin error: " + last_error_));
+      if (!h.primary.empty()) {
+        const auto why = rejoin_reasons(o, h);
+        unblock_stale(h, why);
+        for (const auto& [node, reason] : why) rejoin(node, h.primary, reason);
+      }
+      cancel::sleep_for(500ms);
+    }
+    history_.record(kRunner, OpType::ok, std::string(op::fn::recover), h.primary);
+  }
+
+ private:
+  static constexpr auto kRejoinGrace = 20s;
+  static constexpr auto kUnblockGrace = 20s;
+
+  std::chrono::milliseconds left() const {
+    return std::max(std::chrono::milliseconds(1000),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(until_ - Clock::now()));
+  }
+
+  void power_on_what_is_off() {
+    for (const auto& n : inv_.nodes) {
+      auto pc = faults::power_commands(inv_, n);
+      if (pc.status_is_off.empty()) continue;
+      ExecResult off = pool_.run(pc.where, n.name, pc.status_is_off, 10s);
+      if (!off.ok()) continue;
+      run_log(fmt::format("recover: powering on {}", n.name));
+      history_.record(kRunner, OpType::info, std::string(op::fn::power_on), "recover", n.name);
+      ExecResult on = pool_.run(pc.where, n.name, pc.on, left());
+      if (!on.ok()) throw HarnessError(fmt::format("recover: power-on of {} failed: {}", n.name, describe(on)));
+    }
+  }
+
+  // A working standby the manager would not promote: clear what blocks it,
+  // but only once it has stayed blocked for a grace period (a standby that
+  // just caught up gets its promotion score at the manager's next monitor),
+  // and again only after another one. Nodes about to be rejoined are left alone.
+  void unblock_stale(const Health& h, const std::map<std::string, std::string>& rejoining) {
+    for (auto it = blocked_since_.begin(); it != blocked_since_.end();)
+      it = h.blocked.count(it->first) ? std::next(it) : blocked_since_.erase(it);
+    for (const auto& blocked : h.blocked) {
+      const std::string& node = blocked.first;  // named: a lambda below captures it
+      const std::string& reason = blocked.second;
+      if (rejoining.count(node)) continue;
+      auto& since = blocked_since_.emplace(node, Clock::now()).first->second;
+      if (Clock::now() - since < kUnblockGrace) continue;
+      since = Clock::now();
+      run_log(fmt::format("recover: unblocking {} ({})", node, reason));
+      attempt(op::fn::unblock, node, reason,
+              [&] { driver_.unblock(node, std::min<std::chrono::milliseconds>(left(), 30s)); });
+    }
+  }
+
+  void rejoin(const std::string& node, const std::string& primary, const std::string& reason) {
+    auto last = rejoined_.find(node);
+    if (last != rejoined_.end() && Clock::now() - last->second < kRejoinGrace) return;
+    rejoined_[node] = Clock::now();
+    run_log(fmt::format("recover: rejoining {} as a standby of {} ({})", node, primary, reason));
+    // A failure is retried after the grace period, until the deadline.
+    attempt(op::fn::rejoin, node, reason, [&] { driver_.rejoin(node, primary, left()); });
+  }
+
+  // Records `f` invoke, then ok or fail; a failure is kept as the last error.
+  template <class F>
+  void attempt(std::string_view fn, const std::string& node, const std::string& reason, F&& action) {
+    const std::string f(fn);
+    history_.record(kRunner, OpType::invoke, f, reason, node);
+    try {
+      action();
+      history_.record(kRunner, OpType::ok, f, reason, node);
+    } catch (const std::exception& e) {
+      last_error_ = e.what();
+      history_.record(kRunner, OpType::fail, f, reason, node, last_error_);
+      run_log("recover: " + last_error_);
+    }
+  }
+
+  const Inventory& inv_;
+  ClusterDriver& driver_;
+  TransportPool& pool_;
+  History& history_;
+  const std::chrono::milliseconds timeout_;
+  const Clock::time_point until_;
+  std::map<std::string, Clock::time_point> rejoined_, blocked_since_;
+  std::string last_error_;
+};
+
+}  // namespace
+
+void recover(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
+             std::chrono::milliseconds timeout) {
+  Recovery(inv, driver, pool, history, timeout).run();
+}
+
+void wait_healthy(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
+                  std::chrono::milliseconds timeout) {
+  const Health h = assess_health(observe_cluster(inv, driver));
+  if (h.ok()) return;
+  run_log(fmt::format("cluster not healthy ({}); recovering", h.why()));
+  recover(inv, driver, pool, history, timeout);
+}
+
+}  // namespace haverify

@@ -1,0 +1,323 @@
+#include "haverify/run/session.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "haverify/check/checkers.hpp"
+#include "haverify/check/metrics.hpp"
+#include "haverify/cluster/role_prober.hpp"
+#include "haverify/core/cancel.hpp"
+#include "haverify/core/op.hpp"
+#include "haverify/run/final_state.hpp"
+#include "haverify/run/recover.hpp"
+#include "haverify/run/run_log.hpp"
+#include "haverify/run/steps.hpp"
+#include "haverify/run/watches.hpp"
+#include "haverify/workload/sampler.hpp"
+#include "reports/stream.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace haverify {
+
+namespace {
+
+const std::string kRunner(op::proc::runner);
+
+MemoryGrowthOptions memory_growth_options(const Scenario& sc) {
+  MemoryGrowthOptions mg;
+  if (sc.sampler) {
+    mg.max_mb_per_hour = sc.sampler->memory_growth_mb_per_hour;
+    mg.memory = sc.sampler->memory;
+    mg.warmup_ns = static_cast<Nanos>(sc.sampler->warmup.count()) * 1'000'000;
+    mg.min_samples = static_cast<std::size_t>(sc.sampler->min_samples);
+  }
+  return mg;
+}
+
+// Everything the History hands its ops to: the checkers' and metrics' passes,
+// the streaming report writers and the runner's watches. Built before the
+// History and everything that appends to it, so it outlives them.
+struct RunSinks {
+  RunSinks(const Scenario& sc, const RunOptions& opts, const std::string& run_dir, Nanos start)
+      : single_writer(opts.probe_interval.count() * 1'000'000),
+        memory_growth(memory_growth_options(sc)),
+        checker_feed(checkers(sc)),
+        history_out(run_dir + "/history.jsonl"),
+        events_out(run_dir + "/events.csv", start),
+        throughput_out(run_dir + "/throughput.csv", start,
+                       sc.sampler ? sc.sampler->interval : std::chrono::milliseconds(1000)) {
+    if (sc.sampler) series_out.emplace(run_dir + "/series.csv", start);
+    all = {&history_out, &events_out, &throughput_out, &metrics_pass, &checker_feed, &first_inject, &unblocks};
+    if (series_out) all.push_back(&*series_out);
+  }
+  std::vector<const Checker*> checkers(const Scenario& sc) const {
+    std::vector<const Checker*> c = {&single_writer, &convergence};
+    if (sc.ledger) c.insert(c.begin(), &durability);
+    if (sc.bank) c.push_back(&bank_checker);
+    if (sc.sampler) c.push_back(&memory_growth);
+    return c;
+  }
+
+  const DurabilityChecker durability;
+  const SingleWriterChecker single_writer;
+  const ConvergenceChecker convergence;
+  const BankChecker bank_checker;
+  const MemoryGrowthChecker memory_growth;
+  CheckerFeed checker_feed;
+  MetricsPass metrics_pass;
+  reports::HistoryJsonlWriter history_out;
+  reports::EventsCsvWriter events_out;
+  reports::ThroughputCsvWriter throughput_out;
+  std::optional<reports::SeriesCsvWriter> series_out;
+  FirstInjectWatch first_inject;
+  UnblockWatch unblocks;
+  std::vector<HistorySink*> all;
+};
+
+class RunSession {
+ public:
+  explicit RunSession(const RunSessionParams& p);
+  reports::RunRow run();
+
+ private:
+  void init_row();
+  void setup();
+  void run_step_logged(StepContext& ctx, const Step& step);
+  void teardown(faults::FaultInjector& injector, faults::Execs& execs);
+  void read_final_state();
+  void finish_history();
+  void compose_verdict();
+  void close_reports();
+  std::string prefix() const { return fmt::format("{} #{}", sc_.name, p_.repetition); }
+
+  const RunSessionParams& p_;
+  const Inventory& inv_;
+  const Scenario& sc_;
+  reports::RunRow row_;
+  std::vector<std::string> target_labels_;  // the first inject step's, one per fault
+  const Nanos start_ = mono_now_ns();
+  std::unique_ptr<RunSinks> sinks_;  // declared before the History: outlives it
+  History history_{/*keep_in_memory=*/false};
+  AckWatch acks_;
+  std::mt19937_64 rng_;
+  const std::int64_t run_id_ = (wall_now_ns() / 1'000'000) % 9'000'000'000LL;
+  TransportPool pool_;
+  std::unique_ptr<ClusterDriver> driver_;
+  RunWorkloads workloads_;
+  RoleProber prober_;
+  std::unique_ptr<ProcessSampler> sampler_;
+  std::unique_ptr<ClusterOps> cluster_ops_;
+  FinalState final_state_;
+  std::string error_;
+};
+
+RunSession::RunSession(const RunSessionParams& p)
+    : p_(p),
+      inv_(p.inv),
+      sc_(p.sc),
+      rng_(p.seed),
+      pool_(p.inv),
+      prober_(p.inv, history_, p.opts.probe_interval, p.opts.probe_deadline) {
+  init_row();
+  fs::create_directories(p.run_dir);
+  // The History streams to disk and into the metrics and checker passes as
+  // it is appended; it keeps no ops (docs/architecture.md).
+  sinks_ = std::make_unique<RunSinks>(sc_, p.opts, p.run_dir, start_);
+  for (HistorySink* s : sinks_->all) history_.add_sink(s);
+  history_.set_listener([this](const Op& op) { acks_.on_op(op); });
+  driver_ = make_driver(inv_, pool_, p.driver);
+  if (sc_.sampler) sampler_ = std::make_unique<ProcessSampler>(inv_, history_, *sc_.sampler);
+  workloads_.ledger_options = sc_.ledger.value_or(LedgerOptions{});
+  workloads_.ledger_options.run_id = run_id_;
+  workloads_.bank_options = sc_.bank.value_or(BankOptions{});
+  workloads_.bank_options.run_id = run_id_;
+  workloads_.bank_options.seed = p.seed;
+  cluster_ops_ = std::make_unique<ClusterOps>(inv_, *driver_, history_);
+}
+
+// The row's identity; fault and target are the first inject step's faults
+// (several: joined with " & ").
+void RunSession::init_row() {
+  row_.scenario = sc_.name;
+  row_.kind = sc_.kind;
+  row_.stack = inv_.stack;
+  row_.profile = inv_.profile;
+  row_.seed = p_.seed;
+  row_.repetition = p_.repetition;
+  row_.run_dir = p_.run_dir;
+  if (const Step* first = sc_.first_inject()) {
+    std::vector<std::string> fault_labels;
+    for (const auto& f : first->faults) {
+      fault_labels.push_back(f.kind == "lan_cut" ? "lan_cut:" + f.lan : f.kind);
+      target_labels_.push_back(fmt::format("{}", fmt::join(f.targets, "+")));
+    }
+    row_.fault = fmt::format("{}", fmt::join(fault_labels, " & "));
+    row_.target = fmt::format("{}", fmt::join(target_labels_, " & "));
+  }
+}
+
+reports::RunRow RunSession::run() {
+  {
+    const std::string run_name = fmt::format("{}-{}-r{}", sc_.name, run_id_, p_.repetition);
+    faults::FaultInjector injector(inv_, pool_, p_.ledger, history_, run_name, p_.opts.fault_deadline);
+    faults::Execs execs(pool_, p_.ledger, history_, run_name, p_.opts.fault_deadline);
+    StepContext ctx{inv_,  sc_,           *driver_, pool_,      history_, rng_,          injector,
+                    execs, *cluster_ops_, acks_,    workloads_, prefix(), target_labels_};
+    try {
+      setup();
+      for (const auto& step : sc_.steps) run_step_logged(ctx, step);
+    } catch (const std::exception& e) {
+      error_ = e.what();
+      history_.record(kRunner, OpType::fail, std::string(op::fn::run), "", "", error_);
+      run_log("error: " + error_);
+    }
+    teardown(injector, execs);
+  }
+  read_final_state();
+  finish_history();
+  compose_verdict();
+  close_reports();
+  return row_;
+}
+
+void RunSession::setup() {
+  const std::string setup(op::fn::setup);
+  history_.record(kRunner, OpType::invoke, setup, sc_.name);
+  wait_healthy(inv_, *driver_, pool_, history_, sc_.setup_timeout);
+  { std::ofstream(p_.run_dir + "/status-before.txt") << driver_->status_text(2000ms); }
+  if (sc_.ledger) LedgerWorkload::prepare(endpoint_target(inv_), workloads_.ledger_options, 10s);
+  if (sc_.bank) BankWorkload::prepare(endpoint_target(inv_), workloads_.bank_options, 10s);
+  if (sc_.maintenance) {
+    MaintenanceWorkload::prepare(inv_, *sc_.maintenance, sc_.maintenance->deadline);
+    workloads_.maintenance = std::make_unique<MaintenanceWorkload>(inv_, *sc_.maintenance, history_);
+  }
+  history_.record(kRunner, OpType::ok, setup, sc_.name);
+  prober_.start();
+  if (sampler_) sampler_->start();
+  if (sc_.has_cluster_steps()) cluster_ops_->capture_original_primary();
+}
+
+void RunSession::run_step_logged(StepContext& ctx, const Step& step) {
+  if (cancel::requested()) throw HarnessError(cancel::reason());
+  const std::string f(op::fn::step);
+  run_log(fmt::format("{}: {}", prefix(), step.describe()));
+  history_.record(kRunner, OpType::invoke, f, step.describe());
+  if (const auto skipped = run_step(ctx, step))
+    history_.record(kRunner, OpType::info, f, fmt::format("{} (skipped: {})", step.describe(), *skipped));
+  else
+    history_.record(kRunner, OpType::ok, f, step.describe());
+}
+
+// On every path: the workloads stop, background commands and faults are
+// healed, and what cluster steps stopped is started again.
+void RunSession::teardown(faults::FaultInjector& injector, faults::Execs& execs) {
+  workloads_.stop_all();
+  std::vector<std::string> heal_errors = execs.stop_all();
+  for (auto& e : injector.heal_all()) heal_errors.push_back(std::move(e));
+  for (auto& e : cluster_ops_->restore(restore_deadline(sc_))) heal_errors.push_back(std::move(e));
+  if (!heal_errors.empty()) error_ += fmt::format("{}{}", error_.empty() ? "" : "; ", fmt::join(heal_errors, "; "));
+}
+
+// The final state, once every standby has converged (or the deadline passed).
+void RunSession::read_final_state() {
+  try {
+    FinalStateOptions fo;
+    fo.run_id = run_id_;
+    if (sc_.ledger) fo.ledger_table = workloads_.ledger_options.table;
+    if (sc_.bank) {
+      fo.bank_table = workloads_.bank_options.table;
+      fo.bank_expected_total = workloads_.bank_options.initial_balance * workloads_.bank_options.accounts;
+    }
+    run_log(fmt::format("{}: waiting for convergence (up to {} s)", prefix(), sc_.converge_timeout.count() / 1000));
+    final_state_ = await_convergence(inv_, *driver_, fo, sc_.converge_timeout, history_);
+  } catch (const std::exception& e) {
+    if (error_.empty()) error_ = std::string("reading the final state failed: ") + e.what();
+  }
+}
+
+// The last appends (status, the driver's detections), then the sinks are detached.
+void RunSession::finish_history() {
+  prober_.stop();
+  if (sampler_) sampler_->stop();
+  try {
+    std::ofstream(p_.run_dir + "/status-after.txt") << driver_->status_text(2000ms);
+  } catch (const std::exception& e) {
+    // Informational only: the run's verdict does not depend on it.
+    run_log(fmt::format("{}: status-after.txt not written: {}", prefix(), e.what()));
+  }
+  // The driver's detection events, with their own (earlier) timestamps: the
+  // passes are still attached, so the metrics pass sees them (t_detect).
+  if (const auto wall = sinks_->first_inject.wall()) record_detect_events(*driver_, history_, *wall);
+  // Nothing appends any more: detach the sinks, then finish the passes.
+  for (HistorySink* s : sinks_->all) history_.remove_sink(s);
+}
+
+// The metrics and the checkers' verdicts, composed with the scenario's bounds.
+void RunSession::compose_verdict() {
+  std::optional<std::set<std::int64_t>> final_ids;
+  if (const NodeFinalState* p = final_state_.find(final_state_.primary)) final_ids = p->ledger_ids;
+  row_.metrics = sinks_->metrics_pass.finish(final_ids);
+  if (sc_.has_cluster_steps()) {
+    try {
+      reports::write_operations_csv(p_.run_dir + "/operations.csv", row_.metrics.operations, start_);
+    } catch (const std::exception& e) {
+      if (error_.empty()) error_ = e.what();
+    }
+  }
+  row_.checkers = sinks_->checker_feed.finish(final_state_);
+  for (const auto& [k, v] : merged_figures(row_.checkers)) row_.metrics.figures[k] = v;
+  row_.target = fmt::format("{}", fmt::join(target_labels_, " & "));
+  const auto& skipped = cluster_ops_->skipped();
+  const std::string skipped_note = skipped.empty() ? "" : fmt::format("skipped: {}", fmt::join(skipped, ", "));
+  if (!error_.empty()) {
+    row_.verdict = "error";
+    row_.reason = error_;
+    if (!skipped_note.empty()) row_.reason += "; " + skipped_note;
+    return;
+  }
+  const Verdict v = evaluate(row_.metrics, sc_.checks);
+  const CheckStatus c = compose(row_.checkers);
+  std::vector<std::string> reasons;
+  for (const auto& cv : row_.checkers)
+    if (cv.status != CheckStatus::pass) reasons.push_back(format_verdict(cv));
+  if (!v.pass || c == CheckStatus::fail) {
+    row_.verdict = "fail";
+    if (!v.pass) reasons.insert(reasons.begin(), v.reason);
+  } else if (c == CheckStatus::unknown) {
+    row_.verdict = "unknown";
+  } else {
+    row_.verdict = "pass";
+    reasons.push_back(fmt::format("{}; {} checkers passed", v.reason, row_.checkers.size()));
+  }
+  if (!skipped_note.empty()) reasons.push_back(skipped_note);
+  if (const std::string n = sinks_->unblocks.note(); !n.empty()) reasons.push_back(n);
+  row_.reason = fmt::format("{}", fmt::join(reasons, "; "));
+}
+
+void RunSession::close_reports() {
+  row_.duration_s = ns_to_s(mono_now_ns() - start_);
+  sinks_->events_out.close();
+  sinks_->throughput_out.close();
+  if (sinks_->series_out) sinks_->series_out->close();
+  if (const std::string e = sinks_->history_out.close(); !e.empty()) {
+    row_.verdict = "error";
+    row_.reason += (row_.reason.empty() ? "" : "; ") + e;
+  }
+  reports::write_results_csv(p_.run_dir + "/results.csv", {row_});
+}
+
+}  // namespace
+
+reports::RunRow run_session(const RunSessionParams& params) {
+  return RunSession(params).run();
+}
+
+}  // namespace haverify

@@ -1,0 +1,100 @@
+// Target resolution (run/targets.hpp): role words -> nodes, against roles
+// given by hand.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "haverify/run/run_log.hpp"
+#include "haverify/run/targets.hpp"
+
+using namespace haverify;
+
+namespace {
+
+class FixedRoles final : public RoleSource {
+ public:
+  explicit FixedRoles(std::vector<NodeStatus> roles, std::vector<std::string> sync = {})
+      : roles_(std::move(roles)), sync_(std::move(sync)) {}
+  const std::vector<NodeStatus>& roles() override {
+    ++reads;
+    return roles_;
+  }
+  std::vector<std::string> sync_standbys(const std::vector<std::string>& standbys) override {
+    std::vector<std::string> out;
+    for (const auto& s : standbys)
+      if (std::find(sync_.begin(), sync_.end(), s) != sync_.end()) out.push_back(s);
+    return out;
+  }
+  int reads = 0;
+
+ private:
+  std::vector<NodeStatus> roles_;
+  std::vector<std::string> sync_;
+};
+
+const std::vector<std::string> kNodes = {"node1", "node2", "node3"};
+
+std::vector<NodeStatus> one_primary() {
+  return {NodeStatus{"node3", Role::standby, true, ""}, NodeStatus{"node1", Role::primary, true, ""},
+          NodeStatus{"node2", Role::standby, true, ""}, NodeStatus{"pgpool", Role::standby, true, ""}};
+}
+
+std::vector<std::string> resolve(const std::vector<std::string>& words, RoleSource& roles, std::uint64_t seed = 1) {
+  std::mt19937_64 rng(seed);
+  return resolve_targets(words, kNodes, roles, rng);
+}
+
+}  // namespace
+
+TEST_CASE("targets: names and all need no roles", "[unit]") {
+  FixedRoles roles(one_primary());
+  CHECK(resolve({"node2"}, roles) == std::vector<std::string>{"node2"});
+  CHECK(resolve({"all"}, roles) == kNodes);
+  CHECK(resolve({"node3", "node1", "node3"}, roles) == std::vector<std::string>{"node1", "node3"});
+  CHECK(roles.reads == 0);
+  CHECK_THROWS_AS(resolve({"node9"}, roles), HarnessError);
+}
+
+TEST_CASE("targets: primary, standbys, standby:N (node-name order, inventory nodes only)", "[unit]") {
+  FixedRoles roles(one_primary());
+  CHECK(resolve({"primary"}, roles) == std::vector<std::string>{"node1"});
+  CHECK(resolve({"standbys"}, roles) == std::vector<std::string>{"node2", "node3"});
+  CHECK(resolve({"standby:1"}, roles) == std::vector<std::string>{"node2"});
+  CHECK(resolve({"standby:2"}, roles) == std::vector<std::string>{"node3"});
+  CHECK_THROWS_WITH(resolve({"standby:3"}, roles),
+                    "fault target 'standby:3': 2 standby(s) at injection time (node2, node3)");
+  CHECK_THROWS_AS(resolve({"standby:x"}, roles), HarnessError);
+  CHECK(resolve({"primary", "standbys"}, roles) == kNodes);
+}
+
+TEST_CASE("targets: standby is chosen with the seed, reproducibly", "[unit]") {
+  FixedRoles roles(one_primary());
+  std::set<std::string> seen;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const auto a = resolve({"standby"}, roles, seed);
+    CHECK(a == resolve({"standby"}, roles, seed));
+    REQUIRE(a.size() == 1);
+    seen.insert(a.front());
+  }
+  CHECK(seen == std::set<std::string>{"node2", "node3"});
+}
+
+TEST_CASE("targets: sync_standby: the first synchronous standby, else the first standby", "[unit]") {
+  FixedRoles async(one_primary());
+  CHECK(resolve({"sync_standby"}, async) == std::vector<std::string>{"node2"});
+  FixedRoles sync(one_primary(), {"node3"});
+  CHECK(resolve({"sync_standby"}, sync) == std::vector<std::string>{"node3"});
+}
+
+TEST_CASE("targets: a role nobody has", "[unit]") {
+  FixedRoles none({NodeStatus{"node1", Role::down, true, ""}, NodeStatus{"node2", Role::down, true, ""}});
+  CHECK_THROWS_WITH(resolve({"primary"}, none), "no node has the role 'primary' at injection time");
+  CHECK_THROWS_WITH(resolve({"standbys"}, none), "no node is a standby at injection time");
+  CHECK_THROWS_WITH(resolve({"sync_standby"}, none), "no node is a standby at injection time");
+  CHECK_THROWS_AS(resolve({"standby:1"}, none), HarnessError);
+  // Two primaries (split brain): `primary` picks one of them with the seed.
+  FixedRoles two({NodeStatus{"node1", Role::primary, true, ""}, NodeStatus{"node2", Role::primary, true, ""}});
+  const auto p = resolve({"primary"}, two);
+  CHECK((p == std::vector<std::string>{"node1"} || p == std::vector<std::string>{"node2"}));
+}

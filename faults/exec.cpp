@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "haverify/core/op.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify::faults {
@@ -53,15 +54,20 @@ Execs::~Execs() {
   stop_all();
 }
 
+void Execs::record(OpType type, std::string_view f, std::string value, std::string node, std::string error) {
+  history_.record(std::string(op::proc::exec), type, std::string(f), std::move(value), std::move(node),
+                  std::move(error));
+}
+
 void Execs::run(const std::string& node, const std::string& command, std::chrono::milliseconds timeout) {
-  history_.record("exec", OpType::invoke, "run", command, node);
+  record(OpType::invoke, op::fn::run, command, node);
   ExecResult r = pool_.run("ssh", node, command, timeout);
   if (!r.ok()) {
     const std::string why = describe(r);
-    history_.record("exec", OpType::fail, "run", command, node, why);
+    record(OpType::fail, op::fn::run, command, node, why);
     throw FaultError(fmt::format("exec on {} failed: {}: {}", node, command, why));
   }
-  history_.record("exec", OpType::ok, "run", command, node);
+  record(OpType::ok, op::fn::run, command, node);
 }
 
 void Execs::start(const std::string& id, const std::string& node, const std::string& command) {
@@ -80,7 +86,7 @@ void Execs::start(const std::string& id, const std::string& node, const std::str
   b.entry.injected_at = format_wall_ns(wall_now_ns());
   ledger_.add(b.entry);  // before it starts
   bg_.emplace(id, b);
-  history_.record("exec", OpType::invoke, "start", command, node);
+  record(OpType::invoke, op::fn::start, command, node);
   ExecResult r = pool_.run("ssh", node, background_launch_command(command, b.pidfile), deadline_);
   if (r.ok()) {
     ExecResult alive = pool_.run("ssh", node, "sleep 0.2; " + background_alive_command(b.pidfile), deadline_);
@@ -88,27 +94,27 @@ void Execs::start(const std::string& id, const std::string& node, const std::str
   }
   if (!r.ok()) {
     const std::string why = describe(r);
-    history_.record("exec", OpType::fail, "start", command, node, why);
+    record(OpType::fail, op::fn::start, command, node, why);
     throw FaultError(fmt::format("background exec {} on {} did not start or died at once: {}", id, node, why));
   }
-  history_.record("exec", OpType::ok, "start", command, node);
+  record(OpType::ok, op::fn::start, command, node);
 }
 
 std::vector<std::string> Execs::stop_all() {
   std::vector<std::string> errors;
   for (auto it = bg_.begin(); it != bg_.end();) {
     const Bg& b = it->second;
-    history_.record("exec", OpType::invoke, "stop", it->first, b.node);
+    record(OpType::invoke, op::fn::stop, it->first, b.node);
     ExecResult r = pool_.run("ssh", b.node, b.entry.heal_command, deadline_);
     if (!r.ok()) {
       const std::string why = fmt::format(
           "stopping background exec {} on {} failed: {} (still in the fault ledger {}; "
           "run `haverify heal`)",
           it->first, b.node, describe(r), ledger_.path());
-      history_.record("exec", OpType::fail, "stop", it->first, b.node, why);
+      record(OpType::fail, op::fn::stop, it->first, b.node, why);
       errors.push_back(why);
     } else {
-      history_.record("exec", OpType::ok, "stop", it->first, b.node);
+      record(OpType::ok, op::fn::stop, it->first, b.node);
       ledger_.remove(b.entry.id);
     }
     it = bg_.erase(it);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "faults/injector.hpp"
@@ -47,6 +48,8 @@ class Execs {
     std::string node, pidfile;
     LedgerEntry entry;
   };
+  // An `exec` op.
+  void record(OpType type, std::string_view f, std::string value, std::string node, std::string error = {});
   TransportPool& pool_;
   FaultLedger& ledger_;
   History& history_;

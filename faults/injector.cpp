@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "haverify/core/op.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify::faults {
@@ -24,10 +25,6 @@ static std::string safe_tag(const std::string& s) {
   std::string out;
   for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
   return out;
-}
-
-void FaultInjector::inject(const std::string& fault_id, const FaultSpec& spec, const std::vector<std::string>& nodes) {
-  inject_step({StepFault{fault_id, spec, nodes}});
 }
 
 namespace {
@@ -61,145 +58,181 @@ class Barrier {
 
 }  // namespace
 
+struct FaultInjector::Planned {
+  std::string fault_id;
+  Active active;
+  Transport* transport = nullptr;  // nullptr: run locally
+};
+
+struct FaultInjector::Outcome {
+  ExecResult result;
+  Nanos sent_mono = 0;
+};
+
+void FaultInjector::record(OpType type, std::string_view f, std::string value, std::string node, std::string error) {
+  history_.record(std::string(op::proc::nemesis), type, std::string(f), std::move(value), std::move(node),
+                  std::move(error));
+}
+
 std::optional<double> FaultInjector::inject_step(const std::vector<StepFault>& faults) {
-  // 1. Plan every action and open every SSH session first (one session per
-  //    action: a second action on the same node gets its own slot), so that
-  //    no connect or authentication happens inside the fault's timing.
-  struct Planned {
-    std::string fault_id;
-    Active active;
-    Transport* transport = nullptr;  // nullptr: run locally
-  };
+  std::vector<Planned> planned = plan_step(faults);
+  enter_in_ledger(planned, faults);
+  const std::vector<Outcome> outcomes = release_at_barrier(planned);
+  const std::optional<double> skew_ms = record_skew(outcomes);
+  for (std::size_t i = 0; i < planned.size(); ++i) {
+    const ExecResult& r = outcomes[i].result;
+    if (!r.ok())
+      throw FaultError(fmt::format("injecting {} failed: {}", planned[i].active.action.description, describe(r)));
+  }
+  verify_all(planned);
+  return skew_ms;
+}
+
+FaultInjector::Active FaultInjector::plan_action(const StepFault& f, const NodeSpec& node) {
+  Active a;
+  const int seq = ++seq_;
+  a.action = plan_fault(f.spec, inv_, node, safe_tag(fmt::format("{}-{}", f.id, seq)));
+  a.entry.id = fmt::format("{}/{}/{}", run_id_, f.id, seq);
+  a.entry.run = run_id_;
+  a.entry.kind = a.action.kind;
+  a.entry.node = node.name;
+  a.entry.description = a.action.description;
+  a.entry.where = a.action.where;
+  a.entry.ssh = node.ssh;
+  a.entry.heal_command = a.action.heal_command;
+  a.entry.void_if_off = a.action.void_if_off;
+  if (inv_.lab) a.entry.lab_state_dir = inv_.lab->state_dir;
+  return a;
+}
+
+// 1. Plan every action and open every SSH session first (one session per
+//    action: a second action on the same node gets its own slot), so that
+//    no connect or authentication happens inside the fault's timing.
+std::vector<FaultInjector::Planned> FaultInjector::plan_step(const std::vector<StepFault>& faults) {
   std::vector<Planned> planned;
   std::map<std::string, int> slots;  // node -> sessions used by this step
   for (const auto& f : faults) {
     for (const auto& name : f.nodes) {
       const NodeSpec* node = inv_.node(name);
       if (!node) throw FaultError(fmt::format("fault {}: no node named '{}'", f.id, name));
-      Planned p;
-      p.fault_id = f.id;
-      Active& a = p.active;
-      const int seq = ++seq_;
-      a.action = plan_fault(f.spec, inv_, *node, safe_tag(fmt::format("{}-{}", f.id, seq)));
-      a.entry.id = fmt::format("{}/{}/{}", run_id_, f.id, seq);
-      a.entry.run = run_id_;
-      a.entry.kind = a.action.kind;
-      a.entry.node = name;
-      a.entry.description = a.action.description;
-      a.entry.where = a.action.where;
-      a.entry.ssh = node->ssh;
-      a.entry.heal_command = a.action.heal_command;
-      a.entry.void_if_off = a.action.void_if_off;
-      if (inv_.lab) a.entry.lab_state_dir = inv_.lab->state_dir;
-      if (a.action.where == "ssh") {
+      Planned p{f.id, plan_action(f, *node), nullptr};
+      if (p.active.action.where == "ssh") {
         const int slot = slots[name]++;
         try {
           pool_.preconnect(name, slot);
           p.transport = &pool_.node(name, slot);
         } catch (const TransportError& e) {
-          throw FaultError(fmt::format("cannot reach {} to inject {}: {}", name, a.action.description, e.what()));
+          throw FaultError(
+              fmt::format("cannot reach {} to inject {}: {}", name, p.active.action.description, e.what()));
         }
       }
       planned.push_back(std::move(p));
     }
   }
+  return planned;
+}
+
+// 2. Ledger first: if we crash between here and the heal, `haverify heal` undoes it.
+void FaultInjector::enter_in_ledger(std::vector<Planned>& planned, const std::vector<StepFault>& faults) {
   for (const auto& f : faults)
     if (std::find(order_.begin(), order_.end(), f.id) == order_.end()) order_.push_back(f.id);
-  // 2. Ledger first: if we crash between here and the heal, `haverify heal` undoes it.
   for (auto& p : planned) {
     p.active.entry.injected_at = format_wall_ns(wall_now_ns());
     if (!p.active.action.heal_command.empty()) ledger_.add(p.active.entry);
     active_.emplace(p.fault_id, p.active);
   }
-  // 3. One thread per action, all released at one barrier.
-  struct Outcome {
-    ExecResult result;
-    Nanos sent_mono = 0;
-  };
+}
+
+// 3. One thread per action, all released at one barrier.
+std::vector<FaultInjector::Outcome> FaultInjector::release_at_barrier(const std::vector<Planned>& planned) {
   std::vector<Outcome> outcomes(planned.size());
-  {
-    Barrier barrier(static_cast<std::ptrdiff_t>(planned.size()));
-    std::vector<std::jthread> threads;
-    threads.reserve(planned.size());
-    try {
-      for (std::size_t i = 0; i < planned.size(); ++i) {
-        threads.emplace_back([this, &barrier, &planned, &outcomes, i] {
-          const FaultAction& act = planned[i].active.action;
-          Transport* t = planned[i].transport;
-          const std::string command = t ? act.inject_command : pool_.local_command(act.inject_command);
-          LocalTransport local;
-          if (!barrier.arrive_and_wait()) return;
-          Op op;
-          op.process = "nemesis";
-          op.type = OpType::invoke;
-          op.f = "inject";
-          op.value = act.description;
-          op.node = act.node;
-          op.mono_ns = mono_now_ns();
-          op.wall_ns = wall_now_ns();
-          outcomes[i].sent_mono = op.mono_ns;
-          history_.append(op);
-          outcomes[i].result = t ? t->exec(command, deadline_) : local.exec(command, deadline_);
-          const ExecResult& r = outcomes[i].result;
-          if (r.ok())
-            history_.record("nemesis", OpType::ok, "inject", act.description, act.node);
-          else
-            history_.record("nemesis", OpType::fail, "inject", act.description, act.node, describe(r));
-        });
-      }
-    } catch (...) {
-      barrier.abort();  // the started threads return without injecting; jthreads join
-      throw;
+  Barrier barrier(static_cast<std::ptrdiff_t>(planned.size()));
+  std::vector<std::jthread> threads;
+  threads.reserve(planned.size());
+  try {
+    for (std::size_t i = 0; i < planned.size(); ++i) {
+      threads.emplace_back([this, &barrier, &planned, &outcomes, i] {
+        // Everything but the command itself before the barrier.
+        const FaultAction& act = planned[i].active.action;
+        const std::string command = planned[i].transport ? act.inject_command : pool_.local_command(act.inject_command);
+        LocalTransport local;
+        Transport& t = planned[i].transport ? *planned[i].transport : local;
+        if (barrier.arrive_and_wait()) inject_one(act, t, command, outcomes[i]);
+      });
     }
-    barrier.release_when_ready();
-  }  // joins every thread
-  std::optional<double> skew_ms;
-  if (planned.size() >= 2) {
-    auto [lo, hi] = std::minmax_element(outcomes.begin(), outcomes.end(),
-                                        [](const Outcome& a, const Outcome& b) { return a.sent_mono < b.sent_mono; });
-    skew_ms = static_cast<double>(hi->sent_mono - lo->sent_mono) / 1e6;
-    history_.record("nemesis", OpType::info, "injection_skew", fmt::format("{:.3f}", *skew_ms), "",
-                    fmt::format("{} actions released at one barrier", planned.size()));
+  } catch (...) {
+    barrier.abort();  // the started threads return without injecting; jthreads join
+    throw;
   }
-  for (std::size_t i = 0; i < planned.size(); ++i) {
-    const ExecResult& r = outcomes[i].result;
-    if (!r.ok())
-      throw FaultError(fmt::format("injecting {} failed: {}", planned[i].active.action.description, describe(r)));
-  }
-  // 4. Verify each action took effect.
+  barrier.release_when_ready();
+  threads.clear();  // joins every thread
+  return outcomes;
+}
+
+// One action's thread, right after the barrier released it: its inject
+// invoke (stamped now: t_inject_sent), the command, its ok or fail.
+void FaultInjector::inject_one(const FaultAction& act, Transport& t, const std::string& command, Outcome& out) {
+  Op op;
+  op.process = op::proc::nemesis;
+  op.type = OpType::invoke;
+  op.f = op::fn::inject;
+  op.value = act.description;
+  op.node = act.node;
+  op.mono_ns = mono_now_ns();
+  op.wall_ns = wall_now_ns();
+  out.sent_mono = op.mono_ns;
+  history_.append(op);
+  out.result = t.exec(command, deadline_);
+  if (out.result.ok())
+    record(OpType::ok, op::fn::inject, act.description, act.node);
+  else
+    record(OpType::fail, op::fn::inject, act.description, act.node, describe(out.result));
+}
+
+// The spread of the send times of two or more actions, as an event.
+std::optional<double> FaultInjector::record_skew(const std::vector<Outcome>& outcomes) {
+  if (outcomes.size() < 2) return std::nullopt;
+  auto [lo, hi] = std::minmax_element(outcomes.begin(), outcomes.end(),
+                                      [](const Outcome& a, const Outcome& b) { return a.sent_mono < b.sent_mono; });
+  const double skew_ms = static_cast<double>(hi->sent_mono - lo->sent_mono) / 1e6;
+  record(OpType::info, op::fn::injection_skew, fmt::format("{:.3f}", skew_ms), "",
+         fmt::format("{} actions released at one barrier", outcomes.size()));
+  return skew_ms;
+}
+
+// 4. Verify each action took effect.
+void FaultInjector::verify_all(const std::vector<Planned>& planned) {
   for (const auto& p : planned) {
     const FaultAction& act = p.active.action;
     if (act.verify_command.empty()) continue;
     ExecResult v = pool_.run(act.where, act.node, act.verify_command, deadline_);
     if (!v.ok()) {
-      history_.record("nemesis", OpType::fail, "verify", act.description, act.node, describe(v));
+      record(OpType::fail, op::fn::verify, act.description, act.node, describe(v));
       throw FaultError(fmt::format("{} did not take effect (verify: {})", act.description, describe(v)));
     }
-    history_.record("nemesis", OpType::ok, "verify", act.description, act.node);
+    record(OpType::ok, op::fn::verify, act.description, act.node);
   }
-  return skew_ms;
 }
 
 std::string FaultInjector::heal_one(const Active& a) {
   if (a.action.heal_command.empty()) return {};
-  history_.record("nemesis", OpType::invoke, "heal", a.action.description, a.action.node);
+  record(OpType::invoke, op::fn::heal, a.action.description, a.action.node);
   ExecResult r = pool_.run(a.action.where, a.action.node, a.action.heal_command, deadline_);
   if (!r.ok() && !a.action.void_if_off.empty() &&
       pool_.run("local", a.action.node, a.action.void_if_off, deadline_).ok()) {
     // The node was powered off (say, fenced) while the fault was on: a
     // power-off wipes in-node state as a reboot does, so the fault is gone.
-    history_.record("nemesis", OpType::ok, "heal",
-                    a.action.description + " (void: the node is powered off, which ends an in-node fault)",
-                    a.action.node);
+    record(OpType::ok, op::fn::heal,
+           a.action.description + " (void: the node is powered off, which ends an in-node fault)", a.action.node);
     ledger_.remove(a.entry.id);
     return {};
   }
   if (!r.ok()) {
     const std::string why = fmt::format("healing {} failed: {}", a.action.description, describe(r));
-    history_.record("nemesis", OpType::fail, "heal", a.action.description, a.action.node, why);
+    record(OpType::fail, op::fn::heal, a.action.description, a.action.node, why);
     return why + fmt::format(" (still in the fault ledger {}; run `haverify heal`)", ledger_.path());
   }
-  history_.record("nemesis", OpType::ok, "heal", a.action.description, a.action.node);
+  record(OpType::ok, op::fn::heal, a.action.description, a.action.node);
   ledger_.remove(a.entry.id);
   return {};
 }
@@ -236,10 +269,6 @@ std::vector<std::string> FaultInjector::heal_all() {
   active_.clear();
   order_.clear();
   return errors;
-}
-
-bool FaultInjector::active() const {
-  return !active_.empty();
 }
 
 }  // namespace haverify::faults

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "faults/fault.hpp"
@@ -30,32 +31,38 @@ class FaultInjector {
                 std::chrono::milliseconds deadline);
   ~FaultInjector();
 
-  // Injects `spec` on each of `nodes` (already resolved from roles) and
-  // verifies each took effect. Throws FaultError if injection or
-  // verification fails (what was injected is still healable).
-  void inject(const std::string& fault_id, const FaultSpec& spec, const std::vector<std::string>& nodes);
-
   // Injects every action of every fault of one step at the same instant:
   // all actions are planned, written to the ledger and their SSH sessions
   // opened first; then one thread per action waits at a barrier and all are
   // released together. Each records its own inject invoke (t_inject_sent)
   // and ok/fail. With two or more actions, the spread (max - min) of their
   // send times is recorded as an `injection_skew` event in milliseconds and
-  // returned. Then every action is verified. Throws FaultError like inject().
+  // returned. Then every action is verified. Throws FaultError if injection
+  // or verification fails (what was injected is still healable).
   std::optional<double> inject_step(const std::vector<StepFault>& faults);
 
   // Heals every action of `fault_id`; returns error texts (empty = all healed).
   std::vector<std::string> heal(const std::string& fault_id);
   // Heals everything still active; never throws.
   std::vector<std::string> heal_all();
-  bool active() const;
 
  private:
   struct Active {
     FaultAction action;
     LedgerEntry entry;
   };
+  struct Planned;  // an action of this step, its ledger entry and its transport
+  struct Outcome;  // what its inject command returned, and when it was sent
+  std::vector<Planned> plan_step(const std::vector<StepFault>& faults);
+  Active plan_action(const StepFault& f, const NodeSpec& node);
+  void enter_in_ledger(std::vector<Planned>& planned, const std::vector<StepFault>& faults);
+  std::vector<Outcome> release_at_barrier(const std::vector<Planned>& planned);
+  void inject_one(const FaultAction& act, Transport& t, const std::string& command, Outcome& out);
+  std::optional<double> record_skew(const std::vector<Outcome>& outcomes);
+  void verify_all(const std::vector<Planned>& planned);
   std::string heal_one(const Active& a);
+  // A `nemesis` op.
+  void record(OpType type, std::string_view f, std::string value, std::string node, std::string error = {});
   const Inventory& inv_;
   TransportPool& pool_;
   FaultLedger& ledger_;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "haverify/core/op.hpp"
 #include "haverify/io/csv.hpp"
 #include "reports/stream.hpp"
 
@@ -127,8 +128,11 @@ void write_operations_csv(const std::string& path, const std::vector<OperationRe
 void write_events_csv(const std::string& path, const std::vector<Op>& history, Nanos run_start_mono) {
   CsvWriter w(path, {"time", "t_rel_s", "process", "type", "f", "value", "node", "error"});
   for (const auto& op : history) {
-    if (op.process != "runner" && op.process != "nemesis" && op.process != "probe" && op.process != "driver") continue;
-    if (op.f == "state") continue;  // the 50 ms probe samples are in history.jsonl
+    using namespace op;
+    if (!is_from(op, proc::runner) && !is_from(op, proc::nemesis) && !is_from(op, proc::probe) &&
+        !is_from(op, proc::driver))
+      continue;
+    if (op.f == fn::state) continue;  // the 50 ms probe samples are in history.jsonl
     w.row({format_wall_ns(op.wall_ns), fmt::format("{:.3f}", ns_to_s(op.mono_ns - run_start_mono)), op.process,
            to_string(op.type), op.f, op.value, op.node, op.error});
   }

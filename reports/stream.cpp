@@ -3,22 +3,97 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "haverify/core/op.hpp"
+
 namespace haverify::reports {
 
+namespace {
+
+// A JSON string, as nlohmann::json::dump(-1, ' ', false, replace) writes it:
+// printable ASCII without '"' and '\\' is copied as is (the common case: ids,
+// process and node names); anything else goes through nlohmann, which
+// escapes control characters and replaces bytes that are not UTF-8.
+void append_json_string(std::string& out, std::string_view s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x7f && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+void append_field(std::string& out, std::string_view key, std::string_view value) {
+  out += ",\"";
+  out += key;
+  out += "\":";
+  append_json_string(out, value);
+}
+
+void append_field(std::string& out, std::string_view key, std::int64_t value) {
+  fmt::format_to(std::back_inserter(out), ",\"{}\":{}", key, value);
+}
+
+// format_wall_ns(wall_ns) appended, as a JSON string: the date and time
+// part is formatted once per second (per thread) and reused.
+void append_wall(std::string& out, Nanos wall_ns) {
+  if (wall_ns < 0) {
+    append_json_string(out, format_wall_ns(wall_ns));
+    return;
+  }
+  thread_local Nanos cached_second = -1;
+  thread_local std::string cached;  // "2026-12-06T05:20:20." of cached_second
+  const Nanos second = wall_ns / 1'000'000'000;
+  if (second != cached_second) {
+    cached = format_wall_ns(second * 1'000'000'000);
+    cached.resize(cached.size() - 4);  // without "000Z"
+    cached_second = second;
+  }
+  fmt::format_to(std::back_inserter(out), "\"{}{:03}Z\"", cached, (wall_ns / 1'000'000) % 1000);
+}
+
+}  // namespace
+
+// The keys in nlohmann's (sorted) order, as the json object dumped before.
+void append_history_json_line(std::string& out, const Op& op) {
+  out += '{';
+  if (!op.error.empty()) {
+    out += "\"error\":";
+    append_json_string(out, op.error);
+    out += ",\"f\":";
+  } else {
+    out += "\"f\":";
+  }
+  append_json_string(out, op.f);
+  append_field(out, "index", op.index);
+  append_field(out, "mono_ns", op.mono_ns);
+  append_field(out, "node", op.node);
+  append_field(out, "process", op.process);
+  append_field(out, "type", to_string(op.type));
+  append_field(out, "value", op.value);
+  out += ",\"wall\":";
+  append_wall(out, op.wall_ns);
+  out += '}';
+}
+
 std::string history_json_line(const Op& op) {
-  nlohmann::json j = {
-      {"index", op.index}, {"process", op.process}, {"type", to_string(op.type)}, {"f", op.f},
-      {"value", op.value}, {"node", op.node},       {"mono_ns", op.mono_ns},      {"wall", format_wall_ns(op.wall_ns)}};
-  if (!op.error.empty()) j["error"] = op.error;
-  // Error texts from servers may hold bytes that are not UTF-8: replace them.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  append_history_json_line(out, op);
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -35,10 +110,9 @@ HistoryJsonlWriter::~HistoryJsonlWriter() {
 }
 
 void HistoryJsonlWriter::on_op(const Op& op) {
-  std::string line = history_json_line(op);
-  line += '\n';
   std::lock_guard lock(mu_);
-  buffer_ += line;
+  append_history_json_line(buffer_, op);
+  buffer_ += '\n';
   ++lines_;
   if (buffer_.size() >= (4u << 20)) wake_.notify_one();  // 4 MiB: do not wait for the interval
 }
@@ -95,10 +169,11 @@ EventsCsvWriter::EventsCsvWriter(const std::string& path, Nanos run_start_mono)
     : w_(path, {"time", "t_rel_s", "process", "type", "f", "value", "node", "error"}), start_(run_start_mono) {}
 
 void EventsCsvWriter::on_op(const Op& op) {
-  const bool timeline = op.process == "runner" || op.process == "nemesis" || op.process == "driver" ||
-                        op.process == "exec" || op.process == "maintenance" ||
-                        (op.process == "probe" && op.f != "state") ||
-                        (op.process == "sampler" && op.type == OpType::fail);
+  using namespace op;
+  const bool timeline = is_from(op, proc::runner) || is_from(op, proc::nemesis) || is_from(op, proc::driver) ||
+                        is_from(op, proc::exec) || is_from(op, proc::maintenance) ||
+                        (is_from(op, proc::probe) && op.f != fn::state) ||
+                        (is_from(op, proc::sampler) && op.type == OpType::fail);
   if (!timeline) return;
   w_.row({format_wall_ns(op.wall_ns), fmt::format("{:.3f}", ns_to_s(op.mono_ns - start_)), op.process,
           to_string(op.type), op.f, op.value, op.node, op.error});
@@ -118,9 +193,9 @@ std::string opt_ms(const std::optional<double>& v) {
 }
 
 // The workload of a client op ("" if it is not a workload op).
-std::string workload_of(const Op& op) {
-  if (op.process.rfind("client-", 0) == 0 && op.f == "write") return "ledger";
-  if (op.process.rfind("bank-", 0) == 0 && op.f == "transfer") return "bank";
+std::string_view workload_of(const Op& op) {
+  if (op::is_ledger_write(op)) return "ledger";
+  if (op::is_transfer(op)) return "bank";
   return {};
 }
 
@@ -150,8 +225,33 @@ void ThroughputCsvWriter::emit_until(Nanos mono) {
   w_.flush();
 }
 
+void ThroughputCsvWriter::note_invoke(const Op& invoke) {
+  auto it = open_.find(invoke.process);
+  if (it == open_.end()) it = open_.emplace(invoke.process, std::vector<Open>{}).first;
+  auto& slots = it->second;
+  auto slot =
+      std::find_if(slots.begin(), slots.end(), [&](const Open& o) { return o.open && o.value == invoke.value; });
+  if (slot == slots.end()) slot = std::find_if(slots.begin(), slots.end(), [](const Open& o) { return !o.open; });
+  if (slot == slots.end()) slot = slots.emplace(slots.end());
+  slot->value = invoke.value;  // reuses the slot's capacity
+  slot->invoked = invoke.mono_ns;
+  slot->open = true;
+}
+
+std::optional<Nanos> ThroughputCsvWriter::take_invoke(const Op& completion) {
+  auto it = open_.find(completion.process);
+  if (it == open_.end()) return std::nullopt;
+  for (Open& o : it->second) {
+    if (o.open && o.value == completion.value) {
+      o.open = false;
+      return o.invoked;
+    }
+  }
+  return std::nullopt;
+}
+
 void ThroughputCsvWriter::on_op(const Op& op) {
-  const std::string workload = workload_of(op);
+  const std::string_view workload = workload_of(op);
   if (workload.empty()) return;
   if (!have_clock_) {
     have_clock_ = true;
@@ -159,19 +259,14 @@ void ThroughputCsvWriter::on_op(const Op& op) {
   }
   const std::int64_t b = op.mono_ns >= start_ ? (op.mono_ns - start_) / interval_ : 0;
   if (b > bucket_) emit_until(op.mono_ns);
-  auto key = std::make_pair(op.process, op.value);
+  auto c_it = counts_.find(workload);
+  if (c_it == counts_.end()) c_it = counts_.emplace(std::string(workload), Counts{}).first;  // a row from now on
   if (op.type == OpType::invoke) {
-    open_[key] = op.mono_ns;
-    counts_[workload];  // the workload has a row from now on
+    note_invoke(op);
     return;
   }
-  Counts& c = counts_[workload];
-  auto it = open_.find(key);
-  std::optional<Nanos> invoked;
-  if (it != open_.end()) {
-    invoked = it->second;
-    open_.erase(it);
-  }
+  Counts& c = c_it->second;
+  const std::optional<Nanos> invoked = take_invoke(op);
   switch (op.type) {
     case OpType::ok:
       ++c.ok;
@@ -200,7 +295,7 @@ SeriesCsvWriter::SeriesCsvWriter(const std::string& path, Nanos run_start_mono)
     : w_(path, {"time", "t_rel_s", "node", "pid", "process", "rss_kb", "anon_kb", "cpu_pct"}), start_(run_start_mono) {}
 
 void SeriesCsvWriter::on_op(const Op& op) {
-  if (op.process != "sampler" || op.f != "proc" || op.type != OpType::ok) return;
+  if (!op::is(op, op::proc::sampler, op::fn::proc) || op.type != OpType::ok) return;
   const auto j = nlohmann::json::parse(op.value, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return;
   auto num = [&j](const char* k) -> std::string {

@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "haverify/core/history.hpp"
 #include "haverify/core/latency.hpp"
@@ -21,8 +23,11 @@
 
 namespace haverify::reports {
 
-// One op as a history.jsonl line (without the newline).
+// One op as a history.jsonl line (without the newline): a JSON object with
+// the keys in sorted order, as nlohmann::json writes it.
 std::string history_json_line(const Op& op);
+// The same, appended to `out`.
+void append_history_json_line(std::string& out, const Op& op);
 
 class HistoryJsonlWriter final : public HistorySink {
  public:
@@ -91,8 +96,17 @@ class ThroughputCsvWriter final : public HistorySink {
   std::int64_t bucket_ = 0;  // index of the open interval
   Nanos wall_minus_mono_ = 0;
   bool have_clock_ = false;
-  std::map<std::string, Counts> counts_;                       // workload -> this interval
-  std::map<std::pair<std::string, std::string>, Nanos> open_;  // (process, value) -> invoke time
+  // The invokes not completed yet of one process (a client has one at a
+  // time); slots are reused, so a long run allocates nothing per op.
+  struct Open {
+    std::string value;
+    Nanos invoked = 0;
+    bool open = false;
+  };
+  std::optional<Nanos> take_invoke(const Op& completion);
+  void note_invoke(const Op& invoke);
+  std::map<std::string, Counts, std::less<>> counts_;           // workload -> this interval
+  std::map<std::string, std::vector<Open>, std::less<>> open_;  // process -> its open invokes
 };
 
 // series.csv: time, t_rel_s, node, pid, process, rss_kb, anon_kb, cpu_pct,

@@ -21,6 +21,7 @@
 
 #include "haverify/check/checkers.hpp"
 #include "haverify/core/history.hpp"
+#include "haverify/core/op.hpp"
 #include "haverify/io/pg.hpp"
 #include "haverify/workload/workload_bank.hpp"
 #include "local_pg.hpp"
@@ -55,8 +56,8 @@ BankCounts count_ops(const std::vector<Op>& ops, std::int64_t expected) {
   BankCounts c;
   std::map<std::string, const Op*> open;
   for (const Op& op : ops) {
-    if (op.process.rfind("bank-", 0) != 0) continue;
-    if (op.f == "connect") {
+    if (!op::is_bank_client(op)) continue;
+    if (op.f == op::fn::connect) {
       ++c.connect_fails;
       continue;
     }
@@ -69,16 +70,16 @@ BankCounts count_ops(const std::vector<Op>& ops, std::int64_t expected) {
     const Op* inv = open[op.process];
     if (!inv || inv->f != op.f) {
       c.problems.push_back(op.process + ": completion without its invoke");
-    } else if (op.f == "transfer" && inv->value != op.value) {
+    } else if (op.f == op::fn::transfer && inv->value != op.value) {
       c.problems.push_back(op.process + ": transfer value mismatch");
     }
     open[op.process] = nullptr;
     ++c.completions;
-    if (op.f == "read" && op.type == OpType::ok) {
+    if (op.f == op::fn::read && op.type == OpType::ok) {
       ++c.reads_ok;
       if (op.value != std::to_string(expected)) c.bad_reads++;
     }
-    if (op.f == "transfer") {
+    if (op.f == op::fn::transfer) {
       c.transfers_ok += op.type == OpType::ok;
       c.transfers_fail += op.type == OpType::fail;
       c.transfers_info += op.type == OpType::info;
@@ -194,7 +195,7 @@ TEST_CASE("bank: an immediate stop mid-run and a restart never show a wrong tota
   for (const auto& p : c.problems) FAIL_CHECK(p);
   std::size_t reads_after = 0;
   for (const Op& op : ops) {
-    if (op.f == "read" && op.type == OpType::ok && op.mono_ns > t_ready) ++reads_after;
+    if (op.f == op::fn::read && op.type == OpType::ok && op.mono_ns > t_ready) ++reads_after;
   }
   fmt::print(stderr,
              "[bank outage] transfers ok={} fail={} info={}; reads ok={} ({} after the restart); connect-fail ops={}\n",
@@ -205,7 +206,7 @@ TEST_CASE("bank: an immediate stop mid-run and a restart never show a wrong tota
   CHECK(reads_after > 5);
   CHECK(c.transfers_info <= 2u * static_cast<std::size_t>(opt.clients));
   for (const Op& op : ops) {
-    if (op.f == "transfer" && op.type == OpType::info) CHECK(op.mono_ns >= t_kill);
+    if (op.f == op::fn::transfer && op.type == OpType::info) CHECK(op.mono_ns >= t_kill);
   }
 
   const std::int64_t total = final_total(pg.target(), opt);

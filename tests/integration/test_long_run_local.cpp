@@ -14,6 +14,7 @@
 #include "faults/ledger.hpp"
 #include "haverify/config/inventory.hpp"
 #include "haverify/core/history.hpp"
+#include "haverify/core/op.hpp"
 #include "haverify/run/runner.hpp"
 #include "haverify/workload/sampler.hpp"
 #include "local_pg.hpp"
@@ -113,7 +114,7 @@ TEST_CASE("sampler: reads the local PostgreSQL's processes over SSH", "[longrun]
   std::size_t samples = 0, with_cpu = 0, postmaster = 0, fails = 0;
   std::set<std::string> names;
   for (const auto& op : history.snapshot()) {
-    if (op.process != "sampler") continue;
+    if (!op::is_from(op, op::proc::sampler)) continue;
     if (op.type == OpType::fail) {
       ++fails;
       INFO(op.error);

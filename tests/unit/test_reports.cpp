@@ -3,6 +3,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 // fast-cpp-csv-parser is a third-party header: keep -Werror for our code only.
 #pragma GCC diagnostic push
@@ -143,4 +147,53 @@ TEST_CASE("operations.csv: one row per planned operation, and events.csv lists t
   const std::string ev = slurp(events);
   CHECK(ev.find(",driver,invoke,stop_node,node3,node3,") != std::string::npos);
   CHECK(ev.find("client-1") == std::string::npos);
+}
+
+TEST_CASE("history.jsonl lines are what nlohmann::json writes for the op, escapes and bad bytes included", "[unit]") {
+  // The reference: the op as a json object (sorted keys), dumped with bytes
+  // that are not UTF-8 replaced, as history_json_line wrote it before.
+  auto reference = [](const Op& op) {
+    nlohmann::json j = {{"index", op.index},          {"process", op.process},
+                        {"type", to_string(op.type)}, {"f", op.f},
+                        {"value", op.value},          {"node", op.node},
+                        {"mono_ns", op.mono_ns},      {"wall", format_wall_ns(op.wall_ns)}};
+    if (!op.error.empty()) j["error"] = op.error;
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  Op op;
+  op.index = 12345;
+  op.process = "client-3";
+  op.type = OpType::ok;
+  op.f = "write";
+  op.value = "1732190000000000042";
+  op.node = "198.18.1.10:9999/postgres";
+  op.mono_ns = 987654321012;
+  op.wall_ns = 1'700'000'000'123'000'000;
+  CHECK(history_json_line(op) == reference(op));
+  const std::vector<std::string> tricky = {"",
+                                           "quote \" and backslash \\",
+                                           "tab\tnewline\nreturn\rbell\x07 del\x7f",
+                                           "bad byte \xff and cut \xc3",
+                                           "UTF-8 é ✓",
+                                           R"({"in_recovery":false,"timeline":3})"};
+  for (const auto& t : tricky) {
+    Op o = op;
+    o.type = OpType::info;
+    o.error = t;
+    o.value = t;
+    o.node = t;
+    o.index = -1;
+    o.mono_ns = -5;
+    o.wall_ns = op.wall_ns + static_cast<Nanos>(&t - &tricky[0]) * 333'333'333;  // the seconds part changes
+    INFO(t);
+    CHECK(history_json_line(o) == reference(o));
+  }
+  for (const Nanos wall : {Nanos{0}, Nanos{999'999'999}, Nanos{-1'500'000'000}}) {
+    Op o = op;
+    o.wall_ns = wall;
+    CHECK(history_json_line(o) == reference(o));
+  }
+  std::string appended = "x";
+  append_history_json_line(appended, op);
+  CHECK(appended == "x" + reference(op));
 }

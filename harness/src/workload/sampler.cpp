@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "haverify/core/op.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify {
@@ -59,8 +60,8 @@ namespace {
 std::int64_t to_i64(const std::string& s) {
   try {
     return std::stoll(s);
-  } catch (...) {
-    return 0;
+  } catch (const std::logic_error&) {
+    return 0;  // not a number (a process that changed while it was read): the field reads as 0
   }
 }
 
@@ -209,13 +210,36 @@ void ProcessSampler::stop() {
   threads_.stop();
 }
 
+void ProcessSampler::record(OpType type, std::string_view f, std::string value, const std::string& node,
+                            std::string error) {
+  history_.record(std::string(op::proc::sampler), type, std::string(f), std::move(value), node, std::move(error));
+}
+
+// One `proc` op per process of the snapshot (cpu_pct against `prev`, the
+// node's previous sample); returns the processes for the next one.
+std::map<std::int64_t, ProcEntry> ProcessSampler::record_snapshot(const ProcSnapshot& snap,
+                                                                  const std::map<std::int64_t, ProcEntry>& prev,
+                                                                  double prev_uptime, const std::string& node) {
+  std::map<std::int64_t, ProcEntry> now;
+  for (const auto& p : snap.procs) {
+    nlohmann::json j = {
+        {"pid", p.pid}, {"process", process_name(p, snap.postmaster)}, {"rss_kb", p.rss_kb}, {"anon_kb", p.anon_kb}};
+    if (auto it = prev.find(p.pid); it != prev.end())
+      if (auto cpu = cpu_percent(it->second, prev_uptime, p, snap.uptime_s, snap.hz))
+        j["cpu_pct"] = std::round(*cpu * 10) / 10;
+    record(OpType::ok, op::fn::proc, j.dump(), node);
+    now[p.pid] = p;
+  }
+  return now;
+}
+
 void ProcessSampler::loop(int node_index) {
   const NodeSpec& node = inv_.nodes[static_cast<std::size_t>(node_index)];
   std::unique_ptr<Transport> t;
   try {
     t = options_.transport(node);
   } catch (const std::exception& e) {
-    history_.record("sampler", OpType::fail, "sample", "", node.name, e.what());
+    record(OpType::fail, op::fn::sample, "", node.name, e.what());
     return;
   }
   const std::string command = proc_sample_command(options_.processes, node.postgres.data_dir);
@@ -229,36 +253,27 @@ void ProcessSampler::loop(int node_index) {
     ExecResult r = t->exec(command, deadline);
     std::string err;
     if (!r.ok()) {
-      err = !r.error.empty() ? r.error
-            : r.timed_out    ? fmt::format("timed out after {} ms", r.elapsed.count())
-                             : fmt::format("exit {}: {}", r.exit_code, r.err);
+      err = describe(r);
     } else {
       try {
-        ProcSnapshot snap = parse_proc_sample(r.out);
-        std::map<std::int64_t, ProcEntry> now;
-        for (const auto& p : snap.procs) {
-          nlohmann::json j = {{"pid", p.pid},
-                              {"process", process_name(p, snap.postmaster)},
-                              {"rss_kb", p.rss_kb},
-                              {"anon_kb", p.anon_kb}};
-          if (auto it = prev.find(p.pid); it != prev.end())
-            if (auto cpu = cpu_percent(it->second, prev_uptime, p, snap.uptime_s, snap.hz))
-              j["cpu_pct"] = std::round(*cpu * 10) / 10;
-          history_.record("sampler", OpType::ok, "proc", j.dump(), node.name);
-          now[p.pid] = p;
-        }
-        prev.swap(now);
+        const ProcSnapshot snap = parse_proc_sample(r.out);
+        prev = record_snapshot(snap, prev, prev_uptime, node.name);
         prev_uptime = snap.uptime_s;
       } catch (const std::exception& e) {
         err = e.what();
       }
     }
-    if (!err.empty()) history_.record("sampler", OpType::fail, "sample", "", node.name, err);
+    if (!err.empty()) record(OpType::fail, op::fn::sample, "", node.name, err);
+    samples_.fetch_add(1);
     next += options_.interval;
     const auto now = std::chrono::steady_clock::now();
     if (next < now) next = now;  // a slow sample: the next one right away, no burst
     threads_.backoff(std::chrono::duration_cast<std::chrono::milliseconds>(next - now));
   }
+}
+
+WorkloadFigures ProcessSampler::figures() const {
+  return {{"samples", samples_.load()}};
 }
 
 }  // namespace haverify

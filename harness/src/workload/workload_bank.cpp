@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "haverify/core/op.hpp"
 #include "workload_common.hpp"
 
 namespace haverify {
@@ -100,12 +101,17 @@ void BankWorkload::stop() {
   clients_.stop();
 }
 
+WorkloadFigures BankWorkload::figures() const {
+  return {{"transfers_acked", transfers_acked()}, {"reads_ok", reads_ok()}, {"expected_total", expected_total()}};
+}
+
 void BankWorkload::backoff() {
   clients_.backoff(options_.retry_backoff);
 }
 
 void BankWorkload::run_client(int index) {
-  const std::string process = fmt::format("bank-{}", index);
+  const std::string process = fmt::format("{}{}", op::proc::bank_client_prefix, index);
+  const std::string read(op::fn::read), transfer(op::fn::transfer);
   const std::string node = endpoint_.describe();
   std::seed_seq seq{static_cast<std::uint32_t>(options_.seed), static_cast<std::uint32_t>(options_.seed >> 32),
                     static_cast<std::uint32_t>(index)};
@@ -132,7 +138,7 @@ void BankWorkload::run_client(int index) {
     ++op_no;
     QueryOutcome o;
     if (options_.read_every > 0 && op_no % options_.read_every == 0) {
-      history_.record(process, OpType::invoke, "read", "", node);
+      history_.record(process, OpType::invoke, read, "", node);
       o = pg_exec(conn.get(), total_sql(options_.table, options_.run_id), options_.commit_deadline);
       std::string err;
       const auto total = o.is_ok() ? parse_total(o, &err) : std::nullopt;
@@ -142,11 +148,11 @@ void BankWorkload::run_client(int index) {
           if (!note.empty()) note += "; ";
           note += fmt::format("saw {} of {} accounts", total->second, options_.accounts);
         }
-        history_.record(process, OpType::ok, "read", std::to_string(total->first), node, std::move(note));
+        history_.record(process, OpType::ok, read, std::to_string(total->first), node, std::move(note));
         reads_ok_.fetch_add(1);
       } else {
         // A read changes nothing: a malformed result is a plain failure.
-        history_.record(process, o.is_ok() ? OpType::fail : op_type(o.kind), "read", "", node,
+        history_.record(process, o.is_ok() ? OpType::fail : op_type(o.kind), read, "", node,
                         o.is_ok() ? err : outcome_text(o));
         if (o.is_ok()) o.kind = QueryOutcome::failed;
       }
@@ -159,7 +165,7 @@ void BankWorkload::run_client(int index) {
           "UPDATE {} SET balance = balance + CASE account WHEN {} THEN -{} ELSE {} END "
           "WHERE run_id = {} AND account IN ({}, {})",
           options_.table, from, amt, amt, options_.run_id, from, to);
-      history_.record(process, OpType::invoke, "transfer", value, node);
+      history_.record(process, OpType::invoke, transfer, value, node);
       o = pg_exec(conn.get(), sql, options_.commit_deadline);
       std::string note = outcome_text(o);
       if (o.is_ok()) {
@@ -170,7 +176,7 @@ void BankWorkload::run_client(int index) {
         }
         transfers_acked_.fetch_add(1);
       }
-      history_.record(process, op_type(o.kind), "transfer", value, node, std::move(note));
+      history_.record(process, op_type(o.kind), transfer, value, node, std::move(note));
     }
 
     if (o.is_ok()) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "haverify/core/history.hpp"
+#include "haverify/core/op.hpp"
 #include "haverify/io/pg.hpp"
 
 namespace haverify::workload_detail {
@@ -26,7 +27,7 @@ class ConnectFailLog {
       return;
     }
     if (skipped_ > 0) err += fmt::format(" (+{} more)", skipped_);
-    history.record(process, OpType::fail, "connect", "", node, std::move(err));
+    history.record(process, OpType::fail, std::string(op::fn::connect), "", node, std::move(err));
     recorded_ = true;
     last_ = now;
     skipped_ = 0;

@@ -1,4 +1,4 @@
-#include "haverify/workload/workload.hpp"
+#include "haverify/workload/ledger.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "haverify/core/op.hpp"
 #include "workload_common.hpp"
 
 namespace haverify {
@@ -75,14 +76,8 @@ std::int64_t LedgerWorkload::acked() const {
   return acked_.load();
 }
 
-std::vector<std::int64_t> LedgerWorkload::acked_ids() const {
-  std::vector<std::int64_t> ids;
-  {
-    std::lock_guard lock(mu_);
-    ids = acked_ids_;
-  }
-  std::sort(ids.begin(), ids.end());
-  return ids;
+WorkloadFigures LedgerWorkload::figures() const {
+  return {{"acked", acked()}};
 }
 
 void LedgerWorkload::backoff() {
@@ -90,7 +85,8 @@ void LedgerWorkload::backoff() {
 }
 
 void LedgerWorkload::run_client(int index) {
-  const std::string process = fmt::format("client-{}", index);
+  const std::string process = fmt::format("{}{}", op::proc::ledger_client_prefix, index);
+  const std::string write(op::fn::write);
   const std::string node = endpoint_.describe();
   PgConnPtr conn;
   ConnectFailLog connect_fails;
@@ -109,20 +105,16 @@ void LedgerWorkload::run_client(int index) {
     const std::int64_t seq = next_seq_.fetch_add(1);
     if (seq >= kIdsPerRun) break;  // id space of this run exhausted
     const std::int64_t id = options_.run_id * kIdsPerRun + seq;
-    const std::string value = std::to_string(id);
+    std::string value = std::to_string(id);
     const std::string sql = fmt::format("INSERT INTO {}(id, client, run_id) VALUES ({}, {}, {})", options_.table, id,
                                         index, options_.run_id);
 
-    history_.record(process, OpType::invoke, "write", value, node);
+    history_.record(process, OpType::invoke, write, value, node);
     QueryOutcome o = pg_exec(conn.get(), sql, options_.commit_deadline);
-    history_.record(process, op_type(o.kind), "write", value, node, outcome_text(o));
+    history_.record(process, op_type(o.kind), write, std::move(value), node, outcome_text(o));
 
     if (o.kind == QueryOutcome::ok) {
       acked_.fetch_add(1);
-      {
-        std::lock_guard lock(mu_);
-        acked_ids_.push_back(id);
-      }
       if (o.connection_lost) conn.reset();
       continue;
     }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "haverify/cluster/driver.hpp"
+#include "haverify/core/op.hpp"
 #include "haverify/core/shell.hpp"
 #include "haverify/io/pg.hpp"
 #include "workload_common.hpp"
@@ -110,85 +111,101 @@ const NodeSpec* pick_node(const Inventory& inv, const std::string& who, std::str
 
 }  // namespace
 
+void MaintenanceWorkload::record(OpType type, const std::string& op, std::string value, std::string target,
+                                 std::string error) {
+  history_.record(std::string(op::proc::maintenance), type, op, std::move(value), std::move(target), std::move(error));
+}
+
+// pg_basebackup over SSH on `node` from `primary` into a temporary directory
+// that is removed afterwards; "" or why it failed.
+std::string MaintenanceWorkload::basebackup(const NodeSpec& node, const NodeSpec& primary) {
+  const auto& pg = node.postgres;
+  const std::string bb = fmt::format(
+      "{}{}/pg_basebackup -h {} -p {} -U {} -D \"$d\" -X stream -c fast --no-sync -w",
+      primary.postgres.password.empty() ? "" : "PGPASSWORD=" + sh_quote(primary.postgres.password) + " ",
+      sh_quote(pg.bin_dir), sh_quote(primary.postgres.host), primary.postgres.port, sh_quote(primary.postgres.user));
+  // As the PostgreSQL OS user when connected as root; `sh -c script "$d"`:
+  // the script reads the directory as $0.
+  const std::string full = fmt::format(
+      "cd / && d=$(mktemp -d /tmp/hv-bb-XXXXXX) || exit 1; "
+      "if [ \"$(id -u)\" = 0 ]; then chown {0} \"$d\"; runuser -u {0} -- sh -c {1} \"$d\"; "
+      "else sh -c {1} \"$d\"; fi; rc=$?; rm -rf \"$d\"; exit $rc",
+      sh_quote(pg.os_user), sh_quote("d=\"$0\"; " + bb));
+  try {
+    SshTransport t(node.ssh);
+    ExecResult r = t.exec(full, options_.deadline);
+    if (r.ok()) return {};
+    // Best effort: a timed-out backup leaves its directory; remove stale ones of this harness.
+    if (r.timed_out) t.exec("rm -rf /tmp/hv-bb-*", 10s);
+    return describe(r);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+// The SQL of a maintenance op other than basebackup.
+std::string MaintenanceWorkload::sql_of(const std::string& op, const std::string& table) const {
+  if (op == "checkpoint") return "CHECKPOINT";
+  if (op == "analyze") return table.empty() ? "ANALYZE" : "ANALYZE " + table;
+  if (op == "vacuum") return table.empty() ? "VACUUM" : "VACUUM " + table;
+  // every row of the bulk table rewritten: dead tuples, dirty buffers, WAL
+  if (op == "churn") return fmt::format("UPDATE {} SET pad = pad", options_.bulk_table);
+  return table.empty() ? "VACUUM FULL" : "VACUUM FULL " + table;
+}
+
+MaintenanceWorkload::Attempt MaintenanceWorkload::run_basebackup(const std::string& op, const std::string& from) {
+  Attempt a;
+  std::string why;
+  const NodeSpec* node = pick_node(inv_, from.empty() ? options_.basebackup_from : from, &why);
+  const NodeSpec* primary = pick_node(inv_, "primary", &why);
+  a.what = "pg_basebackup";
+  a.target = node ? node->name : from;
+  record(OpType::invoke, op, a.what, a.target);
+  if (!node || !primary) {
+    a.err = why;
+    return a;
+  }
+  a.what = fmt::format("pg_basebackup from {} on {}", primary->name, node->name);
+  a.err = basebackup(*node, *primary);
+  a.ok = a.err.empty();
+  return a;
+}
+
+MaintenanceWorkload::Attempt MaintenanceWorkload::run_sql(const std::string& op, const std::string& table) {
+  Attempt a;
+  a.what = sql_of(op, table);
+  PgTarget t = endpoint_target(inv_);
+  std::string why;
+  const NodeSpec* primary = options_.via == "primary" ? pick_node(inv_, "primary", &why) : nullptr;
+  if (primary) t = node_target(*primary);
+  t.application_name = "haverify-maintenance";
+  a.target = t.describe();
+  record(OpType::invoke, op, a.what, a.target);
+  if (options_.via == "primary" && !primary) {
+    a.err = why;
+    return a;
+  }
+  auto conn = pg_connect(t, std::min(options_.deadline, std::chrono::milliseconds(5000)), &a.err);
+  if (!conn) return a;
+  QueryOutcome q = pg_exec(conn.get(), a.what, options_.deadline);
+  a.ok = q.is_ok();
+  if (!a.ok) a.err = outcome_text(q);
+  return a;
+}
+
 bool MaintenanceWorkload::run_op(const std::string& op, const std::string& table_override, const std::string& from) {
   const std::string table = table_override.empty() ? options_.table : table_override;
-  std::string what, target, err;
-  bool ok = false;
   const Nanos t0 = mono_now_ns();
-  if (op == "basebackup") {
-    std::string why;
-    const NodeSpec* node = pick_node(inv_, from.empty() ? options_.basebackup_from : from, &why);
-    const NodeSpec* primary = pick_node(inv_, "primary", &why);
-    what = "pg_basebackup";
-    target = node ? node->name : from;
-    history_.record("maintenance", OpType::invoke, op, what, target);
-    if (!node || !primary) {
-      err = why;
-    } else {
-      what = fmt::format("pg_basebackup from {} on {}", primary->name, node->name);
-      const auto& pg = node->postgres;
-      const std::string bb = fmt::format(
-          "{}{}/pg_basebackup -h {} -p {} -U {} -D \"$d\" -X stream -c fast --no-sync -w",
-          primary->postgres.password.empty() ? "" : "PGPASSWORD=" + sh_quote(primary->postgres.password) + " ",
-          sh_quote(pg.bin_dir), sh_quote(primary->postgres.host), primary->postgres.port,
-          sh_quote(primary->postgres.user));
-      // As the PostgreSQL OS user when connected as root; `sh -c script "$d"`:
-      // the script reads the directory as $0.
-      const std::string full = fmt::format(
-          "cd / && d=$(mktemp -d /tmp/hv-bb-XXXXXX) || exit 1; "
-          "if [ \"$(id -u)\" = 0 ]; then chown {0} \"$d\"; runuser -u {0} -- sh -c {1} \"$d\"; "
-          "else sh -c {1} \"$d\"; fi; rc=$?; rm -rf \"$d\"; exit $rc",
-          sh_quote(pg.os_user), sh_quote("d=\"$0\"; " + bb));
-      try {
-        SshTransport t(node->ssh);
-        ExecResult r = t.exec(full, options_.deadline);
-        ok = r.ok();
-        if (!ok) {
-          std::string e = r.err;
-          while (!e.empty() && (e.back() == '\n' || e.back() == '\r')) e.pop_back();
-          err = !r.error.empty() ? r.error
-                : r.timed_out    ? fmt::format("timed out after {} ms", r.elapsed.count())
-                                 : fmt::format("exit {}: {}", r.exit_code, e);
-          // Best effort: a timed-out backup leaves its directory; remove stale ones of this harness.
-          if (r.timed_out) t.exec("rm -rf /tmp/hv-bb-*", 10s);
-        }
-      } catch (const std::exception& e) {
-        err = e.what();
-      }
-    }
-  } else {
-    if (op == "checkpoint")
-      what = "CHECKPOINT";
-    else if (op == "analyze")
-      what = table.empty() ? "ANALYZE" : "ANALYZE " + table;
-    else if (op == "vacuum")
-      what = table.empty() ? "VACUUM" : "VACUUM " + table;
-    else if (op == "churn")  // every row of the bulk table rewritten: dead tuples, dirty buffers, WAL
-      what = fmt::format("UPDATE {} SET pad = pad", options_.bulk_table);
-    else
-      what = table.empty() ? "VACUUM FULL" : "VACUUM FULL " + table;
-    PgTarget t = endpoint_target(inv_);
-    std::string why;
-    const NodeSpec* primary = options_.via == "primary" ? pick_node(inv_, "primary", &why) : nullptr;
-    if (primary) t = node_target(*primary);
-    t.application_name = "haverify-maintenance";
-    target = t.describe();
-    history_.record("maintenance", OpType::invoke, op, what, target);
-    if (options_.via == "primary" && !primary) {
-      err = why;
-    } else {
-      auto conn = pg_connect(t, std::min(options_.deadline, std::chrono::milliseconds(5000)), &err);
-      if (conn) {
-        QueryOutcome q = pg_exec(conn.get(), what, options_.deadline);
-        ok = q.is_ok();
-        if (!ok) err = outcome_text(q);
-      }
-    }
-  }
+  const Attempt a = op == "basebackup" ? run_basebackup(op, from) : run_sql(op, table);
   const double ms = static_cast<double>(mono_now_ns() - t0) / 1e6;
-  history_.record("maintenance", ok ? OpType::ok : OpType::fail, op, fmt::format("{}; {:.0f} ms", what, ms), target,
-                  ok ? std::string() : err);
-  return ok;
+  (a.ok ? ops_ok_ : ops_failed_).fetch_add(1);
+  record(a.ok ? OpType::ok : OpType::fail, op, fmt::format("{}; {:.0f} ms", a.what, ms), a.target,
+         a.ok ? std::string() : a.err);
+  return a.ok;
+}
+
+WorkloadFigures MaintenanceWorkload::figures() const {
+  return {{"ops_ok", ops_ok_.load()}, {"ops_failed", ops_failed_.load()}};
 }
 
 }  // namespace haverify

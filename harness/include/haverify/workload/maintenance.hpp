@@ -7,6 +7,7 @@
 // removed afterwards. Each operation is recorded as
 //   {maintenance, invoke, <op>, <what>, <target>} then
 //   {maintenance, ok|fail, <op>, "<what>; <ms> ms", <target>, error}.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -18,35 +19,49 @@
 #include "haverify/config/workload_options.hpp"
 #include "haverify/core/history.hpp"
 #include "haverify/workload/client_threads.hpp"
+#include "haverify/workload/workload.hpp"
 
 namespace haverify {
 
-class MaintenanceWorkload {
+class MaintenanceWorkload final : public Workload {
  public:
   MaintenanceWorkload(const Inventory& inv, MaintenanceOptions options, History& history);
-  ~MaintenanceWorkload();  // stop()
+  ~MaintenanceWorkload() override;  // stop()
   MaintenanceWorkload(const MaintenanceWorkload&) = delete;
   MaintenanceWorkload& operator=(const MaintenanceWorkload&) = delete;
 
   // Creates and fills the bulk table when bulk_rows > 0 (through the endpoint).
   static void prepare(const Inventory& inv, const MaintenanceOptions& options, std::chrono::milliseconds deadline);
+  void prepare(std::chrono::milliseconds deadline) override { prepare(inv_, options_, deadline); }
 
-  void start();  // the loop; throws std::logic_error if started twice
+  void start() override;  // the loop; throws std::logic_error if started twice
   // Stops the loop and joins every background operation (each bounded by
   // its deadline). Idempotent.
-  void stop();
+  void stop() override;
+  WorkloadFigures figures() const override;  // ops_ok, ops_failed
   // One operation now (table / from: "" = the options'); returns whether it
   // succeeded, or true at once for a background one (its outcome is in the History).
   bool run_once(const std::string& op, const std::string& table, const std::string& from, bool background);
 
  private:
+  // One operation's outcome: what ran, where, and why it failed.
+  struct Attempt {
+    std::string what, target, err;
+    bool ok = false;
+  };
   bool run_op(const std::string& op, const std::string& table, const std::string& from);
+  Attempt run_basebackup(const std::string& op, const std::string& from);
+  Attempt run_sql(const std::string& op, const std::string& table);
+  std::string basebackup(const NodeSpec& node, const NodeSpec& primary);
+  std::string sql_of(const std::string& op, const std::string& table) const;
+  void record(OpType type, const std::string& op, std::string value, std::string target, std::string error = {});
   void loop();
   const Inventory& inv_;
   MaintenanceOptions options_;
   History& history_;
   std::mutex mu_;  // guards background_
   std::vector<std::thread> background_;
+  std::atomic<std::int64_t> ops_ok_{0}, ops_failed_{0};
   ClientThreads loop_;
 };
 

@@ -7,12 +7,14 @@
 // (cpu_pct is absent on a process's first sample). A node that cannot be
 // sampled gives {sampler, fail, sample, node, error}. series.csv and the
 // MemoryGrowth checker are fed from these ops. See docs/metrics.md.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "haverify/config/inventory.hpp"
@@ -20,6 +22,7 @@
 #include "haverify/core/history.hpp"
 #include "haverify/io/transport.hpp"
 #include "haverify/workload/client_threads.hpp"
+#include "haverify/workload/workload.hpp"
 
 namespace haverify {
 
@@ -58,20 +61,27 @@ std::string process_name(const ProcEntry& p, std::int64_t postmaster);
 std::optional<double> cpu_percent(const ProcEntry& before, double uptime_before, const ProcEntry& after,
                                   double uptime_after, long hz);
 
-class ProcessSampler {
+class ProcessSampler final : public Workload {
  public:
   ProcessSampler(const Inventory& inv, History& history, SamplerOptions options);
-  ~ProcessSampler();  // stops
+  ~ProcessSampler() override;  // stops
   ProcessSampler(const ProcessSampler&) = delete;
   ProcessSampler& operator=(const ProcessSampler&) = delete;
-  void start();  // one thread per node
-  void stop();   // idempotent; returns within about one sample's deadline
+  void prepare(std::chrono::milliseconds) override {}  // nothing to set up
+  void start() override;                               // one thread per node
+  void stop() override;                                // idempotent; returns within about one sample's deadline
+  WorkloadFigures figures() const override;            // samples (taken or failed, all nodes)
 
  private:
   void loop(int node_index);
+  std::map<std::int64_t, ProcEntry> record_snapshot(const ProcSnapshot& snap,
+                                                    const std::map<std::int64_t, ProcEntry>& prev, double prev_uptime,
+                                                    const std::string& node);
+  void record(OpType type, std::string_view f, std::string value, const std::string& node, std::string error = {});
   const Inventory& inv_;
   History& history_;
   SamplerOptions options_;
+  std::atomic<std::int64_t> samples_{0};
   ClientThreads threads_;
 };
 

@@ -1,72 +1,67 @@
 #pragma once
-// Workloads that run against the service endpoint during a scenario.
+// The Workload interface: what runs during a scenario beside the steps (the
+// ledger and bank clients, the maintenance loop, the process sampler), one
+// shape for all, like FoundationDB's TestWorkload {setup, start, check,
+// getMetrics}:
+//   prepare(deadline)  before the run's steps (tables, accounts); may throw
+//   start()            starts its threads; throws std::logic_error if started twice
+//   stop()             signals and joins; every op already invoked gets its
+//                      completion op; idempotent (and done by the destructor)
+//   figures()          its counters, named (e.g. ledger "acked")
+// Every workload writes its ops into the History it was built with; the
+// checkers judge it from there (the workload keeps no per-op state).
 //
-// `ledger`: every client inserts rows with ids that are unique across clients
-// and runs (id = run_id * 1e9 + seq) and records each write in the History as
-// invoke -> ok | fail | info. An id is used exactly once, never retried. A
-// write whose outcome is unknown (connection lost, client deadline) is `info`,
-// never `fail` (see classify_failure in pg.hpp). The durability checker later
-// compares the ok ids with ledger_read_ids() on the surviving primary.
-#include <atomic>
+// make_workload() builds one by name ("ledger", "bank", "maintenance") from
+// the scenario's options, so that a caller needs no per-kind dispatch.
 #include <chrono>
 #include <cstdint>
-#include <mutex>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "haverify/config/inventory.hpp"
 #include "haverify/config/workload_options.hpp"
 #include "haverify/core/history.hpp"
-#include "haverify/io/pg.hpp"
-#include "haverify/workload/client_threads.hpp"
 
 namespace haverify {
 
-// History ops written by each client thread (process "client-N", N from 0):
-//   {invoke, "write", id}            right before the INSERT is sent
-//   {ok|fail|info, "write", id, err} right after the outcome is known
-//   {fail, "connect", "", err}       a failed connect; at most one per 100 ms per
-//                                    client, with "(+K more)" for the ones skipped
-// `node` is endpoint.describe(). After any non-ok write the client drops its
-// connection, waits retry_backoff and reconnects (the endpoint may have moved).
-class LedgerWorkload {
+struct WorkloadFigure {
+  std::string name;
+  std::int64_t value = 0;
+};
+using WorkloadFigures = std::vector<WorkloadFigure>;
+
+class Workload {
  public:
-  LedgerWorkload(PgTarget endpoint, LedgerOptions options, History& history);
-  ~LedgerWorkload();  // stops and joins
-  LedgerWorkload(const LedgerWorkload&) = delete;
-  LedgerWorkload& operator=(const LedgerWorkload&) = delete;
-
-  // CREATE TABLE IF NOT EXISTS <table>(id bigint primary key, client int not
-  // null, run_id bigint not null, written_at timestamptz not null default
-  // clock_timestamp()). Throws std::runtime_error on failure.
-  static void prepare(const PgTarget& endpoint, const LedgerOptions& options, std::chrono::milliseconds deadline);
-
-  void start();  // starts `clients` threads; throws std::logic_error if started twice
-  // Signals and joins. Every write already invoked gets its completion op, so
-  // this takes at most about commit_deadline + connect_deadline. Idempotent.
-  void stop();
-
-  std::int64_t acked() const;                   // number of ok writes
-  std::vector<std::int64_t> acked_ids() const;  // sorted ids of ok writes
-
- private:
-  void run_client(int index);
-  void backoff();
-  bool stopping() const { return clients_.stopping(); }
-
-  PgTarget endpoint_;
-  LedgerOptions options_;
-  History& history_;
-  std::atomic<std::int64_t> next_seq_{1};
-  std::atomic<std::int64_t> acked_{0};
-  mutable std::mutex mu_;  // guards acked_ids_
-  std::vector<std::int64_t> acked_ids_;
-  // Last, so it is destroyed (its threads joined) before the state they use.
-  ClientThreads clients_;
+  virtual ~Workload() = default;
+  virtual void prepare(std::chrono::milliseconds deadline) = 0;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  virtual WorkloadFigures figures() const = 0;
 };
 
-// Every id of `run_id` in `table` on the node behind `conn`, sorted. On failure
-// returns an empty vector and sets *error (cleared on success).
-std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table, std::int64_t run_id,
-                                          std::chrono::milliseconds deadline, std::string* error);
+// What make_workload needs: the inventory (its endpoint, its nodes) and the
+// options of each kind (the runner sets run_id and seed before).
+struct WorkloadSettings {
+  const Inventory* inventory = nullptr;  // required
+  LedgerOptions ledger;
+  BankOptions bank;
+  MaintenanceOptions maintenance;
+};
+
+// The registered names, in registration order: ledger, bank, maintenance.
+const std::vector<std::string>& workload_names();
+bool is_workload_name(std::string_view name);
+
+// A new, not yet prepared workload of kind `name`, writing into `history`
+// (both must outlive it). Throws std::invalid_argument for an unknown name
+// or a missing inventory, and what the workload's constructor throws.
+std::unique_ptr<Workload> make_workload(std::string_view name, const WorkloadSettings& settings, History& history);
 
 }  // namespace haverify
+
+// Until run/runner.cpp and run/final_state.cpp include workload/ledger.hpp
+// themselves: they include this header for LedgerWorkload and ledger_read_ids.
+#include "haverify/workload/ledger.hpp"  // IWYU pragma: export

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "haverify/core/history.hpp"
 #include "haverify/io/pg.hpp"
 #include "haverify/workload/client_threads.hpp"
+#include "haverify/workload/workload.hpp"
 
 namespace haverify {
 
@@ -34,10 +34,10 @@ namespace haverify {
 // (one statement = one snapshot); when it sees a number of accounts other than
 // `accounts` its ok op says so in the error field. After any non-ok op the
 // client drops its connection, waits retry_backoff and reconnects.
-class BankWorkload {
+class BankWorkload final : public Workload {
  public:
   BankWorkload(PgTarget endpoint, BankOptions options, History& history);
-  ~BankWorkload();  // stops and joins
+  ~BankWorkload() override;  // stops and joins
   BankWorkload(const BankWorkload&) = delete;
   BankWorkload& operator=(const BankWorkload&) = delete;
 
@@ -47,11 +47,13 @@ class BankWorkload {
   // CONFLICT DO NOTHING), in one transaction. Idempotent. Throws
   // std::runtime_error on failure, std::invalid_argument on bad options.
   static void prepare(const PgTarget& endpoint, const BankOptions& options, std::chrono::milliseconds deadline);
+  void prepare(std::chrono::milliseconds deadline) override { prepare(endpoint_, options_, deadline); }
 
-  void start();  // starts `clients` threads; throws std::logic_error if started twice
+  void start() override;  // starts `clients` threads; throws std::logic_error if started twice
   // Signals and joins; every op already invoked gets its completion op, so
   // this takes at most about commit_deadline + connect_deadline. Idempotent.
-  void stop();
+  void stop() override;
+  WorkloadFigures figures() const override;  // transfers_acked, reads_ok, expected_total
 
   std::int64_t expected_total() const { return options_.initial_balance * options_.accounts; }
   std::int64_t transfers_acked() const { return transfers_acked_.load(); }

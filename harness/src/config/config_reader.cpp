@@ -25,7 +25,7 @@ static std::string join_issues(const std::vector<ConfigIssue>& issues) {
 }
 
 ConfigError::ConfigError(std::vector<ConfigIssue> issues)
-    : std::runtime_error(join_issues(issues)), issues_(std::move(issues)) {}
+    : UsageError(join_issues(issues)), issues_(std::move(issues)) {}
 
 void ConfigContext::error_at(const YAML::Mark& mark, const std::string& key, const std::string& message) {
   ConfigIssue issue;

@@ -8,12 +8,15 @@
 
 #include "haverify/config/inventory.hpp"
 #include "haverify/config/scenario.hpp"
+#include "haverify/core/errors.hpp"
 
 namespace haverify::faults {
 
-class FaultError : public std::runtime_error {
+// A fault that cannot be applied or did not take effect: haverify failed
+// (exit 3, core/errors.hpp).
+class FaultError : public HarnessFailure {
  public:
-  using std::runtime_error::runtime_error;
+  using HarnessFailure::HarnessFailure;
 };
 
 struct FaultAction {

@@ -4,11 +4,13 @@
 #include <charconv>
 #include <limits>
 #include <map>
+#include <string_view>
 
 #include <fmt/format.h>
 
 #include "haverify/core/id_set.hpp"
 #include "haverify/core/latency.hpp"
+#include "haverify/core/op.hpp"
 
 namespace haverify {
 
@@ -29,10 +31,6 @@ std::optional<double> RunMetrics::value(const std::string& metric) const {
   if (metric == "stall_s") return stall_s;
   if (auto it = figures.find(metric); it != figures.end()) return it->second;
   return std::nullopt;
-}
-
-static bool is_client(const Op& op) {
-  return op.process.rfind("client-", 0) == 0;
 }
 
 std::optional<Nanos> longest_stall(const std::vector<Nanos>& acks, Nanos from, Nanos to, Nanos writes_end) {
@@ -69,103 +67,124 @@ struct MetricsPass::State {
   std::vector<OperationRecord> ops;
   std::vector<Nanos> op_ends;
   bool op_open = false;
+
+  // on_op, by what the op is about.
+  void note_inject(const Op& op);
+  void note_window_end(const Op& op);
+  void on_driver(const Op& op);
+  void on_injection_skew(const Op& op);
+  void on_role(const Op& op);
+  void on_write(const Op& op);
+  // finish, one figure at a time (acks sorted by time).
+  void finish_operations(RunMetrics& out) const;
+  void finish_downtime(RunMetrics& out) const;
+  void finish_first_write(RunMetrics& out) const;
+  void finish_detect_promote(RunMetrics& out) const;
+  void finish_lost(RunMetrics& out, const std::set<std::int64_t>& final_ids) const;
 };
 
 MetricsPass::MetricsPass() : s_(std::make_unique<State>()) {}
 MetricsPass::~MetricsPass() = default;
 
-void MetricsPass::on_op(const Op& op) {
-  State& s = *s_;
-  RunMetrics& m = s.m;
-  // The first injected fault: the earliest send among the actions released
-  // together (their threads append in any order), and the first return.
-  if (op.process == "nemesis" && op.f == "inject" && !s.inject_done) {
-    if (op.type == OpType::invoke) {
-      if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) m.t_inject_sent = Instant{op.mono_ns, op.wall_ns};
-    } else if (m.t_inject_sent) {
-      m.t_inject_returned = Instant{op.mono_ns, op.wall_ns};
-      s.inject_done = true;
-    }
+// The first injected fault: the earliest send among the actions released
+// together (their threads append in any order), and the first return.
+void MetricsPass::State::note_inject(const Op& op) {
+  if (!op::is(op, op::proc::nemesis, op::fn::inject) || inject_done) return;
+  if (op.type == OpType::invoke) {
+    if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) m.t_inject_sent = Instant{op.mono_ns, op.wall_ns};
+  } else if (m.t_inject_sent) {
+    m.t_inject_returned = Instant{op.mono_ns, op.wall_ns};
+    inject_done = true;
   }
-  if (m.t_inject_sent && !s.window_end && op.mono_ns > m.t_inject_sent->mono && op.type == OpType::invoke) {
-    // The runner's next inject, heal or recover step, or a heal at the end
-    // of the fault's own step (`duration:`). The other nodes of the same
-    // fault do not close it.
-    const bool step =
-        op.process == "runner" && op.f == "step" &&
-        (op.value.rfind("inject", 0) == 0 || op.value.rfind("heal", 0) == 0 || op.value.rfind("recover", 0) == 0);
-    const bool closes =
-        step || (op.process == "nemesis" && op.f == "heal") || (op.process == "runner" && op.f == "recover");
-    if (closes) s.window_end = op.mono_ns;
-  }
-  if (op.process == "driver" && op.f == "detect") {
-    s.detects.push_back(Instant{op.mono_ns, op.wall_ns});
+}
+
+// A runner step that ends the fault's window: the next inject, heal or
+// recover step (their descriptions begin with the step kind, Step::describe).
+static bool is_window_closing_step(const Op& op) {
+  if (!op::is(op, op::proc::runner, op::fn::step)) return false;
+  const std::string_view step = op.value;
+  return step.starts_with("inject") || step.starts_with("heal") || step.starts_with("recover");
+}
+
+void MetricsPass::State::note_window_end(const Op& op) {
+  if (!m.t_inject_sent || window_end || op.mono_ns <= m.t_inject_sent->mono || op.type != OpType::invoke) return;
+  // The runner's next inject, heal or recover step, or a heal at the end
+  // of the fault's own step (`duration:`). The other nodes of the same
+  // fault do not close it.
+  if (is_window_closing_step(op) || op::is(op, op::proc::nemesis, op::fn::heal) ||
+      op::is(op, op::proc::runner, op::fn::recover))
+    window_end = op.mono_ns;
+}
+
+// A detection, or a planned operation (cluster step).
+void MetricsPass::State::on_driver(const Op& op) {
+  if (op.f == op::fn::detect) {
+    detects.push_back(Instant{op.mono_ns, op.wall_ns});
     return;
   }
-  if (op.process == "driver") {  // a planned operation (cluster step)
-    if (op.type == OpType::invoke || op.type == OpType::info) {
-      OperationRecord r;
-      r.op = op.f;
-      r.node = op.node;
-      r.start = Instant{op.mono_ns, op.wall_ns};
-      r.outcome = op.type == OpType::info ? "skipped" : "unfinished";
-      r.detail = op.type == OpType::info ? op.value : "";
-      s.ops.push_back(std::move(r));
-      s.op_ends.push_back(op.mono_ns);
-      s.op_open = op.type == OpType::invoke;
-    } else if (s.op_open && s.ops.back().op == op.f) {
-      s.ops.back().outcome = op.type == OpType::ok ? "ok" : "fail";
-      s.ops.back().detail = op.type == OpType::ok ? op.value : op.error;
-      s.op_ends.back() = op.mono_ns;
-      s.op_open = false;
-    }
-    return;
+  if (op.type == OpType::invoke || op.type == OpType::info) {
+    OperationRecord r;
+    r.op = op.f;
+    r.node = op.node;
+    r.start = Instant{op.mono_ns, op.wall_ns};
+    r.outcome = op.type == OpType::info ? "skipped" : "unfinished";
+    r.detail = op.type == OpType::info ? op.value : "";
+    ops.push_back(std::move(r));
+    op_ends.push_back(op.mono_ns);
+    op_open = op.type == OpType::invoke;
+  } else if (op_open && ops.back().op == op.f) {
+    ops.back().outcome = op.type == OpType::ok ? "ok" : "fail";
+    ops.back().detail = op.type == OpType::ok ? op.value : op.error;
+    op_ends.back() = op.mono_ns;
+    op_open = false;
   }
-  // The spread of send times of the actions of one inject step (the largest
-  // over the run's steps), recorded by the injector.
-  if (op.process == "nemesis" && op.f == "injection_skew") {
-    double v = 0;
-    const char* e = op.value.data() + op.value.size();
-    auto [p, ec] = std::from_chars(op.value.data(), e, v);
-    if (ec == std::errc() && p != op.value.data()) {
-      auto [it, fresh] = m.figures.emplace("injection_skew_ms", v);
-      if (!fresh) it->second = std::max(it->second, v);
-    }
-    return;
+}
+
+// The spread of send times of the actions of one inject step (the largest
+// over the run's steps), recorded by the injector.
+void MetricsPass::State::on_injection_skew(const Op& op) {
+  double v = 0;
+  const char* e = op.value.data() + op.value.size();
+  auto [p, ec] = std::from_chars(op.value.data(), e, v);
+  if (ec == std::errc() && p != op.value.data()) {
+    auto [it, fresh] = m.figures.emplace("injection_skew_ms", v);
+    if (!fresh) it->second = std::max(it->second, v);
   }
-  if (op.process == "probe" && op.f == "role") {
-    if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) {
-      if (op.value == "primary")
-        s.primaries_before.insert(op.node);
-      else
-        s.primaries_before.erase(op.node);
-    } else if (op.value == "primary" && !m.t_promote && !s.primaries_before.count(op.node)) {
-      m.t_promote = Instant{op.mono_ns, op.wall_ns};
-    }
-    return;
+}
+
+void MetricsPass::State::on_role(const Op& op) {
+  if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) {
+    if (op.value == "primary")
+      primaries_before.insert(op.node);
+    else
+      primaries_before.erase(op.node);
+  } else if (op.value == "primary" && !m.t_promote && !primaries_before.count(op.node)) {
+    m.t_promote = Instant{op.mono_ns, op.wall_ns};
   }
-  if (!is_client(op) || op.f != "write") return;
-  s.last_client_op = std::max(s.last_client_op, op.mono_ns);
+}
+
+void MetricsPass::State::on_write(const Op& op) {
+  last_client_op = std::max(last_client_op, op.mono_ns);
   auto key = std::make_pair(op.process, op.value);
   if (op.type == OpType::invoke) {
-    s.open[key] = op.mono_ns;
+    open[key] = op.mono_ns;
     ++m.invoked_total;
     return;
   }
   std::optional<Nanos> invoked;
-  if (auto it = s.open.find(key); it != s.open.end()) {
+  if (auto it = open.find(key); it != open.end()) {
     invoked = it->second;
-    s.open.erase(it);
+    open.erase(it);
   }
   switch (op.type) {
     case OpType::ok: {
       ++m.acked_total;
-      s.acks.push_back(Instant{op.mono_ns, op.wall_ns});
-      if (invoked) s.latency.add(op.mono_ns - *invoked);
+      acks.push_back(Instant{op.mono_ns, op.wall_ns});
+      if (invoked) latency.add(op.mono_ns - *invoked);
       std::int64_t id = 0;
       const char* e = op.value.data() + op.value.size();
       auto [p, ec] = std::from_chars(op.value.data(), e, id);
-      if (ec == std::errc() && p == e && !op.value.empty()) s.acked_ids.insert(id);
+      if (ec == std::errc() && p == e && !op.value.empty()) acked_ids.insert(id);
       break;
     }
     case OpType::info:
@@ -179,6 +198,105 @@ void MetricsPass::on_op(const Op& op) {
   }
 }
 
+void MetricsPass::on_op(const Op& op) {
+  State& s = *s_;
+  s.note_inject(op);
+  s.note_window_end(op);
+  if (op::is_from(op, op::proc::driver))
+    s.on_driver(op);
+  else if (op::is(op, op::proc::nemesis, op::fn::injection_skew))
+    s.on_injection_skew(op);
+  else if (op::is(op, op::proc::probe, op::fn::role))
+    s.on_role(op);
+  else if (op::is_ledger_write(op))
+    s.on_write(op);
+}
+
+// The planned operations: their durations and the writes' stalls around them.
+void MetricsPass::State::finish_operations(RunMetrics& out) const {
+  std::vector<Nanos> ack_times(acks.size());
+  for (std::size_t i = 0; i < acks.size(); ++i) ack_times[i] = acks[i].mono;
+  out.operations = ops;
+  for (std::size_t i = 0; i < out.operations.size(); ++i) {
+    OperationRecord& r = out.operations[i];
+    if (r.outcome != "ok" && r.outcome != "fail") continue;
+    const Nanos end = op_ends[i];
+    r.duration_s = ns_to_s(end - r.start.mono);
+    if (auto stall = longest_stall(ack_times, r.start.mono, end, last_client_op)) r.stall_s = ns_to_s(*stall);
+    if (!out.op_s || *r.duration_s > *out.op_s) out.op_s = r.duration_s;
+    if (r.stall_s && (!out.stall_s || *r.stall_s > *out.stall_s)) out.stall_s = r.stall_s;
+  }
+}
+
+// downtime_s: the longest gap between consecutive acks.
+void MetricsPass::State::finish_downtime(RunMetrics& out) const {
+  if (acks.size() < 2) return;
+  Nanos best = -1;
+  for (std::size_t i = 1; i < acks.size(); ++i) {
+    const Nanos gap = acks[i].mono - acks[i - 1].mono;
+    if (gap > best) {
+      best = gap;
+      out.downtime_from = acks[i - 1];
+    }
+  }
+  // An outage that never ended: from the last ack to the clients' last operation.
+  if (last_client_op > acks.back().mono && last_client_op - acks.back().mono > best) {
+    best = last_client_op - acks.back().mono;
+    out.downtime_from = acks.back();
+  }
+  out.downtime_s = ns_to_s(best);
+}
+
+// t_first_write: the acknowledgement that ends the fault's outage, i.e. the
+// longest gap between consecutive acks that ends after t_inject_sent and
+// starts before the fault's window closes (the next heal, recover or
+// inject), measuring each gap only up to the window's end. Writes that
+// still succeed on a dying primary right after the fault (a killed
+// postmaster's backends can commit for a few ms) are thus not mistaken for
+// the failover's end.
+void MetricsPass::State::finish_first_write(RunMetrics& out) const {
+  if (!out.t_inject_sent) return;
+  const Nanos sent = out.t_inject_sent->mono;
+  const Nanos end = window_end.value_or(std::numeric_limits<Nanos>::max());
+  Nanos best = -1;
+  for (std::size_t i = 0; i < acks.size(); ++i) {
+    if (acks[i].mono <= sent) continue;
+    const Nanos prev = i > 0 ? acks[i - 1].mono : sent;
+    if (prev >= end) break;
+    // Only the part of a gap inside the window counts: a stall that begins
+    // after writes had resumed and runs past the window is not this outage.
+    const Nanos gap = std::min(acks[i].mono, end) - prev;
+    if (gap > best) {
+      best = gap;
+      out.t_first_write = acks[i];
+    }
+  }
+  if (out.t_first_write) out.failover_s = ns_to_s(out.t_first_write->mono - sent);
+}
+
+// t_detect: the first detection a cluster driver recorded (process "driver",
+// f "detect", any type) at or after the inject was sent; earlier ones are
+// about something else (e.g. the setup).
+void MetricsPass::State::finish_detect_promote(RunMetrics& out) const {
+  if (!out.t_inject_sent) return;
+  for (const auto& d : detects)
+    if (d.mono >= out.t_inject_sent->mono && (!out.t_detect || d.mono < out.t_detect->mono)) out.t_detect = d;
+  if (out.t_detect) out.detect_s = ns_to_s(out.t_detect->mono - out.t_inject_sent->mono);
+  if (out.t_promote) out.promote_s = ns_to_s(out.t_promote->mono - out.t_inject_sent->mono);
+}
+
+void MetricsPass::State::finish_lost(RunMetrics& out, const std::set<std::int64_t>& final_ids) const {
+  std::int64_t lost = 0;
+  acked_ids.for_each([&](std::int64_t id) {
+    if (!final_ids.count(id)) {
+      ++lost;
+      if (out.lost_ids.size() < 10) out.lost_ids.push_back(id);
+    }
+    return true;
+  });
+  out.lost_acked = lost;
+}
+
 RunMetrics MetricsPass::finish(const std::optional<std::set<std::int64_t>>& final_ids) {
   State& s = *s_;
   RunMetrics m = s.m;
@@ -187,88 +305,12 @@ RunMetrics MetricsPass::finish(const std::optional<std::set<std::int64_t>>& fina
   m.p50_latency_ms = s.latency.quantile_ms(0.50);
   m.p99_latency_ms = s.latency.quantile_ms(0.99);
   m.max_latency_ms = s.latency.max_ms();
-
-  auto& acks = s.acks;
-  std::sort(acks.begin(), acks.end(), [](const Instant& a, const Instant& b) { return a.mono < b.mono; });
-
-  // The planned operations: their durations and the writes' stalls around them.
-  {
-    std::vector<Nanos> ack_times(acks.size());
-    for (std::size_t i = 0; i < acks.size(); ++i) ack_times[i] = acks[i].mono;
-    for (std::size_t i = 0; i < s.ops.size(); ++i) {
-      OperationRecord& r = s.ops[i];
-      if (r.outcome != "ok" && r.outcome != "fail") continue;
-      const Nanos end = s.op_ends[i];
-      r.duration_s = ns_to_s(end - r.start.mono);
-      if (auto stall = longest_stall(ack_times, r.start.mono, end, s.last_client_op)) r.stall_s = ns_to_s(*stall);
-      if (!m.op_s || *r.duration_s > *m.op_s) m.op_s = r.duration_s;
-      if (r.stall_s && (!m.stall_s || *r.stall_s > *m.stall_s)) m.stall_s = r.stall_s;
-    }
-    m.operations = s.ops;
-  }
-  if (acks.size() >= 2) {
-    Nanos best = -1;
-    for (std::size_t i = 1; i < acks.size(); ++i) {
-      const Nanos gap = acks[i].mono - acks[i - 1].mono;
-      if (gap > best) {
-        best = gap;
-        m.downtime_from = acks[i - 1];
-      }
-    }
-    // An outage that never ended: from the last ack to the clients' last operation.
-    if (s.last_client_op > acks.back().mono && s.last_client_op - acks.back().mono > best) {
-      best = s.last_client_op - acks.back().mono;
-      m.downtime_from = acks.back();
-    }
-    m.downtime_s = ns_to_s(best);
-  }
-
-  // t_first_write: the acknowledgement that ends the fault's outage, i.e. the
-  // longest gap between consecutive acks that ends after t_inject_sent and
-  // starts before the fault's window closes (the next heal, recover or
-  // inject), measuring each gap only up to the window's end. Writes that
-  // still succeed on a dying primary right after the fault (a killed
-  // postmaster's backends can commit for a few ms) are thus not mistaken for
-  // the failover's end.
-  if (m.t_inject_sent) {
-    const Nanos window_end = s.window_end.value_or(std::numeric_limits<Nanos>::max());
-    Nanos best = -1;
-    for (std::size_t i = 0; i < acks.size(); ++i) {
-      if (acks[i].mono <= m.t_inject_sent->mono) continue;
-      const Nanos prev = i > 0 ? acks[i - 1].mono : m.t_inject_sent->mono;
-      if (prev >= window_end) break;
-      // Only the part of a gap inside the window counts: a stall that begins
-      // after writes had resumed and runs past the window is not this outage.
-      const Nanos gap = std::min(acks[i].mono, window_end) - prev;
-      if (gap > best) {
-        best = gap;
-        m.t_first_write = acks[i];
-      }
-    }
-  }
-  if (m.t_first_write && m.t_inject_sent) m.failover_s = ns_to_s(m.t_first_write->mono - m.t_inject_sent->mono);
-
-  // t_detect: the first detection a cluster driver recorded (process "driver",
-  // f "detect", any type) at or after the inject was sent; earlier ones are
-  // about something else (e.g. the setup).
-  if (m.t_inject_sent) {
-    for (const auto& d : s.detects)
-      if (d.mono >= m.t_inject_sent->mono && (!m.t_detect || d.mono < m.t_detect->mono)) m.t_detect = d;
-    if (m.t_detect) m.detect_s = ns_to_s(m.t_detect->mono - m.t_inject_sent->mono);
-    if (m.t_promote) m.promote_s = ns_to_s(m.t_promote->mono - m.t_inject_sent->mono);
-  }
-
-  if (final_ids) {
-    std::int64_t lost = 0;
-    s.acked_ids.for_each([&](std::int64_t id) {
-      if (!final_ids->count(id)) {
-        ++lost;
-        if (m.lost_ids.size() < 10) m.lost_ids.push_back(id);
-      }
-      return true;
-    });
-    m.lost_acked = lost;
-  }
+  std::sort(s.acks.begin(), s.acks.end(), [](const Instant& a, const Instant& b) { return a.mono < b.mono; });
+  s.finish_operations(m);
+  s.finish_downtime(m);
+  s.finish_first_write(m);
+  s.finish_detect_promote(m);
+  if (final_ids) s.finish_lost(m, *final_ids);
   return m;
 }
 
@@ -283,6 +325,25 @@ std::string format_bound(const Bound& b) {
   if (b.min) return fmt::format(">= {:g}", *b.min);
   if (b.max) return fmt::format("<= {:g}", *b.max);
   return "any";
+}
+
+// Why a bounded metric has no value.
+static std::string unknown_reason(const std::string& metric, const RunMetrics& m) {
+  if (metric == "failover_s")
+    return m.t_inject_sent ? "failover_s unknown: no write was acknowledged after the fault"
+                           : "failover_s unknown: no fault was injected";
+  if (metric == "detect_s")
+    return m.t_inject_sent ? "detect_s unknown: the cluster driver recorded no detection after the fault"
+                           : "detect_s unknown: no fault was injected";
+  if (metric == "promote_s")
+    return m.t_inject_sent ? "promote_s unknown: no other node answered as a primary after the fault"
+                           : "promote_s unknown: no fault was injected";
+  if (metric == "lost_acked") return "lost_acked unknown: the ids could not be read back from a primary";
+  if (metric == "downtime_s") return "downtime_s unknown: fewer than two writes were acknowledged";
+  if (metric == "p99_latency_ms") return "p99_latency_ms unknown: no write was acknowledged";
+  if (metric == "op_s") return "op_s unknown: no cluster operation ran to its end (skipped or none)";
+  if (metric == "stall_s") return "stall_s unknown: no write was acknowledged before the end of any cluster operation";
+  return metric + " unknown";
 }
 
 Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks) {
@@ -303,27 +364,7 @@ Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks
       c.reason = metric + " not measured: every cluster operation was skipped";
     } else if (!c.value) {
       c.pass = false;
-      if (metric == "failover_s")
-        c.reason = m.t_inject_sent ? "failover_s unknown: no write was acknowledged after the fault"
-                                   : "failover_s unknown: no fault was injected";
-      else if (metric == "detect_s")
-        c.reason = m.t_inject_sent ? "detect_s unknown: the cluster driver recorded no detection after the fault"
-                                   : "detect_s unknown: no fault was injected";
-      else if (metric == "promote_s")
-        c.reason = m.t_inject_sent ? "promote_s unknown: no other node answered as a primary after the fault"
-                                   : "promote_s unknown: no fault was injected";
-      else if (metric == "lost_acked")
-        c.reason = "lost_acked unknown: the ids could not be read back from a primary";
-      else if (metric == "downtime_s")
-        c.reason = "downtime_s unknown: fewer than two writes were acknowledged";
-      else if (metric == "p99_latency_ms")
-        c.reason = "p99_latency_ms unknown: no write was acknowledged";
-      else if (metric == "op_s")
-        c.reason = "op_s unknown: no cluster operation ran to its end (skipped or none)";
-      else if (metric == "stall_s")
-        c.reason = "stall_s unknown: no write was acknowledged before the end of any cluster operation";
-      else
-        c.reason = metric + " unknown";
+      c.reason = unknown_reason(metric, m);
     } else {
       const double x = *c.value;
       const bool lo = !bound.min || x >= *bound.min;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -25,7 +26,7 @@ static std::string join_issues(const std::vector<ConfigIssue>& issues) {
 }
 
 ConfigError::ConfigError(std::vector<ConfigIssue> issues)
-    : std::runtime_error(join_issues(issues)), issues_(std::move(issues)) {}
+    : UsageError(join_issues(issues)), issues_(std::move(issues)) {}
 
 void ConfigContext::error_at(const YAML::Mark& mark, const std::string& key, const std::string& message) {
   ConfigIssue issue;
@@ -85,7 +86,7 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
   double value = 0;
   try {
     value = std::stod(text, &pos);
-  } catch (...) {
+  } catch (const std::logic_error&) {  // invalid_argument, out_of_range: not a duration
     return std::nullopt;
   }
   if (!std::isfinite(value) || value < 0) return std::nullopt;
@@ -160,7 +161,8 @@ std::optional<std::int64_t> MapReader::opt_int(const std::string& key) {
     std::size_t pos = 0;
     long long v = std::stoll(s, &pos);
     if (pos == s.size()) return v;
-  } catch (...) {
+  } catch (const std::logic_error&) {
+    // invalid_argument, out_of_range: reported below like trailing characters
   }
   ctx_.error(n, key_path(key), fmt::format("expected an integer, got '{}'", s));
   return std::nullopt;
@@ -174,7 +176,8 @@ std::optional<double> MapReader::opt_double(const std::string& key) {
     std::size_t pos = 0;
     double v = std::stod(s, &pos);
     if (pos == s.size() && std::isfinite(v)) return v;
-  } catch (...) {
+  } catch (const std::logic_error&) {
+    // invalid_argument, out_of_range: reported below like trailing characters
   }
   ctx_.error(n, key_path(key), fmt::format("expected a number, got '{}'", s));
   return std::nullopt;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -31,21 +32,7 @@ const LanSpec* Inventory::lan(const std::string& n) const {
   return nullptr;
 }
 
-std::vector<std::string> Inventory::node_names() const {
-  std::vector<std::string> out;
-  for (const auto& n : nodes) out.push_back(n.name);
-  return out;
-}
-
 namespace {
-
-struct SshDefaults {
-  std::string user = "root";
-  int port = 22;
-  std::string key;
-  std::string known_hosts;
-  std::chrono::milliseconds connect_timeout{3000};
-};
 
 void read_ssh(MapReader& r, SshTarget& t) {
   if (auto v = r.opt_string("host")) t.host = *v;
@@ -83,6 +70,264 @@ void read_power(MapReader& r, PowerSpec& p, ConfigContext& ctx) {
   r.finish();
 }
 
+void read_lans(MapReader& top, ConfigContext& ctx, Inventory& inv) {
+  YAML::Node lans = top.child("lans");
+  MapReader lr(ctx, lans, "lans");
+  if (lr.valid()) {
+    for (auto it = lans.begin(); it != lans.end(); ++it) {
+      LanSpec l;
+      l.name = it->first.as<std::string>("");
+      MapReader one(ctx, it->second, "lans." + l.name);
+      l.subnet = one.get_string("subnet", "");
+      l.monitored = one.get_bool("monitored", false);
+      one.finish();
+      inv.lans.push_back(l);
+      lr.child(l.name);
+    }
+  }
+  lr.finish();
+}
+
+// The top-level ssh: block: defaults for every node's ssh: block.
+SshTarget read_default_ssh(MapReader& top, ConfigContext& ctx) {
+  SshTarget defaults;
+  MapReader sr(ctx, top.child("ssh"), "ssh");
+  if (sr.valid()) read_ssh(sr, defaults);
+  if (!defaults.host.empty()) ctx.error(sr.child("host"), "ssh.host", "the host belongs in each node's ssh block");
+  return defaults;
+}
+
+void read_lab(MapReader& top, ConfigContext& ctx, Inventory& inv) {
+  MapReader lab(ctx, top.child("lab"), "lab");
+  if (lab.valid()) {
+    LabSpec spec;
+    spec.script = lab.req_string("script");
+    spec.state_dir = lab.get_string("state_dir", "");
+    inv.lab = spec;
+  }
+  lab.finish();
+}
+
+void read_interfaces(MapReader& nr, ConfigContext& ctx, const std::string& path, NodeSpec& n) {
+  YAML::Node ifs = nr.child("interfaces");
+  MapReader ir(ctx, ifs, path + ".interfaces");
+  if (ir.valid()) {
+    for (auto it = ifs.begin(); it != ifs.end(); ++it) {
+      InterfaceSpec spec;
+      spec.lan = it->first.as<std::string>("");
+      ir.child(spec.lan);
+      MapReader one(ctx, it->second, path + ".interfaces." + spec.lan);
+      spec.ifname = one.req_string("ifname");
+      spec.address = one.get_string("address", "");
+      one.finish();
+      n.interfaces.push_back(spec);
+    }
+  }
+  ir.finish();
+}
+
+// `node` is the node's own mapping (where a missing block is reported).
+void read_postgres(MapReader& nr, ConfigContext& ctx, const YAML::Node& node, const std::string& path, NodeSpec& n) {
+  MapReader pr(ctx, nr.child("postgres"), path + ".postgres");
+  if (!pr.valid()) {
+    ctx.error(node, path + ".postgres", "required block is missing");
+  } else {
+    PostgresSpec& pg = n.postgres;
+    pg.host = pr.get_string("host", n.ssh.host);
+    pg.port = static_cast<int>(pr.get_int("port", 5432));
+    pg.user = pr.get_string("user", "postgres");
+    pg.database = pr.get_string("database", "postgres");
+    pg.password = pr.get_string("password", "");
+    pg.data_dir = pr.get_string("data_dir", pg.data_dir);
+    pg.bin_dir = pr.get_string("bin_dir", pg.bin_dir);
+    pg.os_user = pr.get_string("os_user", "postgres");
+    pg.log_file = pr.get_string("log_file", "");
+    pg.probe = pr.get_string("probe", "direct");
+    if (pg.probe != "direct" && pg.probe != "ssh")
+      ctx.error(pr.child("probe"), path + ".postgres.probe", "must be direct or ssh");
+  }
+  pr.finish();
+}
+
+// nodes[i]; nullopt when it is not a mapping (reported by MapReader).
+std::optional<NodeSpec> read_node(const YAML::Node& node, const std::string& path, ConfigContext& ctx,
+                                  const SshTarget& default_ssh, std::set<std::string>& seen) {
+  MapReader nr(ctx, node, path);
+  if (!nr.valid()) return std::nullopt;
+  NodeSpec n;
+  n.name = nr.req_string("name");
+  if (!n.name.empty() && !seen.insert(n.name).second)
+    ctx.error(nr.child("name"), path + ".name", fmt::format("duplicate node name '{}'", n.name));
+  n.ssh = default_ssh;
+  {
+    MapReader s(ctx, nr.child("ssh"), path + ".ssh");
+    if (s.valid()) read_ssh(s, n.ssh);
+    if (n.ssh.host.empty()) ctx.error(node, path + ".ssh.host", "required key is missing");
+  }
+  read_interfaces(nr, ctx, path, n);
+  read_postgres(nr, ctx, node, path, n);
+  {
+    MapReader pw(ctx, nr.child("power"), path + ".power");
+    if (pw.valid()) read_power(pw, n.power, ctx);
+  }
+  nr.finish();
+  return n;
+}
+
+void read_nodes(MapReader& top, const YAML::Node& root, ConfigContext& ctx, const SshTarget& default_ssh,
+                Inventory& inv) {
+  YAML::Node nodes = top.child("nodes");
+  if (!nodes.IsDefined() || !nodes.IsSequence() || nodes.size() == 0) {
+    ctx.error(nodes.IsDefined() ? nodes : root, "nodes", "expected a non-empty list of nodes");
+    return;
+  }
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (auto n = read_node(nodes[i], fmt::format("nodes[{}]", i), ctx, default_ssh, seen))
+      inv.nodes.push_back(std::move(*n));
+  }
+}
+
+void read_endpoint(MapReader& top, const YAML::Node& root, ConfigContext& ctx, Inventory& inv) {
+  MapReader er(ctx, top.child("endpoint"), "endpoint");
+  if (!er.valid()) {
+    ctx.error(root, "endpoint", "required block is missing (where clients connect)");
+  } else {
+    EndpointSpec& e = inv.endpoint;
+    e.kind = er.get_string("kind", "pgpool");
+    e.host = er.req_string("host");
+    e.port = er.get_string("port", "5432");
+    e.user = er.get_string("user", "postgres");
+    e.database = er.get_string("database", "postgres");
+    e.password = er.get_string("password", "");
+    if (e.kind != "pgpool" && e.kind != "vip" && e.kind != "hostlist")
+      ctx.error(er.child("kind"), "endpoint.kind", "must be pgpool, vip or hostlist");
+  }
+  er.finish();
+}
+
+// The cluster services of a node (pacemaker, patroni): how a planned stop
+// and start of one node is done, and where the manager notices a failure.
+// pgpool and generic run pg_ctl.
+void read_driver_services(MapReader& dr, ConfigContext& ctx, DriverSpec& d) {
+  const bool pcmk = d.type == "pacemaker";
+  const bool patroni = d.type == "patroni";
+  d.start_command = dr.get_string("start_command", pcmk      ? "systemctl start pacemaker"
+                                                   : patroni ? "systemctl start patroni"
+                                                             : "");
+  d.stop_command = dr.get_string("stop_command", pcmk      ? "systemctl stop pacemaker corosync"
+                                                 : patroni ? "systemctl stop patroni"
+                                                           : "");
+  for (const char* key : {"start_command", "stop_command"})
+    if (!pcmk && !patroni && dr.has(key))
+      ctx.error(dr.child(key), std::string("driver.") + key,
+                fmt::format("not used by the {} driver (it runs pg_ctl as postgres.os_user on the node)", d.type));
+  d.detect_log = dr.get_string("detect_log", pcmk      ? "/var/log/corosync/corosync.log"
+                                             : patroni ? "/var/log/patroni/patroni.log"
+                                                       : "");
+  d.detect_pattern = dr.get_string(
+      "detect_pattern",
+      pcmk      ? "A new membership .* was formed"
+      : patroni ? "Request failed to .*/patroni|Got response from .*/patroni|Lock owner: None|promoted self to leader"
+                : "");
+}
+
+void read_restart_commands(MapReader& dr, ConfigContext& ctx, DriverSpec& d) {
+  MapReader rr(ctx, dr.child("restart"), "driver.restart");
+  if (rr.valid())
+    for (auto it = rr.node().begin(); it != rr.node().end(); ++it) {
+      const std::string proc = it->first.as<std::string>();
+      d.restart_commands[proc] = rr.req_string(proc);
+    }
+  rr.finish();
+}
+
+// What each driver type needs.
+void check_driver(MapReader& dr, ConfigContext& ctx, const DriverSpec& d) {
+  const bool pcmk = d.type == "pacemaker";
+  if (d.type != "pgpool" && d.type != "generic" && d.type != "pacemaker" && d.type != "patroni")
+    ctx.error(dr.child("type"), "driver.type", "must be pgpool, pacemaker, patroni or generic");
+  if (d.model != "replication" && d.model != "shared-disk")
+    ctx.error(dr.child("model"), "driver.model", "must be replication or shared-disk");
+  if (pcmk && d.resource.empty())
+    ctx.error(dr.node(), "driver", "the pacemaker driver needs resource (the pgsql clone or group)");
+  if (pcmk && d.model == "replication" && d.repl_host.empty())
+    ctx.error(dr.node(), "driver", "the pacemaker replication model needs repl_host (to re-seed a node)");
+  if (pcmk && d.rejoin_script.empty())
+    ctx.error(dr.node(), "driver", "the pacemaker driver needs rejoin_script (lab/stacks/pacemaker/rejoin.sh)");
+  if (d.type == "pgpool" && (d.pcp_host.empty() || d.pcp_user.empty()))
+    ctx.error(dr.node(), "driver", "the pgpool driver needs pcp_host and pcp_user");
+}
+
+void read_driver(MapReader& top, ConfigContext& ctx, Inventory& inv) {
+  MapReader dr(ctx, top.child("driver"), "driver");
+  if (dr.valid()) {
+    DriverSpec& d = inv.driver;
+    d.type = dr.get_string("type", "generic");
+    d.pcp_host = dr.get_string("pcp_host", "");
+    d.pcp_port = static_cast<int>(dr.get_int("pcp_port", 9898));
+    d.pcp_user = dr.get_string("pcp_user", "");
+    d.pcp_passfile = dr.get_string("pcp_passfile", "");
+    d.ssh_host = dr.get_string("ssh_host", "");
+    d.model = dr.get_string("model", "replication");
+    d.resource = dr.get_string("resource", "");
+    d.repl_host = dr.get_string("repl_host", "");
+    d.tmpdir = dr.get_string("tmpdir", "/var/lib/pgsql/tmp");
+    d.rejoin_script = dr.get_string("rejoin_script", "");
+    read_driver_services(dr, ctx, d);
+    // Patroni's REST port: accepted (haverify-lab's patroni inventories
+    // carry it) but unused: the driver runs patronictl over SSH.
+    dr.get_int("rest_port", 8008);
+    read_restart_commands(dr, ctx, d);
+    d.patronictl_config = dr.get_string("patronictl_config", "/etc/patroni/config.yml");
+    check_driver(dr, ctx, d);
+  }
+  dr.finish();
+}
+
+// The pgpool host is reachable over SSH (driver.ssh_host) but holds no
+// PostgreSQL: a fault target named `pool` (e.g. process_kill pgpool).
+void add_pool_node(const YAML::Node& root, ConfigContext& ctx, const SshTarget& default_ssh, Inventory& inv) {
+  if (inv.driver.type != "pgpool" || inv.driver.ssh_host.empty()) return;
+  NodeSpec pool;
+  pool.name = kPoolNode;
+  pool.ssh = default_ssh;
+  pool.ssh.host = inv.driver.ssh_host;
+  pool.power.controller = "none";
+  if (std::any_of(inv.nodes.begin(), inv.nodes.end(), [](const NodeSpec& n) { return n.name == kPoolNode; }))
+    ctx.error(root, "nodes",
+              fmt::format("the node name '{}' is reserved for the pgpool host (driver.ssh_host)", kPoolNode));
+  else
+    inv.aux_nodes.push_back(pool);
+}
+
+// Names end up in shell commands and file names on the nodes.
+bool safe_name(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(),
+                                   [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+// What only the whole inventory can tell about each node.
+void check_nodes(const YAML::Node& root, ConfigContext& ctx, const Inventory& inv) {
+  for (const auto& n : inv.nodes) {
+    const std::string at = "nodes." + n.name;
+    if (!n.name.empty() && !safe_name(n.name))
+      ctx.error(root, at + ".name", "a node name may only hold letters, digits, '-', '_' and '.'");
+    for (const auto& i : n.interfaces)
+      if (!safe_name(i.ifname))
+        ctx.error(root, at + ".interfaces." + i.lan + ".ifname",
+                  "an interface name may only hold letters, digits, '-', '_' and '.'");
+    if (n.power.controller == "lab" && !inv.lab)
+      ctx.error(root, at + ".power", "controller 'lab' needs a top-level 'lab:' block (script, state_dir)");
+    if (n.ssh.key_file.empty()) ctx.error(root, at + ".ssh.key", "no SSH key given (set ssh.key)");
+    if (n.ssh.known_hosts.empty())
+      ctx.error(root, at + ".ssh.known_hosts", "no known_hosts file given (host keys are always verified)");
+    for (const auto& i : n.interfaces)
+      if (!inv.lans.empty() && !inv.lan(i.lan))
+        ctx.error(root, at + ".interfaces." + i.lan, fmt::format("LAN '{}' is not declared under lans:", i.lan));
+  }
+}
+
 }  // namespace
 
 Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) {
@@ -97,233 +342,15 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
   inv.name = top.get_string("name", "cluster");
   inv.stack = top.get_string("stack", "unknown");
   inv.profile = top.get_string("profile", "default");
-
-  {
-    YAML::Node lans = top.child("lans");
-    MapReader lr(ctx, lans, "lans");
-    if (lr.valid()) {
-      for (auto it = lans.begin(); it != lans.end(); ++it) {
-        LanSpec l;
-        l.name = it->first.as<std::string>("");
-        MapReader one(ctx, it->second, "lans." + l.name);
-        l.subnet = one.get_string("subnet", "");
-        l.monitored = one.get_bool("monitored", false);
-        one.finish();
-        inv.lans.push_back(l);
-        lr.child(l.name);
-      }
-    }
-    lr.finish();
-  }
-
-  SshDefaults defaults;
-  SshTarget default_target;
-  {
-    MapReader sr(ctx, top.child("ssh"), "ssh");
-    if (sr.valid()) read_ssh(sr, default_target);
-    if (!default_target.host.empty())
-      ctx.error(sr.child("host"), "ssh.host", "the host belongs in each node's ssh block");
-  }
-
-  {
-    MapReader lab(ctx, top.child("lab"), "lab");
-    if (lab.valid()) {
-      LabSpec spec;
-      spec.script = lab.req_string("script");
-      spec.state_dir = lab.get_string("state_dir", "");
-      inv.lab = spec;
-    }
-    lab.finish();
-  }
-
-  YAML::Node nodes = top.child("nodes");
-  if (!nodes.IsDefined() || !nodes.IsSequence() || nodes.size() == 0) {
-    ctx.error(nodes.IsDefined() ? nodes : root, "nodes", "expected a non-empty list of nodes");
-  } else {
-    std::set<std::string> seen;
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-      const std::string path = fmt::format("nodes[{}]", i);
-      MapReader nr(ctx, nodes[i], path);
-      if (!nr.valid()) continue;
-      NodeSpec n;
-      n.name = nr.req_string("name");
-      if (!n.name.empty() && !seen.insert(n.name).second)
-        ctx.error(nr.child("name"), path + ".name", fmt::format("duplicate node name '{}'", n.name));
-      n.ssh = default_target;
-      {
-        MapReader s(ctx, nr.child("ssh"), path + ".ssh");
-        if (s.valid()) read_ssh(s, n.ssh);
-        if (n.ssh.host.empty()) ctx.error(nodes[i], path + ".ssh.host", "required key is missing");
-      }
-      {
-        YAML::Node ifs = nr.child("interfaces");
-        MapReader ir(ctx, ifs, path + ".interfaces");
-        if (ir.valid()) {
-          for (auto it = ifs.begin(); it != ifs.end(); ++it) {
-            InterfaceSpec spec;
-            spec.lan = it->first.as<std::string>("");
-            ir.child(spec.lan);
-            MapReader one(ctx, it->second, path + ".interfaces." + spec.lan);
-            spec.ifname = one.req_string("ifname");
-            spec.address = one.get_string("address", "");
-            one.finish();
-            n.interfaces.push_back(spec);
-          }
-        }
-        ir.finish();
-      }
-      {
-        MapReader pr(ctx, nr.child("postgres"), path + ".postgres");
-        if (!pr.valid()) {
-          ctx.error(nodes[i], path + ".postgres", "required block is missing");
-        } else {
-          n.postgres.host = pr.get_string("host", n.ssh.host);
-          n.postgres.port = static_cast<int>(pr.get_int("port", 5432));
-          n.postgres.user = pr.get_string("user", "postgres");
-          n.postgres.database = pr.get_string("database", "postgres");
-          n.postgres.password = pr.get_string("password", "");
-          n.postgres.data_dir = pr.get_string("data_dir", n.postgres.data_dir);
-          n.postgres.bin_dir = pr.get_string("bin_dir", n.postgres.bin_dir);
-          n.postgres.os_user = pr.get_string("os_user", "postgres");
-          n.postgres.log_file = pr.get_string("log_file", "");
-          n.postgres.probe = pr.get_string("probe", "direct");
-          if (n.postgres.probe != "direct" && n.postgres.probe != "ssh")
-            ctx.error(pr.child("probe"), path + ".postgres.probe", "must be direct or ssh");
-        }
-        pr.finish();
-      }
-      {
-        MapReader pw(ctx, nr.child("power"), path + ".power");
-        if (pw.valid()) read_power(pw, n.power, ctx);
-      }
-      nr.finish();
-      inv.nodes.push_back(std::move(n));
-    }
-  }
-
-  {
-    MapReader er(ctx, top.child("endpoint"), "endpoint");
-    if (!er.valid()) {
-      ctx.error(root, "endpoint", "required block is missing (where clients connect)");
-    } else {
-      inv.endpoint.kind = er.get_string("kind", "pgpool");
-      inv.endpoint.host = er.req_string("host");
-      inv.endpoint.port = er.get_string("port", "5432");
-      inv.endpoint.user = er.get_string("user", "postgres");
-      inv.endpoint.database = er.get_string("database", "postgres");
-      inv.endpoint.password = er.get_string("password", "");
-      if (inv.endpoint.kind != "pgpool" && inv.endpoint.kind != "vip" && inv.endpoint.kind != "hostlist")
-        ctx.error(er.child("kind"), "endpoint.kind", "must be pgpool, vip or hostlist");
-    }
-    er.finish();
-  }
-
-  {
-    MapReader dr(ctx, top.child("driver"), "driver");
-    if (dr.valid()) {
-      inv.driver.type = dr.get_string("type", "generic");
-      inv.driver.pcp_host = dr.get_string("pcp_host", "");
-      inv.driver.pcp_port = static_cast<int>(dr.get_int("pcp_port", 9898));
-      inv.driver.pcp_user = dr.get_string("pcp_user", "");
-      inv.driver.pcp_passfile = dr.get_string("pcp_passfile", "");
-      inv.driver.ssh_host = dr.get_string("ssh_host", "");
-      auto& d = inv.driver;
-      d.model = dr.get_string("model", "replication");
-      d.resource = dr.get_string("resource", "");
-      d.repl_host = dr.get_string("repl_host", "");
-      d.tmpdir = dr.get_string("tmpdir", "/var/lib/pgsql/tmp");
-      d.rejoin_script = dr.get_string("rejoin_script", "");
-      const bool pcmk = d.type == "pacemaker";
-      const bool patroni = d.type == "patroni";
-      // The cluster services of a node (pacemaker, patroni): how a planned
-      // stop and start of one node is done. pgpool and generic run pg_ctl.
-      d.start_command = dr.get_string("start_command", pcmk      ? "systemctl start pacemaker"
-                                                       : patroni ? "systemctl start patroni"
-                                                                 : "");
-      d.stop_command = dr.get_string("stop_command", pcmk      ? "systemctl stop pacemaker corosync"
-                                                     : patroni ? "systemctl stop patroni"
-                                                               : "");
-      for (const char* key : {"start_command", "stop_command"})
-        if (!pcmk && !patroni && dr.has(key))
-          ctx.error(dr.child(key), std::string("driver.") + key,
-                    fmt::format("not used by the {} driver (it runs pg_ctl as postgres.os_user on the node)", d.type));
-      d.detect_log = dr.get_string("detect_log", pcmk      ? "/var/log/corosync/corosync.log"
-                                                 : patroni ? "/var/log/patroni/patroni.log"
-                                                           : "");
-      d.detect_pattern = dr.get_string(
-          "detect_pattern",
-          pcmk ? "A new membership .* was formed"
-          : patroni
-              ? "Request failed to .*/patroni|Got response from .*/patroni|Lock owner: None|promoted self to leader"
-              : "");
-      d.rest_port = static_cast<int>(dr.get_int("rest_port", 8008));
-      {
-        MapReader rr(ctx, dr.child("restart"), "driver.restart");
-        if (rr.valid())
-          for (auto it = rr.node().begin(); it != rr.node().end(); ++it) {
-            const std::string proc = it->first.as<std::string>();
-            d.restart_commands[proc] = rr.req_string(proc);
-          }
-        rr.finish();
-      }
-      d.patronictl_config = dr.get_string("patronictl_config", "/etc/patroni/config.yml");
-      if (d.type != "pgpool" && d.type != "generic" && d.type != "pacemaker" && d.type != "patroni")
-        ctx.error(dr.child("type"), "driver.type", "must be pgpool, pacemaker, patroni or generic");
-      if (d.model != "replication" && d.model != "shared-disk")
-        ctx.error(dr.child("model"), "driver.model", "must be replication or shared-disk");
-      if (pcmk && d.resource.empty())
-        ctx.error(dr.node(), "driver", "the pacemaker driver needs resource (the pgsql clone or group)");
-      if (pcmk && d.model == "replication" && d.repl_host.empty())
-        ctx.error(dr.node(), "driver", "the pacemaker replication model needs repl_host (to re-seed a node)");
-      if (pcmk && d.rejoin_script.empty())
-        ctx.error(dr.node(), "driver", "the pacemaker driver needs rejoin_script (lab/stacks/pacemaker/rejoin.sh)");
-      if (inv.driver.type == "pgpool" && (inv.driver.pcp_host.empty() || inv.driver.pcp_user.empty()))
-        ctx.error(dr.node(), "driver", "the pgpool driver needs pcp_host and pcp_user");
-    }
-    dr.finish();
-  }
+  read_lans(top, ctx, inv);
+  const SshTarget default_ssh = read_default_ssh(top, ctx);
+  read_lab(top, ctx, inv);
+  read_nodes(top, root, ctx, default_ssh, inv);
+  read_endpoint(top, root, ctx, inv);
+  read_driver(top, ctx, inv);
   top.finish();
-
-  // The pgpool host is reachable over SSH (driver.ssh_host) but holds no
-  // PostgreSQL: a fault target named `pool` (e.g. process_kill pgpool).
-  if (inv.driver.type == "pgpool" && !inv.driver.ssh_host.empty()) {
-    NodeSpec pool;
-    pool.name = kPoolNode;
-    pool.ssh = default_target;
-    pool.ssh.host = inv.driver.ssh_host;
-    pool.power.controller = "none";
-    if (std::any_of(inv.nodes.begin(), inv.nodes.end(), [](const NodeSpec& n) { return n.name == kPoolNode; }))
-      ctx.error(root, "nodes",
-                fmt::format("the node name '{}' is reserved for the pgpool host (driver.ssh_host)", kPoolNode));
-    else
-      inv.aux_nodes.push_back(pool);
-  }
-
-  // Names end up in shell commands and file names on the nodes.
-  auto safe = [](const std::string& s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-      return std::isalnum(c) || c == '-' || c == '_' || c == '.';
-    });
-  };
-  for (const auto& n : inv.nodes) {
-    if (!n.name.empty() && !safe(n.name))
-      ctx.error(root, "nodes." + n.name + ".name", "a node name may only hold letters, digits, '-', '_' and '.'");
-    for (const auto& i : n.interfaces)
-      if (!safe(i.ifname))
-        ctx.error(root, "nodes." + n.name + ".interfaces." + i.lan + ".ifname",
-                  "an interface name may only hold letters, digits, '-', '_' and '.'");
-    if (n.power.controller == "lab" && !inv.lab)
-      ctx.error(root, "nodes." + n.name + ".power",
-                "controller 'lab' needs a top-level 'lab:' block (script, state_dir)");
-    if (n.ssh.key_file.empty()) ctx.error(root, "nodes." + n.name + ".ssh.key", "no SSH key given (set ssh.key)");
-    if (n.ssh.known_hosts.empty())
-      ctx.error(root, "nodes." + n.name + ".ssh.known_hosts",
-                "no known_hosts file given (host keys are always verified)");
-    for (const auto& i : n.interfaces)
-      if (!inv.lans.empty() && !inv.lan(i.lan))
-        ctx.error(root, "nodes." + n.name + ".interfaces." + i.lan,
-                  fmt::format("LAN '{}' is not declared under lans:", i.lan));
-  }
+  add_pool_node(root, ctx, default_ssh, inv);
+  check_nodes(root, ctx, inv);
   ctx.throw_if_errors();
   return inv;
 }

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 namespace haverify {
 
 PlanError::PlanError(std::vector<std::string> problems)
-    : std::runtime_error(fmt::format("{}", fmt::join(problems, "\n"))), problems_(std::move(problems)) {}
+    : UsageError(fmt::format("{}", fmt::join(problems, "\n"))), problems_(std::move(problems)) {}
 
 const std::vector<std::string>& plan_header() {
   static const std::vector<std::string> h = {"id",         "kind",       "fault",  "target_role",   "lan",

@@ -18,7 +18,7 @@
 namespace haverify::reports {
 
 CsvReadError::CsvReadError(std::string file, unsigned line, const std::string& message)
-    : std::runtime_error(fmt::format("{}:{}: {}", file, line, message)), file_(std::move(file)), line_(line) {}
+    : UsageError(fmt::format("{}:{}: {}", file, line, message)), file_(std::move(file)), line_(line) {}
 
 int CsvTable::column(const std::string& name) const {
   for (std::size_t i = 0; i < header.size(); ++i)

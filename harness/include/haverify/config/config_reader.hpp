@@ -12,6 +12,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "haverify/core/errors.hpp"
+
 namespace haverify {
 
 struct ConfigIssue {
@@ -24,7 +26,7 @@ struct ConfigIssue {
 };
 
 // Thrown when a configuration file has one or more errors (exit code 2).
-class ConfigError : public std::runtime_error {
+class ConfigError : public UsageError {
  public:
   explicit ConfigError(std::vector<ConfigIssue> issues);
   const std::vector<ConfigIssue>& issues() const { return issues_; }

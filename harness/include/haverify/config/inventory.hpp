@@ -95,8 +95,8 @@ struct DriverSpec {
   // Per process selector (e.g. pgpool): the shell command that starts it
   // again if it is not running; the heal of a SIGKILL of that process.
   std::map<std::string, std::string> restart_commands;
-  // patroni: REST API port on each node, patronictl's config file on the nodes.
-  int rest_port = 8008;
+  // patroni: patronictl's config file on the nodes (the driver runs
+  // patronictl over SSH; a `rest_port:` key is accepted and ignored).
   std::string patronictl_config;
 };
 
@@ -119,7 +119,6 @@ struct Inventory {
 
   const NodeSpec* node(const std::string& name) const;  // a PostgreSQL node or an aux node
   const LanSpec* lan(const std::string& name) const;
-  std::vector<std::string> node_names() const;
 };
 
 // The aux node of the pgpool host (driver.ssh_host), a fault target.

@@ -9,11 +9,12 @@
 
 #include "haverify/config/inventory.hpp"
 #include "haverify/config/scenario.hpp"
+#include "haverify/core/errors.hpp"
 
 namespace haverify {
 
 // A bad plan sheet: every problem as "plan.csv:LINE: column X: message".
-class PlanError : public std::runtime_error {
+class PlanError : public UsageError {
  public:
   explicit PlanError(std::vector<std::string> problems);
   const std::vector<std::string>& problems() const { return problems_; }

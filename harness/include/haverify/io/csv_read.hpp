@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "haverify/core/errors.hpp"
+
 namespace haverify::reports {
 
 // "file:line: message"; line 0 when the file could not be read at all.
-class CsvReadError : public std::runtime_error {
+class CsvReadError : public UsageError {
  public:
   CsvReadError(std::string file, unsigned line, const std::string& message);
   const std::string& file() const { return file_; }

@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include "haverify/core/errors.hpp"
+
 namespace haverify {
 
 struct ExecResult {
@@ -38,9 +40,10 @@ struct ExecResult {
 // "exit N" with the trimmed stderr ("exit 3: <stderr>").
 std::string describe(const ExecResult& r);
 
-// connect/auth/host-key failures
-class TransportError : public std::runtime_error {
-  using runtime_error::runtime_error;
+// connect/auth/host-key failures: an unreachable node or a host key that
+// does not match is a usage/configuration error (exit 2, docs/cli.md).
+class TransportError : public UsageError {
+  using UsageError::UsageError;
 };
 
 class Transport {

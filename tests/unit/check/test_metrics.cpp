@@ -2,9 +2,9 @@
 
 #include <thread>
 
+#include "../history_builder.hpp"
 #include "haverify/check/metrics.hpp"
 #include "haverify/core/history.hpp"
-#include "history_builder.hpp"
 
 using namespace haverify;
 

@@ -1,0 +1,155 @@
+// Long runs, check: the streaming CheckerFeed and the memory_growth checker.
+#include <catch2/catch.hpp>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "../history_builder.hpp"
+#include "haverify/check/checkers.hpp"
+#include "haverify/check/metrics.hpp"
+#include "haverify/core/history.hpp"
+
+using namespace haverify;
+
+namespace {
+
+using haverify::testing::kMs;
+using haverify::testing::make_op;
+constexpr Nanos kSec = 1'000'000'000;
+
+// A sampler op for memory_growth: `mb` of RssAnon (and VmRSS = mb + 100).
+Op sample(const std::string& node, std::int64_t pid, const std::string& process, double t_s, double mb) {
+  const auto kb = static_cast<std::int64_t>(mb * 1024);
+  return make_op("sampler", OpType::ok, "proc",
+                 fmt::format(R"({{"pid":{},"process":"{}","rss_kb":{},"anon_kb":{}}})", pid, process, kb + 102400, kb),
+                 static_cast<Nanos>(t_s * 1e9), node);
+}
+
+bool has_reason(const CheckerVerdict& v, const std::string& needle) {
+  for (const auto& r : v.reasons)
+    if (r.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("CheckerFeed gives the verdicts of run_checkers, a throwing pass is unknown", "[unit]") {
+  std::vector<Op> ops;
+  for (int i = 0; i < 100; ++i) {
+    ops.push_back(make_op("client-0", OpType::invoke, "write", std::to_string(i), (2 * i + 1) * kMs));
+    ops.push_back(
+        make_op("client-0", i == 50 ? OpType::info : OpType::ok, "write", std::to_string(i), (2 * i + 2) * kMs));
+  }
+  ops.push_back(make_op("client-0", OpType::invoke, "write", "100", 300 * kMs));  // never completed
+  FinalState f;
+  f.primary = "n1";
+  NodeFinalState n;
+  n.node = "n1";
+  n.reachable = true;
+  n.ledger_ids = std::set<std::int64_t>{};
+  for (std::int64_t i = 0; i < 100; ++i)
+    if (i != 7) n.ledger_ids->insert(i);
+  f.nodes.push_back(n);
+
+  struct ThrowsMidway final : Checker {
+    std::string name() const override { return "midway"; }
+    std::unique_ptr<CheckerPass> start() const override {
+      struct P : CheckerPass {
+        int n = 0;
+        void observe(const Op&) override {
+          if (++n == 10) throw std::runtime_error("odd op");
+        }
+        CheckerVerdict finish(const FinalState&) override { return {}; }
+      };
+      return std::make_unique<P>();
+    }
+  } midway;
+  const DurabilityChecker d;
+  CheckerFeed feed({&d, &midway});
+  for (auto& op : ops) feed.on_op(op);
+  const auto streamed = feed.finish(f);
+  const auto whole = run_checkers({&d}, ops, f);
+  REQUIRE(streamed.size() == 2);
+  CHECK(streamed[0].status == CheckStatus::fail);
+  CHECK(streamed[0].figures == whole[0].figures);
+  CHECK(streamed[0].reasons == whole[0].reasons);
+  CHECK(streamed[0].figures.at("lost_acked") == 1);
+  CHECK(streamed[0].figures.at("unknown") == 2);
+  CHECK(streamed[1].status == CheckStatus::unknown);
+  CHECK(has_reason(streamed[1], "checker threw: odd op (at op"));
+
+  // The metrics pass: p99 latency of the ok writes (1 ms each), failed writes.
+  auto m = compute_metrics(ops, n.ledger_ids);
+  CHECK(*m.p99_latency_ms == Approx(1.0).epsilon(0.01));
+  CHECK(*m.lost_acked == 1);
+  CHECK(m.value("failed_writes") == 0.0);
+  CHECK(*m.value("p99_latency_ms") == Approx(1.0).epsilon(0.01));
+}
+
+// ---------------------------------------------------------------------------
+
+TEST_CASE("memory_growth: t quantiles", "[unit]") {
+  CHECK(t95_one_sided(1) == Approx(6.314));
+  CHECK(t95_one_sided(10) == Approx(1.812));
+  CHECK(t95_one_sided(30) == Approx(1.697));
+  CHECK(t95_one_sided(40) == Approx(1.684));
+  CHECK(t95_one_sided(50) == Approx(1.676).margin(0.002));
+  CHECK(t95_one_sided(100000) == Approx(1.645).margin(0.001));
+}
+
+TEST_CASE("memory_growth: flat passes, a leak of known slope fails, too few samples is unknown", "[unit]") {
+  MemoryGrowthOptions o;
+  o.max_mb_per_hour = 10;
+  const MemoryGrowthChecker checker(o);
+  std::vector<Op> ops;
+
+  SECTION("flat") {
+    for (int i = 0; i < 60; ++i) ops.push_back(sample("n1", 10, "postgres: checkpointer", i * 5.0, 40));
+    const auto v = run_checker(checker, ops, {});
+    CHECK(v.status == CheckStatus::pass);
+    CHECK(v.figures.at("max_rss_slope_mb_h") == Approx(0).margin(1e-9));
+    CHECK(v.figures.at("memory_series") == 1);
+  }
+  SECTION("a leak of 1 MB/s (3600 MB/h) among flat processes") {
+    for (int i = 0; i < 30; ++i) {
+      ops.push_back(sample("n1", 10, "postmaster", i * 1.0, 30));
+      ops.push_back(sample("n2", 77, "hv-leak", i * 1.0, 10 + i * 1.0));
+    }
+    const auto v = run_checker(checker, ops, {});
+    CHECK(v.status == CheckStatus::fail);
+    CHECK(v.figures.at("max_rss_slope_mb_h") == Approx(3600).epsilon(1e-6));
+    CHECK(has_reason(v, "n2 pid 77 (hv-leak) grows 3600.0 MB/h"));
+    CHECK(has_reason(v, "steepest: n2 pid 77 (hv-leak)"));
+  }
+  SECTION("noisy but flat: the lower bound stays below the threshold") {
+    std::mt19937_64 rng(42);
+    std::normal_distribution<double> noise(0, 2.0);  // +-2 MB around 100 MB
+    for (int i = 0; i < 120; ++i) ops.push_back(sample("n1", 5, "pgpool: child", i * 5.0, 100 + noise(rng)));
+    const auto v = run_checker(checker, ops, {});
+    CHECK(v.status == CheckStatus::pass);
+    CHECK(v.figures.at("max_rss_slope_lower_mb_h") < 10);
+  }
+  SECTION("too few samples") {
+    for (int i = 0; i < 9; ++i) ops.push_back(sample("n1", 10, "corosync", i * 5.0, 40 + i));
+    const auto v = run_checker(checker, ops, {});
+    CHECK(v.status == CheckStatus::unknown);
+    CHECK(has_reason(v, "no process has 10 samples"));
+    CHECK(run_checker(checker, {}, {}).status == CheckStatus::unknown);
+  }
+  SECTION("a restarted process (new pid) is a new series, not growth") {
+    for (int i = 0; i < 20; ++i) ops.push_back(sample("n1", 100, "postmaster", i * 5.0, 20));
+    for (int i = 20; i < 40; ++i) ops.push_back(sample("n1", 200, "postmaster", i * 5.0, 80));
+    const auto v = run_checker(checker, ops, {});
+    CHECK(v.status == CheckStatus::pass);
+    CHECK(v.figures.at("memory_series") == 2);
+  }
+  SECTION("the warmup is left out; rss can be fitted instead of anon") {
+    MemoryGrowthOptions w = o;
+    w.warmup_ns = 30 * kSec;
+    for (int i = 0; i < 40; ++i) ops.push_back(sample("n1", 9, "postgres: backend", i * 5.0, i < 6 ? i * 10.0 : 60));
+    CHECK(run_checker(MemoryGrowthChecker(o), ops, {}).status == CheckStatus::fail);
+    CHECK(run_checker(MemoryGrowthChecker(w), ops, {}).status == CheckStatus::pass);
+    w.memory = "rss";
+    CHECK(run_checker(MemoryGrowthChecker(w), ops, {}).status == CheckStatus::pass);
+  }
+}

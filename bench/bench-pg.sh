@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by bench/load-vs-pgbench.sh and bench/harness-rss.sh: a throwaway
 # PostgreSQL 15 on loopback (127.0.0.1 only) in its own mktemp directory and
 # on its own port (55432 and up, never the integration tests' ports), stopped
@@ -39,10 +40,10 @@ bench_pg_start() {
   bench_as_pg "$BENCH_PG_BINDIR/initdb" -D "$BENCH_PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-sync \
     --locale=C >"$BENCH_PG_DIR/initdb.log" 2>&1 || { cat "$BENCH_PG_DIR/initdb.log" >&2; return 1; }
   local settings="-c listen_addresses=127.0.0.1 -c unix_socket_directories=$BENCH_PG_DIR -c max_connections=60"
-  local s attempt port=55432
+  local s port=55432
   for s in "$@"; do settings+=" -c $s"; done
   # Another bench may take the port between the check and the bind: try the next one.
-  for attempt in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     BENCH_PG_PORT=$(bench_free_port "$port")
     bench_as_pg "$BENCH_PG_BINDIR/pg_ctl" -D "$BENCH_PG_DIR/data" -l "$BENCH_PG_DIR/server.log" -w -t 60 \
       -o "-c port=$BENCH_PG_PORT $settings" start >/dev/null && return 0

@@ -31,7 +31,7 @@ while kill -0 "$pid" 2>/dev/null; do
   sleep 10
 done
 wait "$pid"
-read -r _ acked _ secs _ tps _ <"$work/result.txt"
+read -r _ acked _ secs _ <"$work/result.txt"
 awk -v warm="$warmup" -v acked="$acked" -v secs="$secs" '
   $1 >= warm { n++; x = $1 / 3600; y = $2 / 1024; sx += x; sy += y; sxx += x * x; sxy += x * y
                if (n == 1) first = y; last = y; if (y > max) max = y }

@@ -20,6 +20,7 @@ using Clock = std::chrono::steady_clock;
 using workload_detail::ConnectFailLog;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
+using workload_detail::run_setup_sql;
 using workload_detail::valid_table_name;
 
 void validate(const BankOptions& o) {
@@ -73,11 +74,6 @@ BankWorkload::~BankWorkload() {
 
 void BankWorkload::prepare(const PgTarget& endpoint, const BankOptions& options, std::chrono::milliseconds deadline) {
   validate(options);
-  const auto end = Clock::now() + deadline;
-  std::string err;
-  PgConnPtr conn = pg_connect(endpoint, deadline, &err, options.tcp_user_timeout_ms);
-  if (!conn) throw std::runtime_error(fmt::format("bank prepare: connect to {}: {}", endpoint.describe(), err));
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
   // One simple-query string runs as one implicit transaction.
   const std::string sql = fmt::format(
       "CREATE TABLE IF NOT EXISTS {0}(run_id bigint not null, account int not null, balance bigint not null, "
@@ -85,11 +81,7 @@ void BankWorkload::prepare(const PgTarget& endpoint, const BankOptions& options,
       "INSERT INTO {0}(run_id, account, balance) SELECT {1}, a, {2} FROM generate_series(0, {3}) AS a "
       "ON CONFLICT (run_id, account) DO NOTHING",
       options.table, options.run_id, options.initial_balance, options.accounts - 1);
-  QueryOutcome o = pg_exec(conn.get(), sql, std::max(left, std::chrono::milliseconds(1)));
-  if (!o.is_ok()) {
-    throw std::runtime_error(
-        fmt::format("bank prepare: {} on {}: {}", options.table, endpoint.describe(), outcome_text(o)));
-  }
+  run_setup_sql(endpoint, "bank", options.table, sql, deadline, options.tcp_user_timeout_ms);
 }
 
 void BankWorkload::start() {

@@ -2,6 +2,7 @@
 // Internal helpers shared by the workloads (ledger, bank): not part of the API.
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
@@ -62,6 +63,22 @@ inline std::string outcome_text(const QueryOutcome& o) {
   }
   if (o.sqlstate.empty()) return o.error;
   return fmt::format("[{}] {}", o.sqlstate, o.error);
+}
+
+// A workload's setup: `sql` (one simple query, one implicit transaction) on
+// a fresh connection to the endpoint, connect and statement within
+// `deadline`. Throws std::runtime_error "<what> prepare: ...".
+inline void run_setup_sql(const PgTarget& endpoint, const std::string& what, const std::string& table,
+                          const std::string& sql, std::chrono::milliseconds deadline, int tcp_user_timeout_ms) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  std::string err;
+  PgConnPtr conn = pg_connect(endpoint, deadline, &err, tcp_user_timeout_ms);
+  if (!conn) throw std::runtime_error(fmt::format("{} prepare: connect to {}: {}", what, endpoint.describe(), err));
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+  QueryOutcome o = pg_exec(conn.get(), sql, std::max(left, std::chrono::milliseconds(1)));
+  if (!o.is_ok())
+    throw std::runtime_error(
+        fmt::format("{} prepare: {} on {}: {}", what, table, endpoint.describe(), outcome_text(o)));
 }
 
 inline OpType op_type(QueryOutcome::Kind k) {

@@ -19,6 +19,7 @@ constexpr std::int64_t kIdsPerRun = 1'000'000'000;
 using workload_detail::ConnectFailLog;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
+using workload_detail::run_setup_sql;
 using workload_detail::valid_table_name;
 
 void require_valid_table(const std::string& t) {
@@ -45,22 +46,11 @@ LedgerWorkload::~LedgerWorkload() {
 void LedgerWorkload::prepare(const PgTarget& endpoint, const LedgerOptions& options,
                              std::chrono::milliseconds deadline) {
   require_valid_table(options.table);
-  const auto end = Clock::now() + deadline;
-  std::string err;
-  PgConnPtr conn = pg_connect(endpoint, deadline, &err, options.tcp_user_timeout_ms);
-  if (!conn) {
-    throw std::runtime_error(fmt::format("ledger prepare: connect to {}: {}", endpoint.describe(), err));
-  }
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
   const std::string sql = fmt::format(
       "CREATE TABLE IF NOT EXISTS {}(id bigint primary key, client int not null, "
       "run_id bigint not null, written_at timestamptz not null default clock_timestamp())",
       options.table);
-  QueryOutcome o = pg_exec(conn.get(), sql, std::max(left, std::chrono::milliseconds(1)));
-  if (!o.is_ok()) {
-    throw std::runtime_error(
-        fmt::format("ledger prepare: {} on {}: {}", options.table, endpoint.describe(), outcome_text(o)));
-  }
+  run_setup_sql(endpoint, "ledger", options.table, sql, deadline, options.tcp_user_timeout_ms);
 }
 
 void LedgerWorkload::start() {

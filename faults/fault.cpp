@@ -21,7 +21,6 @@ PowerCommands power_commands(const Inventory& inv, const NodeSpec& node) {
     p.where = "local";
     p.off = fmt::format("{} power-off {}", s, n);
     p.status_is_off = fmt::format("{} power-status {} >/dev/null; [ $? -eq 3 ]", s, n);
-    p.status_is_on = fmt::format("{} power-status {} >/dev/null", s, n);
     // Idempotent: only power on what is off.
     p.on = fmt::format("if {} power-status {} >/dev/null; then :; else {} power-on {}; fi", s, n, s, n);
     return p;
@@ -36,7 +35,6 @@ PowerCommands power_commands(const Inventory& inv, const NodeSpec& node) {
   if (!node.power.status.empty()) {
     const std::string st = expand_template(node.power.status, vars, &missing);
     p.status_is_off = fmt::format("( {} ) 2>&1 | grep -qiw off", st);
-    p.status_is_on = fmt::format("( {} ) 2>&1 | grep -qiw on", st);
     // Idempotent: only power on what is off.
     p.on = fmt::format("if {}; then {}; fi", p.status_is_off, p.on);
   }

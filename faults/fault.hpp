@@ -49,7 +49,7 @@ std::string managed_process_regex(const std::string& selector);
 // `haverify lab power-*` style helpers).
 struct PowerCommands {
   std::string where;  // local | ssh
-  std::string off, on, status_is_off, status_is_on;
+  std::string off, on, status_is_off;
 };
 PowerCommands power_commands(const Inventory& inv, const NodeSpec& node);
 

@@ -6,7 +6,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -187,6 +190,14 @@ class Lab {
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     const std::string log_path = log.string();
+    // The sessions' shell is the user's login shell; bash run by sshd reads
+    // ~/.bashrc even for `bash -c` (Debian's SSH_SOURCE_BASHRC), and a slow
+    // one (pyenv init: about 1 s) makes every exec cost that. A lab node has
+    // its own empty /root; this sshd gets the same: a private mount namespace
+    // with ~/.bashrc masked by /dev/null (when there is one and we may).
+    const passwd* pw = ::getpwuid(::getuid());
+    const std::string bashrc = std::string(pw && pw->pw_dir ? pw->pw_dir : "/root") + "/.bashrc";
+    const bool mask_bashrc = ::access(bashrc.c_str(), F_OK) == 0;
     pid_t pid = ::fork();
     if (pid < 0) return false;
     if (pid == 0) {
@@ -197,6 +208,9 @@ class Lab {
       }
       int nul = ::open("/dev/null", O_RDONLY);
       if (nul >= 0) ::dup2(nul, 0);
+      if (mask_bashrc && ::unshare(CLONE_NEWNS) == 0 &&
+          ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0)
+        ::mount("/dev/null", bashrc.c_str(), nullptr, MS_BIND, nullptr);  // best effort: else a slower sshd
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }

@@ -33,19 +33,6 @@ std::optional<double> RunMetrics::value(const std::string& metric) const {
   return std::nullopt;
 }
 
-std::optional<Nanos> longest_stall(const std::vector<Nanos>& acks, Nanos from, Nanos to, Nanos writes_end) {
-  std::optional<Nanos> best;
-  auto take = [&](Nanos gap) {
-    if (!best || gap > *best) best = gap;
-  };
-  // Gaps (acks[i-1], acks[i]) with acks[i] > from and acks[i-1] < to.
-  auto i = static_cast<std::size_t>(std::upper_bound(acks.begin(), acks.end(), from) - acks.begin());
-  for (i = std::max<std::size_t>(i, 1); i < acks.size() && acks[i - 1] < to; ++i) take(acks[i] - acks[i - 1]);
-  // Writes that never resumed before the operation ended.
-  if (!acks.empty() && acks.back() < to && writes_end >= to) take(to - acks.back());
-  return best;
-}
-
 struct MetricsPass::State {
   RunMetrics m;
   bool inject_done = false;  // t_inject_sent and t_inject_returned settled
@@ -54,7 +41,11 @@ struct MetricsPass::State {
   std::optional<Nanos> window_end;
   // Open client writes: (process, id) -> invoke time. Bounded by the clients.
   std::map<std::pair<std::string, std::string>, Nanos> open;
-  std::vector<Instant> acks;
+  // The acks, folded into the gap figures as they are released in order.
+  AckStream acks{[this](const std::optional<Instant>& prev, const Instant& ack) { on_ack(prev, ack); }};
+  Nanos longest_gap = -1;      // downtime_s so far
+  Nanos first_write_gap = -1;  // the fault's outage so far (t_first_write)
+  bool first_write_closed = false;
   IdSet acked_ids;
   Nanos last_client_op = 0;
   LatencyHistogram latency;
@@ -66,6 +57,8 @@ struct MetricsPass::State {
   // (mono) once known; the one still open is the last.
   std::vector<OperationRecord> ops;
   std::vector<Nanos> op_ends;
+  std::vector<StallWatch> stalls;  // one per operation
+  std::size_t first_live_stall = 0;
   bool op_open = false;
 
   // on_op, by what the op is about.
@@ -75,7 +68,10 @@ struct MetricsPass::State {
   void on_injection_skew(const Op& op);
   void on_role(const Op& op);
   void on_write(const Op& op);
-  // finish, one figure at a time (acks sorted by time).
+  // Each ack in time order, after the one before it.
+  void on_ack(const std::optional<Instant>& prev, const Instant& ack);
+  void first_write_gap_to(const std::optional<Instant>& prev, const Instant& ack);
+  // finish, one figure at a time.
   void finish_operations(RunMetrics& out) const;
   void finish_downtime(RunMetrics& out) const;
   void finish_first_write(RunMetrics& out) const;
@@ -131,11 +127,14 @@ void MetricsPass::State::on_driver(const Op& op) {
     r.detail = op.type == OpType::info ? op.value : "";
     ops.push_back(std::move(r));
     op_ends.push_back(op.mono_ns);
+    stalls.emplace_back(op.mono_ns);
+    if (op.type == OpType::info) stalls.back().close(op.mono_ns);
     op_open = op.type == OpType::invoke;
   } else if (op_open && ops.back().op == op.f) {
     ops.back().outcome = op.type == OpType::ok ? "ok" : "fail";
     ops.back().detail = op.type == OpType::ok ? op.value : op.error;
     op_ends.back() = op.mono_ns;
+    stalls.back().close(op.mono_ns);
     op_open = false;
   }
 }
@@ -179,7 +178,7 @@ void MetricsPass::State::on_write(const Op& op) {
   switch (op.type) {
     case OpType::ok: {
       ++m.acked_total;
-      acks.push_back(Instant{op.mono_ns, op.wall_ns});
+      acks.add(Instant{op.mono_ns, op.wall_ns});
       if (invoked) latency.add(op.mono_ns - *invoked);
       std::int64_t id = 0;
       const char* e = op.value.data() + op.value.size();
@@ -212,17 +211,27 @@ void MetricsPass::on_op(const Op& op) {
     s.on_write(op);
 }
 
+void MetricsPass::State::on_ack(const std::optional<Instant>& prev, const Instant& ack) {
+  first_write_gap_to(prev, ack);
+  if (!prev) return;
+  if (ack.mono - prev->mono > longest_gap) {
+    longest_gap = ack.mono - prev->mono;
+    m.downtime_from = *prev;
+  }
+  // Operations closed before this gap stay closed (one at a time, in order).
+  while (first_live_stall < stalls.size() && stalls[first_live_stall].done_before(prev->mono)) ++first_live_stall;
+  for (std::size_t i = first_live_stall; i < stalls.size(); ++i) stalls[i].on_gap(prev->mono, ack.mono);
+}
+
 // The planned operations: their durations and the writes' stalls around them.
 void MetricsPass::State::finish_operations(RunMetrics& out) const {
-  std::vector<Nanos> ack_times(acks.size());
-  for (std::size_t i = 0; i < acks.size(); ++i) ack_times[i] = acks[i].mono;
   out.operations = ops;
   for (std::size_t i = 0; i < out.operations.size(); ++i) {
     OperationRecord& r = out.operations[i];
     if (r.outcome != "ok" && r.outcome != "fail") continue;
     const Nanos end = op_ends[i];
     r.duration_s = ns_to_s(end - r.start.mono);
-    if (auto stall = longest_stall(ack_times, r.start.mono, end, last_client_op)) r.stall_s = ns_to_s(*stall);
+    if (auto stall = stalls[i].finish(acks.last(), last_client_op)) r.stall_s = ns_to_s(*stall);
     if (!out.op_s || *r.duration_s > *out.op_s) out.op_s = r.duration_s;
     if (r.stall_s && (!out.stall_s || *r.stall_s > *out.stall_s)) out.stall_s = r.stall_s;
   }
@@ -230,19 +239,13 @@ void MetricsPass::State::finish_operations(RunMetrics& out) const {
 
 // downtime_s: the longest gap between consecutive acks.
 void MetricsPass::State::finish_downtime(RunMetrics& out) const {
-  if (acks.size() < 2) return;
-  Nanos best = -1;
-  for (std::size_t i = 1; i < acks.size(); ++i) {
-    const Nanos gap = acks[i].mono - acks[i - 1].mono;
-    if (gap > best) {
-      best = gap;
-      out.downtime_from = acks[i - 1];
-    }
-  }
+  if (longest_gap < 0) return;  // fewer than two acks
+  Nanos best = longest_gap;
   // An outage that never ended: from the last ack to the clients' last operation.
-  if (last_client_op > acks.back().mono && last_client_op - acks.back().mono > best) {
-    best = last_client_op - acks.back().mono;
-    out.downtime_from = acks.back();
+  const Instant last = *acks.last();
+  if (last_client_op > last.mono && last_client_op - last.mono > best) {
+    best = last_client_op - last.mono;
+    out.downtime_from = last;
   }
   out.downtime_s = ns_to_s(best);
 }
@@ -254,24 +257,26 @@ void MetricsPass::State::finish_downtime(RunMetrics& out) const {
 // still succeed on a dying primary right after the fault (a killed
 // postmaster's backends can commit for a few ms) are thus not mistaken for
 // the failover's end.
-void MetricsPass::State::finish_first_write(RunMetrics& out) const {
-  if (!out.t_inject_sent) return;
-  const Nanos sent = out.t_inject_sent->mono;
+void MetricsPass::State::first_write_gap_to(const std::optional<Instant>& prev, const Instant& ack) {
+  if (!m.t_inject_sent || first_write_closed || ack.mono <= m.t_inject_sent->mono) return;
+  const Nanos from = prev ? prev->mono : m.t_inject_sent->mono;
   const Nanos end = window_end.value_or(std::numeric_limits<Nanos>::max());
-  Nanos best = -1;
-  for (std::size_t i = 0; i < acks.size(); ++i) {
-    if (acks[i].mono <= sent) continue;
-    const Nanos prev = i > 0 ? acks[i - 1].mono : sent;
-    if (prev >= end) break;
-    // Only the part of a gap inside the window counts: a stall that begins
-    // after writes had resumed and runs past the window is not this outage.
-    const Nanos gap = std::min(acks[i].mono, end) - prev;
-    if (gap > best) {
-      best = gap;
-      out.t_first_write = acks[i];
-    }
+  if (from >= end) {
+    first_write_closed = true;
+    return;
   }
-  if (out.t_first_write) out.failover_s = ns_to_s(out.t_first_write->mono - sent);
+  // Only the part of a gap inside the window counts: a stall that begins
+  // after writes had resumed and runs past the window is not this outage.
+  const Nanos gap = std::min(ack.mono, end) - from;
+  if (gap > first_write_gap) {
+    first_write_gap = gap;
+    m.t_first_write = ack;
+  }
+}
+
+void MetricsPass::State::finish_first_write(RunMetrics& out) const {
+  if (out.t_inject_sent && out.t_first_write)
+    out.failover_s = ns_to_s(out.t_first_write->mono - out.t_inject_sent->mono);
 }
 
 // t_detect: the first detection a cluster driver recorded (process "driver",
@@ -299,13 +304,14 @@ void MetricsPass::State::finish_lost(RunMetrics& out, const std::set<std::int64_
 
 RunMetrics MetricsPass::finish(const std::optional<std::set<std::int64_t>>& final_ids) {
   State& s = *s_;
+  s.acks.drain();  // the last acks settle their figures in s.m
   RunMetrics m = s.m;
   // Writes still open at the end of the history never completed: unknown.
   m.unknown_commits += static_cast<std::int64_t>(s.open.size());
   m.p50_latency_ms = s.latency.quantile_ms(0.50);
   m.p99_latency_ms = s.latency.quantile_ms(0.99);
   m.max_latency_ms = s.latency.max_ms();
-  std::sort(s.acks.begin(), s.acks.end(), [](const Instant& a, const Instant& b) { return a.mono < b.mono; });
+  if (s.acks.late() > 0) m.figures["late_acks"] = static_cast<double>(s.acks.late());
   s.finish_operations(m);
   s.finish_downtime(m);
   s.finish_first_write(m);

@@ -9,15 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "haverify/check/ack_stream.hpp"
 #include "haverify/config/scenario.hpp"
 #include "haverify/core/history.hpp"
 
 namespace haverify {
-
-struct Instant {
-  Nanos mono = 0;
-  Nanos wall = 0;
-};
 
 // One planned operation of a `cluster:` step ({process: driver, f: <op>}
 // invoke -> ok | fail, or one info op when skipped).
@@ -28,17 +24,8 @@ struct OperationRecord {
   std::string detail;                // the ok value ("node2; 8123 ms"), the error, or why it was skipped
   Instant start;                     // invoke (skipped: the info op)
   std::optional<double> duration_s;  // invoke -> ok/fail
-  std::optional<double> stall_s;     // longest_stall over [invoke, ok/fail]
+  std::optional<double> stall_s;     // the longest stall of the writes around [invoke, ok/fail] (StallWatch)
 };
-
-// The longest stall of the acknowledged writes around [from, to]: the
-// longest gap between two consecutive acknowledgements (`acks`, sorted) that
-// overlaps the window, from the last ack before the gap to the first after
-// it; if none follows and the clients were still writing when the window
-// closed (`writes_end`, their last operation, at or after `to`), from the
-// last ack to `to`. The time before the first ack is no stall (nothing was
-// written yet). nullopt when no ack came before `to`.
-std::optional<Nanos> longest_stall(const std::vector<Nanos>& acks, Nanos from, Nanos to, Nanos writes_end);
 
 struct RunMetrics {
   std::optional<Instant> t_inject_sent;      // first inject: command sent
@@ -72,9 +59,9 @@ struct RunMetrics {
 };
 
 // The metrics as one streaming pass over the History (a HistorySink): it
-// keeps the acknowledged ids (compactly, IdSet), one 16-byte Instant per
-// acknowledged write (for downtime_s and t_first_write), a latency histogram
-// and a few instants; never the ops.
+// keeps the acknowledged ids (compactly, IdSet), a latency histogram and a
+// few instants, and folds the ack gaps (downtime_s, t_first_write, stalls)
+// in as they stream (AckStream); never the ops nor a per-write record.
 class MetricsPass final : public HistorySink {
  public:
   MetricsPass();

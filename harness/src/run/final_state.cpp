@@ -10,7 +10,7 @@
 #include "haverify/cluster/observe.hpp"
 #include "haverify/core/cancel.hpp"
 #include "haverify/core/op.hpp"
-#include "haverify/workload/workload.hpp"
+#include "haverify/workload/ledger.hpp"
 #include "haverify/workload/workload_bank.hpp"
 
 namespace haverify {

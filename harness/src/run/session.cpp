@@ -111,7 +111,7 @@ class RunSession {
   const std::int64_t run_id_ = (wall_now_ns() / 1'000'000) % 9'000'000'000LL;
   TransportPool pool_;
   std::unique_ptr<ClusterDriver> driver_;
-  RunWorkloads workloads_;
+  RunWorkloads workloads_{inv_, history_};
   RoleProber prober_;
   std::unique_ptr<ProcessSampler> sampler_;
   std::unique_ptr<ClusterOps> cluster_ops_;
@@ -135,11 +135,13 @@ RunSession::RunSession(const RunSessionParams& p)
   history_.set_listener([this](const Op& op) { acks_.on_op(op); });
   driver_ = make_driver(inv_, pool_, p.driver);
   if (sc_.sampler) sampler_ = std::make_unique<ProcessSampler>(inv_, history_, *sc_.sampler);
-  workloads_.ledger_options = sc_.ledger.value_or(LedgerOptions{});
-  workloads_.ledger_options.run_id = run_id_;
-  workloads_.bank_options = sc_.bank.value_or(BankOptions{});
-  workloads_.bank_options.run_id = run_id_;
-  workloads_.bank_options.seed = p.seed;
+  WorkloadSettings& ws = workloads_.settings;
+  ws.ledger = sc_.ledger.value_or(LedgerOptions{});
+  ws.ledger.run_id = run_id_;
+  ws.bank = sc_.bank.value_or(BankOptions{});
+  ws.bank.run_id = run_id_;
+  ws.bank.seed = p.seed;
+  ws.maintenance = sc_.maintenance.value_or(MaintenanceOptions{});
   cluster_ops_ = std::make_unique<ClusterOps>(inv_, *driver_, history_);
 }
 
@@ -193,12 +195,9 @@ void RunSession::setup() {
   history_.record(kRunner, OpType::invoke, setup, sc_.name);
   wait_healthy(inv_, *driver_, pool_, history_, sc_.setup_timeout);
   { std::ofstream(p_.run_dir + "/status-before.txt") << driver_->status_text(2000ms); }
-  if (sc_.ledger) LedgerWorkload::prepare(endpoint_target(inv_), workloads_.ledger_options, 10s);
-  if (sc_.bank) BankWorkload::prepare(endpoint_target(inv_), workloads_.bank_options, 10s);
-  if (sc_.maintenance) {
-    MaintenanceWorkload::prepare(inv_, *sc_.maintenance, sc_.maintenance->deadline);
-    workloads_.maintenance = std::make_unique<MaintenanceWorkload>(inv_, *sc_.maintenance, history_);
-  }
+  if (sc_.ledger) workloads_.prepare("ledger", p_.opts.workload_setup_deadline);
+  if (sc_.bank) workloads_.prepare("bank", p_.opts.workload_setup_deadline);
+  if (sc_.maintenance) workloads_.prepare("maintenance", sc_.maintenance->deadline);
   history_.record(kRunner, OpType::ok, setup, sc_.name);
   prober_.start();
   if (sampler_) sampler_->start();
@@ -231,10 +230,11 @@ void RunSession::read_final_state() {
   try {
     FinalStateOptions fo;
     fo.run_id = run_id_;
-    if (sc_.ledger) fo.ledger_table = workloads_.ledger_options.table;
+    const WorkloadSettings& ws = workloads_.settings;
+    if (sc_.ledger) fo.ledger_table = ws.ledger.table;
     if (sc_.bank) {
-      fo.bank_table = workloads_.bank_options.table;
-      fo.bank_expected_total = workloads_.bank_options.initial_balance * workloads_.bank_options.accounts;
+      fo.bank_table = ws.bank.table;
+      fo.bank_expected_total = ws.bank.initial_balance * ws.bank.accounts;
     }
     run_log(fmt::format("{}: waiting for convergence (up to {} s)", prefix(), sc_.converge_timeout.count() / 1000));
     final_state_ = await_convergence(inv_, *driver_, fo, sc_.converge_timeout, history_);

@@ -15,10 +15,46 @@ namespace haverify {
 
 using namespace std::chrono_literals;
 
+RunWorkloads::RunWorkloads(const Inventory& inv, History& history) : history_(history) {
+  settings.inventory = &inv;
+}
+
+RunWorkloads::Entry* RunWorkloads::find(const std::string& name) {
+  for (auto& e : entries_)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+RunWorkloads::Entry& RunWorkloads::entry(const std::string& name) {
+  if (Entry* e = find(name)) return *e;
+  entries_.push_back(Entry{name, make_workload(name, settings, history_)});
+  return entries_.back();
+}
+
+void RunWorkloads::prepare(const std::string& name, std::chrono::milliseconds deadline) {
+  entry(name).workload->prepare(deadline);
+}
+
+void RunWorkloads::start(const std::string& name) {
+  Entry& e = entry(name);
+  if (e.started) return;
+  e.workload->start();
+  e.started = true;
+}
+
+void RunWorkloads::stop(const std::string& name) {
+  if (Entry* e = find(name)) e->workload->stop();
+}
+
 void RunWorkloads::stop_all() {
-  if (ledger) ledger->stop();
-  if (bank) bank->stop();
-  if (maintenance) maintenance->stop();
+  for (auto& e : entries_) e.workload->stop();
+}
+
+MaintenanceWorkload& RunWorkloads::maintenance() {
+  Entry* e = find("maintenance");
+  auto* m = e ? dynamic_cast<MaintenanceWorkload*>(e->workload.get()) : nullptr;
+  if (!m) throw HarnessError("a maintenance step needs the scenario's `maintenance:` block");
+  return *m;
 }
 
 namespace {
@@ -42,30 +78,17 @@ std::optional<std::string> step_cluster(StepContext& ctx, const Step& step) {
   return skipped;
 }
 
+// An empty name is the ledger (`start:` alone).
+std::string workload_of(const Step& step) {
+  return step.workload.empty() ? "ledger" : step.workload;
+}
+
 void step_start(StepContext& ctx, const Step& step) {
-  RunWorkloads& w = ctx.workloads;
-  if (step.workload == "maintenance") {
-    w.maintenance->start();
-  } else if (step.workload == "bank") {
-    if (!w.bank) {
-      w.bank = std::make_unique<BankWorkload>(endpoint_target(ctx.inv), w.bank_options, ctx.history);
-      w.bank->start();
-    }
-  } else if (!w.ledger) {
-    w.ledger = std::make_unique<LedgerWorkload>(endpoint_target(ctx.inv), w.ledger_options, ctx.history);
-    w.ledger->start();
-  }
+  ctx.workloads.start(workload_of(step));
 }
 
 void step_stop(StepContext& ctx, const Step& step) {
-  RunWorkloads& w = ctx.workloads;
-  if (step.workload == "maintenance") {
-    w.maintenance->stop();
-  } else if (step.workload == "bank") {
-    if (w.bank) w.bank->stop();
-  } else if (w.ledger) {
-    w.ledger->stop();
-  }
+  ctx.workloads.stop(workload_of(step));
 }
 
 // A long wait, with a line of progress every minute.
@@ -93,7 +116,7 @@ void step_exec(StepContext& ctx, const Step& step) {
 
 void step_maintenance(StepContext& ctx, const Step& step) {
   const auto& m = step.maintenance;
-  if (!ctx.workloads.maintenance->run_once(m.op, m.table, m.from, m.background))
+  if (!ctx.workloads.maintenance().run_once(m.op, m.table, m.from, m.background))
     throw HarnessError(fmt::format("maintenance {} failed (see history.jsonl)", m.op));
 }
 

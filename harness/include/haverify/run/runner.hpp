@@ -36,6 +36,8 @@ struct RunOptions {
   std::chrono::milliseconds probe_interval{50};
   std::chrono::milliseconds probe_deadline{500};
   std::chrono::milliseconds ssh_check_deadline{5000};
+  // The ledger's and the bank's tables at setup (connect and CREATE).
+  std::chrono::milliseconds workload_setup_deadline{10000};
   // A plan sheet to run instead of scenario_paths; written back with the
   // results (to plan_out if set).
   std::string plan_path;

@@ -17,19 +17,35 @@
 #include "haverify/run/watches.hpp"
 #include "haverify/workload/maintenance.hpp"
 #include "haverify/workload/workload.hpp"
-#include "haverify/workload/workload_bank.hpp"
 
 namespace haverify {
 
-// The workloads of one run (started by `start` steps, stopped by `stop`
-// steps and at teardown) and their options.
-struct RunWorkloads {
-  LedgerOptions ledger_options;
-  BankOptions bank_options;
-  std::unique_ptr<LedgerWorkload> ledger;
-  std::unique_ptr<BankWorkload> bank;
-  std::unique_ptr<MaintenanceWorkload> maintenance;
-  void stop_all();
+// The workloads of one run, by name through make_workload (no per-kind
+// dispatch): those the scenario configures are built and prepared at setup;
+// a `start` step starts one (building it with default options if the
+// scenario did not configure it); `stop` steps and the teardown stop them.
+class RunWorkloads {
+ public:
+  RunWorkloads(const Inventory& inv, History& history);
+  WorkloadSettings settings;  // the options of each kind (the session sets run_id and seed)
+  void prepare(const std::string& name, std::chrono::milliseconds deadline);
+  void start(const std::string& name);  // once per run: a second start leaves it as it is
+  void stop(const std::string& name);
+  void stop_all();  // in the order they were built
+  // The maintenance workload, for `maintenance:` steps; throws HarnessError
+  // when the scenario has no `maintenance:` block.
+  MaintenanceWorkload& maintenance();
+
+ private:
+  struct Entry {
+    std::string name;
+    std::unique_ptr<Workload> workload;
+    bool started = false;
+  };
+  Entry& entry(const std::string& name);  // built on first use
+  Entry* find(const std::string& name);
+  History& history_;
+  std::vector<Entry> entries_;
 };
 
 // What the steps act on (owned by the RunSession).

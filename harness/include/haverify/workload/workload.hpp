@@ -61,7 +61,3 @@ bool is_workload_name(std::string_view name);
 std::unique_ptr<Workload> make_workload(std::string_view name, const WorkloadSettings& settings, History& history);
 
 }  // namespace haverify
-
-// Until run/runner.cpp and run/final_state.cpp include workload/ledger.hpp
-// themselves: they include this header for LedgerWorkload and ledger_read_ids.
-#include "haverify/workload/ledger.hpp"  // IWYU pragma: export

@@ -78,14 +78,13 @@ void checksum_diffs(const NodeFinalState& n, const NodeFinalState& primary, std:
 std::vector<std::string> standby_diffs(const NodeFinalState& n, const NodeFinalState& primary,
                                        const FinalState& final) {
   std::vector<std::string> diffs;
-  if (!n.reachable) {
+  const StandbyGaps g = standby_gaps(n, primary, /*replicated=*/true);  // the rule: cluster/health.hpp
+  if (g.unreachable) {
     diffs.push_back("unreachable");
   } else {
-    if (!n.in_recovery) diffs.push_back("not in recovery (a second primary)");
-    if (n.timeline != primary.timeline) {
-      diffs.push_back(fmt::format("timeline {} (primary {})", n.timeline, primary.timeline));
-    }
-    if (!n.streaming_from_primary) diffs.push_back("not streaming from the primary");
+    if (g.serving) diffs.push_back("not in recovery (a second primary)");
+    if (g.other_timeline) diffs.push_back(fmt::format("timeline {} (primary {})", n.timeline, primary.timeline));
+    if (g.not_streaming) diffs.push_back("not streaming from the primary");
     if (auto d = ledger_id_diff(n, primary)) diffs.push_back(std::move(*d));
     checksum_diffs(n, primary, diffs);
   }
@@ -95,8 +94,9 @@ std::vector<std::string> standby_diffs(const NodeFinalState& n, const NodeFinalS
 }
 
 // Shared disk: a passive node must not serve, and must be able to take over.
-void judge_passive(const NodeFinalState& n, const FinalState& final, std::vector<std::string>& failures) {
-  if (n.reachable && !n.in_recovery)
+void judge_passive(const NodeFinalState& n, const NodeFinalState& primary, const FinalState& final,
+                   std::vector<std::string>& failures) {
+  if (standby_gaps(n, primary, /*replicated=*/false).serving)
     failures.push_back(fmt::format("passive node {} answers as a second primary on the shared disk", n.node));
   const auto blocked = final.takeover_blockers.find(n.node);
   if (blocked != final.takeover_blockers.end())
@@ -112,7 +112,7 @@ std::vector<std::string> judge_nodes(const NodeFinalState& primary, const FinalS
   for (const auto& n : final.nodes) {
     if (n.node == primary.node) continue;
     if (!final.replicated) {
-      judge_passive(n, final, failures);
+      judge_passive(n, primary, final, failures);
       continue;
     }
     ++*standbys;

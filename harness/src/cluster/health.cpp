@@ -139,14 +139,27 @@ std::string streaming_standby_problem(const std::string& node, const std::string
   return {};
 }
 
+StandbyGaps standby_gaps(const NodeReading& n, const NodeReading& primary, bool replicated) {
+  StandbyGaps g;
+  if (!replicated) {  // shared disk: passive nodes run no PostgreSQL
+    g.serving = n.reachable && !n.in_recovery;
+    return g;
+  }
+  g.unreachable = !n.reachable;
+  if (g.unreachable) return g;
+  g.serving = !n.in_recovery;
+  g.other_timeline = n.timeline != primary.timeline;
+  g.not_streaming = !n.streaming_from_primary;
+  return g;
+}
+
 std::string converged_standby_problem(const NodeReading& n, const NodeReading& primary, bool replicated) {
-  if (!replicated)  // shared disk: passive nodes run no PostgreSQL
-    return n.reachable && !n.in_recovery ? n.node + " answers as a second primary" : std::string();
-  if (!n.reachable) return n.node + " does not answer";
-  if (!n.in_recovery) return n.node + " is not in recovery";
-  if (n.timeline != primary.timeline)
-    return fmt::format("{} on timeline {}, primary on {}", n.node, n.timeline, primary.timeline);
-  if (!n.streaming_from_primary) return n.node + " is not streaming from " + primary.node;
+  const StandbyGaps g = standby_gaps(n, primary, replicated);
+  if (!replicated) return g.serving ? n.node + " answers as a second primary" : std::string();
+  if (g.unreachable) return n.node + " does not answer";
+  if (g.serving) return n.node + " is not in recovery";
+  if (g.other_timeline) return fmt::format("{} on timeline {}, primary on {}", n.node, n.timeline, primary.timeline);
+  if (g.not_streaming) return n.node + " is not streaming from " + primary.node;
   return {};
 }
 

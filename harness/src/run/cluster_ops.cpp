@@ -41,7 +41,7 @@ std::optional<std::string> ClusterOps::run(const ClusterStepSpec& c, std::mt1993
     done = perform(c, node);
   } catch (const std::exception& e) {
     history_.record(kDriver, OpType::fail, c.op, fmt::format("{}; {} ms", node, ms()), node, e.what());
-    throw HarnessError(fmt::format("cluster {}{}: {}", c.op, node.empty() ? "" : " " + node, e.what()));
+    throw HarnessFailure(fmt::format("cluster {}{}: {}", c.op, node.empty() ? "" : " " + node, e.what()));
   }
   history_.record(kDriver, OpType::ok, c.op, fmt::format("{}; {} ms", done, ms()), node);
   return std::nullopt;
@@ -117,15 +117,15 @@ std::optional<std::string> ClusterOps::skip_reason(const ClusterStepSpec& c) con
 
 std::string ClusterOps::resolve(const std::string& word, std::mt19937_64& rng) {
   if (word == "original_primary") {
-    if (original_.empty()) throw HarnessError("original_primary: no node served as the primary when the steps began");
+    if (original_.empty()) throw HarnessFailure("original_primary: no node served as the primary when the steps began");
     return original_;
   }
   if (word == "stopped") {
-    if (stopped_.empty()) throw HarnessError("stopped: no earlier stop_node step stopped a node");
+    if (stopped_.empty()) throw HarnessFailure("stopped: no earlier stop_node step stopped a node");
     return stopped_;
   }
   if (word == "previous_primary") {
-    if (previous_.empty()) throw HarnessError("previous_primary: no earlier switchover step named a primary");
+    if (previous_.empty()) throw HarnessFailure("previous_primary: no earlier switchover step named a primary");
     return previous_;
   }
   return resolve_targets_now({word}, inv_, driver_, rng).front();

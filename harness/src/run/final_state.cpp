@@ -77,13 +77,7 @@ FinalState read_final_state(const Inventory& inv, ClusterDriver& driver, const F
   return f;
 }
 
-namespace {
-
-NodeReading reading(const NodeFinalState& n) {
-  return NodeReading{n.node, n.reachable, n.in_recovery, n.timeline, n.streaming_from_primary};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // "Has the run's final state converged?": a single primary that answers,
 // every other node a converged standby (cluster/health.hpp) holding the
@@ -95,7 +89,7 @@ std::string divergence(const FinalState& s) {
   std::vector<std::string> out;
   for (const auto& n : s.nodes) {
     if (n.node == s.primary) continue;
-    std::string why = converged_standby_problem(reading(n), reading(*p), s.replicated);
+    std::string why = converged_standby_problem(n, *p, s.replicated);
     if (why.empty() && s.replicated && n.table_checksums != p->table_checksums) why = n.node + " holds different rows";
     if (!why.empty()) out.push_back(std::move(why));
   }

@@ -39,8 +39,8 @@ class Recovery {
       h = assess_health(o);
       if (h.ok()) break;
       if (Clock::now() > until_ || cancel::requested())
-        throw HarnessError(fmt::format("recover: cluster not healthy after {} s: {}{}", timeout_.count() / 1000,
-                                       h.why(), last_error_.empty() ? "" : "; last rejoin error: " + last_error_));
+        throw HarnessFailure(fmt::format("recover: cluster not healthy after {} s: {}{}", timeout_.count() / 1000,
+                                         h.why(), last_error_.empty() ? "" : "; last rejoin error: " + last_error_));
       if (!h.primary.empty()) {
         const auto why = rejoin_reasons(o, h);
         unblock_stale(h, why);
@@ -69,7 +69,7 @@ class Recovery {
       run_log(fmt::format("recover: powering on {}", n.name));
       history_.record(kRunner, OpType::info, std::string(op::fn::power_on), "recover", n.name);
       ExecResult on = pool_.run(pc.where, n.name, pc.on, left());
-      if (!on.ok()) throw HarnessError(fmt::format("recover: power-on of {} failed: {}", n.name, describe(on)));
+      if (!on.ok()) throw HarnessFailure(fmt::format("recover: power-on of {} failed: {}", n.name, describe(on)));
     }
   }
 

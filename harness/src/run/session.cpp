@@ -205,7 +205,7 @@ void RunSession::setup() {
 }
 
 void RunSession::run_step_logged(StepContext& ctx, const Step& step) {
-  if (cancel::requested()) throw HarnessError(cancel::reason());
+  if (cancel::requested()) throw HarnessFailure(cancel::reason());
   const std::string f(op::fn::step);
   run_log(fmt::format("{}: {}", prefix(), step.describe()));
   history_.record(kRunner, OpType::invoke, f, step.describe());

@@ -53,19 +53,19 @@ void RunWorkloads::stop_all() {
 MaintenanceWorkload& RunWorkloads::maintenance() {
   Entry* e = find("maintenance");
   auto* m = e ? dynamic_cast<MaintenanceWorkload*>(e->workload.get()) : nullptr;
-  if (!m) throw HarnessError("a maintenance step needs the scenario's `maintenance:` block");
+  if (!m) throw HarnessFailure("a maintenance step needs the scenario's `maintenance:` block");
   return *m;
 }
 
 namespace {
 
-// Sleeps `d`; throws HarnessError when the run is cancelled meanwhile.
+// Sleeps `d`; throws HarnessFailure when the run is cancelled meanwhile.
 void sleep_or_cancel(std::chrono::milliseconds d) {
-  if (!cancel::sleep_for(d)) throw HarnessError(cancel::reason());
+  if (!cancel::sleep_for(d)) throw HarnessFailure(cancel::reason());
 }
 
 void throw_if_errors(const std::vector<std::string>& errs) {
-  if (!errs.empty()) throw HarnessError(fmt::format("{}", fmt::join(errs, "; ")));
+  if (!errs.empty()) throw HarnessFailure(fmt::format("{}", fmt::join(errs, "; ")));
 }
 
 std::optional<std::string> step_cluster(StepContext& ctx, const Step& step) {
@@ -117,7 +117,7 @@ void step_exec(StepContext& ctx, const Step& step) {
 void step_maintenance(StepContext& ctx, const Step& step) {
   const auto& m = step.maintenance;
   if (!ctx.workloads.maintenance().run_once(m.op, m.table, m.from, m.background))
-    throw HarnessError(fmt::format("maintenance {} failed (see history.jsonl)", m.op));
+    throw HarnessFailure(fmt::format("maintenance {} failed (see history.jsonl)", m.op));
 }
 
 // The faults of the step with their targets resolved against one snapshot of

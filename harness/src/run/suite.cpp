@@ -82,7 +82,7 @@ bool in_shard(std::size_t position, int index, int count) {
   return count >= 1 && static_cast<int>(position % static_cast<std::size_t>(count)) == index - 1;
 }
 
-ExitCode exit_code_for_verdicts(const std::vector<std::string>& verdicts) {
+int exit_code_for_verdicts(const std::vector<std::string>& verdicts) {
   bool any_error = false, any_fail = false;
   for (const auto& v : verdicts) {
     any_error |= v == "error";

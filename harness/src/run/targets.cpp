@@ -24,7 +24,7 @@ std::vector<std::string> nodes_with_role(RoleSource& roles, const std::vector<st
 
 std::vector<std::string> standbys_or_throw(RoleSource& roles, const std::vector<std::string>& nodes) {
   auto c = nodes_with_role(roles, nodes, Role::standby);
-  if (c.empty()) throw HarnessError("no node is a standby at injection time");
+  if (c.empty()) throw HarnessFailure("no node is a standby at injection time");
   return c;
 }
 
@@ -38,7 +38,7 @@ std::string nth_standby(const std::string& word, RoleSource& roles, const std::v
     n = 0;  // not a number: reported below like an N out of range
   }
   if (n < 1 || n > c.size())
-    throw HarnessError(
+    throw HarnessFailure(
         fmt::format("fault target '{}': {} standby(s) at injection time ({})", word, c.size(), fmt::join(c, ", ")));
   return c[n - 1];
 }
@@ -60,13 +60,13 @@ std::vector<std::string> resolve_targets(const std::vector<std::string>& targets
       out.push_back(sync.empty() ? c.front() : sync.front());
     } else if (t == "primary" || t == "standby") {
       auto c = nodes_with_role(roles, nodes, t == "primary" ? Role::primary : Role::standby);
-      if (c.empty()) throw HarnessError(fmt::format("no node has the role '{}' at injection time", t));
+      if (c.empty()) throw HarnessFailure(fmt::format("no node has the role '{}' at injection time", t));
       out.push_back(c[std::uniform_int_distribution<std::size_t>(0, c.size() - 1)(rng)]);
     } else if (t.rfind("standby:", 0) == 0) {
       out.push_back(nth_standby(t, roles, nodes));
     } else {
       if (std::find(nodes.begin(), nodes.end(), t) == nodes.end())
-        throw HarnessError(fmt::format("fault target '{}' is neither a role nor a node of the inventory", t));
+        throw HarnessFailure(fmt::format("fault target '{}' is neither a role nor a node of the inventory", t));
       out.push_back(t);
     }
   }

@@ -53,7 +53,7 @@ TEST_CASE("targets: names and all need no roles", "[unit]") {
   CHECK(resolve({"all"}, roles) == kNodes);
   CHECK(resolve({"node3", "node1", "node3"}, roles) == std::vector<std::string>{"node1", "node3"});
   CHECK(roles.reads == 0);
-  CHECK_THROWS_AS(resolve({"node9"}, roles), HarnessError);
+  CHECK_THROWS_AS(resolve({"node9"}, roles), HarnessFailure);
 }
 
 TEST_CASE("targets: primary, standbys, standby:N (node-name order, inventory nodes only)", "[unit]") {
@@ -64,7 +64,7 @@ TEST_CASE("targets: primary, standbys, standby:N (node-name order, inventory nod
   CHECK(resolve({"standby:2"}, roles) == std::vector<std::string>{"node3"});
   CHECK_THROWS_WITH(resolve({"standby:3"}, roles),
                     "fault target 'standby:3': 2 standby(s) at injection time (node2, node3)");
-  CHECK_THROWS_AS(resolve({"standby:x"}, roles), HarnessError);
+  CHECK_THROWS_AS(resolve({"standby:x"}, roles), HarnessFailure);
   CHECK(resolve({"primary", "standbys"}, roles) == kNodes);
 }
 
@@ -92,7 +92,7 @@ TEST_CASE("targets: a role nobody has", "[unit]") {
   CHECK_THROWS_WITH(resolve({"primary"}, none), "no node has the role 'primary' at injection time");
   CHECK_THROWS_WITH(resolve({"standbys"}, none), "no node is a standby at injection time");
   CHECK_THROWS_WITH(resolve({"sync_standby"}, none), "no node is a standby at injection time");
-  CHECK_THROWS_AS(resolve({"standby:1"}, none), HarnessError);
+  CHECK_THROWS_AS(resolve({"standby:1"}, none), HarnessFailure);
   // Two primaries (split brain): `primary` picks one of them with the seed.
   FixedRoles two({NodeStatus{"node1", Role::primary, true, ""}, NodeStatus{"node2", Role::primary, true, ""}});
   const auto p = resolve({"primary"}, two);

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "haverify/cluster/health.hpp"
 #include "haverify/core/clock.hpp"
 #include "haverify/core/history.hpp"
 
@@ -38,13 +39,10 @@ struct CheckerVerdict {
   std::vector<std::string> reasons;       // why it failed / was unknown, and notable findings
 };
 
-// Read from each node after the run (the runner fills it).
-struct NodeFinalState {
-  std::string node;
-  bool reachable = false;
-  bool in_recovery = false;
-  int timeline = 0;
-  bool streaming_from_primary = false;                 // per the primary's pg_stat_replication
+// Read from each node after the run (the runner fills it): its role as
+// cluster/health.hpp judges it (streaming_from_primary per the primary's
+// pg_stat_replication), and its data.
+struct NodeFinalState : NodeReading {
   std::optional<std::set<std::int64_t>> ledger_ids;    // ids of this run present on the node
   std::map<std::string, std::string> table_checksums;  // table -> checksum (e.g. md5 of ordered rows)
 };

@@ -108,6 +108,20 @@ struct NodeReading {
   bool streaming_from_primary = false;
 };
 
+// How `n` falls short of a converged standby of `primary` (the rule; the
+// callers word it). Replicated: it does not answer (and nothing else is
+// known), or it is not in recovery, on another timeline, not streaming from
+// the primary. Shared disk: passive nodes run no PostgreSQL, so only a
+// passive node answering as a second primary (`serving`) counts.
+struct StandbyGaps {
+  bool unreachable = false;
+  bool serving = false;  // not in recovery
+  bool other_timeline = false;
+  bool not_streaming = false;
+  bool any() const { return unreachable || serving || other_timeline || not_streaming; }
+};
+StandbyGaps standby_gaps(const NodeReading& n, const NodeReading& primary, bool replicated);
+
 // "Has `n` converged as a standby of `primary`?" (the workload rows aside):
 // "" if it has. Shared disk: only a passive node answering as a second
 // primary is a problem.

@@ -26,7 +26,7 @@ class ClusterOps {
   void capture_original_primary();
 
   // Runs one step; returns the reason when it is skipped. Throws
-  // HarnessError with the driver's message when the operation fails.
+  // HarnessFailure with the driver's message when the operation fails.
   std::optional<std::string> run(const ClusterStepSpec& c, std::mt19937_64& rng);
 
   // Starts again what the run stopped (the cluster, or nodes stop_node

@@ -13,7 +13,7 @@ namespace haverify {
 // node that is not a healthy standby (down, detached, or a second primary
 // left by a split brain) as a standby of the true primary, then wait for
 // health. A node is rejoined again only if it is still unhealthy after a
-// grace period. Throws HarnessError when `timeout` passes or on a cancel.
+// grace period. Throws HarnessFailure when `timeout` passes or on a cancel.
 void recover(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
              std::chrono::milliseconds timeout);
 

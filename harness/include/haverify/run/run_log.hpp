@@ -1,15 +1,11 @@
 #pragma once
-// The runner's progress lines and its harness error (a run that could not be
-// carried out: verdict `error`, exit code 3).
-#include <stdexcept>
+// The runner's progress lines. A run that could not be carried out throws
+// HarnessFailure (core/errors.hpp: verdict `error`, exit code 3).
 #include <string>
 
-namespace haverify {
+#include "haverify/core/errors.hpp"
 
-class HarnessError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace haverify {
 
 // "[hh:mm:ss.mmm] text" on stdout.
 void run_log(const std::string& text);

@@ -12,14 +12,18 @@
 
 #include "haverify/config/inventory.hpp"
 #include "haverify/config/scenario.hpp"
+#include "haverify/core/errors.hpp"
 #include "haverify/run/preflight.hpp"
 #include "haverify/run/suite.hpp"
 #include "reports/results.hpp"
 
 namespace haverify {
 
-// Exit codes (documented in docs/cli.md).
-enum ExitCode { kExitPass = 0, kExitVerdictFailed = 1, kExitUsage = 2, kExitHarness = 3 };
+// The exit codes of core/errors.hpp as ints (docs/cli.md).
+inline constexpr int kExitPass = exit_code(ExitStatus::pass);
+inline constexpr int kExitVerdictFailed = exit_code(ExitStatus::verdict_failed);
+inline constexpr int kExitUsage = exit_code(ExitStatus::usage);
+inline constexpr int kExitHarness = exit_code(ExitStatus::harness);
 
 struct RunOptions {
   std::string inventory_path;
@@ -55,6 +59,6 @@ int run_suite(const RunOptions& opts, std::vector<reports::RunRow>* rows = nullp
 
 // The exit code for runs with these verdicts: kExitHarness if one is
 // `error`, kExitVerdictFailed if one is `fail` or `unknown`, else kExitPass.
-ExitCode exit_code_for_verdicts(const std::vector<std::string>& verdicts);
+int exit_code_for_verdicts(const std::vector<std::string>& verdicts);
 
 }  // namespace haverify

@@ -32,7 +32,7 @@ class RunWorkloads {
   void start(const std::string& name);  // once per run: a second start leaves it as it is
   void stop(const std::string& name);
   void stop_all();  // in the order they were built
-  // The maintenance workload, for `maintenance:` steps; throws HarnessError
+  // The maintenance workload, for `maintenance:` steps; throws HarnessFailure
   // when the scenario has no `maintenance:` block.
   MaintenanceWorkload& maintenance();
 
@@ -70,7 +70,7 @@ struct StepContext {
 };
 
 // Runs one step; returns why it was skipped (cluster steps only). Throws
-// HarnessError (or the fault/workload layers' errors) when it fails.
+// HarnessFailure (or the fault/workload layers' errors) when it fails.
 std::optional<std::string> run_step(StepContext& ctx, const Step& step);
 
 }  // namespace haverify

@@ -28,7 +28,7 @@ class RoleSource {
 // (every standby), `sync_standby` (the first synchronous standby in
 // node-name order; any standby without synchronous replication). Only nodes
 // of `nodes` (the inventory's, in its order) count. Sorted, without
-// duplicates. Throws HarnessError when a role has no node or a word is
+// duplicates. Throws HarnessFailure when a role has no node or a word is
 // neither a role nor a node.
 std::vector<std::string> resolve_targets(const std::vector<std::string>& targets, const std::vector<std::string>& nodes,
                                          RoleSource& roles, std::mt19937_64& rng);

@@ -172,12 +172,8 @@ std::vector<FaultInjector::Outcome> FaultInjector::release_at_barrier(const std:
 // One action's thread, right after the barrier released it: its inject
 // invoke (stamped now: t_inject_sent), the command, its ok or fail.
 void FaultInjector::inject_one(const FaultAction& act, Transport& t, const std::string& command, Outcome& out) {
-  Op op;
-  op.process = op::proc::nemesis;
-  op.type = OpType::invoke;
-  op.f = op::fn::inject;
-  op.value = act.description;
-  op.node = act.node;
+  Op op =
+      make_op(std::string(op::proc::nemesis), OpType::invoke, std::string(op::fn::inject), act.description, act.node);
   op.mono_ns = mono_now_ns();
   op.wall_ns = wall_now_ns();
   out.sent_mono = op.mono_ns;

@@ -51,8 +51,7 @@ std::int64_t History::append(Op op) {
   return op.index;
 }
 
-std::int64_t History::record(std::string process, OpType type, std::string f, std::string value, std::string node,
-                             std::string error) {
+Op make_op(std::string process, OpType type, std::string f, std::string value, std::string node, std::string error) {
   Op op;
   op.process = std::move(process);
   op.type = type;
@@ -60,7 +59,12 @@ std::int64_t History::record(std::string process, OpType type, std::string f, st
   op.value = std::move(value);
   op.node = std::move(node);
   op.error = std::move(error);
-  return append(std::move(op));
+  return op;
+}
+
+std::int64_t History::record(std::string process, OpType type, std::string f, std::string value, std::string node,
+                             std::string error) {
+  return append(make_op(std::move(process), type, std::move(f), std::move(value), std::move(node), std::move(error)));
 }
 
 std::vector<Op> History::snapshot() const {

@@ -17,10 +17,7 @@ namespace haverify {
 
 namespace {
 
-using pg_detail::Clock;
-using pg_detail::discard_notice;
-using pg_detail::ms_until;
-using pg_detail::one_line;
+using namespace pg_detail;  // Clock, discard_notice, ms_until, one_line
 
 struct PgCancelDeleter {
   void operator()(PGcancel* c) const noexcept {

@@ -60,12 +60,7 @@ void record_detect_events(ClusterDriver& driver, History& history, Nanos inject_
     int kept = 0;
     for (const auto& e : driver.detect_events(inject_wall_ns, 10s)) {
       if (++kept > 20) break;
-      Op op;
-      op.process = op::proc::driver;
-      op.type = OpType::info;
-      op.f = op::fn::detect;
-      op.value = e.what;
-      op.node = e.node;
+      Op op = make_op(std::string(op::proc::driver), OpType::info, std::string(op::fn::detect), e.what, e.node);
       op.wall_ns = e.wall_ns;
       op.mono_ns = mono - (wall - e.wall_ns);
       history.append(std::move(op));

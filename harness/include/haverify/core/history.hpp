@@ -36,6 +36,10 @@ struct Op {
   std::string error;  // error text for fail/info
 };
 
+// An op with its fields; mono_ns/wall_ns 0 = stamped by History::append.
+Op make_op(std::string process, OpType type, std::string f, std::string value, std::string node = {},
+           std::string error = {});
+
 // Receives every op appended after it was added, in index order, under the
 // History's lock: on_op must be quick, must not append to the same History,
 // and should not throw (an exception propagates to the appending thread).
@@ -55,7 +59,7 @@ class History {
   // so stamped ops reach the sinks in non-decreasing mono_ns); returns its index.
   std::int64_t append(Op op);
 
-  // Convenience for the common case.
+  // Convenience for the common case (stamped by append).
   std::int64_t record(std::string process, OpType type, std::string f, std::string value, std::string node = {},
                       std::string error = {});
 

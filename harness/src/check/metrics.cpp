@@ -159,6 +159,7 @@ void MetricsPass::State::on_role(const Op& op) {
       primaries_before.erase(op.node);
   } else if (op.value == "primary" && !m.t_promote && !primaries_before.count(op.node)) {
     m.t_promote = Instant{op.mono_ns, op.wall_ns};
+    m.promoted = op.node;
   }
 }
 
@@ -209,6 +210,8 @@ void MetricsPass::on_op(const Op& op) {
     s.on_role(op);
   else if (op::is_ledger_write(op))
     s.on_write(op);
+  else if (op::is(op, op::proc::runner, op::fn::writes_resumed) && op.type == OpType::fail)
+    s.m.writes_not_resumed.push_back(op.error);
 }
 
 void MetricsPass::State::on_ack(const std::optional<Instant>& prev, const Instant& ack) {
@@ -317,6 +320,7 @@ RunMetrics MetricsPass::finish(const std::optional<std::set<std::int64_t>>& fina
   s.finish_first_write(m);
   s.finish_detect_promote(m);
   if (final_ids) s.finish_lost(m, *final_ids);
+  m.primaries_before = s.primaries_before;
   return m;
 }
 

@@ -156,6 +156,13 @@ std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario
     if (!kinds.count(r.kind))
       bad("kind",
           fmt::format("unknown kind '{}' (single-fault, multi-fault, normal, long-run, switchover-timing)", r.kind));
+    if (!r.expected.empty() && r.expected != "unknown" && r.expected != "-" && !is_expectation_outcome(r.expected))
+      bad("expected", fmt::format("'{}' is not an outcome ({}; or unknown: nothing asserted){}", r.expected,
+                                  fmt::join(expectation_outcomes(), ", "),
+                                  r.expected == "split-brain-risk"
+                                      ? ": a split-brain risk is not signed off, write the outcome the stack's "
+                                        "design promises and the checkers judge it"
+                                      : ""));
     std::optional<std::map<std::string, Bound>> bounds;
     if (!trim(r.bounds).empty()) {
       try {
@@ -176,7 +183,11 @@ std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario
           Scenario sc = load_scenario(file.string());
           sc.name = r.id;  // rows sharing a scenario file stay apart in the results
           if (kinds.count(r.kind)) sc.kind = r.kind;
-          if (bounds) sc.checks = *bounds;  // the sheet's bounds replace the scenario's checks
+          if (bounds) sc.checks = *bounds;           // the sheet's bounds replace the scenario's checks
+          if (is_expectation_outcome(r.expected)) {  // the sheet's expected outcome is asserted
+            if (!sc.expect) sc.expect = Expectation{};
+            sc.expect->outcome = r.expected;
+          }
           if (scenarios) scenarios->push_back(std::move(sc));
         } catch (const ConfigError& e) {
           for (const auto& issue : e.issues()) bad("scenario_file", issue.str());
@@ -224,18 +235,22 @@ std::string slug_of(const std::string& target) {
   return s;
 }
 
-// What the stack is expected to do (a guide for reading results; the bounds
-// come from it). Known risks are named: split-brain-risk.
+// What the stack's design promises (an outcome the expectation checker
+// asserts; "unknown" where nothing is promised). Where a split brain is the
+// known risk, the promise is still an outcome (the checkers judge the rest:
+// single_writer sees two writable nodes).
 std::string expect(const Inventory& inv, const std::string& family, const FaultSpec& f, const std::string& target) {
   if (target == kPoolNode) return "outage";  // one pgpool, no watchdog: the endpoint is gone
   const bool primary = target == "primary";
   const std::string what = f.kind == "lan_cut" ? "lan:" + f.lan : f.kind == "process_kill" ? f.process : "power";
-  if (family == "pacemaker" && what == "lan:interconnect") return "split-brain-risk";  // membership lost both sides
+  // Membership lost both sides: the side without quorum stops its resources,
+  // the other promotes (a split brain if it did not stop: single_writer).
+  if (family == "pacemaker" && what == "lan:interconnect") return primary ? "failover" : "no-failover";
   if (!primary) return "no-failover";
   if (what == "power") return family == "generic" ? "unknown" : "failover";
   if (family == "pgpool") {
     if (what == "postmaster") return "failover";
-    if (what == "lan:service") return "split-brain-risk";  // pgpool promotes; the old primary stays writable
+    if (what == "lan:service") return "failover";  // pgpool promotes; the old primary stays writable (single_writer)
     return "no-failover";
   }
   if (family == "pacemaker") {
@@ -250,7 +265,7 @@ std::string expect(const Inventory& inv, const std::string& family, const FaultS
   }
   if (family == "patroni") {
     if (what == "postmaster") return "local-restart";
-    if (what == "patroni") return "split-brain-risk";  // the leader key expires while PostgreSQL still runs
+    if (what == "patroni") return "failover";  // the leader key expires while PostgreSQL still runs (single_writer)
     if (what == "lan:interconnect") return "failover";
     if (what == "lan:service") return "outage";
     return "no-failover";
@@ -262,8 +277,7 @@ std::map<std::string, Bound> bounds_for(const std::string& expected, double fail
   std::map<std::string, Bound> b;
   b["lost_acked"].min = 0;
   b["lost_acked"].max = 0;
-  if (expected == "failover" || expected == "failover-or-restart" || expected == "local-restart" ||
-      expected == "split-brain-risk")
+  if (expected == "failover" || expected == "failover-or-restart" || expected == "local-restart")
     b["failover_s"].max = failover_max;
   if (expected == "no-failover") b["downtime_s"].max = 30;
   return b;
@@ -300,7 +314,7 @@ std::string combine_expected(const Inventory& inv, const std::vector<PlannedFaul
     if (f.spec.kind == "power_off" || (f.spec.kind == "process_kill" && f.spec.process == "postmaster"))
       for (const auto& t : f.spec.targets) down.insert(t);
   if (down.size() >= inv.nodes.size() && !inv.nodes.empty()) return "outage";
-  for (const char* e : {"split-brain-risk", "outage", "failover", "failover-or-restart", "local-restart", "unknown"})
+  for (const char* e : {"outage", "failover", "failover-or-restart", "local-restart", "unknown"})
     for (const auto& f : faults)
       if (f.expected == e) return e;
   return "no-failover";
@@ -396,7 +410,7 @@ std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<s
     // The primary loses its clients and, at once, its standbys lose replication.
     PlannedFault repl = make_fault(inv, "lan_cut", "primary", "replication", "");
     repl.spec.targets = peers;
-    repl.expected = "split-brain-risk";
+    repl.expected = "failover";  // the standbys promote without the primary; it stays writable (single_writer)
     out.push_back(make_item(inv, "svc-primary_x_repl-both", "multi-fault",
                             {make_fault(inv, "lan_cut", "primary", "service", ""), repl}));
   }
@@ -404,7 +418,8 @@ std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<s
     // Every node loses the cluster interconnect at once.
     PlannedFault ic = make_fault(inv, "lan_cut", "primary", "interconnect", "");
     ic.spec.targets = {"all"};
-    ic.expected = family == "pgpool" ? "no-failover" : "split-brain-risk";
+    // pgpool: the nodes keep serving; Pacemaker: no partition has quorum, every node stops its resources.
+    ic.expected = family == "pgpool" ? "no-failover" : "outage";
     out.push_back(make_item(inv, "ic-all", "multi-fault", {ic}));
   }
   return out;
@@ -439,6 +454,7 @@ std::string scenario_yaml(const PlanItem& item, const Inventory& inv) {
        "  - recover: {timeout: 120s}\n"
        "  - wait: 2s\n"
        "  - stop: ledger\n";
+  if (is_expectation_outcome(item.expected)) y += fmt::format("expect: {{outcome: {}}}\n", item.expected);
   if (!item.bounds.empty()) {
     y += "checks:\n";
     for (const auto& [m, b] : item.bounds) {

@@ -101,6 +101,21 @@ bool Scenario::has_soak() const {
   return std::any_of(steps.begin(), steps.end(), [](const Step& s) { return s.kind == StepKind::soak; });
 }
 
+bool Scenario::has_await_writes() const {
+  return std::any_of(steps.begin(), steps.end(), [](const Step& s) { return s.kind == StepKind::await_writes; });
+}
+
+const std::vector<std::string>& expectation_outcomes() {
+  static const std::vector<std::string> o = {"failover", "no-failover", "local-restart", "failover-or-restart",
+                                             "outage"};
+  return o;
+}
+
+bool is_expectation_outcome(const std::string& outcome) {
+  const auto& o = expectation_outcomes();
+  return std::find(o.begin(), o.end(), outcome) != o.end();
+}
+
 bool Scenario::has_cluster_steps() const {
   return std::any_of(steps.begin(), steps.end(), [](const Step& s) { return s.kind == StepKind::cluster; });
 }
@@ -312,6 +327,25 @@ void read_checks(MapReader& top, ConfigContext& ctx, Scenario& sc) {
   c.finish();
 }
 
+// expect: {outcome, resume_within, max_write_gap, min_outage}.
+void read_expect(MapReader& top, ConfigContext& ctx, Scenario& sc) {
+  MapReader r(ctx, top.child("expect"), "expect");
+  if (r.valid() || top.has("expect")) {
+    Expectation e;
+    e.outcome = r.get_string("outcome", "");
+    if (!is_expectation_outcome(e.outcome))
+      ctx.error(r.child("outcome").IsDefined() ? r.child("outcome") : top.child("expect"), "expect.outcome",
+                fmt::format("expected one of {} (split-brain-risk is no outcome to sign off: say which outcome the "
+                            "stack's design promises, and the checkers judge it)",
+                            fmt::join(expectation_outcomes(), ", ")));
+    e.resume_within = r.get_duration("resume_within", e.resume_within);
+    e.max_write_gap = r.get_duration("max_write_gap", e.max_write_gap);
+    e.min_outage = r.get_duration("min_outage", e.min_outage);
+    sc.expect = e;
+  }
+  r.finish();
+}
+
 // A workload started by a step without a workload: block runs with its defaults.
 void default_workloads(const Step& s, Scenario& sc) {
   if (s.kind == StepKind::start) {
@@ -365,6 +399,7 @@ Scenario parse_scenario_node(const YAML::Node& root, const std::string& name) {
   read_sampler(top, ctx, sc);
   read_steps(top, root, ctx, sc);
   read_checks(top, ctx, sc);
+  read_expect(top, ctx, sc);
   top.finish();
   for (const auto& s : sc.steps) default_workloads(s, sc);
   check_steps(ctx, sc);

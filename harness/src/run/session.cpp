@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "haverify/check/checkers.hpp"
+#include "haverify/check/expectation.hpp"
 #include "haverify/check/metrics.hpp"
 #include "haverify/cluster/role_prober.hpp"
 #include "haverify/core/cancel.hpp"
@@ -273,6 +274,8 @@ void RunSession::compose_verdict() {
     }
   }
   row_.checkers = sinks_->checker_feed.finish(final_state_);
+  if (sc_.expect || sc_.has_await_writes())
+    row_.checkers.push_back(judge_expectation(sc_.expect, row_.metrics, final_state_));
   for (const auto& [k, v] : merged_figures(row_.checkers)) row_.metrics.figures[k] = v;
   row_.target = fmt::format("{}", fmt::join(target_labels_, " & "));
   const auto& skipped = cluster_ops_->skipped();

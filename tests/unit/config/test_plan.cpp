@@ -114,7 +114,8 @@ TEST_CASE("plan: a 3-node pgpool lab gives 16 single faults and 110 multi-fault 
   CHECK(by_id(singles, "power-off-primary").expected == "failover");
   CHECK(format_bounds(by_id(singles, "power-off-primary").bounds) == "failover_s<=30;lost_acked==0");
   CHECK(by_id(singles, "power-off-standby1").expected == "no-failover");
-  CHECK(by_id(singles, "cut-service-primary").expected == "split-brain-risk");
+  // A split brain is the known risk, but the promise is a failover (issue 13): single_writer judges the rest.
+  CHECK(by_id(singles, "cut-service-primary").expected == "failover");
 
   // Pairs: C(16,2) = 120, less 4 per role that pair a power-off with the same role's other faults;
   // plus svc-primary_x_repl-both and ic-all.
@@ -223,6 +224,9 @@ TEST_CASE("plan: generated scenarios validate, the sheet round-trips through edi
   }
   const auto k = static_cast<std::size_t>(pick - rows.begin());
   CHECK(again[k].reason == rows[k].reason);
+  // The generated scenario asserts the row's outcome (expect:), and the sheet's column is what runs.
+  REQUIRE(scenarios[k].expect);
+  CHECK(scenarios[k].expect->outcome == "failover");
   const auto& checks = scenarios[k].checks;  // the sheet's bounds replaced the scenario's
   REQUIRE(checks.size() == 3);
   CHECK(*checks.at("failover_s").max == Approx(12.5));
@@ -282,6 +286,25 @@ TEST_CASE("plan: malformed rows are reported with their line and column before a
   p = plan_problems(dir / "dup.csv");
   REQUIRE(p.size() == 1);
   CHECK(p[0].find("dup.csv:3: column id: duplicate id 'a' (first on line 2)") != std::string::npos);
+
+  // The expected column fills the scenario's expect:; split-brain-risk is no outcome to sign off.
+  write(dir / "expected.csv", kHeader + "a,single-fault,power_off,primary,,,no-failover,,ok.yaml,,,,,,\r\n" +
+                                  "b,single-fault,power_off,primary,,,split-brain-risk,,ok.yaml,,,,,,\r\n" +
+                                  "c,single-fault,power_off,primary,,,failovr,,ok.yaml,,,,,,\r\n" +
+                                  "d,single-fault,power_off,primary,,,unknown,,ok.yaml,,,,,,\r\n");
+  p = plan_problems(dir / "expected.csv");
+  REQUIRE(p.size() == 2);
+  CHECK(p[0].find("expected.csv:3: column expected: 'split-brain-risk' is not an outcome") != std::string::npos);
+  CHECK(p[0].find("write the outcome the stack's design promises") != std::string::npos);
+  CHECK(p[1].find("expected.csv:4: column expected: 'failovr' is not an outcome") != std::string::npos);
+  write(dir / "expected-ok.csv", kHeader + "a,single-fault,power_off,primary,,,no-failover,,ok.yaml,,,,,,\r\n" +
+                                     "d,single-fault,power_off,primary,,,unknown,,ok.yaml,,,,,,\r\n");
+  std::vector<Scenario> scs;
+  read_plan_csv((dir / "expected-ok.csv").string(), &scs);
+  REQUIRE(scs.size() == 2);
+  REQUIRE(scs[0].expect);
+  CHECK(scs[0].expect->outcome == "no-failover");
+  CHECK_FALSE(scs[1].expect);  // unknown asserts nothing
 
   write(dir / "header.csv", "id,kind\r\na,single-fault\r\n");
   p = plan_problems(dir / "header.csv");

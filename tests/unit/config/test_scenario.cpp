@@ -228,3 +228,26 @@ TEST_CASE("cluster steps: malformed ones are errors with file:line:col and the k
           i.message.find("switchover, stop_node, start_node, rejoin, rebuild, stop, start") != std::string::npos;
   CHECK(lists_ops);
 }
+
+TEST_CASE("expect: an outcome with its bounds; split-brain-risk and unknown outcomes are errors", "[unit]") {
+  auto sc = parse_scenario(R"(steps:
+  - wait: 1s
+expect: {outcome: failover, resume_within: 20s, max_write_gap: 5s, min_outage: 2s}
+)",
+                           "e.yaml");
+  REQUIRE(sc.expect);
+  CHECK(sc.expect->outcome == "failover");
+  CHECK(sc.expect->resume_within == std::chrono::seconds(20));
+  CHECK(sc.expect->max_write_gap == std::chrono::seconds(5));
+  CHECK(sc.expect->min_outage == std::chrono::seconds(2));
+  CHECK_FALSE(parse_scenario("steps:\n  - wait: 1s\n", "n.yaml").expect);
+  try {
+    parse_scenario("steps:\n  - wait: 1s\nexpect: {outcome: split-brain-risk, resume_in: 3s}\n", "bad.yaml");
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    CHECK(what.find("bad.yaml:3:19: key 'expect.outcome': expected one of failover, no-failover") != std::string::npos);
+    CHECK(what.find("split-brain-risk is no outcome to sign off") != std::string::npos);
+    CHECK(what.find("key 'expect.resume_in': unknown key") != std::string::npos);
+  }
+}

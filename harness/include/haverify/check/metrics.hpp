@@ -50,6 +50,13 @@ struct RunMetrics {
   // duration, stall_s the longest stall of the writes around any of them.
   std::vector<OperationRecord> operations;
   std::optional<double> op_s, stall_s;
+  // The nodes that answered as a primary just before the first inject (role
+  // probes), and the first other node that answered as a primary after it
+  // (t_promote's node; "" if none).
+  std::set<std::string> primaries_before;
+  std::string promoted;
+  // The await_writes steps that timed out: "writes never resumed within T".
+  std::vector<std::string> writes_not_resumed;
   std::vector<std::int64_t> lost_ids;  // first few, for the reason text
   // Figures of the checkers (lost_unknown, failed_but_present,
   // split_brain_windows, converged_s, bank_ok, ...), boundable by checks.

@@ -82,6 +82,21 @@ struct Bound {
   std::optional<double> max;
 };
 
+// What the scenario asserts happened (`expect:`, or the plan sheet's
+// `expected` column; docs/checkers.md, "expectation").
+struct Expectation {
+  std::string outcome;  // one of expectation_outcomes()
+  // failover, local-restart, failover-or-restart: writes through the
+  // endpoint resume within this after the fault.
+  std::chrono::milliseconds resume_within{60000};
+  std::chrono::milliseconds max_write_gap{30000};  // no-failover: the longest write gap
+  std::chrono::milliseconds min_outage{1000};      // outage: writes stop at least this long
+};
+
+// failover, no-failover, local-restart, failover-or-restart, outage.
+const std::vector<std::string>& expectation_outcomes();
+bool is_expectation_outcome(const std::string& outcome);
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -96,6 +111,7 @@ struct Scenario {
   std::chrono::milliseconds converge_timeout{60000};
   std::vector<Step> steps;
   std::map<std::string, Bound> checks;              // metric -> bound, ordered by name
+  std::optional<Expectation> expect;                // expect:
   std::chrono::milliseconds setup_timeout{120000};  // wait for a healthy cluster first
 
   // The first inject step's first fault (the fault the run is "about"), if any.
@@ -104,6 +120,7 @@ struct Scenario {
   const Step* first_inject() const;
   bool has_soak() const;
   bool has_cluster_steps() const;
+  bool has_await_writes() const;
   // Sets the length of every soak step (haverify run --duration).
   void override_soak(std::chrono::milliseconds d);
 };

@@ -34,9 +34,12 @@ TEST_CASE("single-fault suite on the pgpool lab: failovers pass, the service-LAN
       CHECK(std::stol(r.split_brain_windows) >= 1);
       CHECK(r.reason.find("split brain") != std::string::npos);
       CHECK(r.checkers.find("durability=pass") != std::string::npos);
+      // pgpool did fail over (the promised outcome): the split brain is single_writer's finding.
+      CHECK(r.checkers.find("expectation=pass") != std::string::npos);
     } else {
       CHECK(r.verdict == "pass");
-      CHECK(r.checkers == "durability=pass single_writer=pass convergence=pass");
+      // expectation: the scenario's expect: block (issue 13) is a checker too.
+      CHECK(r.checkers == "durability=pass single_writer=pass convergence=pass expectation=pass");
       CHECK(r.split_brain_windows == "0");
     }
   }
@@ -91,6 +94,10 @@ TEST_CASE("suites on the pgpool lab: an edited plan sheet runs and fills its row
   REQUIRE(keep[0].rfind("cut-interconnect-standby2,", 0) == 0);
   REQUIRE(keep[1].rfind("kill-postmaster-standby1,", 0) == 0);
   keep[1] = std::regex_replace(keep[1], std::regex("lost_acked==0"), "lost_acked==0;acked_total>=100");
+  // The expected outcome is asserted: the interconnect cut of a standby keeps the primary, so a
+  // sheet that says `failover` must fail that row, naming both outcomes (issue 13).
+  REQUIRE(keep[0].find(",no-failover,") != std::string::npos);
+  keep[0] = std::regex_replace(keep[0], std::regex(",no-failover,"), ",failover,");
   {
     // Next to the scenarios: a sheet names them relative to its folder.
     std::ofstream sheet(out / "single" / "sheet.csv", std::ios::binary);
@@ -116,8 +123,10 @@ TEST_CASE("suites on the pgpool lab: an edited plan sheet runs and fills its row
     CHECK(fs::exists(fs::path(row.run_dir) / "results.csv"));
     WARN(fmt::format("plan row {}: {} ({})", row.id, row.verdict, row.reason));
   }
-  // Neither fault stops the pgpool service: no failover, nothing lost.
-  CHECK(rows[0].verdict == "pass");
+  // Neither fault stops the pgpool service: no failover, nothing lost. The row edited to
+  // expect a failover fails, saying what was expected and what was observed; the other passes.
+  CHECK(rows[0].verdict == "fail");
+  CHECK(rows[0].reason.find("expectation fail: expected failover, observed: the primary stayed ") != std::string::npos);
   CHECK(rows[1].verdict == "pass");
 
   // The named combination: the primary's service LAN and, at the same

@@ -143,12 +143,15 @@ CheckerVerdict ConvergencePass::finish(const FinalState& final) {
   const auto failures = judge_nodes(*primary, final, &standbys, &diverged);
   v.figures["standbys"] = count(standbys);
   v.figures["diverged_nodes"] = count(diverged);
-  if (!final.converged_mono && standbys > 0) {
-    v.reasons.push_back("the convergence wait did not see every standby converged within its deadline");
-  }
-  if (!failures.empty()) {
+  std::vector<std::string> all = failures;
+  // A wait that timed out is a failure even when the final read looks converged: the cluster
+  // did not converge within the scenario's converge_timeout.
+  if (!final.converged_mono && standbys > 0)
+    all.push_back(fmt::format("the convergence wait did not see every standby converged within its deadline{}",
+                              final.convergence_gap.empty() ? "" : ": still " + final.convergence_gap));
+  if (!all.empty()) {
     v.status = CheckStatus::fail;
-    v.reasons.insert(v.reasons.begin(), failures.begin(), failures.end());
+    v.reasons.insert(v.reasons.begin(), all.begin(), all.end());
   } else if (standbys > 0 && primary->table_checksums.empty()) {
     v.status = CheckStatus::unknown;
     v.reasons.insert(v.reasons.begin(),

@@ -199,6 +199,10 @@ CheckerVerdict DurabilityPass::finish(const FinalState& final) {
   v.reasons.insert(v.reasons.begin(), failures.begin(), failures.end());
   if (!failures.empty() || !failed_present.empty()) {
     v.status = CheckStatus::fail;
+  } else if (w.acked.size() == 0) {
+    // Nothing acknowledged, nothing shown durable: no evidence is no pass.
+    v.status = CheckStatus::unknown;
+    v.reasons.insert(v.reasons.begin(), "no acknowledged write: durability is not shown");
   } else {
     v.status = CheckStatus::pass;
     v.reasons.insert(v.reasons.begin(),

@@ -120,6 +120,7 @@ FinalState await_convergence(const Inventory& inv, ClusterDriver& driver, const 
     cancel::sleep_for(250ms);
   }
   history.record(runner, OpType::fail, converge, f.primary, "", why);
+  f.convergence_gap = why;
   return f;
 }
 

@@ -132,3 +132,15 @@ TEST_CASE("durability: unknown without the primary's ids", "[unit]") {
     CHECK(run_checker(DurabilityChecker(), h.ops, f).status == CheckStatus::unknown);
   }
 }
+
+TEST_CASE("durability: no acknowledged write is unknown, never pass", "[unit]") {
+  // Issue 13: with zero acknowledged writes durability passed (nothing was lost).
+  Hist h;
+  h.write(1, 1, 100, 200, OpType::fail);
+  h.write(1, 2, 300, 400, OpType::info);
+  const auto v = run_checker(DurabilityChecker(), h.ops, two_nodes({}, {}));
+  INFO(dump(v));
+  CHECK(v.status == CheckStatus::unknown);
+  CHECK(fig(v, "acked") == 0);
+  CHECK(has_reason(v, "no acknowledged write: durability is not shown"));
+}

@@ -55,6 +55,9 @@ struct FinalState {
   // When the runner's convergence wait first saw every standby converged;
   // nullopt = never within its deadline.
   std::optional<Nanos> converged_mono;
+  // What the convergence wait still saw missing at its deadline ("" if it
+  // converged, or was not run).
+  std::string convergence_gap;
   // false for shared disk: the other nodes are passive (no PostgreSQL); one
   // of them answering as a primary is a second primary on the same data.
   bool replicated = true;

@@ -1,4 +1,5 @@
 #pragma once
+#include "skip.hpp"
 // Test helpers for the loopback integration tests: socket helpers and
 // LocalPg, a throwaway PostgreSQL 15 (initdb + pg_ctl into a temp dir,
 // loopback only). Needs the server binaries (default
@@ -224,12 +225,11 @@ class LocalPg {
   bool ready_ = false;
 };
 
-#define REQUIRE_LOCAL_PG(pg)                                 \
-  do {                                                       \
-    if (!(pg).ready()) {                                     \
-      WARN("skipping: no local PostgreSQL: " << (pg).why()); \
-      return;                                                \
-    }                                                        \
+// No local PostgreSQL (initdb or pg_ctl start failed, no binaries): a
+// failure in CI, a skip elsewhere (skip.hpp), never a pass.
+#define REQUIRE_LOCAL_PG(pg)                                                 \
+  do {                                                                       \
+    if (!(pg).ready()) HAVERIFY_SKIP("no local PostgreSQL: " << (pg).why()); \
   } while (0)
 
 }  // namespace haverify::testing

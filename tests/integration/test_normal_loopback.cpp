@@ -320,10 +320,7 @@ TEST_CASE("normal suite on loopback through pgpool: detach/attach, switchover an
   REQUIRE_LOCAL_PG(pair.primary);
   REQUIRE(pair.ready());
   LocalPgpool pgpool(pair.primary, *pair.standby);
-  if (!pgpool.ready()) {
-    WARN("skipping: " << pgpool.why());
-    return;
-  }
+  if (!pgpool.ready()) HAVERIFY_SKIP(pgpool.why());
   const std::string inventory =
       pair.file("inventory.yaml", "name: loopback-pgpool\nstack: pgpool\n" +
                                       nodes_yaml(pair.lab, pair.primary, *pair.standby) + pgpool.driver_yaml());

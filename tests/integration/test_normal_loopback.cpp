@@ -276,7 +276,8 @@ TEST_CASE("normal suite on loopback: planned operations under writes, op_s, stal
   REQUIRE(m.operations[7].stall_s);
   CHECK(*m.operations[7].stall_s >= 0.5);
   CHECK(*m.stall_s == Approx(*m.operations[7].stall_s));
-  CHECK(r.checkers.size() == 3);  // durability, single_writer, convergence
+  // durability, single_writer, convergence, and expectation (it judges the await_writes steps: issue 13)
+  CHECK(r.checkers.size() == 4);
   for (const auto& c : r.checkers) CHECK(c.status == haverify::CheckStatus::pass);
 
   const std::string operations = slurp(r.run_dir + "/operations.csv");

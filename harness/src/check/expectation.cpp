@@ -36,17 +36,21 @@ Observed observe(const RunMetrics& m, const FinalState& final) {
     roles = fmt::format("{} answered as primary meanwhile, {} is primary again", m.promoted, o.after);
   else
     roles = fmt::format("{} -> {}", o.before, o.after);
-  const std::string writes = o.resume_s ? fmt::format("writes resumed {:.3f} s after the fault", *o.resume_s)
-                                        : std::string("writes never resumed after the fault");
+  const std::string writes = !m.t_inject_sent ? std::string("no fault injected")
+                             : o.resume_s     ? fmt::format("writes resumed {:.3f} s after the fault", *o.resume_s)
+                                              : std::string("writes never resumed after the fault");
   o.text = roles + ", " + writes;
   return o;
 }
 
 // The evidence every outcome needs; a reason when it is missing.
 std::optional<std::string> missing_evidence(const Expectation& e, const RunMetrics& m, const FinalState& final) {
-  if (!m.t_inject_sent) return fmt::format("no fault was injected: nothing shows '{}'", e.outcome);
+  // no-failover needs no fault: the primary stays and the writes flow (a planned-operations run).
+  if (!m.t_inject_sent && e.outcome != "no-failover")
+    return fmt::format("no fault was injected: nothing shows '{}'", e.outcome);
   if (m.acked_total == 0) return "no acknowledged write: whether writes resumed is not known";
-  if (m.primaries_before.empty()) return "no node answered as primary before the fault";
+  if (m.primaries_before.empty())
+    return m.t_inject_sent ? "no node answered as primary before the fault" : "no node answered as primary";
   if (final.primary.empty() && e.outcome != "outage") return "no primary after the run (the final state)";
   return std::nullopt;
 }

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "haverify/core/op.hpp"
@@ -15,21 +16,40 @@ namespace haverify {
 
 namespace {
 
+// What one probe state sample says of its node: writable, not writable, or
+// nothing (the probe failed, timed out or answered without `writable`).
+enum class Seen { no, yes, unknown };
+
 struct ProbeSample {
   Nanos mono = 0;
-  bool writable = false;
+  Seen seen = Seen::unknown;
   bool malformed = false;
+  bool not_serving = false;  // a failed probe whose error says no server accepts connections there
 };
+
+// A probe error that says the node is reachable and PostgreSQL is not
+// serving there: refused (nothing listens), no socket, or the server's own
+// "starting up", "shutting down", "in recovery mode", "not accepting
+// connections". A timeout, no route or an SSH failure says nothing.
+bool says_not_serving(std::string_view error) {
+  for (std::string_view p : {"Connection refused", "No such file or directory", "the database system is starting up",
+                             "the database system is shutting down", "the database system is in recovery mode",
+                             "not yet accepting connections", "is not accepting connections"})
+    if (error.find(p) != std::string_view::npos) return true;
+  return false;
+}
 
 // One probe state op as a sample (nullopt for ops that are not samples).
 std::optional<ProbeSample> probe_sample(const Op& op) {
   if (!op::is(op, op::proc::probe, op::fn::state) || op.type == OpType::invoke) return std::nullopt;
   ProbeSample s;
   s.mono = op.mono_ns;
-  if (op.type == OpType::ok) {
+  if (op.type == OpType::fail) {
+    s.not_serving = says_not_serving(op.error);
+  } else if (op.type == OpType::ok) {
     const auto j = nlohmann::json::parse(op.value, nullptr, /*allow_exceptions=*/false);
     if (j.is_object() && j.contains("writable") && j["writable"].is_boolean()) {
-      s.writable = j["writable"].get<bool>();
+      s.seen = j["writable"].get<bool>() ? Seen::yes : Seen::no;
     } else {
       s.malformed = true;
     }
@@ -37,9 +57,25 @@ std::optional<ProbeSample> probe_sample(const Op& op) {
   return s;
 }
 
+// A fault after which haverify knows the node cannot take writes until it
+// answers again: a power-off, or the postmaster killed (nemesis inject ok).
+bool takes_node_down(const Op& op) {
+  if (!op::is(op, op::proc::nemesis, op::fn::inject) || op.type != OpType::ok) return false;
+  const std::string_view v = op.value;
+  return v.starts_with("power_off ") || v.starts_with("process_kill postmaster ");
+}
+
+// In time order. A "not serving" failure counts as not writable once the
+// node's probe has worked (so its socket and port are right); before that it
+// may be the probe that is wrong, and the sample stays unknown.
 void sort_samples(std::map<std::string, std::vector<ProbeSample>>& samples) {
   for (auto& [node, s] : samples) {
     std::stable_sort(s.begin(), s.end(), [](const ProbeSample& a, const ProbeSample& b) { return a.mono < b.mono; });
+    bool probe_worked = false;
+    for (auto& x : s) {
+      if (x.seen != Seen::unknown) probe_worked = true;
+      if (x.seen == Seen::unknown && x.not_serving && probe_worked) x.seen = Seen::no;
+    }
   }
 }
 
@@ -52,29 +88,93 @@ std::map<std::string, std::vector<ProbeSample>> probe_samples(const std::vector<
   return out;
 }
 
+// The node's measured sample spacing: the median gap between its
+// consecutive samples (`fallback`, the configured interval, with fewer than
+// two samples). SSH probes answer every 68 ms at the median, 125 ms at p95,
+// whatever the configured 50 ms.
+Nanos spacing_of(const std::vector<ProbeSample>& s, Nanos fallback) {
+  std::vector<Nanos> gaps;
+  for (std::size_t i = 1; i < s.size(); ++i)
+    if (s[i].mono > s[i - 1].mono) gaps.push_back(s[i].mono - s[i - 1].mono);
+  if (gaps.empty()) return fallback;
+  std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2), gaps.end());
+  return gaps[gaps.size() / 2];
+}
+
+void add_window(std::vector<TimeWindow>& out, Nanos from, Nanos to) {
+  if (to <= from) return;
+  if (!out.empty() && from <= out.back().to) {
+    out.back().to = std::max(out.back().to, to);
+  } else {
+    out.push_back(TimeWindow{from, to});
+  }
+}
+
 // A run of consecutive writable samples a..b is one window: from the sample
-// before it (at most `interval` before t_a) to the sample after it (at most
-// `interval` after t_b). Inside a run the node answered writable at both ends
+// before it (at most one spacing `e` before t_a) to the sample after it (at
+// most `e` after t_b). Inside a run the node answered writable at both ends
 // and nothing said otherwise, so a slow sample does not split the window.
-std::vector<TimeWindow> windows_of(const std::vector<ProbeSample>& s, Nanos interval) {
+// Unknown samples inside a run do not end it either.
+std::vector<TimeWindow> windows_of(const std::vector<ProbeSample>& s, Nanos e) {
   std::vector<TimeWindow> out;
   std::size_t i = 0;
   while (i < s.size()) {
-    if (!s[i].writable) {
+    if (s[i].seen != Seen::yes) {
       ++i;
       continue;
     }
     const std::size_t a = i;
-    while (i + 1 < s.size() && s[i + 1].writable) ++i;
-    const std::size_t b = i++;
-    const Nanos from = a > 0 ? std::max(s[a - 1].mono, s[a].mono - interval) : s[a].mono - interval;
-    const Nanos to = b + 1 < s.size() ? std::min(s[b + 1].mono, s[b].mono + interval) : s[b].mono + interval;
-    if (!out.empty() && from <= out.back().to) {
-      out.back().to = std::max(out.back().to, to);
-    } else {
-      out.push_back(TimeWindow{from, to});
-    }
+    std::size_t b = i;
+    for (std::size_t k = i + 1; k < s.size() && s[k].seen != Seen::no; ++k)
+      if (s[k].seen == Seen::yes) b = k;
+    i = b + 1;
+    const Nanos from = a > 0 ? std::max(s[a - 1].mono, s[a].mono - e) : s[a].mono - e;
+    const Nanos to = b + 1 < s.size() ? std::min(s[b + 1].mono, s[b].mono + e) : s[b].mono + e;
+    add_window(out, from, to);
   }
+  return out;
+}
+
+// Where the node may have been writable without a probe saying so: after
+// it was last seen writable (one spacing on), or before it was ever seen,
+// until a probe says it is not writable, or haverify took it down (`downs`:
+// a power-off or a killed postmaster), or `end` (the last sample of any
+// node). Unknown samples inside a writable run are covered by its window.
+std::vector<TimeWindow> blind_windows(const std::vector<ProbeSample>& s, Nanos e, const std::vector<Nanos>& downs,
+                                      Nanos begin, Nanos end) {
+  std::vector<TimeWindow> out;
+  std::optional<Seen> last;  // the last known state (nullopt: none yet)
+  Nanos seen_at = begin;     // the last known sample
+  Nanos from = begin;        // where not knowing began
+  auto close = [&](Nanos to) {
+    const auto down = std::upper_bound(downs.begin(), downs.end(), seen_at);
+    add_window(out, from, down != downs.end() ? std::min(to, *down) : to);
+  };
+  for (const auto& x : s) {
+    if (x.seen == Seen::unknown) continue;
+    // yes .. yes is one writable window (windows_of): nothing blind in it.
+    if (!last || (*last == Seen::yes && x.seen == Seen::no)) close(x.mono);
+    last = x.seen;
+    seen_at = x.mono;
+    from = x.mono + (x.seen == Seen::yes ? e : 0);
+  }
+  if (!last || *last == Seen::yes) close(end);
+  return out;
+}
+
+// The stretches of `a` that overlap any window of `b`.
+void intersect_into(const std::vector<TimeWindow>& a, const std::vector<TimeWindow>& b, std::vector<TimeWindow>& out) {
+  for (const auto& x : a)
+    for (const auto& y : b) {
+      const Nanos from = std::max(x.from, y.from), to = std::min(x.to, y.to);
+      if (to > from) out.push_back(TimeWindow{from, to});
+    }
+}
+
+std::vector<TimeWindow> merged(std::vector<TimeWindow> w) {
+  std::sort(w.begin(), w.end(), [](const TimeWindow& a, const TimeWindow& b) { return a.from < b.from; });
+  std::vector<TimeWindow> out;
+  for (const auto& x : w) add_window(out, x.from, x.to);
   return out;
 }
 
@@ -116,7 +216,7 @@ std::map<std::string, std::vector<TimeWindow>> writable_windows(const std::vecto
                                                                 Nanos probe_interval_ns) {
   std::map<std::string, std::vector<TimeWindow>> out;
   for (const auto& [node, samples] : probe_samples(history)) {
-    auto w = windows_of(samples, probe_interval_ns);
+    auto w = windows_of(samples, spacing_of(samples, probe_interval_ns));
     if (!w.empty()) out[node] = std::move(w);
   }
   return out;
@@ -131,18 +231,57 @@ class SingleWriterPass final : public CheckerPass {
     tr_.observe(op);
     if (auto s = probe_sample(op)) {
       samples_[op.node].push_back(*s);
+      if (!first_sample_ || s->mono < *first_sample_) first_sample_ = s->mono;
+      last_sample_ = std::max(last_sample_, s->mono);
     } else if (op::is_ledger_write(op) && op.type == OpType::ok) {
       ledger_acks_[op.node].add(op.mono_ns);
+    } else if (takes_node_down(op)) {
+      downs_[op.node].push_back(op.mono_ns);
     }
   }
   CheckerVerdict finish(const FinalState& final) override;
 
  private:
+  // Per node: its writable windows, and where it may have been writable
+  // without a probe saying so.
+  struct NodeView {
+    Nanos spacing = 0;
+    std::vector<TimeWindow> writable, blind;
+  };
+  std::map<std::string, NodeView> views() const;
+
   Nanos probe_interval_;
   detail::TimeRef tr_;
   std::map<std::string, std::vector<ProbeSample>> samples_;
+  std::map<std::string, std::vector<Nanos>> downs_;  // node -> when haverify took it down
+  std::optional<Nanos> first_sample_;
+  Nanos last_sample_ = 0;
   std::map<std::string, AckBuckets> ledger_acks_;  // endpoint -> ok writes per 100 ms
 };
+
+std::map<std::string, SingleWriterPass::NodeView> SingleWriterPass::views() const {
+  std::map<std::string, NodeView> out;
+  for (const auto& [node, s] : samples_) {
+    NodeView& v = out[node];
+    v.spacing = spacing_of(s, probe_interval_);
+    v.writable = windows_of(s, v.spacing);
+    std::vector<Nanos> downs;
+    if (auto it = downs_.find(node); it != downs_.end()) downs = it->second;
+    std::sort(downs.begin(), downs.end());
+    v.blind = blind_windows(s, v.spacing, downs, first_sample_.value_or(0), last_sample_);
+  }
+  return out;
+}
+
+// Where a node may have been writable unseen while another node was seen writable.
+std::vector<TimeWindow> unknown_windows(const std::map<std::string, std::vector<TimeWindow>>& writable,
+                                        const std::map<std::string, std::vector<TimeWindow>>& blind) {
+  std::vector<TimeWindow> out;
+  for (const auto& [node, b] : blind)
+    for (const auto& [other, w] : writable)
+      if (other != node) intersect_into(b, w, out);
+  return merged(std::move(out));
+}
 
 using detail::count;
 
@@ -150,18 +289,22 @@ constexpr std::size_t kListWindows = 10;  // split-brain windows described
 
 // The samples' counts and their largest gap (per node).
 struct SampleStats {
-  std::size_t samples = 0, malformed = 0;
+  std::size_t samples = 0, malformed = 0, known = 0;
   Nanos max_gap = 0;
 };
 
-SampleStats sample_stats(const std::map<std::string, std::vector<ProbeSample>>& samples) {
+// A node whose samples start late or stop early has a gap to the first or
+// last sample of any node too.
+SampleStats sample_stats(const std::map<std::string, std::vector<ProbeSample>>& samples, Nanos first, Nanos last) {
   SampleStats st;
   for (const auto& [node, s] : samples) {
     st.samples += s.size();
     for (std::size_t i = 0; i < s.size(); ++i) {
       st.malformed += s[i].malformed;
+      st.known += s[i].seen != Seen::unknown;
       if (i > 0) st.max_gap = std::max(st.max_gap, s[i].mono - s[i - 1].mono);
     }
+    if (!s.empty()) st.max_gap = std::max({st.max_gap, s.front().mono - first, last - s.back().mono});
   }
   return st;
 }
@@ -211,7 +354,7 @@ std::string overlap_sides(const TimeWindow& w, const std::map<std::string, std::
                                 [&w](const TimeWindow& x) { return std::min(x.to, w.to) > std::max(x.from, w.from); });
     if (!in) continue;
     std::size_t probe_writes = 0;
-    for (const auto& s : samples.at(node)) probe_writes += s.writable && s.mono >= w.from && s.mono <= w.to;
+    for (const auto& s : samples.at(node)) probe_writes += s.seen == Seen::yes && s.mono >= w.from && s.mono <= w.to;
     sides.push_back(fmt::format("{} ({} writable probe samples)", node, probe_writes));
   }
   std::string side_list;
@@ -238,49 +381,81 @@ std::string overlap_ledger_writes(const TimeWindow& w, const std::map<std::strin
   return ledger + " (attributed to the endpoint, not to either node)";
 }
 
+// "n1 may have been writable unseen for 1.234 s, ... (t=..); meanwhile n2 was writable".
+std::string describe_unknown(const TimeWindow& w, const std::map<std::string, std::vector<TimeWindow>>& writable,
+                             const std::map<std::string, std::vector<TimeWindow>>& blind, const detail::TimeRef& tr) {
+  const auto touching = [&w](const std::map<std::string, std::vector<TimeWindow>>& m) {
+    std::vector<std::string> nodes;
+    for (const auto& [node, ws] : m)
+      if (std::any_of(ws.begin(), ws.end(),
+                      [&w](const TimeWindow& x) { return std::min(x.to, w.to) > std::max(x.from, w.from); }))
+        nodes.push_back(node);
+    return fmt::format("{}", fmt::join(nodes, ", "));
+  };
+  return fmt::format(
+      "split brain not excluded: {} unseen by the probes (failed or missing after it was last seen writable, and "
+      "not taken down by haverify) for {:.3f} s, {} .. {} (t={:.3f}..{:.3f} s), while {} was writable",
+      touching(blind), ns_to_s(w.to - w.from), tr.wall(w.from), tr.wall(w.to), tr.rel_s(w.from), tr.rel_s(w.to),
+      touching(writable));
+}
+
 CheckerVerdict SingleWriterPass::finish(const FinalState& /*final*/) {
   CheckerVerdict v;
   sort_samples(samples_);
-  const SampleStats st = sample_stats(samples_);
+  const SampleStats st = sample_stats(samples_, first_sample_.value_or(0), last_sample_);
   v.figures["probe_samples"] = count(st.samples);
   v.figures["probe_nodes"] = count(samples_.size());
-  if (st.samples == 0) {
+  if (st.known == 0) {
     v.status = CheckStatus::unknown;
-    v.reasons.push_back("no probe state samples in the history");
+    v.reasons.push_back(st.samples == 0 ? std::string("no probe state samples in the history")
+                                        : fmt::format("none of the {} probe state samples said whether a node was "
+                                                      "writable (all failed or malformed)",
+                                                      st.samples));
     return v;
   }
   v.figures["max_probe_gap_s"] = ns_to_s(st.max_gap);
-  if (st.malformed) {
+  if (st.malformed)
     v.reasons.push_back(
-        fmt::format("{} probe samples without a boolean `writable` were taken as not writable", st.malformed));
-  }
+        fmt::format("{} probe samples without a boolean `writable` were taken as unknown", st.malformed));
 
-  std::map<std::string, std::vector<TimeWindow>> per_node;
-  for (const auto& [node, s] : samples_) per_node[node] = windows_of(s, probe_interval_);
-  const std::vector<TimeWindow> overlaps = overlaps_of(per_node);
-  Nanos total = 0;
-  for (const auto& w : overlaps) total += w.to - w.from;
+  std::map<std::string, std::vector<TimeWindow>> writable, blind;
+  Nanos spacing = 0;
+  for (const auto& [node, view] : views()) {
+    writable[node] = view.writable;
+    blind[node] = view.blind;
+    spacing = std::max(spacing, view.spacing);
+  }
+  v.figures["probe_spacing_s"] = ns_to_s(spacing);
+  const std::vector<TimeWindow> overlaps = overlaps_of(writable);
+  const std::vector<TimeWindow> unknown = unknown_windows(writable, blind);
+  const auto total = [](const std::vector<TimeWindow>& ws) {
+    Nanos t = 0;
+    for (const auto& w : ws) t += w.to - w.from;
+    return ns_to_s(t);
+  };
   v.figures["split_brain_windows"] = count(overlaps.size());
-  v.figures["split_brain_s"] = ns_to_s(total);
-  if (overlaps.empty()) {
-    v.status = CheckStatus::pass;
-    v.reasons.insert(v.reasons.begin(),
-                     fmt::format("never two writable nodes ({} samples from {} nodes)", st.samples, samples_.size()));
-    return v;
-  }
+  v.figures["split_brain_s"] = total(overlaps);
+  v.figures["unknown_windows"] = count(unknown.size());
+  v.figures["unknown_s"] = total(unknown);
 
-  v.status = CheckStatus::fail;
   std::vector<std::string> described;
   for (std::size_t k = 0; k < overlaps.size() && k < kListWindows; ++k) {
     const auto& w = overlaps[k];
     described.push_back(fmt::format("split brain: {} writable at once for {:.3f} s, {} .. {} (t={:.3f}..{:.3f} s); {}",
-                                    overlap_sides(w, per_node, samples_), ns_to_s(w.to - w.from), tr_.wall(w.from),
+                                    overlap_sides(w, writable, samples_), ns_to_s(w.to - w.from), tr_.wall(w.from),
                                     tr_.wall(w.to), tr_.rel_s(w.from), tr_.rel_s(w.to),
                                     overlap_ledger_writes(w, ledger_acks_)));
   }
-  if (overlaps.size() > kListWindows) {
+  if (overlaps.size() > kListWindows)
     described.push_back(fmt::format("(+{} more split-brain windows)", overlaps.size() - kListWindows));
-  }
+  for (std::size_t k = 0; k < unknown.size() && k < kListWindows; ++k)
+    described.push_back(describe_unknown(unknown[k], writable, blind, tr_));
+  if (unknown.size() > kListWindows)
+    described.push_back(fmt::format("(+{} more unknown windows)", unknown.size() - kListWindows));
+  if (described.empty())
+    described.push_back(
+        fmt::format("never two writable nodes ({} samples from {} nodes)", st.samples, samples_.size()));
+  v.status = !overlaps.empty() ? CheckStatus::fail : !unknown.empty() ? CheckStatus::unknown : CheckStatus::pass;
   v.reasons.insert(v.reasons.begin(), described.begin(), described.end());
   return v;
 }

@@ -114,6 +114,23 @@ std::string format_bounds(const std::map<std::string, Bound>& bounds) {
 
 // ---------------------------------------------------------------- reading a sheet
 
+// The expected column: an outcome (asserted), unknown or empty (nothing asserted).
+static std::optional<std::string> expected_problem(const std::string& e) {
+  if (e.empty() || e == "unknown" || e == "-" || is_expectation_outcome(e)) return std::nullopt;
+  return fmt::format("'{}' is not an outcome ({}; or unknown: nothing asserted){}", e,
+                     fmt::join(expectation_outcomes(), ", "),
+                     e == "split-brain-risk" ? ": a split-brain risk is not signed off, write the outcome the stack's "
+                                               "design promises and the checkers judge it"
+                                             : "");
+}
+
+// The sheet's expected outcome replaces the scenario's (its bounds stay).
+static void apply_expected(const std::string& e, Scenario& sc) {
+  if (!is_expectation_outcome(e)) return;
+  if (!sc.expect) sc.expect = Expectation{};
+  sc.expect->outcome = e;
+}
+
 std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario>* scenarios) {
   reports::CsvTable t;
   try {
@@ -156,13 +173,7 @@ std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario
     if (!kinds.count(r.kind))
       bad("kind",
           fmt::format("unknown kind '{}' (single-fault, multi-fault, normal, long-run, switchover-timing)", r.kind));
-    if (!r.expected.empty() && r.expected != "unknown" && r.expected != "-" && !is_expectation_outcome(r.expected))
-      bad("expected", fmt::format("'{}' is not an outcome ({}; or unknown: nothing asserted){}", r.expected,
-                                  fmt::join(expectation_outcomes(), ", "),
-                                  r.expected == "split-brain-risk"
-                                      ? ": a split-brain risk is not signed off, write the outcome the stack's "
-                                        "design promises and the checkers judge it"
-                                      : ""));
+    if (auto why = expected_problem(r.expected)) bad("expected", *why);
     std::optional<std::map<std::string, Bound>> bounds;
     if (!trim(r.bounds).empty()) {
       try {
@@ -183,11 +194,8 @@ std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario
           Scenario sc = load_scenario(file.string());
           sc.name = r.id;  // rows sharing a scenario file stay apart in the results
           if (kinds.count(r.kind)) sc.kind = r.kind;
-          if (bounds) sc.checks = *bounds;           // the sheet's bounds replace the scenario's checks
-          if (is_expectation_outcome(r.expected)) {  // the sheet's expected outcome is asserted
-            if (!sc.expect) sc.expect = Expectation{};
-            sc.expect->outcome = r.expected;
-          }
+          if (bounds) sc.checks = *bounds;  // the sheet's bounds replace the scenario's checks
+          apply_expected(r.expected, sc);
           if (scenarios) scenarios->push_back(std::move(sc));
         } catch (const ConfigError& e) {
           for (const auto& issue : e.issues()) bad("scenario_file", issue.str());
@@ -198,304 +206,6 @@ std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario
   }
   if (!problems.empty()) throw PlanError(problems);
   return rows;
-}
-
-// ---------------------------------------------------------------- generating
-
-std::string stack_family(const Inventory& inv) {
-  const std::string& d = inv.driver.type;
-  if (d == "pgpool" || d == "pacemaker" || d == "patroni") return d;
-  if (inv.stack == "pgrex" || inv.stack == "shared-disk" || inv.stack == "pacemaker") return "pacemaker";
-  if (inv.stack == "patroni" || inv.stack == "pgpool") return inv.stack;
-  return "generic";
-}
-
-std::vector<std::string> stack_processes(const Inventory& inv) {
-  const std::string f = stack_family(inv);
-  if (f == "pgpool") return {"postmaster", "pgpool"};
-  if (f == "pacemaker") return {"postmaster", "corosync", "pacemakerd", "pacemaker-controld"};
-  if (f == "patroni") return {"postmaster", "patroni", "etcd"};
-  return {"postmaster"};
-}
-
-std::vector<std::string> role_targets(const Inventory& inv) {
-  std::vector<std::string> out = {"primary"};
-  const std::size_t standbys = inv.nodes.size() > 0 ? inv.nodes.size() - 1 : 0;
-  if (standbys == 1) out.push_back("standby");
-  if (standbys > 1)
-    for (std::size_t i = 1; i <= standbys; ++i) out.push_back(fmt::format("standby:{}", i));
-  return out;
-}
-
-namespace {
-
-std::string slug_of(const std::string& target) {
-  std::string s = target;
-  s.erase(std::remove(s.begin(), s.end(), ':'), s.end());
-  return s;
-}
-
-// What the stack's design promises (an outcome the expectation checker
-// asserts; "unknown" where nothing is promised). Where a split brain is the
-// known risk, the promise is still an outcome (the checkers judge the rest:
-// single_writer sees two writable nodes).
-std::string expect(const Inventory& inv, const std::string& family, const FaultSpec& f, const std::string& target) {
-  if (target == kPoolNode) return "outage";  // one pgpool, no watchdog: the endpoint is gone
-  const bool primary = target == "primary";
-  const std::string what = f.kind == "lan_cut" ? "lan:" + f.lan : f.kind == "process_kill" ? f.process : "power";
-  // Membership lost both sides: the side without quorum stops its resources,
-  // the other promotes (a split brain if it did not stop: single_writer).
-  if (family == "pacemaker" && what == "lan:interconnect") return primary ? "failover" : "no-failover";
-  if (!primary) return "no-failover";
-  if (what == "power") return family == "generic" ? "unknown" : "failover";
-  if (family == "pgpool") {
-    if (what == "postmaster") return "failover";
-    if (what == "lan:service") return "failover";  // pgpool promotes; the old primary stays writable (single_writer)
-    return "no-failover";
-  }
-  if (family == "pacemaker") {
-    if (what == "postmaster" || what == "pacemaker-controld") return "failover-or-restart";
-    if (what == "corosync") return "failover";
-    if (f.kind == "lan_cut") {
-      const LanSpec* lan = inv.lan(f.lan);
-      if (lan && lan->monitored) return "failover";  // a ping resource moves the primary off the cut node
-    }
-    if (what == "lan:service") return "outage";  // the VIP stays on an unreachable node
-    return "no-failover";
-  }
-  if (family == "patroni") {
-    if (what == "postmaster") return "local-restart";
-    if (what == "patroni") return "failover";  // the leader key expires while PostgreSQL still runs (single_writer)
-    if (what == "lan:interconnect") return "failover";
-    if (what == "lan:service") return "outage";
-    return "no-failover";
-  }
-  return "unknown";
-}
-
-std::map<std::string, Bound> bounds_for(const std::string& expected, double failover_max) {
-  std::map<std::string, Bound> b;
-  b["lost_acked"].min = 0;
-  b["lost_acked"].max = 0;
-  if (expected == "failover" || expected == "failover-or-restart" || expected == "local-restart")
-    b["failover_s"].max = failover_max;
-  if (expected == "no-failover") b["downtime_s"].max = 30;
-  return b;
-}
-
-PlannedFault make_fault(const Inventory& inv, const std::string& kind, const std::string& target,
-                        const std::string& lan, const std::string& process) {
-  PlannedFault p;
-  p.spec.kind = kind;
-  p.spec.targets = {target};
-  p.spec.lan = lan;
-  p.spec.process = process;
-  if (kind == "power_off") {
-    p.slug = "power-off-" + slug_of(target);
-    p.component = "node";
-  } else if (kind == "lan_cut") {
-    p.spec.method = "link";
-    p.slug = fmt::format("cut-{}-{}", lan, slug_of(target));
-    p.component = "lan:" + lan;
-  } else {
-    p.spec.signal = "KILL";
-    p.slug = fmt::format("kill-{}-{}", process, slug_of(target));
-    p.component = "process:" + process;
-  }
-  p.expected = expect(inv, stack_family(inv), p.spec, target);
-  return p;
-}
-
-// Combined expectation: an outage when hard faults (power, postmaster) take
-// out every PostgreSQL node, else the most telling of the parts.
-std::string combine_expected(const Inventory& inv, const std::vector<PlannedFault>& faults) {
-  std::set<std::string> down;
-  for (const auto& f : faults)
-    if (f.spec.kind == "power_off" || (f.spec.kind == "process_kill" && f.spec.process == "postmaster"))
-      for (const auto& t : f.spec.targets) down.insert(t);
-  if (down.size() >= inv.nodes.size() && !inv.nodes.empty()) return "outage";
-  for (const char* e : {"outage", "failover", "failover-or-restart", "local-restart", "unknown"})
-    for (const auto& f : faults)
-      if (f.expected == e) return e;
-  return "no-failover";
-}
-
-std::string join_or_dash(const std::vector<PlannedFault>& faults, std::string (*get)(const PlannedFault&)) {
-  std::vector<std::string> parts;
-  for (const auto& f : faults) {
-    const std::string v = get(f);
-    parts.push_back(v.empty() && faults.size() > 1 ? "-" : v);
-  }
-  return fmt::format("{}", fmt::join(parts, " & "));
-}
-
-std::string yaml_fault(const FaultSpec& f, const std::string& id) {
-  std::vector<std::string> targets;
-  for (const auto& t : f.targets) targets.push_back(fmt::format("\"{}\"", t));
-  std::string out = fmt::format("{{id: {}, fault: {}, target: {}", id, f.kind,
-                                targets.size() == 1 ? targets[0] : fmt::format("[{}]", fmt::join(targets, ", ")));
-  if (f.kind == "lan_cut") out += fmt::format(", lan: {}, method: {}", f.lan, f.method);
-  if (f.kind == "process_kill") out += fmt::format(", process: {}, signal: {}", f.process, f.signal);
-  return out + "}";
-}
-
-}  // namespace
-
-std::vector<PlannedFault> single_faults(const Inventory& inv, const std::vector<std::string>& processes) {
-  // LANs the PostgreSQL nodes have, in the order of lans:, never management.
-  std::vector<std::string> lans;
-  auto has_lan = [&](const std::string& lan) {
-    return std::any_of(inv.nodes.begin(), inv.nodes.end(), [&](const NodeSpec& n) { return n.interface_on(lan); });
-  };
-  for (const auto& l : inv.lans)
-    if (l.name != "management" && has_lan(l.name)) lans.push_back(l.name);
-  for (const auto& n : inv.nodes)
-    for (const auto& i : n.interfaces)
-      if (i.lan != "management" && std::find(lans.begin(), lans.end(), i.lan) == lans.end()) lans.push_back(i.lan);
-
-  std::vector<PlannedFault> out;
-  const auto targets = role_targets(inv);
-  for (const auto& t : targets) out.push_back(make_fault(inv, "power_off", t, "", ""));
-  for (const auto& p : processes) {
-    if (p == "pgpool") {
-      // pgpool runs on the pool host, not on the PostgreSQL nodes.
-      if (inv.node(kPoolNode)) out.push_back(make_fault(inv, "process_kill", kPoolNode, "", p));
-      continue;
-    }
-    for (const auto& t : targets) out.push_back(make_fault(inv, "process_kill", t, "", p));
-  }
-  for (const auto& l : lans)
-    for (const auto& t : targets) out.push_back(make_fault(inv, "lan_cut", t, l, ""));
-  return out;
-}
-
-bool combinable(const PlannedFault& a, const PlannedFault& b) {
-  if (a.spec.targets != b.spec.targets) return true;
-  return a.spec.kind != "power_off" && b.spec.kind != "power_off" && a.component != b.component;
-}
-
-static PlanItem make_item(const Inventory& inv, std::string id, std::string kind, std::vector<PlannedFault> faults) {
-  PlanItem it;
-  it.id = std::move(id);
-  it.kind = std::move(kind);
-  it.expected = faults.size() == 1 ? faults[0].expected : combine_expected(inv, faults);
-  it.bounds = bounds_for(it.expected, faults.size() == 1 ? 30 : 60);
-  it.faults = std::move(faults);
-  return it;
-}
-
-std::vector<PlanItem> single_fault_plan(const Inventory& inv, const std::vector<std::string>& processes) {
-  std::vector<PlanItem> out;
-  for (const auto& f : single_faults(inv, processes)) out.push_back(make_item(inv, f.slug, "single-fault", {f}));
-  return out;
-}
-
-std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<std::string>& processes) {
-  const auto singles = single_faults(inv, processes);
-  std::vector<PlanItem> out;
-  for (std::size_t i = 0; i < singles.size(); ++i)
-    for (std::size_t j = i + 1; j < singles.size(); ++j)
-      if (combinable(singles[i], singles[j]))
-        out.push_back(
-            make_item(inv, singles[i].slug + "_x_" + singles[j].slug, "multi-fault", {singles[i], singles[j]}));
-  // Named combinations.
-  const std::string family = stack_family(inv);
-  auto lan_present = [&](const std::string& lan) {
-    return std::any_of(singles.begin(), singles.end(),
-                       [&](const PlannedFault& f) { return f.component == "lan:" + lan; });
-  };
-  const std::vector<std::string> peers = inv.nodes.size() > 2 ? std::vector<std::string>{"primary", "standbys"}
-                                                              : std::vector<std::string>{"primary", "standby"};
-  if (lan_present("service") && lan_present("replication") && inv.nodes.size() >= 2) {
-    // The primary loses its clients and, at once, its standbys lose replication.
-    PlannedFault repl = make_fault(inv, "lan_cut", "primary", "replication", "");
-    repl.spec.targets = peers;
-    repl.expected = "failover";  // the standbys promote without the primary; it stays writable (single_writer)
-    out.push_back(make_item(inv, "svc-primary_x_repl-both", "multi-fault",
-                            {make_fault(inv, "lan_cut", "primary", "service", ""), repl}));
-  }
-  if (lan_present("interconnect") && inv.nodes.size() >= 2) {
-    // Every node loses the cluster interconnect at once.
-    PlannedFault ic = make_fault(inv, "lan_cut", "primary", "interconnect", "");
-    ic.spec.targets = {"all"};
-    // pgpool: the nodes keep serving; Pacemaker: no partition has quorum, every node stops its resources.
-    ic.expected = family == "pgpool" ? "no-failover" : "outage";
-    out.push_back(make_item(inv, "ic-all", "multi-fault", {ic}));
-  }
-  return out;
-}
-
-std::string scenario_yaml(const PlanItem& item, const Inventory& inv) {
-  std::vector<std::string> described;
-  for (const auto& f : item.faults) described.push_back(f.spec.describe());
-  std::string y = fmt::format(
-      "# Generated by `haverify plan {}` from inventory {} (stack {}).\n"
-      "# Expected: {}. Edit freely; non-empty bounds in plan.csv replace checks:.\n"
-      "name: {}\n"
-      "kind: {}\n"
-      "description: \"{}; expected {}\"\n"
-      "repeat: 1\n"
-      "workload:\n"
-      "  ledger: {{clients: 4, connect_deadline: 3s, commit_deadline: 3s}}\n"
-      "steps:\n"
-      "  - start: ledger\n"
-      "  - wait: 5s\n",
-      item.kind, inv.name, inv.stack, item.expected, item.id, item.kind, fmt::join(described, " & "), item.expected);
-  if (item.faults.size() == 1) {
-    y += fmt::format("  - inject: {}\n", yaml_fault(item.faults[0].spec, "f1"));
-  } else {
-    y += "  - inject:  # fired at once\n";
-    for (std::size_t i = 0; i < item.faults.size(); ++i)
-      y += fmt::format("      - {}\n", yaml_fault(item.faults[i].spec, fmt::format("f{}", i + 1)));
-  }
-  y += "  - await_writes: {timeout: 60s}\n"
-       "  - wait: 5s\n"
-       "  - heal: all\n"
-       "  - recover: {timeout: 120s}\n"
-       "  - wait: 2s\n"
-       "  - stop: ledger\n";
-  if (is_expectation_outcome(item.expected)) y += fmt::format("expect: {{outcome: {}}}\n", item.expected);
-  if (!item.bounds.empty()) {
-    y += "checks:\n";
-    for (const auto& [m, b] : item.bounds) {
-      std::vector<std::string> parts;
-      if (b.min) parts.push_back(fmt::format("min: {:g}", *b.min));
-      if (b.max) parts.push_back(fmt::format("max: {:g}", *b.max));
-      y += fmt::format("  {}: {{{}}}\n", m, fmt::join(parts, ", "));
-    }
-  }
-  return y;
-}
-
-void write_plan(const std::string& dir, const std::vector<PlanItem>& items, const Inventory& inv, bool force) {
-  const fs::path d(dir);
-  const fs::path sheet = d / "plan.csv";
-  if (fs::exists(sheet) && !force)
-    throw std::runtime_error(fmt::format(
-        "{} exists (it may hold results): pass --force to replace it, or --out another folder", sheet.string()));
-  fs::create_directories(d);
-  std::vector<PlanRow> rows;
-  for (const auto& it : items) {
-    const std::string file = it.id + ".yaml";
-    {
-      std::ofstream out(d / file, std::ios::trunc);
-      out << scenario_yaml(it, inv);
-      if (!out) throw std::runtime_error(fmt::format("cannot write {}", (d / file).string()));
-    }
-    PlanRow r;
-    r.id = it.id;
-    r.kind = it.kind;
-    r.fault = join_or_dash(it.faults, [](const PlannedFault& f) { return f.spec.kind; });
-    r.target_role = join_or_dash(
-        it.faults, [](const PlannedFault& f) { return fmt::format("{}", fmt::join(f.spec.targets, "+")); });
-    r.lan = join_or_dash(it.faults, [](const PlannedFault& f) { return f.spec.lan; });
-    r.process = join_or_dash(it.faults, [](const PlannedFault& f) { return f.spec.process; });
-    r.expected = it.expected;
-    r.bounds = format_bounds(it.bounds);
-    r.scenario_file = file;
-    rows.push_back(std::move(r));
-  }
-  write_plan_csv(sheet.string(), rows);
 }
 
 }  // namespace haverify

@@ -188,6 +188,10 @@ TEST_CASE("expectation without its evidence is unknown, never pass", "[unit]") {
     const auto v = r.judge("failover");
     CHECK(v.status == CheckStatus::unknown);
     CHECK(has_reason(v, "expected failover: no fault was injected"));
+    // no-failover needs none: the primary stayed and the writes flowed.
+    const auto n = r.judge("no-failover");
+    CHECK(n.status == CheckStatus::pass);
+    CHECK(has_reason(n, "no-failover as expected: the primary stayed node1, no fault injected"));
   }
   SECTION("no acknowledged write") {
     Run r;

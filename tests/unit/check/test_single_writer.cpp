@@ -18,6 +18,8 @@ using namespace haverify::testing;
 TEST_CASE("single writer: a clean handover passes", "[unit]") {
   Hist h;
   h.probes("n1", 0, 1000, true);
+  // haverify powered n1 off (issue 13: failing probes alone no longer count as "not writable").
+  h.add("nemesis", OpType::ok, "inject", "power_off n1", 1020, "n1");
   for (Nanos t = 1050; t <= 2000; t += 50) h.probe_fail("n1", t);
   h.probes("n2", 0, 1400, false);
   h.probes("n2", 1450, 3000, true);
@@ -28,17 +30,70 @@ TEST_CASE("single writer: a clean handover passes", "[unit]") {
   CHECK(v.status == CheckStatus::pass);
   CHECK(fig(v, "split_brain_windows") == 0);
   CHECK(fig(v, "split_brain_s") == 0);
+  CHECK(fig(v, "unknown_windows") == 0);
   CHECK(fig(v, "probe_nodes") == 2);
   CHECK(fig(v, "probe_samples") == 21 + 20 + 29 + 32);
 
   const auto w = writable_windows(h.ops, 50 * kMs);
   REQUIRE(w.count("n1"));
   REQUIRE(w.at("n1").size() == 1);
-  CHECK(w.at("n1")[0].from == -50 * kMs);  // the first sample covers one interval back
+  CHECK(w.at("n1")[0].from == -50 * kMs);  // the first sample covers one spacing back
   CHECK(w.at("n1")[0].to == 1050 * kMs);   // writable until its next sample
   REQUIRE(w.at("n2").size() == 1);
   CHECK(w.at("n2")[0].from == 1400 * kMs);  // since its previous (non-writable) sample
-  CHECK(w.at("n2")[0].to == 3050 * kMs);    // last sample: one interval on
+  CHECK(w.at("n2")[0].to == 3050 * kMs);    // last sample: one spacing on
+}
+
+TEST_CASE("single writer: probes that fail on a node last seen writable are unknown, never pass", "[unit]") {
+  // Issue 13, "Why" 2: the old primary still serves its clients but haverify's probes cannot
+  // reach it (a partition between the harness and the node) while a standby is promoted.
+  Hist h;
+  h.probes("n1", 0, 1000, true);
+  for (Nanos t = 1050; t <= 3000; t += 50) h.probe_fail("n1", t);
+  h.probes("n2", 0, 1400, false);
+  h.probes("n2", 1450, 3000, true);
+  h.sort();
+  const auto v = run_checker(SingleWriterChecker(), h.ops, FinalState{});
+  INFO(dump(v));
+  CHECK(v.status == CheckStatus::unknown);
+  CHECK(fig(v, "split_brain_windows") == 0);
+  CHECK(fig(v, "unknown_windows") == 1);
+  CHECK(fig(v, "unknown_s") == Approx(1.600));  // 1400 (n2 writable) .. 3000 (the last sample)
+  CHECK(has_reason(v, "split brain not excluded: n1 unseen by the probes"));
+  CHECK(has_reason(v, "for 1.600 s"));
+  CHECK(has_reason(v, "while n2 was writable"));
+
+  SECTION("a refused connection on a node whose probe worked before is not writable: a switchover passes") {
+    Hist g;
+    g.probes("n1", 0, 1000, true);
+    for (Nanos t = 1050; t <= 1500; t += 50)
+      g.add("probe", OpType::fail, "state", "", t, "n1",
+            "psql: error: connection to server on socket "
+            "\"/var/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory");
+    g.probes("n1", 1550, 3000, false);  // back as a standby
+    g.probes("n2", 0, 1400, false);
+    g.probes("n2", 1450, 3000, true);
+    g.sort();
+    const auto u = run_checker(SingleWriterChecker(), g.ops, FinalState{});
+    INFO(dump(u));
+    CHECK(u.status == CheckStatus::pass);
+    // The same error before the probe ever worked may be a wrong probe: unknown.
+    Hist k;
+    for (Nanos t = 0; t <= 1000; t += 50) k.add("probe", OpType::fail, "state", "", t, "n3", "Connection refused");
+    k.probes("n1", 0, 1000, true);
+    k.sort();
+    CHECK(run_checker(SingleWriterChecker(), k.ops, FinalState{}).status == CheckStatus::unknown);
+  }
+  SECTION("a node never sampled while another was writable is unknown too") {
+    Hist g;
+    g.probes("n1", 0, 1000, true);
+    for (Nanos t = 0; t <= 1000; t += 50) g.probe_fail("n3", t);
+    g.sort();
+    const auto u = run_checker(SingleWriterChecker(), g.ops, FinalState{});
+    INFO(dump(u));
+    CHECK(u.status == CheckStatus::unknown);
+    CHECK(has_reason(u, "n3 unseen by the probes"));
+  }
 }
 
 TEST_CASE("single writer: overlapping writable windows of two nodes fail with bounds and counts", "[unit]") {
@@ -114,12 +169,19 @@ TEST_CASE("single writer: a gap in a node's samples does not stretch its writabl
   h.probes("n2", 0, 1150, false);
   h.probes("n2", 1200, 3000, true);
   h.sort();
-  const auto v = run_checker(SingleWriterChecker(), h.ops, FinalState{});
+  auto v = run_checker(SingleWriterChecker(), h.ops, FinalState{});
   INFO(dump(v));
-  CHECK(v.status == CheckStatus::pass);
+  // Issue 13: nothing says n1 stopped being writable after 1000: unknown (it was pass).
+  CHECK(v.status == CheckStatus::unknown);
   CHECK(fig(v, "max_probe_gap_s") == Approx(2.0));
   const auto w = writable_windows(h.ops, 50 * kMs);
   CHECK(w.at("n1").back().to == 1050 * kMs);
+  // haverify powered it off after its last writable sample: known down, pass.
+  h.add("nemesis", OpType::ok, "inject", "power_off n1", 1010, "n1");
+  h.sort();
+  v = run_checker(SingleWriterChecker(), h.ops, FinalState{});
+  INFO(dump(v));
+  CHECK(v.status == CheckStatus::pass);
 }
 
 TEST_CASE("single writer: slow writable samples of one node stay one window", "[unit]") {
@@ -129,13 +191,14 @@ TEST_CASE("single writer: slow writable samples of one node stay one window", "[
   h.sort();
   const auto w = writable_windows(h.ops, 50 * kMs);
   REQUIRE(w.at("n1").size() == 1);
-  CHECK(w.at("n1")[0].from == -50 * kMs);
-  CHECK(w.at("n1")[0].to == 3050 * kMs);
+  // Issue 13, "Why" 3: the window extends by the node's measured spacing (300 ms), not the configured 50 ms.
+  CHECK(w.at("n1")[0].from == -300 * kMs);
+  CHECK(w.at("n1")[0].to == 3300 * kMs);
   CHECK(w.count("n2") == 0);
   CHECK(run_checker(SingleWriterChecker(), h.ops, FinalState{}).status == CheckStatus::pass);
 }
 
-TEST_CASE("single writer: unknown without probe samples, malformed samples are not writable", "[unit]") {
+TEST_CASE("single writer: unknown without probe samples, malformed samples are unknown", "[unit]") {
   Hist h;
   h.write(1, 1, 0, 5);
   h.add("probe", OpType::ok, "role", "primary", 10, "n1");  // the old role probe is not a state sample
@@ -146,6 +209,10 @@ TEST_CASE("single writer: unknown without probe samples, malformed samples are n
   h.add("probe", OpType::ok, "state", "not json", 20, "n1");
   h.add("probe", OpType::ok, "state", R"({"in_recovery":false})", 30, "n2");
   v = run_checker(SingleWriterChecker(), h.ops, FinalState{});
-  CHECK(v.status == CheckStatus::pass);
-  CHECK(has_reason(v, "2 probe samples without a boolean `writable`"));
+  // Issue 13: they were "not writable" and the run passed; they say nothing.
+  CHECK(v.status == CheckStatus::unknown);
+  CHECK(has_reason(v, "none of the 2 probe state samples said whether a node was writable"));
+  h.add("probe", OpType::ok, "state", R"({"writable":false})", 40, "n1");
+  v = run_checker(SingleWriterChecker(), h.ops, FinalState{});
+  CHECK(has_reason(v, "2 probe samples without a boolean `writable` were taken as unknown"));
 }

@@ -83,7 +83,14 @@ class MemoryGrowthPass final : public CheckerPass {
  public:
   explicit MemoryGrowthPass(const MemoryGrowthOptions& o) : o_(o) {}
   void observe(const Op& op) override {
+    if (op::is(op, op::proc::sampler, op::fn::sample) && op.type == OpType::fail) {
+      Rounds& r = rounds_[op.node];
+      ++r.failed;
+      if (r.first_error.empty()) r.first_error = op.error;
+      return;
+    }
     if (!op::is(op, op::proc::sampler, op::fn::proc) || op.type != OpType::ok) return;
+    count_round(op);
     const auto j = nlohmann::json::parse(op.value, nullptr, /*allow_exceptions=*/false);
     const char* key = o_.memory == "rss" ? "rss_kb" : "anon_kb";
     if (!j.is_object() || !j.contains("pid") || !j.contains(key) || !j[key].is_number() || !j["pid"].is_number()) {
@@ -114,6 +121,7 @@ class MemoryGrowthPass final : public CheckerPass {
   CheckerVerdict finish(const FinalState& /*final*/) override {
     CheckerVerdict v;
     v.figures["memory_samples"] = count(samples_);
+    const std::vector<std::string> blind = blind_nodes(v);
     std::size_t fitted = 0, short_series = 0;
     const Series* worst = nullptr;
     Fit worst_fit;
@@ -145,8 +153,13 @@ class MemoryGrowthPass final : public CheckerPass {
     if (short_series)
       v.reasons.push_back(fmt::format("{} series with fewer than {} samples after the warmup were not fitted",
                                       short_series, o_.min_samples));
-    if (!worst) {
+    if (!worst || (!blind.empty() && growing.empty())) {
+      // Without the samples, a flat series is no evidence: unknown, never pass.
       v.status = CheckStatus::unknown;
+      if (worst) {
+        v.reasons.insert(v.reasons.begin(), blind.begin(), blind.end());
+        return v;
+      }
       v.reasons.insert(v.reasons.begin(),
                        samples_ == 0 ? std::string("no process samples in the history (is the sampler on?)")
                                      : fmt::format("no process has {} samples after the warmup", o_.min_samples));
@@ -171,7 +184,34 @@ class MemoryGrowthPass final : public CheckerPass {
   }
 
  private:
+  // The sampler's rounds on one node: ok (a burst of proc ops) and failed.
+  struct Rounds {
+    std::size_t ok = 0, failed = 0;
+    Nanos last_proc = 0;
+    std::string first_error;
+  };
+  // Proc ops of one round are recorded back to back; rounds are >= 100 ms apart.
+  void count_round(const Op& op) {
+    Rounds& r = rounds_[op.node];
+    if (r.ok == 0 || op.mono_ns - r.last_proc > 50'000'000) ++r.ok;
+    r.last_proc = op.mono_ns;
+  }
+  // The nodes where more than a tenth of the sampler's rounds failed.
+  std::vector<std::string> blind_nodes(CheckerVerdict& v) const {
+    std::vector<std::string> out;
+    std::size_t failed = 0;
+    for (const auto& [node, r] : rounds_) {
+      failed += r.failed;
+      if (r.failed * 10 > r.failed + r.ok)
+        out.push_back(fmt::format("the sampler failed {} of {} samples on {} ({}): memory growth not judged there",
+                                  r.failed, r.failed + r.ok, node, r.first_error));
+    }
+    v.figures["sampler_failed"] = count(failed);
+    return out;
+  }
+
   MemoryGrowthOptions o_;
+  std::map<std::string, Rounds> rounds_;
   std::map<std::string, Series> series_;
   std::size_t samples_ = 0, malformed_ = 0;
 };

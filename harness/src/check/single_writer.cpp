@@ -65,18 +65,21 @@ bool takes_node_down(const Op& op) {
   return v.starts_with("power_off ") || v.starts_with("process_kill postmaster ");
 }
 
-// In time order. A "not serving" failure counts as not writable once the
-// node's probe has worked (so its socket and port are right); before that it
-// may be the probe that is wrong, and the sample stays unknown.
+// In time order. A "not serving" failure counts as not writable when the
+// probes work on this cluster (some node's probe answered during the run, so
+// the probe's user, socket and port are right); if none ever did, the probe
+// itself may be wrong, and such samples stay unknown. A shared disk's passive
+// node runs no PostgreSQL: its refusals are its true state.
 void sort_samples(std::map<std::string, std::vector<ProbeSample>>& samples) {
+  bool probes_work = false;
   for (auto& [node, s] : samples) {
     std::stable_sort(s.begin(), s.end(), [](const ProbeSample& a, const ProbeSample& b) { return a.mono < b.mono; });
-    bool probe_worked = false;
-    for (auto& x : s) {
-      if (x.seen != Seen::unknown) probe_worked = true;
-      if (x.seen == Seen::unknown && x.not_serving && probe_worked) x.seen = Seen::no;
-    }
+    for (const auto& x : s) probes_work = probes_work || x.seen != Seen::unknown;
   }
+  if (!probes_work) return;
+  for (auto& [node, s] : samples)
+    for (auto& x : s)
+      if (x.seen == Seen::unknown && x.not_serving) x.seen = Seen::no;
 }
 
 std::map<std::string, std::vector<ProbeSample>> probe_samples(const std::vector<Op>& history) {

@@ -267,6 +267,9 @@ void read_sampler(MapReader& top, ConfigContext& ctx, Scenario& sc) {
     SamplerOptions spec;
     spec.interval = r.get_duration("interval", spec.interval);
     if (spec.interval.count() < 100) ctx.error(r.child("interval"), "sampler.interval", "must be at least 100ms");
+    spec.deadline = r.get_duration("deadline", spec.deadline);
+    if (r.has("deadline") && spec.deadline.count() < 100)
+      ctx.error(r.child("deadline"), "sampler.deadline", "must be at least 100ms");
     read_word_list(r, ctx, "processes", "sampler.processes", valid_sampler_selector,
                    "expected a non-empty list of process selectors",
                    "each is postgres, pgpool, corosync, pacemaker, patroni, etcd or name:<comm> (at most 15 "

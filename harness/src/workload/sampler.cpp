@@ -243,9 +243,10 @@ void ProcessSampler::loop(int node_index) {
     return;
   }
   const std::string command = proc_sample_command(options_.processes, node.postgres.data_dir);
-  // A sample may take up to the interval, and at most 10 s.
-  const auto deadline =
-      std::clamp(options_.interval, std::chrono::milliseconds(1000), std::chrono::milliseconds(10000));
+  // A sample may take `deadline`, by default up to the interval, within 1-10 s.
+  const auto deadline = options_.deadline.count() > 0 ? options_.deadline
+                                                      : std::clamp(options_.interval, std::chrono::milliseconds(1000),
+                                                                   std::chrono::milliseconds(10000));
   std::map<std::int64_t, ProcEntry> prev;
   double prev_uptime = 0;
   auto next = std::chrono::steady_clock::now();

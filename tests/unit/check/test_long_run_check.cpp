@@ -153,3 +153,35 @@ TEST_CASE("memory_growth: flat passes, a leak of known slope fails, too few samp
     CHECK(run_checker(MemoryGrowthChecker(w), ops, {}).status == CheckStatus::pass);
   }
 }
+
+TEST_CASE("memory_growth: a node the sampler mostly failed on is unknown, never pass", "[unit]") {
+  // Issue 13 (fail closed): the planted-leak lab run passed with 4 samples of the leak, the
+  // sampler having timed out on the primary for most of the run; the flat series it did see
+  // were taken as the evidence.
+  std::vector<Op> ops;
+  for (int i = 0; i < 30; ++i) {
+    ops.push_back(sample("n2", 100, "postgres", i, 50.0));  // flat, sampled every second
+    if (i % 3 == 0)
+      ops.push_back(sample("n1", 200, "postgres", i + 0.5, 60.0));
+    else
+      ops.push_back(make_op("sampler", OpType::fail, "sample", "", static_cast<Nanos>((i + 0.5) * 1e9), "n1",
+                            "timed out after 1001 ms (killed)"));
+  }
+  MemoryGrowthOptions o;
+  o.min_samples = 5;
+  auto v = run_checker(MemoryGrowthChecker(o), ops, FinalState{});
+  CHECK(v.status == CheckStatus::unknown);
+  CHECK(has_reason(v, "the sampler failed 20 of 30 samples on n1 (timed out after 1001 ms (killed))"));
+  CHECK(v.figures.at("sampler_failed") == 20);
+  // A few failures (here 2 of 30) do not blind a node.
+  std::vector<Op> few;
+  for (int i = 0; i < 30; ++i) {
+    if (i == 7 || i == 19)
+      few.push_back(make_op("sampler", OpType::fail, "sample", "", static_cast<Nanos>(i * 1e9), "n1", "timed out"));
+    else
+      few.push_back(sample("n1", 200, "postgres", i, 60.0));
+  }
+  v = run_checker(MemoryGrowthChecker(o), few, FinalState{});
+  CHECK(v.status == CheckStatus::pass);
+  CHECK(v.figures.at("sampler_failed") == 2);
+}

@@ -65,6 +65,8 @@ bool valid_sampler_selector(const std::string& s);
 // The process sampler (series.csv) and the memory_growth checker.
 struct SamplerOptions {
   std::chrono::milliseconds interval{5000};
+  // How long one sample (one SSH exec) may take; 0: the interval, clamped to 1-10 s.
+  std::chrono::milliseconds deadline{0};
   std::vector<std::string> processes = default_process_selectors();
   std::string memory = "anon";          // anon (RssAnon) | rss (VmRSS): the series memory_growth fits
   std::chrono::milliseconds warmup{0};  // samples this early in a process's series are not fitted

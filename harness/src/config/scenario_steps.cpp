@@ -260,12 +260,13 @@ void read_heal_step(const StepEntry& e, Step& s) {
   s.heal_id = e.scalar_or_error("a fault id or 'all'");
 }
 
-// await_writes / recover: a timeout.
+// await_writes / recover: a timeout (recover: and how long health must hold).
 void read_timeout_step(const StepEntry& e, Step& s) {
   const bool recover = e.key == "recover";
   s.kind = recover ? StepKind::recover : StepKind::await_writes;
   MapReader r(e.ctx, e.value, e.path);
   s.duration = r.get_duration("timeout", std::chrono::milliseconds(recover ? 120000 : 60000));
+  if (recover) s.settle = r.get_duration("settle", s.settle);
   r.finish();
 }
 

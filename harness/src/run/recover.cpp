@@ -1,6 +1,7 @@
 #include "haverify/run/recover.hpp"
 
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -24,12 +25,19 @@ const std::string kRunner(op::proc::runner);
 class Recovery {
  public:
   Recovery(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
-           std::chrono::milliseconds timeout)
-      : inv_(inv), driver_(driver), pool_(pool), history_(history), timeout_(timeout), until_(Clock::now() + timeout) {}
+           std::chrono::milliseconds timeout, std::chrono::milliseconds settle)
+      : inv_(inv),
+        driver_(driver),
+        pool_(pool),
+        history_(history),
+        timeout_(timeout),
+        settle_(settle),
+        until_(Clock::now() + timeout) {}
 
   void run() {
     history_.record(kRunner, OpType::invoke, std::string(op::fn::recover), "");
     Health h;
+    std::optional<Clock::time_point> healthy_since;  // healthy in every round since
     while (true) {
       // Every round: a node may be switched off while we wait (the manager
       // fences it: a Pacemaker node whose corosync died), so power is checked
@@ -37,7 +45,13 @@ class Recovery {
       power_on_what_is_off();
       const ClusterObservation o = observe_cluster(inv_, driver_);
       h = assess_health(o);
-      if (h.ok()) break;
+      if (h.ok()) {
+        if (!healthy_since) healthy_since = Clock::now();
+        if (Clock::now() - *healthy_since >= settle_ || Clock::now() > until_) break;
+        cancel::sleep_for(500ms);
+        continue;
+      }
+      healthy_since.reset();
       if (Clock::now() > until_ || cancel::requested())
         throw HarnessFailure(fmt::format("recover: cluster not healthy after {} s: {}{}", timeout_.count() / 1000,
                                          h.why(), last_error_.empty() ? "" : "; last rejoin error: " + last_error_));
@@ -122,6 +136,7 @@ class Recovery {
   TransportPool& pool_;
   History& history_;
   const std::chrono::milliseconds timeout_;
+  const std::chrono::milliseconds settle_;
   const Clock::time_point until_;
   std::map<std::string, Clock::time_point> rejoined_, blocked_since_;
   std::string last_error_;
@@ -130,8 +145,8 @@ class Recovery {
 }  // namespace
 
 void recover(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
-             std::chrono::milliseconds timeout) {
-  Recovery(inv, driver, pool, history, timeout).run();
+             std::chrono::milliseconds timeout, std::chrono::milliseconds settle) {
+  Recovery(inv, driver, pool, history, timeout, settle).run();
 }
 
 void wait_healthy(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,

@@ -202,7 +202,7 @@ std::optional<std::string> run_step(StepContext& ctx, const Step& step) {
       step_await_writes(ctx, step);
       break;
     case StepKind::recover:
-      recover(ctx.inv, ctx.driver, ctx.pool, ctx.history, step.duration);
+      recover(ctx.inv, ctx.driver, ctx.pool, ctx.history, step.duration, step.settle);
       break;
   }
   return std::nullopt;

@@ -251,3 +251,17 @@ expect: {outcome: failover, resume_within: 20s, max_write_gap: 5s, min_outage: 2
     CHECK(what.find("key 'expect.resume_in': unknown key") != std::string::npos);
   }
 }
+
+TEST_CASE("recover: settle is how long health must hold; await_writes has none", "[unit]") {
+  auto sc = parse_scenario("steps:\n  - recover: {timeout: 30s, settle: 2s}\n  - recover: {}\n", "r.yaml");
+  REQUIRE(sc.steps.size() == 2);
+  CHECK(sc.steps[0].duration == std::chrono::seconds(30));
+  CHECK(sc.steps[0].settle == std::chrono::seconds(2));
+  CHECK(sc.steps[1].settle == std::chrono::seconds(10));  // the default
+  try {
+    parse_scenario("steps:\n  - start: ledger\n  - await_writes: {timeout: 5s, settle: 1s}\n", "a.yaml");
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("settle': unknown key") != std::string::npos);
+  }
+}

@@ -67,11 +67,14 @@ struct Step {
   StepKind kind = StepKind::wait;
   std::string workload;                   // start/stop
   std::chrono::milliseconds duration{0};  // wait, soak; timeout for await_writes/recover
-  std::vector<FaultSpec> faults;          // inject: one or more, fired at once (docs/scenarios.md)
-  std::string heal_id;                    // heal: id or "all"
-  ExecSpec exec;                          // exec
-  MaintenanceStepSpec maintenance;        // maintenance
-  ClusterStepSpec cluster;                // cluster
+  // recover: how long the cluster must stay healthy before recover is done (a manager
+  // that just restarted may withdraw a standby's promotability a few seconds later).
+  std::chrono::milliseconds settle{10000};
+  std::vector<FaultSpec> faults;    // inject: one or more, fired at once (docs/scenarios.md)
+  std::string heal_id;              // heal: id or "all"
+  ExecSpec exec;                    // exec
+  MaintenanceStepSpec maintenance;  // maintenance
+  ClusterStepSpec cluster;          // cluster
   int line = 0;
   int col = 0;
   std::string describe() const;

@@ -13,9 +13,11 @@ namespace haverify {
 // node that is not a healthy standby (down, detached, or a second primary
 // left by a split brain) as a standby of the true primary, then wait for
 // health. A node is rejoined again only if it is still unhealthy after a
-// grace period. Throws HarnessFailure when `timeout` passes or on a cancel.
+// grace period. Done once the cluster has stayed healthy for `settle` (or is
+// healthy when `timeout` passes). Throws HarnessFailure when `timeout` passes
+// with the cluster unhealthy, or on a cancel.
 void recover(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
-             std::chrono::milliseconds timeout);
+             std::chrono::milliseconds timeout, std::chrono::milliseconds settle = std::chrono::milliseconds(0));
 
 // recover() unless the cluster is healthy now.
 void wait_healthy(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,

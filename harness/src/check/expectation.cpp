@@ -8,10 +8,6 @@ namespace haverify {
 
 namespace {
 
-double ms_to_s(std::chrono::milliseconds d) {
-  return static_cast<double>(d.count()) / 1000.0;
-}
-
 // What the run showed, as the expectation checker reads it.
 struct Observed {
   std::string before;  // the primary before the fault (several: joined with '+')

@@ -153,16 +153,17 @@ class MemoryGrowthPass final : public CheckerPass {
     if (short_series)
       v.reasons.push_back(fmt::format("{} series with fewer than {} samples after the warmup were not fitted",
                                       short_series, o_.min_samples));
-    if (!worst || (!blind.empty() && growing.empty())) {
-      // Without the samples, a flat series is no evidence: unknown, never pass.
+    if (!worst) {
       v.status = CheckStatus::unknown;
-      if (worst) {
-        v.reasons.insert(v.reasons.begin(), blind.begin(), blind.end());
-        return v;
-      }
       v.reasons.insert(v.reasons.begin(),
                        samples_ == 0 ? std::string("no process samples in the history (is the sampler on?)")
                                      : fmt::format("no process has {} samples after the warmup", o_.min_samples));
+      return v;
+    }
+    if (!blind.empty() && growing.empty()) {
+      // Without the samples, a flat series is no evidence: unknown, never pass.
+      v.status = CheckStatus::unknown;
+      v.reasons.insert(v.reasons.begin(), blind.begin(), blind.end());
       return v;
     }
     v.figures["max_rss_slope_mb_h"] = worst_fit.slope;

@@ -53,10 +53,9 @@ struct MetricsPass::State {
   // Driver detections (process "driver", f "detect"): few, and appended
   // after the steps with earlier timestamps, so judged at finish.
   std::vector<Instant> detects;
-  // Cluster operations (process "driver", any other f), and their end
-  // (mono) once known; the one still open is the last.
+  // Cluster operations (process "driver", any other f), and the writes'
+  // stall around each (its end once known); the one still open is the last.
   std::vector<OperationRecord> ops;
-  std::vector<Nanos> op_ends;
   std::vector<StallWatch> stalls;  // one per operation
   std::size_t first_live_stall = 0;
   bool op_open = false;
@@ -126,14 +125,12 @@ void MetricsPass::State::on_driver(const Op& op) {
     r.outcome = op.type == OpType::info ? "skipped" : "unfinished";
     r.detail = op.type == OpType::info ? op.value : "";
     ops.push_back(std::move(r));
-    op_ends.push_back(op.mono_ns);
     stalls.emplace_back(op.mono_ns);
     if (op.type == OpType::info) stalls.back().close(op.mono_ns);
     op_open = op.type == OpType::invoke;
   } else if (op_open && ops.back().op == op.f) {
     ops.back().outcome = op.type == OpType::ok ? "ok" : "fail";
     ops.back().detail = op.type == OpType::ok ? op.value : op.error;
-    op_ends.back() = op.mono_ns;
     stalls.back().close(op.mono_ns);
     op_open = false;
   }
@@ -232,7 +229,7 @@ void MetricsPass::State::finish_operations(RunMetrics& out) const {
   for (std::size_t i = 0; i < out.operations.size(); ++i) {
     OperationRecord& r = out.operations[i];
     if (r.outcome != "ok" && r.outcome != "fail") continue;
-    const Nanos end = op_ends[i];
+    const Nanos end = *stalls[i].end();  // ok and fail close it
     r.duration_s = ns_to_s(end - r.start.mono);
     if (auto stall = stalls[i].finish(acks.last(), last_client_op)) r.stall_s = ns_to_s(*stall);
     if (!out.op_s || *r.duration_s > *out.op_s) out.op_s = r.duration_s;

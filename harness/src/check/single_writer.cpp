@@ -166,13 +166,15 @@ std::vector<TimeWindow> blind_windows(const std::vector<ProbeSample>& s, Nanos e
   return out;
 }
 
+bool overlap(const TimeWindow& a, const TimeWindow& b) {
+  return std::min(a.to, b.to) > std::max(a.from, b.from);
+}
+
 // The stretches of `a` that overlap any window of `b`.
 void intersect_into(const std::vector<TimeWindow>& a, const std::vector<TimeWindow>& b, std::vector<TimeWindow>& out) {
   for (const auto& x : a)
-    for (const auto& y : b) {
-      const Nanos from = std::max(x.from, y.from), to = std::min(x.to, y.to);
-      if (to > from) out.push_back(TimeWindow{from, to});
-    }
+    for (const auto& y : b)
+      if (overlap(x, y)) out.push_back(TimeWindow{std::max(x.from, y.from), std::min(x.to, y.to)});
 }
 
 std::vector<TimeWindow> merged(std::vector<TimeWindow> w) {
@@ -356,8 +358,7 @@ std::string overlap_sides(const TimeWindow& w, const std::map<std::string, std::
                           const std::map<std::string, std::vector<ProbeSample>>& samples) {
   std::vector<std::string> sides;
   for (const auto& [node, ws] : per_node) {
-    const bool in = std::any_of(ws.begin(), ws.end(),
-                                [&w](const TimeWindow& x) { return std::min(x.to, w.to) > std::max(x.from, w.from); });
+    const bool in = std::any_of(ws.begin(), ws.end(), [&w](const TimeWindow& x) { return overlap(x, w); });
     if (!in) continue;
     std::size_t probe_writes = 0;
     for (const auto& s : samples.at(node)) probe_writes += s.seen == Seen::yes && s.mono >= w.from && s.mono <= w.to;
@@ -393,9 +394,7 @@ std::string describe_unknown(const TimeWindow& w, const std::map<std::string, st
   const auto touching = [&w](const std::map<std::string, std::vector<TimeWindow>>& m) {
     std::vector<std::string> nodes;
     for (const auto& [node, ws] : m)
-      if (std::any_of(ws.begin(), ws.end(),
-                      [&w](const TimeWindow& x) { return std::min(x.to, w.to) > std::max(x.from, w.from); }))
-        nodes.push_back(node);
+      if (std::any_of(ws.begin(), ws.end(), [&w](const TimeWindow& x) { return overlap(x, w); })) nodes.push_back(node);
     return fmt::format("{}", fmt::join(nodes, ", "));
   };
   return fmt::format(

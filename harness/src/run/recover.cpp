@@ -1,7 +1,6 @@
 #include "haverify/run/recover.hpp"
 
 #include <map>
-#include <optional>
 
 #include <fmt/format.h>
 
@@ -37,7 +36,8 @@ class Recovery {
   void run() {
     history_.record(kRunner, OpType::invoke, std::string(op::fn::recover), "");
     Health h;
-    std::optional<Clock::time_point> healthy_since;  // healthy in every round since
+    constexpr Clock::time_point kUnhealthy = Clock::time_point::min();
+    Clock::time_point healthy_since = kUnhealthy;  // healthy in every round since
     while (true) {
       // Every round: a node may be switched off while we wait (the manager
       // fences it: a Pacemaker node whose corosync died), so power is checked
@@ -46,19 +46,19 @@ class Recovery {
       const ClusterObservation o = observe_cluster(inv_, driver_);
       h = assess_health(o);
       if (h.ok()) {
-        if (!healthy_since) healthy_since = Clock::now();
-        if (Clock::now() - *healthy_since >= settle_ || Clock::now() > until_) break;
-        cancel::sleep_for(500ms);
-        continue;
-      }
-      healthy_since.reset();
-      if (Clock::now() > until_ || cancel::requested())
-        throw HarnessFailure(fmt::format("recover: cluster not healthy after {} s: {}{}", timeout_.count() / 1000,
-                                         h.why(), last_error_.empty() ? "" : "; last rejoin error: " + last_error_));
-      if (!h.primary.empty()) {
-        const auto why = rejoin_reasons(o, h);
-        unblock_stale(h, why);
-        for (const auto& [node, reason] : why) rejoin(node, h.primary, reason);
+        // Healthy: done once it held for settle_, at the deadline, or on a cancel.
+        if (healthy_since == kUnhealthy) healthy_since = Clock::now();
+        if (Clock::now() - healthy_since >= settle_ || Clock::now() > until_ || cancel::requested()) break;
+      } else {
+        healthy_since = kUnhealthy;
+        if (Clock::now() > until_ || cancel::requested())
+          throw HarnessFailure(fmt::format("recover: cluster not healthy after {} s: {}{}", timeout_.count() / 1000,
+                                           h.why(), last_error_.empty() ? "" : "; last rejoin error: " + last_error_));
+        if (!h.primary.empty()) {
+          const auto why = rejoin_reasons(o, h);
+          unblock_stale(h, why);
+          for (const auto& [node, reason] : why) rejoin(node, h.primary, reason);
+        }
       }
       cancel::sleep_for(500ms);
     }

@@ -162,10 +162,8 @@ void step_await_writes(StepContext& ctx, const Step& step) {
   if (ctx.acks.resumed())
     ctx.history.record(runner, OpType::ok, f, "");
   else
-    ctx.history.record(
-        runner, OpType::fail, f, "", "",
-        fmt::format("writes never resumed within {:.3f} s",
-                    ns_to_s(std::chrono::duration_cast<std::chrono::nanoseconds>(step.duration).count())));
+    ctx.history.record(runner, OpType::fail, f, "", "",
+                       fmt::format("writes never resumed within {:.3f} s", ms_to_s(step.duration)));
 }
 
 }  // namespace

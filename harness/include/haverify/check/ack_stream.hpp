@@ -53,6 +53,7 @@ class StallWatch {
  public:
   explicit StallWatch(Nanos from) : from_(from) {}
   void close(Nanos to) { to_ = to; }
+  const std::optional<Nanos>& end() const { return to_; }  // nullopt while the operation runs
   void on_gap(Nanos prev, Nanos cur);
   // nullopt when no ack came before `to` (or the operation never closed).
   std::optional<Nanos> finish(const std::optional<Instant>& last_ack, Nanos writes_end) const;

@@ -19,19 +19,22 @@ struct TimeWindow {
 std::map<std::string, std::vector<TimeWindow>> writable_windows(const std::vector<Op>& history,
                                                                 Nanos probe_interval_ns);
 
-// Never two writable nodes at the same time. From the probe `state` samples,
-// per node: a run of consecutive samples with writable=true is one writable
-// window, from the node's sample before the run to its sample after the run
-// (ok or fail), both extensions capped at `probe_interval` so a gap in the
-// samples (a node that stops answering, a slow or stalled probe) does not
-// stretch the window: a node that stops answering is not writable after its
-// last writable sample + one interval. Overlapping windows of two or more
-// nodes are split brain. Resolution: a handover in which the new primary's
-// first writable sample comes less than about two intervals after the old
-// primary's last one shows as an overlap of at most that length.
-// Figures: split_brain_windows (maximal overlap windows), split_brain_s (their
-// total length), probe_samples, probe_nodes, max_probe_gap_s.
-// fail: any overlap; unknown: no probe samples; else pass.
+// Never two writable nodes at the same time, from the probe `state` samples
+// (docs/checkers.md). A sample says writable, not writable, or nothing (a
+// failed or malformed probe; a refusal or PostgreSQL's own not-serving error
+// says "not writable" when the probes work on the cluster at all). Per node,
+// a run of writable samples is one writable window, from the node's sample
+// before the run to its sample after it, both extensions capped at the node's
+// measured spacing (median gap; `probe_interval` with fewer than two
+// samples). Overlapping windows of two or more nodes are split brain. A node
+// is unseen from one spacing after it was last seen writable (or from its
+// first sample if never seen) until a sample says not writable, haverify
+// took it down (power_off, process_kill postmaster) or the last sample of
+// any node; unseen while another node is writable is an unknown window.
+// Figures: split_brain_windows, split_brain_s, unknown_windows, unknown_s,
+// probe_samples, probe_nodes, probe_spacing_s, max_probe_gap_s.
+// fail: any overlap; unknown: no sample said anything, or an unknown window;
+// else pass.
 class SingleWriterChecker final : public Checker {
  public:
   explicit SingleWriterChecker(Nanos probe_interval_ns = 50'000'000) : probe_interval_(probe_interval_ns) {}

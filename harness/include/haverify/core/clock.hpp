@@ -30,4 +30,8 @@ inline double ns_to_s(Nanos ns) {
   return static_cast<double>(ns) / 1e9;
 }
 
+inline double ms_to_s(std::chrono::milliseconds d) {
+  return static_cast<double>(d.count()) / 1e3;
+}
+
 }  // namespace haverify

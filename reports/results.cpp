@@ -117,6 +117,16 @@ void write_results_csv(const std::string& path, const std::vector<RunRow>& rows)
   w.flush();
 }
 
+void write_checkers_txt(const std::string& path, const std::vector<CheckerVerdict>& checkers) {
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& c : checkers) {
+    out << format_verdict(c) << '\n';
+    for (const auto& [name, value] : c.figures) out << fmt::format("  {} = {}\n", name, value);
+  }
+  out.flush();
+  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path));
+}
+
 void write_operations_csv(const std::string& path, const std::vector<OperationRecord>& ops, Nanos run_start_mono) {
   CsvWriter w(path, {"op", "node", "start", "t_rel_s", "duration_s", "stall_s", "outcome", "detail"});
   for (const auto& o : ops)

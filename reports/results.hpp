@@ -32,6 +32,10 @@ struct RunRow {
 const std::vector<std::string>& results_header();
 std::vector<std::string> results_fields(const RunRow& row);
 void write_results_csv(const std::string& path, const std::vector<RunRow>& rows);
+// checkers.txt: every checker's verdict with all its reasons (a passing
+// checker's too: what it saw, e.g. which node took the writes), then its
+// figures, one "  name = value" line each. Throws std::runtime_error.
+void write_checkers_txt(const std::string& path, const std::vector<CheckerVerdict>& checkers);
 
 // operations.csv: one row per planned operation (cluster step): op, node,
 // start, t_rel_s, duration_s, stall_s, outcome (ok|fail|skipped|unfinished), detail.

@@ -47,7 +47,7 @@ std::int64_t final_total(const PgTarget& t, const BankOptions& opt) {
 
 struct BankCounts {
   std::size_t reads_ok = 0, bad_reads = 0, transfers_ok = 0, transfers_fail = 0, transfers_info = 0, invokes = 0,
-              completions = 0, connect_fails = 0;
+              completions = 0, connect_fails = 0, servers = 0;
   std::vector<std::string> problems;
 };
 
@@ -59,6 +59,14 @@ BankCounts count_ops(const std::vector<Op>& ops, std::int64_t expected) {
     if (!op::is_bank_client(op)) continue;
     if (op.f == op::fn::connect) {
       ++c.connect_fails;
+      continue;
+    }
+    if (op.f == op::fn::server) {  // a new connection's first acknowledged transfer names its server
+      const Op* inv = open[op.process];
+      if (!inv || inv->f != op::fn::transfer) c.problems.push_back(op.process + ": server op outside a transfer");
+      if (op.type != OpType::ok || op.value.find(R"("instance":)") == std::string::npos)
+        c.problems.push_back(op.process + ": server op without an instance: " + op.value + op.error);
+      ++c.servers;
       continue;
     }
     if (op.type == OpType::invoke) {
@@ -135,6 +143,7 @@ TEST_CASE("bank: 4 clients for 2 s keep the total, the BankChecker passes", "[pg
   fmt::print(stderr, "[bank] {} transfers acked, {} reads ok in 2 s (4 clients); fail={} info={}\n", c.transfers_ok,
              c.reads_ok, c.transfers_fail, c.transfers_info);
   CHECK(c.invokes == c.completions);
+  CHECK(c.servers >= 1);
   CHECK(c.transfers_ok > 100);
   CHECK(c.reads_ok > 20);
   CHECK(c.bad_reads == 0);
@@ -201,6 +210,7 @@ TEST_CASE("bank: an immediate stop mid-run and a restart never show a wrong tota
              "[bank outage] transfers ok={} fail={} info={}; reads ok={} ({} after the restart); connect-fail ops={}\n",
              c.transfers_ok, c.transfers_fail, c.transfers_info, c.reads_ok, reads_after, c.connect_fails);
   CHECK(c.invokes == c.completions);
+  CHECK(c.servers >= 1);
   CHECK(c.bad_reads == 0);
   CHECK(c.connect_fails >= 1);
   CHECK(reads_after > 5);

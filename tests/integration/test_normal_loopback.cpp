@@ -279,6 +279,16 @@ TEST_CASE("normal suite on loopback: planned operations under writes, op_s, stal
   // durability, single_writer, convergence, and expectation (it judges the await_writes steps: issue 13)
   CHECK(r.checkers.size() == 4);
   for (const auto& c : r.checkers) CHECK(c.status == haverify::CheckStatus::pass);
+  // Every acknowledged write names its server (issue 13): n1, by the instance its probes read
+  // (both nodes listen on 127.0.0.1, so the address alone could not tell them apart).
+  for (const auto& c : r.checkers) {
+    if (c.checker != "single_writer") continue;
+    INFO(haverify::format_verdict(c));
+    CHECK(c.figures.at("attributed_writes") > 0);
+    CHECK(c.figures.at("unattributed_writes") == 0);
+    CHECK(c.figures.at("write_nodes") == 1);
+    CHECK(c.figures.at("write_overlap_windows") == 0);
+  }
 
   const std::string operations = slurp(r.run_dir + "/operations.csv");
   CHECK(operations.rfind("op,node,start,t_rel_s,duration_s,stall_s,outcome,detail\r\n", 0) == 0);

@@ -120,18 +120,18 @@ inline bp::child start_cut_run(const fs::path& dir, const fs::path& scenario, co
 
 struct ResultRow {
   std::string scenario, t_inject_sent, t_first_write, failover_s, lost_acked, acked_total, split_brain_windows,
-      checkers, verdict, reason;
+      checkers, verdict, reason, run_dir;
 };
 
 // Reads results.csv with the CSV library (quoted fields, commas inside reasons).
 inline std::map<std::string, std::vector<ResultRow>> read_results(const fs::path& p) {
-  io::CSVReader<10, io::trim_chars<>, io::double_quote_escape<',', '"'>> in(p.string());
+  io::CSVReader<11, io::trim_chars<>, io::double_quote_escape<',', '"'>> in(p.string());
   in.read_header(io::ignore_extra_column, "scenario", "t_inject_sent", "t_first_write", "failover_s", "lost_acked",
-                 "acked_total", "split_brain_windows", "checkers", "verdict", "reason");
+                 "acked_total", "split_brain_windows", "checkers", "verdict", "reason", "run_dir");
   std::map<std::string, std::vector<ResultRow>> out;
   ResultRow r;
   while (in.read_row(r.scenario, r.t_inject_sent, r.t_first_write, r.failover_s, r.lost_acked, r.acked_total,
-                     r.split_brain_windows, r.checkers, r.verdict, r.reason))
+                     r.split_brain_windows, r.checkers, r.verdict, r.reason, r.run_dir))
     out[r.scenario].push_back(r);
   return out;
 }

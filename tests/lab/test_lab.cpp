@@ -28,6 +28,21 @@ TEST_CASE("single-fault suite on the pgpool lab: failovers pass, the service-LAN
     CHECK(r.lost_acked == "0");
     CHECK(std::stol(r.acked_total) >= 1000);
     WARN(fmt::format("{}: failover_s={} acked={} verdict={}", sc, r.failover_s, r.acked_total, r.verdict));
+    // Issue 13: every acknowledged write through pgpool is attributed to the backend that took it;
+    // the writes moved from node1 to the new primary, or (the service-LAN cut) two nodes took
+    // acknowledged writes in overlapping time, and the checker says which.
+    const std::string checkers = slurp(fs::path(r.run_dir) / "checkers.txt");
+    INFO(checkers);
+    CHECK(checkers.find("acknowledged writes by node: node1 ") != std::string::npos);
+    CHECK(checkers.find("  unattributed_writes = 0\n") != std::string::npos);
+    const bool moved =
+        checkers.find("no acknowledged writes on two nodes in overlapping time: node1 -> node") != std::string::npos;
+    const bool overlapped = checkers.find(
+                                "split brain in the writes: acknowledged writes on two nodes in overlapping "
+                                "time, node1 (") != std::string::npos;
+    CHECK(moved != overlapped);
+    if (std::string(sc) != "lan-cut-service-primary") CHECK(moved);
+    WARN(fmt::format("{}: writes {}", sc, moved ? "moved from node1" : "overlapped on two nodes"));
     if (std::string(sc) == "lan-cut-service-primary") {
       CHECK(r.verdict == "fail");
       CHECK(r.checkers.find("single_writer=fail") != std::string::npos);

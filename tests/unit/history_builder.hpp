@@ -59,10 +59,18 @@ struct HistoryBuilder {
     else
       add("driver", outcome, op, node + "; " + std::to_string(t1 - t0) + " ms", t1, node);
   }
-  void probe(const std::string& node, Nanos ms, bool writable) {
+  void probe(const std::string& node, Nanos ms, bool writable, std::int64_t instance = 0) {
     add("probe", OpType::ok, "state",
-        fmt::format(R"({{"in_recovery":{},"timeline":3,"lsn":"0/3000148","writable":{}}})", !writable, writable), ms,
-        node);
+        instance ? fmt::format(R"({{"in_recovery":{},"timeline":3,"lsn":"0/3000148","writable":{},"instance":{}}})",
+                               !writable, writable, instance)
+                 : fmt::format(R"({{"in_recovery":{},"timeline":3,"lsn":"0/3000148","writable":{}}})", !writable,
+                               writable),
+        ms, node);
+  }
+  // The server `client`'s new connection reached (its first write's RETURNING), at `ms`.
+  void server(int client, const std::string& addr, std::int64_t instance, Nanos ms) {
+    add("client-" + std::to_string(client), OpType::ok, "server",
+        fmt::format(R"({{"addr":"{}","port":5432,"instance":{}}})", addr, instance), ms, "vip:5432/app");
   }
   void probe_fail(const std::string& node, Nanos ms) {
     add("probe", OpType::fail, "state", "", ms, node, "connect deadline 50ms passed");

@@ -11,6 +11,7 @@
 
 #include "haverify/core/op.hpp"
 #include "pass_text.hpp"
+#include "write_attribution.hpp"
 
 namespace haverify {
 
@@ -184,38 +185,6 @@ std::vector<TimeWindow> merged(std::vector<TimeWindow> w) {
   return out;
 }
 
-// The acknowledged ledger writes of one endpoint, counted per 100 ms (4
-// bytes a bucket, 144 KB an hour, whatever the write rate): enough to say
-// how many went through the endpoint during a split-brain window.
-class AckBuckets {
- public:
-  static constexpr Nanos kBucket = 100'000'000;
-  void add(Nanos t) {
-    if (counts_.empty()) t0_ = t - t % kBucket;
-    if (t < t0_) {  // an ack stamped before the first one: grow to the front
-      const auto more = static_cast<std::size_t>((t0_ - t + kBucket - 1) / kBucket);
-      counts_.insert(counts_.begin(), more, 0);
-      t0_ -= static_cast<Nanos>(more) * kBucket;
-    }
-    const auto i = static_cast<std::size_t>((t - t0_) / kBucket);
-    if (i >= counts_.size()) counts_.resize(i + 1, 0);
-    ++counts_[i];
-  }
-  // The acks in the buckets that overlap [from, to].
-  std::uint64_t in(Nanos from, Nanos to) const {
-    std::uint64_t n = 0;
-    if (counts_.empty() || to < t0_) return 0;
-    const auto a = static_cast<std::size_t>(std::max<Nanos>(0, (from - t0_) / kBucket));
-    const auto b = static_cast<std::size_t>((to - t0_) / kBucket);
-    for (std::size_t i = a; i <= b && i < counts_.size(); ++i) n += counts_[i];
-    return n;
-  }
-
- private:
-  Nanos t0_ = 0;
-  std::vector<std::uint32_t> counts_;
-};
-
 }  // namespace
 
 std::map<std::string, std::vector<TimeWindow>> writable_windows(const std::vector<Op>& history,
@@ -232,9 +201,11 @@ namespace {
 
 class SingleWriterPass final : public CheckerPass {
  public:
-  explicit SingleWriterPass(Nanos interval) : probe_interval_(interval) {}
+  explicit SingleWriterPass(const SingleWriterOptions& o)
+      : probe_interval_(o.probe_interval), writes_(o.node_of_address, o.write_gap) {}
   void observe(const Op& op) override {
     tr_.observe(op);
+    writes_.observe(op);
     if (auto s = probe_sample(op)) {
       samples_[op.node].push_back(*s);
       if (!first_sample_ || s->mono < *first_sample_) first_sample_ = s->mono;
@@ -262,7 +233,8 @@ class SingleWriterPass final : public CheckerPass {
   std::map<std::string, std::vector<Nanos>> downs_;  // node -> when haverify took it down
   std::optional<Nanos> first_sample_;
   Nanos last_sample_ = 0;
-  std::map<std::string, AckBuckets> ledger_acks_;  // endpoint -> ok writes per 100 ms
+  std::map<std::string, detail::AckBuckets> ledger_acks_;  // endpoint -> ok writes per 100 ms
+  detail::WriteAttribution writes_;
 };
 
 std::map<std::string, SingleWriterPass::NodeView> SingleWriterPass::views() const {
@@ -373,7 +345,7 @@ std::string overlap_sides(const TimeWindow& w, const std::map<std::string, std::
 }
 
 // The ledger writes acknowledged in the overlap w, per endpoint.
-std::string overlap_ledger_writes(const TimeWindow& w, const std::map<std::string, AckBuckets>& acks) {
+std::string overlap_ledger_writes(const TimeWindow& w, const std::map<std::string, detail::AckBuckets>& acks) {
   std::map<std::string, std::uint64_t> in_window;  // endpoint -> ok writes completed in the window
   for (const auto& [endpoint, buckets] : acks) {
     if (const auto n = buckets.in(w.from, w.to)) in_window[endpoint] = n;
@@ -406,12 +378,14 @@ std::string describe_unknown(const TimeWindow& w, const std::map<std::string, st
 
 CheckerVerdict SingleWriterPass::finish(const FinalState& /*final*/) {
   CheckerVerdict v;
+  // The writes' own evidence stands whatever the probes saw.
+  const bool writes_overlap = writes_.finish(v, tr_);
   sort_samples(samples_);
   const SampleStats st = sample_stats(samples_, first_sample_.value_or(0), last_sample_);
   v.figures["probe_samples"] = count(st.samples);
   v.figures["probe_nodes"] = count(samples_.size());
   if (st.known == 0) {
-    v.status = CheckStatus::unknown;
+    v.status = writes_overlap ? CheckStatus::fail : CheckStatus::unknown;
     v.reasons.push_back(st.samples == 0 ? std::string("no probe state samples in the history")
                                         : fmt::format("none of the {} probe state samples said whether a node was "
                                                       "writable (all failed or malformed)",
@@ -460,7 +434,9 @@ CheckerVerdict SingleWriterPass::finish(const FinalState& /*final*/) {
   if (described.empty())
     described.push_back(
         fmt::format("never two writable nodes ({} samples from {} nodes)", st.samples, samples_.size()));
-  v.status = !overlaps.empty() ? CheckStatus::fail : !unknown.empty() ? CheckStatus::unknown : CheckStatus::pass;
+  v.status = !overlaps.empty() || writes_overlap ? CheckStatus::fail
+             : !unknown.empty()                  ? CheckStatus::unknown
+                                                 : CheckStatus::pass;
   v.reasons.insert(v.reasons.begin(), described.begin(), described.end());
   return v;
 }
@@ -468,7 +444,7 @@ CheckerVerdict SingleWriterPass::finish(const FinalState& /*final*/) {
 }  // namespace
 
 std::unique_ptr<CheckerPass> SingleWriterChecker::start() const {
-  return std::make_unique<SingleWriterPass>(probe_interval_);
+  return std::make_unique<SingleWriterPass>(options_);
 }
 
 }  // namespace haverify

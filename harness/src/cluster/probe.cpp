@@ -59,7 +59,8 @@ const char* const kNodeStateSql =
     "(SELECT timeline_id FROM pg_control_checkpoint())) "
     "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
     "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, "
-    "current_setting('transaction_read_only')";
+    "current_setting('transaction_read_only'), "
+    "(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint";
 
 std::vector<std::string> sample_node_over_ssh(SshTransport& ssh, const NodeSpec& node,
                                               std::chrono::milliseconds deadline, std::string* err) {
@@ -89,7 +90,7 @@ NodeStatus probe_node(const NodeSpec& node, std::chrono::milliseconds deadline) 
   if (node.postgres.probe == "ssh") {
     SshTransport ssh(node.ssh);
     auto fields = sample_node_over_ssh(ssh, node, deadline, &err);
-    if (fields.size() != 4) {
+    if (fields.size() != 5) {
       s.role = Role::down;
       s.detail = err;
     } else {

@@ -47,12 +47,13 @@ void RoleProber::loop(const NodeSpec& node) {
       if (conn)
         if (auto rows = pg_query_rows(conn.get(), kNodeStateSql, deadline_, &err); !rows.empty()) fields = rows[0];
     }
-    if (fields.size() == 4) {
+    if (fields.size() == 5) {
       const bool in_recovery = fields[0] == "t";
       role = in_recovery ? "standby" : "primary";
       const bool writable = !in_recovery && fields[3] == "off";
-      state = fmt::format(R"({{"in_recovery":{},"timeline":{},"lsn":"{}","writable":{}}})", in_recovery,
-                          fields[1].empty() ? "0" : fields[1], fields[2], writable);
+      state = fmt::format(R"({{"in_recovery":{},"timeline":{},"lsn":"{}","writable":{},"instance":{}}})",
+                          in_recovery, fields[1].empty() ? "0" : fields[1], fields[2], writable,
+                          fields[4].empty() ? "0" : fields[4]);
     } else {
       conn.reset();
     }

@@ -43,12 +43,30 @@ MemoryGrowthOptions memory_growth_options(const Scenario& sc) {
   return mg;
 }
 
+// single_writer attributes each acknowledged write to the node whose address
+// its server saw (when the probes have not named the server's instance).
+SingleWriterOptions single_writer_options(const Inventory& inv, const RunOptions& opts) {
+  SingleWriterOptions o;
+  o.probe_interval = static_cast<Nanos>(opts.probe_interval.count()) * 1'000'000;
+  std::set<std::string> shared;  // an address of two nodes (all on 127.0.0.1) names neither
+  const auto add = [&](const std::string& addr, const std::string& node) {
+    const auto [it, fresh] = o.node_of_address.emplace(addr, node);
+    if (!fresh && it->second != node) shared.insert(addr);
+  };
+  for (const auto& n : inv.nodes) {
+    add(n.postgres.host, n.name);
+    for (const auto& i : n.interfaces) add(address_without_prefix(i.address), n.name);
+  }
+  for (const auto& a : shared) o.node_of_address.erase(a);
+  return o;
+}
+
 // Everything the History hands its ops to: the checkers' and metrics' passes,
 // the streaming report writers and the runner's watches. Built before the
 // History and everything that appends to it, so it outlives them.
 struct RunSinks {
-  RunSinks(const Scenario& sc, const RunOptions& opts, const std::string& run_dir, Nanos start)
-      : single_writer(opts.probe_interval.count() * 1'000'000),
+  RunSinks(const Scenario& sc, const Inventory& inv, const RunOptions& opts, const std::string& run_dir, Nanos start)
+      : single_writer(single_writer_options(inv, opts)),
         memory_growth(memory_growth_options(sc)),
         checker_feed(checkers(sc)),
         history_out(run_dir + "/history.jsonl"),
@@ -131,7 +149,7 @@ RunSession::RunSession(const RunSessionParams& p)
   fs::create_directories(p.run_dir);
   // The History streams to disk and into the metrics and checker passes as
   // it is appended; it keeps no ops (docs/architecture.md).
-  sinks_ = std::make_unique<RunSinks>(sc_, p.opts, p.run_dir, start_);
+  sinks_ = std::make_unique<RunSinks>(sc_, inv_, p.opts, p.run_dir, start_);
   for (HistorySink* s : sinks_->all) history_.add_sink(s);
   history_.set_listener([this](const Op& op) { acks_.on_op(op); });
   driver_ = make_driver(inv_, pool_, p.driver);
@@ -315,6 +333,7 @@ void RunSession::close_reports() {
     row_.reason += (row_.reason.empty() ? "" : "; ") + e;
   }
   reports::write_results_csv(p_.run_dir + "/results.csv", {row_});
+  reports::write_checkers_txt(p_.run_dir + "/checkers.txt", row_.checkers);
 }
 
 }  // namespace

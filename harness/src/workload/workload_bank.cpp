@@ -18,8 +18,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 using workload_detail::ConnectFailLog;
+using workload_detail::kServerIdentityReturning;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
+using workload_detail::record_server;
 using workload_detail::run_setup_sql;
 using workload_detail::valid_table_name;
 
@@ -103,7 +105,7 @@ void BankWorkload::backoff() {
 
 void BankWorkload::run_client(int index) {
   const std::string process = fmt::format("{}{}", op::proc::bank_client_prefix, index);
-  const std::string read(op::fn::read), transfer(op::fn::transfer);
+  const std::string transfer(op::fn::transfer);
   const std::string node = endpoint_.describe();
   std::seed_seq seq{static_cast<std::uint32_t>(options_.seed), static_cast<std::uint32_t>(options_.seed >> 32),
                     static_cast<std::uint32_t>(index)};
@@ -115,6 +117,7 @@ void BankWorkload::run_client(int index) {
   PgConnPtr conn;
   ConnectFailLog connect_fails;
   std::int64_t op_no = 0;
+  bool identify = true;  // the connection's first transfer also says which server took it
 
   while (!stopping()) {
     if (!conn) {
@@ -125,29 +128,13 @@ void BankWorkload::run_client(int index) {
         backoff();
         continue;
       }
+      identify = true;
     }
 
     ++op_no;
     QueryOutcome o;
     if (options_.read_every > 0 && op_no % options_.read_every == 0) {
-      history_.record(process, OpType::invoke, read, "", node);
-      o = pg_exec(conn.get(), total_sql(options_.table, options_.run_id), options_.commit_deadline);
-      std::string err;
-      const auto total = o.is_ok() ? parse_total(o, &err) : std::nullopt;
-      if (total) {
-        std::string note = outcome_text(o);
-        if (total->second != options_.accounts) {
-          if (!note.empty()) note += "; ";
-          note += fmt::format("saw {} of {} accounts", total->second, options_.accounts);
-        }
-        history_.record(process, OpType::ok, read, std::to_string(total->first), node, std::move(note));
-        reads_ok_.fetch_add(1);
-      } else {
-        // A read changes nothing: a malformed result is a plain failure.
-        history_.record(process, o.is_ok() ? OpType::fail : op_type(o.kind), read, "", node,
-                        o.is_ok() ? err : outcome_text(o));
-        if (o.is_ok()) o.kind = QueryOutcome::failed;
-      }
+      o = read_total(conn.get(), process, node);
     } else {
       const int from = pick(rng);
       const int to = (from + other(rng)) % options_.accounts;  // never `from`
@@ -155,8 +142,8 @@ void BankWorkload::run_client(int index) {
       const std::string value = fmt::format("{},{},{}", from, to, amt);
       const std::string sql = fmt::format(
           "UPDATE {} SET balance = balance + CASE account WHEN {} THEN -{} ELSE {} END "
-          "WHERE run_id = {} AND account IN ({}, {})",
-          options_.table, from, amt, amt, options_.run_id, from, to);
+          "WHERE run_id = {} AND account IN ({}, {}){}",
+          options_.table, from, amt, amt, options_.run_id, from, to, identify ? kServerIdentityReturning : "");
       history_.record(process, OpType::invoke, transfer, value, node);
       o = pg_exec(conn.get(), sql, options_.commit_deadline);
       std::string note = outcome_text(o);
@@ -167,6 +154,8 @@ void BankWorkload::run_client(int index) {
           note += fmt::format("updated {} of 2 rows", *n ? n : "?");
         }
         transfers_acked_.fetch_add(1);
+        if (identify) record_server(history_, process, node, o);
+        identify = false;
       }
       history_.record(process, op_type(o.kind), transfer, value, node, std::move(note));
     }
@@ -178,6 +167,29 @@ void BankWorkload::run_client(int index) {
     conn.reset();  // unknown, lost, or rejected (e.g. read-only): reconnect
     backoff();
   }
+}
+
+QueryOutcome BankWorkload::read_total(PGconn* conn, const std::string& process, const std::string& node) {
+  const std::string read(op::fn::read);
+  history_.record(process, OpType::invoke, read, "", node);
+  QueryOutcome o = pg_exec(conn, total_sql(options_.table, options_.run_id), options_.commit_deadline);
+  std::string err;
+  const auto total = o.is_ok() ? parse_total(o, &err) : std::nullopt;
+  if (total) {
+    std::string note = outcome_text(o);
+    if (total->second != options_.accounts) {
+      if (!note.empty()) note += "; ";
+      note += fmt::format("saw {} of {} accounts", total->second, options_.accounts);
+    }
+    history_.record(process, OpType::ok, read, std::to_string(total->first), node, std::move(note));
+    reads_ok_.fetch_add(1);
+  } else {
+    // A read changes nothing: a malformed result is a plain failure.
+    history_.record(process, o.is_ok() ? OpType::fail : op_type(o.kind), read, "", node,
+                    o.is_ok() ? err : outcome_text(o));
+    if (o.is_ok()) o.kind = QueryOutcome::failed;
+  }
+  return o;
 }
 
 std::optional<std::int64_t> bank_read_total(PGconn* conn, const std::string& table, std::int64_t run_id,

@@ -81,6 +81,42 @@ inline void run_setup_sql(const PgTarget& endpoint, const std::string& what, con
         fmt::format("{} prepare: {} on {}: {}", what, table, endpoint.describe(), outcome_text(o)));
 }
 
+// Appended to the first write on a client's new connection: the server that
+// took the write (behind pgpool, a VIP or a host list): its address and port
+// as it sees them (empty / 0 over a Unix socket) and its instance, the
+// postmaster's start time in microseconds, which the probes also read
+// (kNodeStateSql). Part of the write, so a load-balancing proxy cannot send
+// it to another server than the write's.
+inline constexpr const char* kServerIdentityReturning =
+    " RETURNING coalesce(host(inet_server_addr()), ''), coalesce(inet_server_port(), 0), "
+    "(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint";
+
+// After an acknowledged write that carried kServerIdentityReturning: records
+// {ok, server, {"addr":"..","port":n,"instance":n}} for the client's
+// connection, or {fail, server, "", why} when the result does not say. Every
+// acknowledged write of the connection is the server's
+// (docs/checkers.md, single_writer).
+inline void record_server(History& history, const std::string& process, const std::string& node,
+                          const QueryOutcome& o) {
+  const PGresult* r = o.result.get();
+  const std::string f(op::fn::server);
+  if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1 || PQnfields(r) != 3) {
+    history.record(process, OpType::fail, f, "", node, "the write returned no server identity");
+    return;
+  }
+  const std::string port = PQgetvalue(r, 0, 1), instance = PQgetvalue(r, 0, 2);
+  const auto digits = [](const std::string& v) {
+    return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!digits(port) || !digits(instance)) {
+    history.record(process, OpType::fail, f, "", node, fmt::format("malformed server identity '{}'", instance));
+    return;
+  }
+  history.record(process, OpType::ok, f,
+                 fmt::format(R"({{"addr":"{}","port":{},"instance":{}}})", PQgetvalue(r, 0, 0), port, instance),
+                 node);
+}
+
 inline OpType op_type(QueryOutcome::Kind k) {
   switch (k) {
     case QueryOutcome::ok:

@@ -17,8 +17,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kIdsPerRun = 1'000'000'000;
 using workload_detail::ConnectFailLog;
+using workload_detail::kServerIdentityReturning;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
+using workload_detail::record_server;
 using workload_detail::run_setup_sql;
 using workload_detail::valid_table_name;
 
@@ -80,6 +82,7 @@ void LedgerWorkload::run_client(int index) {
   const std::string node = endpoint_.describe();
   PgConnPtr conn;
   ConnectFailLog connect_fails;
+  bool identify = true;  // the connection's first write also says which server took it
 
   while (!stopping()) {
     if (!conn) {
@@ -90,17 +93,22 @@ void LedgerWorkload::run_client(int index) {
         backoff();
         continue;
       }
+      identify = true;
     }
 
     const std::int64_t seq = next_seq_.fetch_add(1);
     if (seq >= kIdsPerRun) break;  // id space of this run exhausted
     const std::int64_t id = options_.run_id * kIdsPerRun + seq;
     std::string value = std::to_string(id);
-    const std::string sql = fmt::format("INSERT INTO {}(id, client, run_id) VALUES ({}, {}, {})", options_.table, id,
-                                        index, options_.run_id);
+    const std::string sql = fmt::format("INSERT INTO {}(id, client, run_id) VALUES ({}, {}, {}){}", options_.table, id,
+                                        index, options_.run_id, identify ? kServerIdentityReturning : "");
 
     history_.record(process, OpType::invoke, write, value, node);
     QueryOutcome o = pg_exec(conn.get(), sql, options_.commit_deadline);
+    if (identify && o.kind == QueryOutcome::ok) {
+      record_server(history_, process, node, o);
+      identify = false;
+    }
     history_.record(process, op_type(o.kind), write, std::move(value), node, outcome_text(o));
 
     if (o.kind == QueryOutcome::ok) {

@@ -34,12 +34,15 @@ PgTarget endpoint_target(const Inventory& inv);
 std::string address_without_prefix(const std::string& cidr);
 
 // One row: pg_is_in_recovery() (t|f), the timeline the node is on (a
-// primary's insert timeline, a standby's received timeline), its LSN, and
-// transaction_read_only (on|off).
+// primary's insert timeline, a standby's received timeline), its LSN,
+// transaction_read_only (on|off), and the server instance: its postmaster's
+// start time in microseconds since the epoch, which tells apart every
+// PostgreSQL server of the cluster and each restart of one (the writes name
+// the same instance: workload_common.hpp, kServerIdentitySql).
 extern const char* const kNodeStateSql;
 
 // kNodeStateSql through SSH and psql on the node (postgres.probe: ssh): the
-// row's fields ("t", "3", "0/3000148", "off"); empty with *err set when the
+// row's fields ("t", "3", "0/3000148", "off", "1796550000123456"); empty with *err set when the
 // command fails.
 std::vector<std::string> sample_node_over_ssh(SshTransport& ssh, const NodeSpec& node,
                                               std::chrono::milliseconds deadline, std::string* err);

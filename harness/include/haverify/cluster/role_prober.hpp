@@ -14,7 +14,8 @@ namespace haverify {
 // Samples every node every `interval` on its own connection (over the
 // node's postgres address, the management LAN in the lab) and records:
 //  - each sample: {process: probe, f: state, node, type ok with value
-//    {"in_recovery":b,"timeline":n,"lsn":"x/y","writable":b}, or type fail};
+//    {"in_recovery":b,"timeline":n,"lsn":"x/y","writable":b,"instance":n}, or
+//    type fail} (instance: see kNodeStateSql);
 //    writable = it answered, is not in recovery and is not read-only (the
 //    probe never writes: see probe.cpp);
 //  - each role change: {process: probe, f: role, value: primary|standby|down}.

@@ -61,6 +61,8 @@ class BankWorkload final : public Workload {
 
  private:
   void run_client(int index);
+  // One snapshot read of the total, recorded as invoke -> ok | fail | info.
+  QueryOutcome read_total(PGconn* conn, const std::string& process, const std::string& node);
   void backoff();
   bool stopping() const { return clients_.stopping(); }
 

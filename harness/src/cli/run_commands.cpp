@@ -139,6 +139,9 @@ void add_run(CLI::App& app, Commands& out) {
   run->add_option("--plan", o.plan_path, "run the rows of a plan sheet (plan.csv) and fill in its result columns");
   run->add_option("--plan-out", o.plan_out, "write the filled-in sheet here instead of over --plan");
   run->add_flag("--shuffle", o.shuffle, "run the items in an order drawn from the seed");
+  run->add_flag("--repair-at-setup", o.repair_at_setup,
+                "repair a cluster that is unhealthy before a run's steps (power-on, rejoin, unblock; noted in the "
+                "row) instead of failing the run");
   run->add_option("--shard", c->shard,
                   "i/n: run only the items at positions p (in the seeded order) with p % n == i-1");
   o.inventory_path = lab_inventory_path();

@@ -266,7 +266,15 @@ void read_timeout_step(const StepEntry& e, Step& s) {
   s.kind = recover ? StepKind::recover : StepKind::await_writes;
   MapReader r(e.ctx, e.value, e.path);
   s.duration = r.get_duration("timeout", std::chrono::milliseconds(recover ? 120000 : 60000));
-  if (recover) s.settle = r.get_duration("settle", s.settle);
+  if (recover) {
+    s.settle = r.get_duration("settle", s.settle);
+    const std::string repair = r.get_string("repair", "forbidden");
+    if (repair != "allowed" && repair != "forbidden")
+      e.ctx.error(r.child("repair"), r.key_path("repair"),
+                  "expected 'allowed' or 'forbidden' (whether haverify may repair the cluster without the run "
+                  "failing: docs/scenarios.md)");
+    s.repair_allowed = repair == "allowed";
+  }
   r.finish();
 }
 

@@ -8,6 +8,8 @@
 #include "haverify/cluster/health.hpp"
 #include "haverify/cluster/observe.hpp"
 #include "haverify/core/cancel.hpp"
+#include "haverify/core/clock.hpp"
+#include "haverify/core/errors.hpp"
 #include "haverify/core/op.hpp"
 #include "haverify/run/run_log.hpp"
 
@@ -23,18 +25,43 @@ const std::string kRunner(op::proc::runner);
 // One recover(): its deadline and the rate limits of its rejoins and unblocks.
 class Recovery {
  public:
-  Recovery(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
-           std::chrono::milliseconds timeout, std::chrono::milliseconds settle)
+  Recovery(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history, const RecoverOptions& o)
       : inv_(inv),
         driver_(driver),
         pool_(pool),
         history_(history),
-        timeout_(timeout),
-        settle_(settle),
-        until_(Clock::now() + timeout) {}
+        timeout_(o.timeout),
+        settle_(o.settle),
+        repair_(o.mode != RepairMode::wait_only),
+        until_(Clock::now() + o.timeout) {}
 
-  void run() {
-    history_.record(kRunner, OpType::invoke, std::string(op::fn::recover), "");
+  // The `recover` op's value: what this recover may do.
+  static std::string mode_text(const RecoverOptions& o) {
+    std::string m = o.mode == RepairMode::wait_only ? "wait only"
+                    : o.mode == RepairMode::allowed ? "repair: allowed"
+                                                    : "";
+    if (o.context.empty()) return m;
+    return m.empty() ? o.context : o.context + ", " + m;
+  }
+
+  void run(const std::string& value) {
+    const std::string f(op::fn::recover);
+    history_.record(kRunner, OpType::invoke, f, value);
+    try {
+      const std::string primary = until_healthy();
+      history_.record(kRunner, OpType::ok, f, primary);
+    } catch (const std::exception& e) {
+      history_.record(kRunner, OpType::fail, f, value, "", e.what());
+      throw;
+    }
+  }
+
+ private:
+  static constexpr auto kRejoinGrace = 20s;
+  static constexpr auto kUnblockGrace = 20s;
+
+  // The loop of run(); returns the primary.
+  std::string until_healthy() {
     Health h;
     constexpr Clock::time_point kUnhealthy = Clock::time_point::min();
     Clock::time_point healthy_since = kUnhealthy;  // healthy in every round since
@@ -42,7 +69,7 @@ class Recovery {
       // Every round: a node may be switched off while we wait (the manager
       // fences it: a Pacemaker node whose corosync died), so power is checked
       // again each time, not just once.
-      power_on_what_is_off();
+      if (repair_) power_on_what_is_off();
       const ClusterObservation o = observe_cluster(inv_, driver_);
       h = assess_health(o);
       if (h.ok()) {
@@ -51,10 +78,9 @@ class Recovery {
         if (Clock::now() - healthy_since >= settle_ || Clock::now() > until_ || cancel::requested()) break;
       } else {
         healthy_since = kUnhealthy;
-        if (Clock::now() > until_ || cancel::requested())
-          throw HarnessFailure(fmt::format("recover: cluster not healthy after {} s: {}{}", timeout_.count() / 1000,
-                                           h.why(), last_error_.empty() ? "" : "; last rejoin error: " + last_error_));
-        if (!h.primary.empty()) {
+        if (cancel::requested()) throw HarnessFailure(cancel::reason());
+        if (Clock::now() > until_) throw ClusterDefect(not_healthy(h));
+        if (repair_ && !h.primary.empty()) {
           const auto why = rejoin_reasons(o, h);
           unblock_stale(h, why);
           for (const auto& [node, reason] : why) rejoin(node, h.primary, reason);
@@ -62,12 +88,18 @@ class Recovery {
       }
       cancel::sleep_for(500ms);
     }
-    history_.record(kRunner, OpType::ok, std::string(op::fn::recover), h.primary);
+    return h.primary;
   }
 
- private:
-  static constexpr auto kRejoinGrace = 20s;
-  static constexpr auto kUnblockGrace = 20s;
+  std::string not_healthy(const Health& h) const {
+    if (!repair_)
+      return fmt::format(
+          "cluster not healthy before the steps (waited {:.3f} s): {}; haverify did not repair it (it repairs at setup "
+          "only with --repair-at-setup)",
+          ms_to_s(timeout_), h.why());
+    return fmt::format("recover: cluster not healthy after {:.3f} s: {}{}", ms_to_s(timeout_), h.why(),
+                       last_error_.empty() ? "" : "; last rejoin error: " + last_error_);
+  }
 
   std::chrono::milliseconds left() const {
     return std::max(std::chrono::milliseconds(1000),
@@ -137,6 +169,7 @@ class Recovery {
   History& history_;
   const std::chrono::milliseconds timeout_;
   const std::chrono::milliseconds settle_;
+  const bool repair_;  // power on, rejoin, unblock (not in wait_only mode)
   const Clock::time_point until_;
   std::map<std::string, Clock::time_point> rejoined_, blocked_since_;
   std::string last_error_;
@@ -145,16 +178,18 @@ class Recovery {
 }  // namespace
 
 void recover(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
-             std::chrono::milliseconds timeout, std::chrono::milliseconds settle) {
-  Recovery(inv, driver, pool, history, timeout, settle).run();
+             const RecoverOptions& options) {
+  Recovery(inv, driver, pool, history, options).run(Recovery::mode_text(options));
 }
 
 void wait_healthy(const Inventory& inv, ClusterDriver& driver, TransportPool& pool, History& history,
-                  std::chrono::milliseconds timeout) {
+                  const RecoverOptions& options) {
   const Health h = assess_health(observe_cluster(inv, driver));
   if (h.ok()) return;
-  run_log(fmt::format("cluster not healthy ({}); recovering", h.why()));
-  recover(inv, driver, pool, history, timeout);
+  run_log(fmt::format(
+      "cluster not healthy ({}); {}", h.why(),
+      options.mode == RepairMode::wait_only ? "waiting (no repair without --repair-at-setup)" : "recovering"));
+  recover(inv, driver, pool, history, options);
 }
 
 }  // namespace haverify

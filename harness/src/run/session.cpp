@@ -74,7 +74,7 @@ struct RunSinks {
         throughput_out(run_dir + "/throughput.csv", start,
                        sc.sampler ? sc.sampler->interval : std::chrono::milliseconds(1000)) {
     if (sc.sampler) series_out.emplace(run_dir + "/series.csv", start);
-    all = {&history_out, &events_out, &throughput_out, &metrics_pass, &checker_feed, &first_inject, &unblocks};
+    all = {&history_out, &events_out, &throughput_out, &metrics_pass, &checker_feed, &first_inject, &repairs};
     if (series_out) all.push_back(&*series_out);
   }
   std::vector<const Checker*> checkers(const Scenario& sc) const {
@@ -97,7 +97,7 @@ struct RunSinks {
   reports::ThroughputCsvWriter throughput_out;
   std::optional<reports::SeriesCsvWriter> series_out;
   FirstInjectWatch first_inject;
-  UnblockWatch unblocks;
+  RepairWatch repairs;
   std::vector<HistorySink*> all;
 };
 
@@ -135,7 +135,8 @@ class RunSession {
   std::unique_ptr<ProcessSampler> sampler_;
   std::unique_ptr<ClusterOps> cluster_ops_;
   FinalState final_state_;
-  std::string error_;
+  std::string error_;   // haverify's own failure: verdict error (exit 3)
+  std::string defect_;  // the cluster stopped the steps (ClusterDefect): verdict fail
 };
 
 RunSession::RunSession(const RunSessionParams& p)
@@ -195,6 +196,11 @@ reports::RunRow RunSession::run() {
     try {
       setup();
       for (const auto& step : sc_.steps) run_step_logged(ctx, step);
+    } catch (const ClusterDefect& e) {
+      // The cluster misbehaved: a finding. The row keeps every checker's verdict.
+      defect_ = e.what();
+      history_.record(kRunner, OpType::fail, std::string(op::fn::run), "cluster defect", "", defect_);
+      run_log("cluster defect: " + defect_);
     } catch (const std::exception& e) {
       error_ = e.what();
       history_.record(kRunner, OpType::fail, std::string(op::fn::run), "", "", error_);
@@ -212,7 +218,9 @@ reports::RunRow RunSession::run() {
 void RunSession::setup() {
   const std::string setup(op::fn::setup);
   history_.record(kRunner, OpType::invoke, setup, sc_.name);
-  wait_healthy(inv_, *driver_, pool_, history_, sc_.setup_timeout);
+  wait_healthy(inv_, *driver_, pool_, history_,
+               RecoverOptions{sc_.setup_timeout, 0ms,
+                              p_.opts.repair_at_setup ? RepairMode::allowed : RepairMode::wait_only, "setup"});
   { std::ofstream(p_.run_dir + "/status-before.txt") << driver_->status_text(2000ms); }
   if (sc_.ledger) workloads_.prepare("ledger", p_.opts.workload_setup_deadline);
   if (sc_.bank) workloads_.prepare("bank", p_.opts.workload_setup_deadline);
@@ -294,13 +302,17 @@ void RunSession::compose_verdict() {
   row_.checkers = sinks_->checker_feed.finish(final_state_);
   if (sc_.expect || sc_.has_await_writes())
     row_.checkers.push_back(judge_expectation(sc_.expect, row_.metrics, final_state_));
+  if (auto r = repairs_verdict(sinks_->repairs.repairs())) row_.checkers.push_back(std::move(*r));
   for (const auto& [k, v] : merged_figures(row_.checkers)) row_.metrics.figures[k] = v;
   row_.target = fmt::format("{}", fmt::join(target_labels_, " & "));
   const auto& skipped = cluster_ops_->skipped();
   const std::string skipped_note = skipped.empty() ? "" : fmt::format("skipped: {}", fmt::join(skipped, ", "));
   if (!error_.empty()) {
+    // haverify's own failure; what the checkers found is kept beside it.
     row_.verdict = "error";
     row_.reason = error_;
+    for (const auto& cv : row_.checkers)
+      if (cv.status != CheckStatus::pass) row_.reason += "; " + format_verdict(cv);
     if (!skipped_note.empty()) row_.reason += "; " + skipped_note;
     return;
   }
@@ -309,9 +321,10 @@ void RunSession::compose_verdict() {
   std::vector<std::string> reasons;
   for (const auto& cv : row_.checkers)
     if (cv.status != CheckStatus::pass) reasons.push_back(format_verdict(cv));
-  if (!v.pass || c == CheckStatus::fail) {
+  if (!defect_.empty() || !v.pass || c == CheckStatus::fail) {
     row_.verdict = "fail";
     if (!v.pass) reasons.insert(reasons.begin(), v.reason);
+    if (!defect_.empty()) reasons.insert(reasons.begin(), "cluster defect: " + defect_);
   } else if (c == CheckStatus::unknown) {
     row_.verdict = "unknown";
   } else {
@@ -319,7 +332,8 @@ void RunSession::compose_verdict() {
     reasons.push_back(fmt::format("{}; {} checkers passed", v.reason, row_.checkers.size()));
   }
   if (!skipped_note.empty()) reasons.push_back(skipped_note);
-  if (const std::string n = sinks_->unblocks.note(); !n.empty()) reasons.push_back(n);
+  if (const auto& setup = sinks_->repairs.repairs().at_setup; !setup.empty())
+    reasons.push_back(fmt::format("repaired at setup (--repair-at-setup): {}", fmt::join(setup, "; ")));
   row_.reason = fmt::format("{}", fmt::join(reasons, "; "));
 }
 

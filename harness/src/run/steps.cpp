@@ -200,7 +200,9 @@ std::optional<std::string> run_step(StepContext& ctx, const Step& step) {
       step_await_writes(ctx, step);
       break;
     case StepKind::recover:
-      recover(ctx.inv, ctx.driver, ctx.pool, ctx.history, step.duration, step.settle);
+      recover(ctx.inv, ctx.driver, ctx.pool, ctx.history,
+              RecoverOptions{step.duration, step.settle,
+                             step.repair_allowed ? RepairMode::allowed : RepairMode::findings, ""});
       break;
   }
   return std::nullopt;

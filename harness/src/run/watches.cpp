@@ -43,15 +43,69 @@ std::optional<Nanos> FirstInjectWatch::wall() const {
   return w == kNone ? std::nullopt : std::optional<Nanos>(w);
 }
 
-void UnblockWatch::on_op(const Op& op) {
-  if (!op::is(op, op::proc::runner, op::fn::unblock) || op.type != OpType::ok) return;
-  std::lock_guard lock(mu_);
-  notes_.push_back(fmt::format("{} ({})", op.node, op.value));
+namespace {
+
+// An op that says the scenario itself acted on its node.
+bool touches(const Op& op) {
+  if (op.node.empty() || op.type != OpType::invoke) return false;
+  if (op::is(op, op::proc::nemesis, op::fn::inject)) return true;
+  if (op::is_from(op, op::proc::exec) || op::is_from(op, op::proc::cluster)) return true;
+  return op::is_from(op, op::proc::driver) && op.f != op::fn::detect;
 }
 
-std::string UnblockWatch::note() const {
+}  // namespace
+
+void RepairWatch::on_op(const Op& op) {
   std::lock_guard lock(mu_);
-  return notes_.empty() ? std::string() : fmt::format("recover unblocked {}", fmt::join(notes_, ", "));
+  if (touches(op)) {
+    touched_.insert(op.node);
+  } else if (op::is(op, op::proc::probe, op::fn::role)) {
+    // A failover deposed it: rejoining the old primary is part of any failover.
+    if (role_[op.node] == "primary" && op.value != "primary") touched_.insert(op.node);
+    role_[op.node] = op.value;
+  } else if (op::is(op, op::proc::runner, op::fn::setup)) {
+    in_setup_ = op.type == OpType::invoke;
+  } else if (op::is(op, op::proc::runner, op::fn::recover)) {
+    allowed_ = op.type == OpType::invoke && op.value.find("repair: allowed") != std::string::npos;
+  } else if (op.type == OpType::invoke && op::is(op, op::proc::runner, op::fn::unblock)) {
+    repair(op, fmt::format("unblock {} ({})", op.node, op.value));
+  } else if (op.type == OpType::invoke && op::is(op, op::proc::runner, op::fn::rejoin)) {
+    if (in_setup_ || !touched_.count(op.node))
+      repair(op,
+             fmt::format("rejoin {}{} ({})", op.node, in_setup_ ? "" : ", which the scenario did not touch", op.value));
+  } else if (in_setup_ && op::is(op, op::proc::runner, op::fn::power_on)) {
+    repair(op, fmt::format("power on {}", op.node));
+  }
+}
+
+void RepairWatch::repair(const Op& op, std::string what) {
+  what += fmt::format(" at {}", format_wall_ns(op.wall_ns));
+  auto& list = in_setup_ ? r_.at_setup : allowed_ ? r_.allowed : r_.needed;
+  list.push_back(std::move(what));
+}
+
+RepairWatch::Repairs RepairWatch::repairs() const {
+  std::lock_guard lock(mu_);
+  return r_;
+}
+
+std::optional<CheckerVerdict> repairs_verdict(const RepairWatch::Repairs& r) {
+  if (r.needed.empty() && r.allowed.empty()) return std::nullopt;
+  CheckerVerdict v;
+  v.checker = "repairs";
+  v.figures["repairs"] = static_cast<double>(r.needed.size() + r.allowed.size());
+  if (!r.needed.empty()) {
+    v.status = CheckStatus::fail;
+    v.reasons.push_back(fmt::format(
+        "needed repair: {}: the cluster did not recover on its own, so its next real failure could be an outage "
+        "(a scenario that expects it says recover: {{repair: allowed}})",
+        fmt::join(r.needed, "; ")));
+  } else {
+    v.status = CheckStatus::pass;
+  }
+  if (!r.allowed.empty())
+    v.reasons.push_back(fmt::format("repair allowed by the scenario: {}", fmt::join(r.allowed, "; ")));
+  return v;
 }
 
 void record_detect_events(ClusterDriver& driver, History& history, Nanos inject_wall_ns) {

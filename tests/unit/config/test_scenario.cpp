@@ -265,3 +265,19 @@ TEST_CASE("recover: settle is how long health must hold; await_writes has none",
     CHECK(std::string(e.what()).find("settle': unknown key") != std::string::npos);
   }
 }
+
+TEST_CASE("recover: repair is allowed or forbidden (the default), anything else is an error", "[unit]") {
+  auto sc = parse_scenario(
+      "steps:\n  - recover: {repair: allowed}\n  - recover: {repair: forbidden}\n  - recover: {}\n", "r.yaml");
+  REQUIRE(sc.steps.size() == 3);
+  CHECK(sc.steps[0].repair_allowed);
+  CHECK_FALSE(sc.steps[1].repair_allowed);
+  CHECK_FALSE(sc.steps[2].repair_allowed);
+  try {
+    parse_scenario("steps:\n  - recover: {repair: yes}\n", "r.yaml");
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("r.yaml:2:23: key 'steps[0].recover.repair': expected 'allowed' or 'forbidden'") !=
+          std::string::npos);
+  }
+}

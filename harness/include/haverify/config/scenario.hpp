@@ -70,6 +70,9 @@ struct Step {
   // recover: how long the cluster must stay healthy before recover is done (a manager
   // that just restarted may withdraw a standby's promotability a few seconds later).
   std::chrono::milliseconds settle{10000};
+  // recover: {repair: allowed}: what recover repairs beyond powering on and
+  // rejoining what the scenario broke is noted, not a failure.
+  bool repair_allowed = false;
   std::vector<FaultSpec> faults;    // inject: one or more, fired at once (docs/scenarios.md)
   std::string heal_id;              // heal: id or "all"
   ExecSpec exec;                    // exec

@@ -7,8 +7,10 @@
 // that did not take effect, a heal that failed). Every exception class of
 // haverify derives from one of them (ConfigError, PlanError, CsvReadError,
 // TransportError: usage; FaultError: harness), so `main` maps any exception
-// to its exit code in one place (exit_status_of). A cluster defect is never
-// an exception: it is a verdict (`fail`, exit 1).
+// to its exit code in one place (exit_status_of). A cluster defect is a
+// verdict (`fail`, exit 1): a ClusterDefect thrown while a run goes on (the
+// cluster did not become healthy) ends the run's steps, and the session
+// turns it into a `fail` row that keeps every checker's verdict.
 #include <stdexcept>
 #include <string>
 
@@ -38,10 +40,20 @@ class HarnessFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The cluster misbehaved so that the run could not go on (it did not become
+// healthy within the deadline): a finding, not haverify's failure (exit 1).
+class ClusterDefect : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // The exit status an exception that reached `main` stands for: usage for a
-// UsageError, harness for anything else (a HarnessFailure, or a bug).
+// UsageError, verdict_failed for a ClusterDefect, harness for anything else
+// (a HarnessFailure, or a bug).
 inline ExitStatus exit_status_of(const std::exception& e) {
-  return dynamic_cast<const UsageError*>(&e) ? ExitStatus::usage : ExitStatus::harness;
+  if (dynamic_cast<const UsageError*>(&e)) return ExitStatus::usage;
+  if (dynamic_cast<const ClusterDefect*>(&e)) return ExitStatus::verdict_failed;
+  return ExitStatus::harness;
 }
 
 }  // namespace haverify

@@ -48,6 +48,10 @@ struct RunOptions {
   std::string plan_out;
   // The pg_ctl drivers' rejoin script; empty: default_rejoin_script().
   std::string rejoin_script;
+  // A cluster unhealthy before a run's steps is repaired (power-on, rejoin,
+  // unblock) and the run goes on; without it the run fails with what was
+  // unhealthy (haverify waits setup_timeout for health, touching nothing).
+  bool repair_at_setup = false;
   bool shuffle = false;  // order the runs with the seed
   int shard_index = 1;   // --shard i/n: run the items at positions p with p % n == i - 1
   int shard_count = 1;

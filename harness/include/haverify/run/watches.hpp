@@ -6,9 +6,11 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "haverify/check/checker.hpp"
 #include "haverify/cluster/driver.hpp"
 #include "haverify/core/history.hpp"
 
@@ -39,17 +41,34 @@ class FirstInjectWatch final : public HistorySink {
   std::atomic<Nanos> wall_{kNone};
 };
 
-// Nodes recover() had to unblock (the manager would not have promoted them):
-// named in the row's reason, since the run only passed because of it.
-class UnblockWatch final : public HistorySink {
+// What haverify had to repair (issue 13, "interventions are findings"):
+// recover's rejoin of a node the scenario did not touch (no fault, exec or
+// planned operation named it, and no failover deposed it) and every unblock
+// (a standby the manager would not promote). At setup (--repair-at-setup)
+// every power-on, rejoin and unblock. Power-ons and rejoins of what the
+// scenario broke are not repairs.
+class RepairWatch final : public HistorySink {
  public:
   void on_op(const Op& op) override;
-  std::string note() const;  // "recover unblocked node2 (why)", or ""
+  struct Repairs {
+    std::vector<std::string> needed;    // in recover steps: findings
+    std::vector<std::string> allowed;   // in recover: {repair: allowed} steps
+    std::vector<std::string> at_setup;  // before the steps, with --repair-at-setup
+  };
+  Repairs repairs() const;
 
  private:
+  void repair(const Op& op, std::string what);
   mutable std::mutex mu_;
-  std::vector<std::string> notes_;
+  bool in_setup_ = false, allowed_ = false;
+  std::set<std::string> touched_;
+  std::map<std::string, std::string> role_;  // node -> its last probed role
+  Repairs r_;
 };
+
+// The repairs as a verdict: none -> nullopt; needed -> `repairs` fail
+// ("needed repair: ..."); only allowed ones -> pass with them as the reason.
+std::optional<CheckerVerdict> repairs_verdict(const RepairWatch::Repairs& r);
 
 // When the manager noticed the fault (t_detect), from its logs: each event
 // after the first injection goes into the History as {driver, detect}, with

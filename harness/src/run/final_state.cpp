@@ -73,11 +73,40 @@ FinalState read_final_state(const Inventory& inv, ClusterDriver& driver, const F
     const auto it = states.find(ns.node);
     ns.streaming_from_primary = it != states.end() && it->second.state == "streaming";
   }
-  if (!opts.bank_table.empty()) f.bank_total = bank_read_total(conn.get(), opts.bank_table, opts.run_id, 10s, &err);
+  if (!opts.bank_table.empty()) {
+    f.bank_total = bank_read_total(conn.get(), opts.bank_table, opts.run_id, 10s, &err);
+    f.bank_log = read_bank_log(conn.get(), opts, 30s);
+  }
   return f;
 }
 
-namespace {}  // namespace
+std::optional<FinalState::BankLog> read_bank_log(PGconn* conn, const FinalStateOptions& opts,
+                                                 std::chrono::milliseconds deadline) {
+  const std::string& t = opts.bank_table;
+  const std::int64_t r = opts.run_id;
+  std::string err;
+  FinalState::BankLog log;
+  const auto ids = pg_query_rows(conn, fmt::format("SELECT id FROM {}_transfers WHERE run_id = {} ORDER BY id", t, r),
+                                 deadline, &err);
+  if (!err.empty()) return std::nullopt;
+  log.applied_ids.reserve(ids.size());
+  for (const auto& row : ids) log.applied_ids.push_back(std::stoll(row.at(0)));
+  const auto off = pg_query_rows(
+      conn,
+      fmt::format("SELECT b.account, b.balance, {2} + coalesce(d.delta, 0), count(*) OVER () FROM {0} b LEFT JOIN "
+                  "(SELECT account, sum(delta) AS delta FROM (SELECT from_account AS account, -amount AS delta FROM "
+                  "{0}_transfers WHERE run_id = {1} UNION ALL SELECT to_account, amount FROM {0}_transfers WHERE "
+                  "run_id = {1}) x GROUP BY account) d USING (account) WHERE b.run_id = {1} AND b.balance <> {2} + "
+                  "coalesce(d.delta, 0) ORDER BY b.account LIMIT 10",
+                  t, r, opts.bank_initial_balance),
+      deadline, &err);
+  if (!err.empty()) return std::nullopt;
+  for (const auto& row : off) {
+    log.mismatched_accounts = std::stoll(row.at(3));
+    log.mismatches.push_back(fmt::format("account {}: balance {}, the log says {}", row.at(0), row.at(1), row.at(2)));
+  }
+  return log;
+}
 
 // "Has the run's final state converged?": a single primary that answers,
 // every other node a converged standby (cluster/health.hpp) holding the

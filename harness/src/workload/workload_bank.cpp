@@ -81,7 +81,9 @@ void BankWorkload::prepare(const PgTarget& endpoint, const BankOptions& options,
       "CREATE TABLE IF NOT EXISTS {0}(run_id bigint not null, account int not null, balance bigint not null, "
       "primary key (run_id, account)); "
       "INSERT INTO {0}(run_id, account, balance) SELECT {1}, a, {2} FROM generate_series(0, {3}) AS a "
-      "ON CONFLICT (run_id, account) DO NOTHING",
+      "ON CONFLICT (run_id, account) DO NOTHING; "
+      "CREATE TABLE IF NOT EXISTS {0}_transfers(run_id bigint not null, id bigint not null, from_account int not "
+      "null, to_account int not null, amount bigint not null, primary key (run_id, id))",
       options.table, options.run_id, options.initial_balance, options.accounts - 1);
   run_setup_sql(endpoint, "bank", options.table, sql, deadline, options.tcp_user_timeout_ms);
 }
@@ -105,14 +107,10 @@ void BankWorkload::backoff() {
 
 void BankWorkload::run_client(int index) {
   const std::string process = fmt::format("{}{}", op::proc::bank_client_prefix, index);
-  const std::string transfer(op::fn::transfer);
   const std::string node = endpoint_.describe();
   std::seed_seq seq{static_cast<std::uint32_t>(options_.seed), static_cast<std::uint32_t>(options_.seed >> 32),
                     static_cast<std::uint32_t>(index)};
   std::mt19937_64 rng(seq);
-  std::uniform_int_distribution<int> pick(0, options_.accounts - 1);
-  std::uniform_int_distribution<int> other(1, options_.accounts - 1);
-  std::uniform_int_distribution<std::int64_t> amount(1, options_.max_amount);
 
   PgConnPtr conn;
   ConnectFailLog connect_fails;
@@ -136,28 +134,7 @@ void BankWorkload::run_client(int index) {
     if (options_.read_every > 0 && op_no % options_.read_every == 0) {
       o = read_total(conn.get(), process, node);
     } else {
-      const int from = pick(rng);
-      const int to = (from + other(rng)) % options_.accounts;  // never `from`
-      const std::int64_t amt = amount(rng);
-      const std::string value = fmt::format("{},{},{}", from, to, amt);
-      const std::string sql = fmt::format(
-          "UPDATE {} SET balance = balance + CASE account WHEN {} THEN -{} ELSE {} END "
-          "WHERE run_id = {} AND account IN ({}, {}){}",
-          options_.table, from, amt, amt, options_.run_id, from, to, identify ? kServerIdentityReturning : "");
-      history_.record(process, OpType::invoke, transfer, value, node);
-      o = pg_exec(conn.get(), sql, options_.commit_deadline);
-      std::string note = outcome_text(o);
-      if (o.is_ok()) {
-        const char* n = o.result ? PQcmdTuples(o.result.get()) : "";
-        if (std::string_view(n) != "2") {
-          if (!note.empty()) note += "; ";
-          note += fmt::format("updated {} of 2 rows", *n ? n : "?");
-        }
-        transfers_acked_.fetch_add(1);
-        if (identify) record_server(history_, process, node, o);
-        identify = false;
-      }
-      history_.record(process, op_type(o.kind), transfer, value, node, std::move(note));
+      o = transfer_once(conn.get(), process, node, (static_cast<std::int64_t>(index) << 40) | op_no, rng, identify);
     }
 
     if (o.is_ok()) {
@@ -167,6 +144,38 @@ void BankWorkload::run_client(int index) {
     conn.reset();  // unknown, lost, or rejected (e.g. read-only): reconnect
     backoff();
   }
+}
+
+QueryOutcome BankWorkload::transfer_once(PGconn* conn, const std::string& process, const std::string& node,
+                                         std::int64_t id, std::mt19937_64& rng, bool& identify) {
+  const std::string transfer(op::fn::transfer);
+  const int from = std::uniform_int_distribution<int>(0, options_.accounts - 1)(rng);
+  const int to = (from + std::uniform_int_distribution<int>(1, options_.accounts - 1)(rng)) % options_.accounts;
+  const std::int64_t amt = std::uniform_int_distribution<std::int64_t>(1, options_.max_amount)(rng);
+  const std::string value = fmt::format("{},{},{},{}", from, to, amt, id);
+  // Both accounts move and the transfer is logged under its id, or nothing is logged (the
+  // checker then finds the balances off): one statement, one transaction.
+  const std::string sql = fmt::format(
+      "WITH u AS (UPDATE {0} SET balance = balance + CASE account WHEN {1} THEN -{3} ELSE {3} END "
+      "WHERE run_id = {4} AND account IN ({1}, {2}) RETURNING 1) "
+      "INSERT INTO {0}_transfers(run_id, id, from_account, to_account, amount) "
+      "SELECT {4}, {5}, {1}, {2}, {3} FROM u HAVING count(*) = 2{6}",
+      options_.table, from, to, amt, options_.run_id, id, identify ? kServerIdentityReturning : "");
+  history_.record(process, OpType::invoke, transfer, value, node);
+  QueryOutcome o = pg_exec(conn, sql, options_.commit_deadline);
+  std::string note = outcome_text(o);
+  if (o.is_ok()) {
+    const char* n = o.result ? PQcmdTuples(o.result.get()) : "";
+    if (std::string_view(n) != "1") {
+      if (!note.empty()) note += "; ";
+      note += "did not update both accounts: not logged";
+    }
+    transfers_acked_.fetch_add(1);
+    if (identify) record_server(history_, process, node, o);
+    identify = false;
+  }
+  history_.record(process, op_type(o.kind), transfer, value, node, std::move(note));
+  return o;
 }
 
 QueryOutcome BankWorkload::read_total(PGconn* conn, const std::string& process, const std::string& node) {

@@ -52,6 +52,16 @@ struct FinalState {
   std::vector<NodeFinalState> nodes;
   std::optional<std::int64_t> bank_total;  // read from the primary after the run
   std::int64_t bank_expected_total = 0;
+  // The bank's transfer log on the primary after the run: the ids of the
+  // applied transfers (sorted), and the accounts whose balance is not the
+  // initial balance plus the logged transfers ("account 3: balance 990,
+  // the log says 1010"; at most 10 described, all counted).
+  struct BankLog {
+    std::vector<std::int64_t> applied_ids;
+    std::int64_t mismatched_accounts = 0;
+    std::vector<std::string> mismatches;
+  };
+  std::optional<BankLog> bank_log;  // nullopt: not read
   // When the runner's convergence wait first saw every standby converged;
   // nullopt = never within its deadline.
   std::optional<Nanos> converged_mono;

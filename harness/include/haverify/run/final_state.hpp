@@ -18,9 +18,16 @@ struct FinalStateOptions {
   std::string ledger_table;  // empty: no ledger workload ran
   std::string bank_table;    // empty: no bank workload ran
   std::int64_t bank_expected_total = 0;
+  std::int64_t bank_initial_balance = 0;
 };
 
 FinalState read_final_state(const Inventory& inv, ClusterDriver& driver, const FinalStateOptions& opts);
+
+// The bank's transfer log of opts.run_id on the node behind `conn` (the
+// primary): the applied ids, and the accounts whose balance is not
+// opts.bank_initial_balance plus the logged transfers. nullopt on failure.
+std::optional<FinalState::BankLog> read_bank_log(PGconn* conn, const FinalStateOptions& opts,
+                                                 std::chrono::milliseconds deadline);
 
 // Empty when converged, else what is still different (one reason per node).
 std::string divergence(const FinalState& s);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -20,16 +21,20 @@
 namespace haverify {
 
 // History ops written by each client thread (process "bank-N", N from 0):
-//   {invoke, "transfer", "from,to,amount"} right before the statement is sent
+//   {invoke, "transfer", "from,to,amount,id"} right before the statement is sent
 //   {ok|fail|info, "transfer", same value, err}
 //   {invoke, "read", ""} then {ok, "read", total} or {fail|info, "read", "", err}
 //   {fail, "connect", "", err}  a failed connect; at most one per 100 ms per
 //                               client, with "(+K more)" for the ones skipped
-// `node` is endpoint.describe(). A transfer is
-//   UPDATE t SET balance = balance + CASE account WHEN from THEN -amount ELSE
-//   amount END WHERE run_id = R AND account IN (from, to)
-// in autocommit (one atomic statement); an ok transfer that did not update
-// exactly 2 rows keeps "updated N of 2 rows" in its error field. A read is
+// `node` is endpoint.describe(). A transfer is one statement in autocommit:
+//   WITH u AS (UPDATE t SET balance = balance + CASE account WHEN from THEN
+//   -amount ELSE amount END WHERE run_id = R AND account IN (from, to)
+//   RETURNING 1) INSERT INTO t_transfers(run_id, id, from_account,
+//   to_account, amount) SELECT R, id, from, to, amount FROM u HAVING count(*) = 2
+// so every applied transfer is logged under its id (the bank checker holds
+// each transfer's outcome against the log and the balances); an ok transfer
+// that did not update both accounts keeps "did not update both accounts: not
+// logged" in its error field. A read is
 //   SELECT coalesce(sum(balance), 0), count(*) FROM t WHERE run_id = R
 // (one statement = one snapshot); when it sees a number of accounts other than
 // `accounts` its ok op says so in the error field. After any non-ok op the
@@ -61,6 +66,11 @@ class BankWorkload final : public Workload {
 
  private:
   void run_client(int index);
+  // One transfer (id: client << 40 | op number) between two accounts drawn
+  // from rng, logged under its id in <table>_transfers in the same statement,
+  // recorded as invoke -> ok | fail | info with value "from,to,amount,id".
+  QueryOutcome transfer_once(PGconn* conn, const std::string& process, const std::string& node, std::int64_t id,
+                             std::mt19937_64& rng, bool& identify);
   // One snapshot read of the total, recorded as invoke -> ok | fail | info.
   QueryOutcome read_total(PGconn* conn, const std::string& process, const std::string& node);
   void backoff();

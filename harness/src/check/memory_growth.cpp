@@ -13,6 +13,7 @@
 
 #include "haverify/core/op.hpp"
 #include "pass_text.hpp"
+#include "restarts.hpp"
 
 namespace haverify {
 
@@ -81,8 +82,11 @@ Fit fit(const Series& s) {
 
 class MemoryGrowthPass final : public CheckerPass {
  public:
-  explicit MemoryGrowthPass(const MemoryGrowthOptions& o) : o_(o) {}
+  explicit MemoryGrowthPass(const MemoryGrowthOptions& o)
+      : o_(o), lines_({o.max_mb_per_hour, o.min_samples, o.max_restarts, o.restart_grace_ns}) {}
   void observe(const Op& op) override {
+    tr_.observe(op);
+    lines_.observe_cause(op);
     if (op::is(op, op::proc::sampler, op::fn::sample) && op.type == OpType::fail) {
       Rounds& r = rounds_[op.node];
       ++r.failed;
@@ -100,6 +104,7 @@ class MemoryGrowthPass final : public CheckerPass {
     const std::int64_t pid = j["pid"].get<std::int64_t>();
     const std::string process = j.value("process", std::string("?"));
     const double mb = j[key].get<double>() / 1024.0;
+    lines_.sample(op.node, rounds_[op.node].ok, pid, process, op.mono_ns, mb);
     auto& s = series_[fmt::format("{}\x1f{}\x1f{}", op.node, pid, process)];
     if (s.pid == 0) {
       s.node = op.node;
@@ -149,10 +154,20 @@ class MemoryGrowthPass final : public CheckerPass {
             o_.memory == "rss" ? "VmRSS" : "RssAnon"));
     }
     v.figures["memory_series"] = count(fitted);
+    // Restarts and the growth summed across a process's pids: evidence of their own.
+    CheckerVerdict lineage;
+    const bool lineage_fails = lines_.finish(lineage, tr_);
+    v.figures.insert(lineage.figures.begin(), lineage.figures.end());
+    if (lineage_fails) growing.insert(growing.end(), lineage.reasons.begin(), lineage.reasons.end());
     if (malformed_) v.reasons.push_back(fmt::format("{} sampler ops without pid or memory were ignored", malformed_));
     if (short_series)
       v.reasons.push_back(fmt::format("{} series with fewer than {} samples after the warmup were not fitted",
                                       short_series, o_.min_samples));
+    if (!worst && !growing.empty()) {
+      v.status = CheckStatus::fail;
+      v.reasons.insert(v.reasons.begin(), growing.begin(), growing.end());
+      return v;
+    }
     if (!worst) {
       v.status = CheckStatus::unknown;
       v.reasons.insert(v.reasons.begin(),
@@ -212,6 +227,8 @@ class MemoryGrowthPass final : public CheckerPass {
   }
 
   MemoryGrowthOptions o_;
+  detail::TimeRef tr_;
+  detail::Lineages lines_;
   std::map<std::string, Rounds> rounds_;
   std::map<std::string, Series> series_;
   std::size_t samples_ = 0, malformed_ = 0;

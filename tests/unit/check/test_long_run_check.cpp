@@ -136,12 +136,19 @@ TEST_CASE("memory_growth: flat passes, a leak of known slope fails, too few samp
     CHECK(has_reason(v, "no process has 10 samples"));
     CHECK(run_checker(checker, {}, {}).status == CheckStatus::unknown);
   }
-  SECTION("a restarted process (new pid) is a new series, not growth") {
+  SECTION("a restarted process (new pid) is a new series, not growth; the restart itself is judged") {
     for (int i = 0; i < 20; ++i) ops.push_back(sample("n1", 100, "postmaster", i * 5.0, 20));
     for (int i = 20; i < 40; ++i) ops.push_back(sample("n1", 200, "postmaster", i * 5.0, 80));
+    // Issue 13: a restart that no fault explains fails (it used to pass unseen).
     const auto v = run_checker(checker, ops, {});
-    CHECK(v.status == CheckStatus::pass);
+    CHECK(v.status == CheckStatus::fail);
+    CHECK(v.figures.at("restarts") == 1);
     CHECK(v.figures.at("memory_series") == 2);
+    // Allowed: the jump from 20 to 80 MB across the restart is not growth.
+    MemoryGrowthOptions allowed = o;
+    allowed.max_restarts = 1;
+    const auto w = run_checker(MemoryGrowthChecker(allowed), ops, {});
+    CHECK(w.status == CheckStatus::pass);
   }
   SECTION("the warmup is left out; rss can be fitted instead of anon") {
     MemoryGrowthOptions w = o;
@@ -184,4 +191,52 @@ TEST_CASE("memory_growth: a node the sampler mostly failed on is unknown, never 
   v = run_checker(MemoryGrowthChecker(o), few, FinalState{});
   CHECK(v.status == CheckStatus::pass);
   CHECK(v.figures.at("sampler_failed") == 2);
+}
+
+TEST_CASE("memory_growth: a leaking process respawned every 45 s fails on restarts and its summed growth", "[unit]") {
+  // Issue 13, "Why" 7: each pid lives 45 s, less than the 60 s warmup: no series was ever
+  // fitted and the run was unknown (a flat restarted process passed).
+  MemoryGrowthOptions o;
+  o.max_mb_per_hour = 10;
+  o.warmup_ns = 60 * kSec;
+  std::vector<Op> ops;
+  for (int i = 0; i < 450; ++i) {
+    const int life = i / 45;  // pid 100, 101, ...: a new one every 45 s
+    ops.push_back(sample("n1", 100 + life, "hv-leak", i, 10 + (i % 45) * 0.05));  // 0.05 MB/s = 180 MB/h
+    ops.push_back(sample("n1", 7, "postmaster", i + 0.01, 30));
+  }
+  const auto v = run_checker(MemoryGrowthChecker(o), ops, {});
+  INFO(format_verdict(v));
+  CHECK(v.status == CheckStatus::fail);
+  CHECK(v.figures.at("restarts") == 9);
+  CHECK(v.figures.at("restarts_explained") == 0);
+  CHECK(has_reason(v, "9 unexplained restarts (at most 0 allowed: sampler.max_restarts)"));
+  CHECK(has_reason(v,
+                   "n1 hv-leak restarted 9 times with no fault, recover or planned operation in the 120 s before "
+                   "(pid 100 -> 101 by t=45.000 s"));
+  CHECK(has_reason(v, "n1 hv-leak grows 179.9 MB/h summed across its 10 pids (+22.0 MB in 440 s of samples"));
+  // Allowed restarts: the summed growth still fails.
+  o.max_restarts = 9;
+  const auto w = run_checker(MemoryGrowthChecker(o), ops, {});
+  CHECK(w.status == CheckStatus::fail);
+  CHECK_FALSE(has_reason(w, "unexplained restarts (at most"));
+  CHECK(has_reason(w, "summed across its 10 pids"));
+}
+
+TEST_CASE("memory_growth: a restart after a fault is explained; workers that come and go are no restarts", "[unit]") {
+  MemoryGrowthOptions o;
+  std::vector<Op> ops;
+  ops.push_back(make_op("nemesis", OpType::invoke, "inject", "process_kill postmaster node1", 100 * kSec, "n1"));
+  for (int i = 0; i < 300; ++i) {
+    ops.push_back(sample("n1", i < 130 ? 7 : 8, "postmaster", i, 30));  // killed at 100 s, back at 130 s
+    // Two pgpool children at a time, a fresh pid every 10 s.
+    ops.push_back(sample("n1", 1000 + i / 10, "pgpool: wait for connection request", i + 0.01, 5));
+    ops.push_back(sample("n1", 2000 + i / 10, "pgpool: wait for connection request", i + 0.02, 5));
+  }
+  std::stable_sort(ops.begin(), ops.end(), [](const Op& a, const Op& b) { return a.mono_ns < b.mono_ns; });
+  const auto v = run_checker(MemoryGrowthChecker(o), ops, {});
+  INFO(format_verdict(v));
+  CHECK(v.status == CheckStatus::pass);
+  CHECK(v.figures.at("restarts") == 0);
+  CHECK(v.figures.at("restarts_explained") == 1);
 }

@@ -18,13 +18,24 @@ namespace haverify {
 // Figures: memory_series (series with enough samples), memory_samples,
 //   max_rss_slope_mb_h and max_rss_slope_lower_mb_h (of the series with the
 //   highest lower bound; named with its node, pid and process in the reasons).
-// fail: a series' lower bound > max_mb_per_hour; unknown: no series has
-// min_samples samples (after the warmup); else pass.
+// Across restarts: per (node, process name) with one pid at a time, the
+// pids that followed one another. A restart (a new pid) with no fault,
+// recover, planned operation or exec in the restart_grace before it is
+// unexplained; more than max_restarts of them fail. The growth summed across
+// the pids (each pid's last - first sample, over their summed time, warmup
+// included) above max_mb_per_hour fails too: a leaking process respawned
+// before its series can be fitted is judged. Figures restarts (unexplained;
+// boundable by checks:), restarts_explained.
+// fail: a series' lower bound > max_mb_per_hour, too many restarts, or the
+// summed growth; unknown: no series has min_samples samples (after the
+// warmup) and nothing failed; else pass.
 struct MemoryGrowthOptions {
   double max_mb_per_hour = 10;
   std::string memory = "anon";  // anon (RssAnon) | rss (VmRSS)
   Nanos warmup_ns = 0;
   std::size_t min_samples = 10;
+  int max_restarts = 0;
+  Nanos restart_grace_ns = 120'000'000'000;
 };
 
 class MemoryGrowthChecker final : public Checker {

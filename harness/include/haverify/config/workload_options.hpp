@@ -72,6 +72,10 @@ struct SamplerOptions {
   std::chrono::milliseconds warmup{0};  // samples this early in a process's series are not fitted
   double memory_growth_mb_per_hour = 10;
   int min_samples = 10;
+  // Restarts of a process (a new pid under its name) with no fault, recover,
+  // planned operation or exec in the restart_grace before them: at most this many.
+  int max_restarts = 0;
+  std::chrono::milliseconds restart_grace{120000};
   // Opens a node's transport (default: a new SshTransport to node.ssh).
   std::function<std::unique_ptr<Transport>(const NodeSpec&)> transport;
 };

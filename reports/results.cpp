@@ -47,7 +47,8 @@ const std::vector<std::string>& results_header() {
                                              "p99_latency_ms",
                                              "max_rss_slope_mb_h",
                                              "op_s",
-                                             "stall_s"};
+                                             "stall_s",
+                                             "measured_from"};
   return h;
 }
 
@@ -108,7 +109,8 @@ std::vector<std::string> results_fields(const RunRow& r) {
           m.p99_latency_ms ? fmt::format("{:.3f}", *m.p99_latency_ms) : std::string(),
           figure(m, "max_rss_slope_mb_h", 2),
           fmt_seconds(m.op_s),
-          fmt_seconds(m.stall_s)};
+          fmt_seconds(m.stall_s),
+          m.measured_from};
 }
 
 void write_results_csv(const std::string& path, const std::vector<RunRow>& rows) {

@@ -33,23 +33,43 @@ std::optional<double> RunMetrics::value(const std::string& metric) const {
   return std::nullopt;
 }
 
+namespace {
+
+// One inject step's fault: when it was sent (the earliest send of the
+// actions released together) and first returned, its window (closed by the
+// next runner inject/heal/recover step, nemesis heal or runner recover), the
+// outage it caused (t_first_write) and the primary it changed (the first
+// node, not a primary before it, that answered as one after it).
+struct FaultWindow {
+  Instant sent;
+  std::optional<Instant> returned;
+  std::optional<Nanos> end;
+  Nanos first_write_gap = -1;  // the fault's outage so far
+  bool closed = false;         // an ack from after its end was seen
+  std::optional<Instant> first_write;
+  std::set<std::string> primaries_before;
+  std::optional<Instant> promote;
+  std::string promoted;
+  std::string label;  // the faults' descriptions
+};
+
+}  // namespace
+
 struct MetricsPass::State {
+  explicit State(MetricsOptions o) : options(std::move(o)) {}
+  MetricsOptions options;
   RunMetrics m;
-  bool inject_done = false;  // t_inject_sent and t_inject_returned settled
-  // The fault's window closes at the first runner inject/heal/recover step,
-  // nemesis heal or runner recover invoked after t_inject_sent.
-  std::optional<Nanos> window_end;
+  std::vector<FaultWindow> faults;      // one per inject step, in order
+  std::size_t first_open_fault = 0;     // the faults before it have their t_first_write settled
+  std::set<std::string> primaries_now;  // from the role probes
   // Open client writes: (process, id) -> invoke time. Bounded by the clients.
   std::map<std::pair<std::string, std::string>, Nanos> open;
   // The acks, folded into the gap figures as they are released in order.
   AckStream acks{[this](const std::optional<Instant>& prev, const Instant& ack) { on_ack(prev, ack); }};
-  Nanos longest_gap = -1;      // downtime_s so far
-  Nanos first_write_gap = -1;  // the fault's outage so far (t_first_write)
-  bool first_write_closed = false;
+  Nanos longest_gap = -1;  // downtime_s so far
   IdSet acked_ids;
   Nanos last_client_op = 0;
   LatencyHistogram latency;
-  std::set<std::string> primaries_before;  // role reports before the fault
   // Driver detections (process "driver", f "detect"): few, and appended
   // after the steps with earlier timestamps, so judged at finish.
   std::vector<Instant> detects;
@@ -70,27 +90,42 @@ struct MetricsPass::State {
   // Each ack in time order, after the one before it.
   void on_ack(const std::optional<Instant>& prev, const Instant& ack);
   void first_write_gap_to(const std::optional<Instant>& prev, const Instant& ack);
+  static void first_write_gap_to(FaultWindow& w, const std::optional<Instant>& prev, const Instant& ack);
   // finish, one figure at a time.
+  std::optional<std::size_t> anchor(std::string& why) const;
+  void finish_anchor(RunMetrics& out) const;
   void finish_operations(RunMetrics& out) const;
   void finish_downtime(RunMetrics& out) const;
-  void finish_first_write(RunMetrics& out) const;
-  void finish_detect_promote(RunMetrics& out) const;
+  void finish_detect_promote(RunMetrics& out, std::optional<Nanos> next_sent) const;
   void finish_lost(RunMetrics& out, const std::set<std::int64_t>& final_ids) const;
 };
 
-MetricsPass::MetricsPass() : s_(std::make_unique<State>()) {}
+MetricsPass::MetricsPass(MetricsOptions options) : s_(std::make_unique<State>(std::move(options))) {}
 MetricsPass::~MetricsPass() = default;
 
-// The first injected fault: the earliest send among the actions released
-// together (their threads append in any order), and the first return.
+// An inject: a new fault window for the first send of an inject step (the
+// last window was closed, or had returned before this send); else the
+// earliest send and the first return of the actions released together.
 void MetricsPass::State::note_inject(const Op& op) {
-  if (!op::is(op, op::proc::nemesis, op::fn::inject) || inject_done) return;
-  if (op.type == OpType::invoke) {
-    if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) m.t_inject_sent = Instant{op.mono_ns, op.wall_ns};
-  } else if (m.t_inject_sent) {
-    m.t_inject_returned = Instant{op.mono_ns, op.wall_ns};
-    inject_done = true;
+  if (!op::is(op, op::proc::nemesis, op::fn::inject)) return;
+  const Instant at{op.mono_ns, op.wall_ns};
+  if (op.type != OpType::invoke) {
+    if (!faults.empty() && !faults.back().returned) faults.back().returned = at;
+    return;
   }
+  const bool fresh =
+      faults.empty() || faults.back().end || (faults.back().returned && op.mono_ns > faults.back().returned->mono);
+  if (fresh) {
+    FaultWindow w;
+    w.sent = at;
+    w.primaries_before = primaries_now;
+    w.label = op.value;
+    faults.push_back(std::move(w));
+    return;
+  }
+  FaultWindow& w = faults.back();
+  if (op.mono_ns < w.sent.mono) w.sent = at;
+  if (w.label.find(op.value) == std::string::npos) w.label += " & " + op.value;
 }
 
 // A runner step that ends the fault's window: the next inject, heal or
@@ -102,13 +137,15 @@ static bool is_window_closing_step(const Op& op) {
 }
 
 void MetricsPass::State::note_window_end(const Op& op) {
-  if (!m.t_inject_sent || window_end || op.mono_ns <= m.t_inject_sent->mono || op.type != OpType::invoke) return;
+  if (faults.empty() || op.type != OpType::invoke) return;
+  FaultWindow& w = faults.back();
+  if (w.end || op.mono_ns <= w.sent.mono) return;
   // The runner's next inject, heal or recover step, or a heal at the end
   // of the fault's own step (`duration:`). The other nodes of the same
   // fault do not close it.
   if (is_window_closing_step(op) || op::is(op, op::proc::nemesis, op::fn::heal) ||
       op::is(op, op::proc::runner, op::fn::recover))
-    window_end = op.mono_ns;
+    w.end = op.mono_ns;
 }
 
 // A detection, or a planned operation (cluster step).
@@ -149,15 +186,17 @@ void MetricsPass::State::on_injection_skew(const Op& op) {
 }
 
 void MetricsPass::State::on_role(const Op& op) {
-  if (!m.t_inject_sent || op.mono_ns < m.t_inject_sent->mono) {
-    if (op.value == "primary")
-      primaries_before.insert(op.node);
-    else
-      primaries_before.erase(op.node);
-  } else if (op.value == "primary" && !m.t_promote && !primaries_before.count(op.node)) {
-    m.t_promote = Instant{op.mono_ns, op.wall_ns};
-    m.promoted = op.node;
+  if (!faults.empty() && op.value == "primary") {
+    FaultWindow& w = faults.back();
+    if (!w.promote && !w.primaries_before.count(op.node)) {
+      w.promote = Instant{op.mono_ns, op.wall_ns};
+      w.promoted = op.node;
+    }
   }
+  if (op.value == "primary")
+    primaries_now.insert(op.node);
+  else
+    primaries_now.erase(op.node);
 }
 
 void MetricsPass::State::on_write(const Op& op) {
@@ -258,34 +297,78 @@ void MetricsPass::State::finish_downtime(RunMetrics& out) const {
 // postmaster's backends can commit for a few ms) are thus not mistaken for
 // the failover's end.
 void MetricsPass::State::first_write_gap_to(const std::optional<Instant>& prev, const Instant& ack) {
-  if (!m.t_inject_sent || first_write_closed || ack.mono <= m.t_inject_sent->mono) return;
-  const Nanos from = prev ? prev->mono : m.t_inject_sent->mono;
-  const Nanos end = window_end.value_or(std::numeric_limits<Nanos>::max());
+  for (std::size_t i = first_open_fault; i < faults.size(); ++i) {
+    if (ack.mono <= faults[i].sent.mono) break;  // later faults were sent later still
+    first_write_gap_to(faults[i], prev, ack);
+  }
+  while (first_open_fault < faults.size() && faults[first_open_fault].closed) ++first_open_fault;
+}
+
+void MetricsPass::State::first_write_gap_to(FaultWindow& w, const std::optional<Instant>& prev, const Instant& ack) {
+  if (w.closed) return;
+  const Nanos from = prev ? prev->mono : w.sent.mono;
+  const Nanos end = w.end.value_or(std::numeric_limits<Nanos>::max());
   if (from >= end) {
-    first_write_closed = true;
+    w.closed = true;
     return;
   }
   // Only the part of a gap inside the window counts: a stall that begins
   // after writes had resumed and runs past the window is not this outage.
   const Nanos gap = std::min(ack.mono, end) - from;
-  if (gap > first_write_gap) {
-    first_write_gap = gap;
-    m.t_first_write = ack;
+  if (gap > w.first_write_gap) {
+    w.first_write_gap = gap;
+    w.first_write = ack;
   }
 }
 
-void MetricsPass::State::finish_first_write(RunMetrics& out) const {
-  if (out.t_inject_sent && out.t_first_write)
-    out.failover_s = ns_to_s(out.t_first_write->mono - out.t_inject_sent->mono);
+// The fault the timings are measured from: the one measure_from names, else
+// the first that changed the primary, else the last one.
+std::optional<std::size_t> MetricsPass::State::anchor(std::string& why) const {
+  if (options.measure_from) {
+    if (*options.measure_from < faults.size()) {
+      why = fmt::format("{}: {} (named by measure_from)", options.measure_from_id, faults[*options.measure_from].label);
+      return options.measure_from;
+    }
+    why = fmt::format("{} (named by measure_from) was never injected", options.measure_from_id);
+    return std::nullopt;
+  }
+  if (faults.empty()) return std::nullopt;
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    if (!faults[i].promote) continue;
+    why = faults.size() == 1 ? faults[i].label
+                             : fmt::format("{} (the first fault that changed the primary)", faults[i].label);
+    return i;
+  }
+  why = faults.size() == 1 ? faults.back().label
+                           : fmt::format("{} (the last fault; none changed the primary)", faults.back().label);
+  return faults.size() - 1;
+}
+
+void MetricsPass::State::finish_anchor(RunMetrics& out) const {
+  const auto i = anchor(out.measured_from);
+  if (!i) {
+    out.primaries_before = primaries_now;  // no fault: the primaries of the whole run
+    return;
+  }
+  const FaultWindow& w = faults[*i];
+  out.t_inject_sent = w.sent;
+  out.t_inject_returned = w.returned;
+  out.t_first_write = w.first_write;
+  out.t_promote = w.promote;
+  out.promoted = w.promoted;
+  out.primaries_before = w.primaries_before;
+  if (w.first_write) out.failover_s = ns_to_s(w.first_write->mono - w.sent.mono);
+  finish_detect_promote(out, *i + 1 < faults.size() ? std::optional<Nanos>(faults[*i + 1].sent.mono) : std::nullopt);
 }
 
 // t_detect: the first detection a cluster driver recorded (process "driver",
-// f "detect", any type) at or after the inject was sent; earlier ones are
-// about something else (e.g. the setup).
-void MetricsPass::State::finish_detect_promote(RunMetrics& out) const {
-  if (!out.t_inject_sent) return;
+// f "detect", any type) at or after the anchored fault was sent and before
+// the next fault; earlier ones are about something else (e.g. the setup).
+void MetricsPass::State::finish_detect_promote(RunMetrics& out, std::optional<Nanos> next_sent) const {
   for (const auto& d : detects)
-    if (d.mono >= out.t_inject_sent->mono && (!out.t_detect || d.mono < out.t_detect->mono)) out.t_detect = d;
+    if (d.mono >= out.t_inject_sent->mono && (!next_sent || d.mono < *next_sent) &&
+        (!out.t_detect || d.mono < out.t_detect->mono))
+      out.t_detect = d;
   if (out.t_detect) out.detect_s = ns_to_s(out.t_detect->mono - out.t_inject_sent->mono);
   if (out.t_promote) out.promote_s = ns_to_s(out.t_promote->mono - out.t_inject_sent->mono);
 }
@@ -314,10 +397,8 @@ RunMetrics MetricsPass::finish(const std::optional<std::set<std::int64_t>>& fina
   if (s.acks.late() > 0) m.figures["late_acks"] = static_cast<double>(s.acks.late());
   s.finish_operations(m);
   s.finish_downtime(m);
-  s.finish_first_write(m);
-  s.finish_detect_promote(m);
+  s.finish_anchor(m);
   if (final_ids) s.finish_lost(m, *final_ids);
-  m.primaries_before = s.primaries_before;
   return m;
 }
 

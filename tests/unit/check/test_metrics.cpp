@@ -423,3 +423,77 @@ TEST_CASE("stop and start of the whole cluster: the stall spans both operations"
   CHECK(m.stall_s == Approx(8.110));
   CHECK(m.op_s == Approx(3.0));
 }
+
+namespace {
+
+// Issue 13, "Why" 9: a standby made to lag first (inject 1), then the primary powered off
+// (inject 2). Writes every 10 ms stop at the power-off and resume 66 s later on node2.
+haverify::testing::HistoryBuilder lag_then_power_off() {
+  haverify::testing::HistoryBuilder h;
+  h.add("probe", OpType::ok, "role", "primary", 0, "node1");
+  h.add("probe", OpType::ok, "role", "standby", 0, "node2");
+  std::int64_t id = 1;
+  for (Nanos t = 10; t < 5000; t += 10) h.write(1, id++, t, t + 2);
+  h.add("runner", OpType::invoke, "step", "inject process_pause walreceiver for 60000ms on node2", 1000);
+  h.add("nemesis", OpType::invoke, "inject", "process_pause walreceiver node2", 1000, "node2");
+  h.add("nemesis", OpType::ok, "inject", "process_pause walreceiver node2", 1010, "node2");
+  h.add("runner", OpType::invoke, "step", "inject power_off node1", 4995);
+  h.add("nemesis", OpType::invoke, "inject", "power_off node1", 4995, "node1");
+  h.add("nemesis", OpType::ok, "inject", "power_off node1", 5005, "node1");
+  h.add("probe", OpType::ok, "role", "down", 5100, "node1");
+  h.add("driver", OpType::info, "detect", "node1 lost", 9000, "node1");
+  h.add("probe", OpType::ok, "role", "primary", 65000, "node2");
+  for (Nanos t = 71000; t < 72000; t += 10) h.write(1, id++, t, t + 2);
+  h.sort();
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("metrics: the timings are measured from the fault that changed the primary, not the first fault", "[unit]") {
+  const auto h = lag_then_power_off();
+  const RunMetrics m = compute_metrics(h.ops, std::nullopt);
+  // Before issue 13: failover_s = 0.002 (the first write after the *first* fault), with a 66 s outage.
+  REQUIRE(m.failover_s);
+  CHECK(*m.failover_s == Approx(66.007).margin(0.0005));  // sent at 4.995 s, first ack after it at 71.002 s
+  REQUIRE(m.promote_s);
+  CHECK(*m.promote_s == Approx(60.005).margin(0.0005));
+  REQUIRE(m.detect_s);
+  CHECK(*m.detect_s == Approx(4.005).margin(0.0005));
+  CHECK(m.promoted == "node2");
+  CHECK(m.primaries_before == std::set<std::string>{"node1"});
+  CHECK(m.measured_from == "power_off node1 (the first fault that changed the primary)");
+}
+
+TEST_CASE("metrics: measure_from names the fault; with none that changed the primary, the last fault", "[unit]") {
+  const auto h = lag_then_power_off();
+  MetricsPass named(MetricsOptions{0, "f1"});
+  for (const auto& op : h.ops) named.on_op(op);
+  const RunMetrics m = named.finish(std::nullopt);
+  REQUIRE(m.failover_s);
+  CHECK(*m.failover_s == Approx(0.002).margin(0.0005));  // the lag fault: writes went on
+  CHECK_FALSE(m.promote_s);                              // node2's promotion came after the next fault
+  CHECK_FALSE(m.detect_s);                               // so did the detection
+  CHECK(m.measured_from == "f1: process_pause walreceiver node2 (named by measure_from)");
+
+  MetricsPass missing(MetricsOptions{5, "f9"});
+  for (const auto& op : h.ops) missing.on_op(op);
+  const RunMetrics n = missing.finish(std::nullopt);
+  CHECK_FALSE(n.failover_s);
+  CHECK(n.measured_from == "f9 (named by measure_from) was never injected");
+
+  // No promotion at all: the last fault.
+  haverify::testing::HistoryBuilder g;
+  g.add("probe", OpType::ok, "role", "primary", 0, "node1");
+  for (Nanos t = 10; t < 3000; t += 10) g.write(1, t, t, t + 2);
+  g.add("nemesis", OpType::invoke, "inject", "lan_cut a", 1000, "node2");
+  g.add("nemesis", OpType::ok, "inject", "lan_cut a", 1010, "node2");
+  g.add("runner", OpType::invoke, "step", "heal all", 1500);
+  g.add("nemesis", OpType::invoke, "inject", "lan_cut b", 2000, "node3");
+  g.add("nemesis", OpType::ok, "inject", "lan_cut b", 2010, "node3");
+  g.sort();
+  const RunMetrics k = compute_metrics(g.ops, std::nullopt);
+  CHECK(k.measured_from == "lan_cut b (the last fault; none changed the primary)");
+  REQUIRE(k.t_inject_sent);
+  CHECK(k.t_inject_sent->mono == 2000 * kMs);
+}

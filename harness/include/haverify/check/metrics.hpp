@@ -28,8 +28,11 @@ struct OperationRecord {
 };
 
 struct RunMetrics {
-  std::optional<Instant> t_inject_sent;      // first inject: command sent
-  std::optional<Instant> t_inject_returned;  // first inject: command returned
+  // The fault the timings are measured from (MetricsOptions), and why it:
+  // "power_off node1 (the first fault that changed the primary)".
+  std::string measured_from;
+  std::optional<Instant> t_inject_sent;      // that fault's inject: command sent
+  std::optional<Instant> t_inject_returned;  // that fault's inject: command returned
   std::optional<Instant> t_detect;           // the cluster manager noticed (first driver "detect" op after the inject)
   std::optional<Instant> t_promote;          // a new node first answered pg_is_in_recovery()=false
   std::optional<Instant> t_first_write;      // the ack that ends the fault's outage (see docs/metrics.md)
@@ -50,9 +53,9 @@ struct RunMetrics {
   // duration, stall_s the longest stall of the writes around any of them.
   std::vector<OperationRecord> operations;
   std::optional<double> op_s, stall_s;
-  // The nodes that answered as a primary just before the first inject (role
+  // The nodes that answered as a primary just before that fault (role
   // probes), and the first other node that answered as a primary after it
-  // (t_promote's node; "" if none).
+  // and before the next fault (t_promote's node; "" if none).
   std::set<std::string> primaries_before;
   std::string promoted;
   // The await_writes steps that timed out: "writes never resumed within T".
@@ -69,9 +72,18 @@ struct RunMetrics {
 // keeps the acknowledged ids (compactly, IdSet), a latency histogram and a
 // few instants, and folds the ack gaps (downtime_s, t_first_write, stalls)
 // in as they stream (AckStream); never the ops nor a per-write record.
+// Which fault the timings (t_inject_sent, failover_s, detect_s, promote_s,
+// t_promote) are measured from: the inject step at this position (0-based,
+// from the scenario's measure_from: <fault id>), else the first fault that
+// changed the primary, else the last fault.
+struct MetricsOptions {
+  std::optional<std::size_t> measure_from;
+  std::string measure_from_id;  // the fault id, for measured_from
+};
+
 class MetricsPass final : public HistorySink {
  public:
-  MetricsPass();
+  explicit MetricsPass(MetricsOptions options = {});
   ~MetricsPass() override;
   MetricsPass(const MetricsPass&) = delete;
   MetricsPass& operator=(const MetricsPass&) = delete;

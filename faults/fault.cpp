@@ -70,12 +70,19 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
     a.verify_command = fmt::format("ip -o link show dev {} | grep -qv '[<,]UP[,>]'", ifq);
     a.heal_command = fmt::format("ip link set dev {} up", ifq);
   } else {
-    const std::string table = "haverify_cut_" + itf->ifname;
+    if (spec.port && *spec.port == node.ssh.port && node.ssh.host == itf->address.substr(0, itf->address.find('/')))
+      throw FaultError(fmt::format("lan_cut of port {} on {}: that is haverify's own SSH channel to {}", *spec.port,
+                                   spec.lan, node.name));
+    const std::string table =
+        "haverify_cut_" + itf->ifname + (spec.port ? "_" + std::to_string(*spec.port) : std::string());
+    // One port: TCP to it coming in, and from it going out (the server's side of its connections).
+    const std::string in_match = spec.port ? fmt::format(" tcp dport {}", *spec.port) : "";
+    const std::string out_match = spec.port ? fmt::format(" tcp sport {}", *spec.port) : "";
     std::string rules;
     if (spec.direction != "out")
-      rules += fmt::format("add rule inet {} input iifname \"{}\" drop\n", table, itf->ifname);
+      rules += fmt::format("add rule inet {} input iifname \"{}\"{} drop\n", table, itf->ifname, in_match);
     if (spec.direction != "in")
-      rules += fmt::format("add rule inet {} output oifname \"{}\" drop\n", table, itf->ifname);
+      rules += fmt::format("add rule inet {} output oifname \"{}\"{} drop\n", table, itf->ifname, out_match);
     // Both chains hook before conntrack so established connections are cut too.
     a.inject_command = fmt::format(
         "nft -f - <<'EOF'\n"
@@ -88,7 +95,9 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
     a.heal_command =
         fmt::format("nft delete table inet {} 2>/dev/null; ! nft list table inet {} >/dev/null 2>&1", table, table);
   }
-  a.description = fmt::format("lan_cut {} ({}, {}) on {}", spec.lan, itf->ifname, spec.method, node.name);
+  a.description =
+      fmt::format("lan_cut {}{} ({}, {}) on {}", spec.lan, spec.port ? ":" + std::to_string(*spec.port) : std::string(),
+                  itf->ifname, spec.method, node.name);
   return a;
 }
 

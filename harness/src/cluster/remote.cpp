@@ -26,13 +26,21 @@ std::string output_tail(const ExecResult& r) {
 ExecResult run_on_first_node(const Inventory& inv, TransportPool& pool, const std::string& command,
                              std::chrono::milliseconds deadline, std::string* errors) {
   const auto until = std::chrono::steady_clock::now() + deadline;
+  // The node that answered last time first, then the others in inventory order.
+  std::vector<std::string> order;
+  if (inv.node(pool.last_answered())) order.push_back(pool.last_answered());
+  for (const auto& n : inv.nodes)
+    if (n.name != pool.last_answered()) order.push_back(n.name);
   ExecResult last;
-  for (const auto& n : inv.nodes) {
+  for (const auto& name : order) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    last = pool.run("ssh", n.name, command, left);
-    if (last.ok()) return last;
-    if (errors) *errors += fmt::format("{}{}: {}", errors->empty() ? "" : "; ", n.name, describe(last));
+    last = pool.run("ssh", name, command, left);
+    if (last.ok()) {
+      pool.set_last_answered(name);
+      return last;
+    }
+    if (errors) *errors += fmt::format("{}{}: {}", errors->empty() ? "" : "; ", name, describe(last));
   }
   return last;
 }

@@ -32,6 +32,7 @@ const std::vector<std::string>& known_metrics() {
                                              "injection_skew_ms",
                                              "max_rss_slope_mb_h",
                                              "max_rss_slope_lower_mb_h",
+                                             "restarts",
                                              "op_s",
                                              "stall_s"};
   return m;
@@ -54,6 +55,7 @@ bool valid_skip_condition(const std::string& c) {
 
 std::string FaultSpec::describe() const {
   std::string t = fmt::format("{}", fmt::join(targets, "+"));
+  if (kind == "lan_cut" && port) return fmt::format("lan_cut {}:{} of {} ({})", lan, *port, t, method);
   if (kind == "lan_cut") return fmt::format("lan_cut {} of {} ({})", lan, t, method);
   if (kind == "process_kill") return fmt::format("process_kill {} SIG{} on {}", process, signal, t);
   if (kind == "process_pause")
@@ -129,6 +131,17 @@ const Step* Scenario::first_inject() const {
   for (const auto& s : steps)
     if (s.kind == StepKind::inject && !s.faults.empty()) return &s;
   return nullptr;
+}
+
+std::optional<std::size_t> Scenario::inject_step_of(const std::string& fault_id) const {
+  std::size_t k = 0;
+  for (const auto& s : steps) {
+    if (s.kind != StepKind::inject) continue;
+    for (const auto& f : s.faults)
+      if (f.id == fault_id) return k;
+    ++k;
+  }
+  return std::nullopt;
 }
 
 const FaultSpec* Scenario::primary_fault() const {
@@ -282,6 +295,11 @@ void read_sampler(MapReader& top, ConfigContext& ctx, Scenario& sc) {
     spec.memory_growth_mb_per_hour = r.get_double("memory_growth_mb_per_hour", spec.memory_growth_mb_per_hour);
     spec.min_samples = static_cast<int>(r.get_int("min_samples", spec.min_samples));
     if (spec.min_samples < 3) ctx.error(r.child("min_samples"), "sampler.min_samples", "must be at least 3");
+    const std::int64_t restarts = r.get_int("max_restarts", spec.max_restarts);
+    if (restarts < 0 || restarts > 1'000'000)
+      ctx.error(r.child("max_restarts"), "sampler.max_restarts", "must be 0..1000000");
+    spec.max_restarts = static_cast<int>(std::clamp<std::int64_t>(restarts, 0, 1'000'000));
+    spec.restart_grace = r.get_duration("restart_grace", spec.restart_grace);
     sc.sampler = spec;
   }
   r.finish();
@@ -403,6 +421,11 @@ Scenario parse_scenario_node(const YAML::Node& root, const std::string& name) {
   read_steps(top, root, ctx, sc);
   read_checks(top, ctx, sc);
   read_expect(top, ctx, sc);
+  sc.measure_from = top.get_string("measure_from", "");
+  if (top.has("measure_from") && !sc.inject_step_of(sc.measure_from))
+    ctx.error(top.child("measure_from"), "measure_from",
+              fmt::format("no inject step has a fault with id '{}' (give the fault an id: and name it here)",
+                          sc.measure_from));
   top.finish();
   for (const auto& s : sc.steps) default_workloads(s, sc);
   check_steps(ctx, sc);

@@ -53,10 +53,17 @@ FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
   f.duration = r.opt_duration("duration");
   if (f.kind == "lan_cut") {
     f.lan = r.req_string("lan");
-    if (f.lan == "management")
+    if (const auto port = r.opt_int("port")) {
+      if (*port < 1 || *port > 65535) ctx.error(r.child("port"), r.key_path("port"), "must be a TCP port, 1..65535");
+      f.port = static_cast<int>(std::clamp<std::int64_t>(*port, 0, 65535));
+    }
+    if (f.lan == "management" && !f.port)
       ctx.error(r.child("lan"), r.key_path("lan"),
-                "the management LAN carries haverify's own control channel and cannot be cut");
+                "the management LAN carries haverify's own control channel and cannot be cut (one port of it can: "
+                "method: nft, port: 5432)");
     f.method = r.get_string("method", "link");
+    if (f.port && f.method != "nft")
+      ctx.error(r.child("port"), r.key_path("port"), "a cut of one port needs method: nft");
     if (f.method != "link" && f.method != "nft")
       ctx.error(r.child("method"), r.key_path("method"), "must be link or nft");
     f.direction = r.get_string("direction", "both");

@@ -39,6 +39,8 @@ MemoryGrowthOptions memory_growth_options(const Scenario& sc) {
     mg.memory = sc.sampler->memory;
     mg.warmup_ns = static_cast<Nanos>(sc.sampler->warmup.count()) * 1'000'000;
     mg.min_samples = static_cast<std::size_t>(sc.sampler->min_samples);
+    mg.max_restarts = sc.sampler->max_restarts;
+    mg.restart_grace_ns = static_cast<Nanos>(sc.sampler->restart_grace.count()) * 1'000'000;
   }
   return mg;
 }
@@ -61,6 +63,15 @@ SingleWriterOptions single_writer_options(const Inventory& inv, const RunOptions
   return o;
 }
 
+MetricsOptions metrics_options(const Scenario& sc) {
+  MetricsOptions o;
+  if (!sc.measure_from.empty()) {
+    o.measure_from = sc.inject_step_of(sc.measure_from);
+    o.measure_from_id = sc.measure_from;
+  }
+  return o;
+}
+
 // Everything the History hands its ops to: the checkers' and metrics' passes,
 // the streaming report writers and the runner's watches. Built before the
 // History and everything that appends to it, so it outlives them.
@@ -69,6 +80,7 @@ struct RunSinks {
       : single_writer(single_writer_options(inv, opts)),
         memory_growth(memory_growth_options(sc)),
         checker_feed(checkers(sc)),
+        metrics_pass(metrics_options(sc)),
         history_out(run_dir + "/history.jsonl"),
         events_out(run_dir + "/events.csv", start),
         throughput_out(run_dir + "/throughput.csv", start,
@@ -262,6 +274,7 @@ void RunSession::read_final_state() {
     if (sc_.bank) {
       fo.bank_table = ws.bank.table;
       fo.bank_expected_total = ws.bank.initial_balance * ws.bank.accounts;
+      fo.bank_initial_balance = ws.bank.initial_balance;
     }
     run_log(fmt::format("{}: waiting for convergence (up to {} s)", prefix(), sc_.converge_timeout.count() / 1000));
     final_state_ = await_convergence(inv_, *driver_, fo, sc_.converge_timeout, history_);

@@ -59,6 +59,7 @@ void RepairWatch::on_op(const Op& op) {
   std::lock_guard lock(mu_);
   if (touches(op)) {
     touched_.insert(op.node);
+    if (op::is_from(op, op::proc::driver) && (op.f == "rejoin" || op.f == "rebuild")) rejoined_.insert(op.node);
   } else if (op::is(op, op::proc::probe, op::fn::role)) {
     // A failover deposed it: rejoining the old primary is part of any failover.
     if (role_[op.node] == "primary" && op.value != "primary") touched_.insert(op.node);
@@ -68,11 +69,14 @@ void RepairWatch::on_op(const Op& op) {
   } else if (op::is(op, op::proc::runner, op::fn::recover)) {
     allowed_ = op.type == OpType::invoke && op.value.find("repair: allowed") != std::string::npos;
   } else if (op.type == OpType::invoke && op::is(op, op::proc::runner, op::fn::unblock)) {
-    repair(op, fmt::format("unblock {} ({})", op.node, op.value));
+    // Clearing the fail counts of a node just rejoined is part of its rejoin (PG-REX's own
+    // procedure after a failover); unblocking a standby nothing rejoined is a repair.
+    if (in_setup_ || !rejoined_.count(op.node)) repair(op, fmt::format("unblock {} ({})", op.node, op.value));
   } else if (op.type == OpType::invoke && op::is(op, op::proc::runner, op::fn::rejoin)) {
     if (in_setup_ || !touched_.count(op.node))
       repair(op,
              fmt::format("rejoin {}{} ({})", op.node, in_setup_ ? "" : ", which the scenario did not touch", op.value));
+    rejoined_.insert(op.node);
   } else if (in_setup_ && op::is(op, op::proc::runner, op::fn::power_on)) {
     repair(op, fmt::format("power on {}", op.node));
   }

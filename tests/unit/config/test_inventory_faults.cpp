@@ -142,6 +142,18 @@ TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
   CHECK(n.inject_command.find("iifname \"svc0\" drop") != std::string::npos);  // nft wants double quotes
   CHECK(n.inject_command.find("oifname") == std::string::npos);
   CHECK(n.heal_command.find("nft delete table inet haverify_cut_svc0") != std::string::npos);
+  // One port: TCP to it in, from it out, in a table of its own.
+  cut.direction = "both";
+  cut.port = 5432;
+  auto p = faults::plan_fault(cut, inv, inv.nodes[0]);
+  CHECK(p.inject_command.find("add rule inet haverify_cut_svc0_5432 input iifname \"svc0\" tcp dport 5432 drop") !=
+        std::string::npos);
+  CHECK(p.inject_command.find("add rule inet haverify_cut_svc0_5432 output oifname \"svc0\" tcp sport 5432 drop") !=
+        std::string::npos);
+  CHECK(p.heal_command.find("nft delete table inet haverify_cut_svc0_5432") != std::string::npos);
+  CHECK(p.description == "lan_cut service:5432 (svc0, nft) on node1");
+  cut.port.reset();
+  cut.direction = "in";
   // An in-node cut is void once the node is off: read from the node's power controller.
   CHECK(a.void_if_off == "'/opt/lab/haverify-lab' power-status 'node1' >/dev/null; [ $? -eq 3 ]");
   CHECK(faults::plan_fault(cut, inv, inv.nodes[1]).void_if_off.find("ipmitool -H 198.18.9.12 power status") !=

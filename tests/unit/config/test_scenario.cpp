@@ -281,3 +281,26 @@ TEST_CASE("recover: repair is allowed or forbidden (the default), anything else 
           std::string::npos);
   }
 }
+
+TEST_CASE("lan_cut port: one port of a LAN with nft, the management LAN only that way", "[unit]") {
+  auto sc = parse_scenario(
+      "steps:\n  - inject: {fault: lan_cut, lan: management, method: nft, port: 5432, target: primary}\n", "p.yaml");
+  REQUIRE(sc.steps.size() == 1);
+  REQUIRE(sc.steps[0].faults.at(0).port);
+  CHECK(*sc.steps[0].faults[0].port == 5432);
+  CHECK(sc.steps[0].faults[0].describe() == "lan_cut management:5432 of primary (nft)");
+  const auto error_of = [](const std::string& yaml) {
+    try {
+      parse_scenario(yaml, "p.yaml");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of("steps:\n  - inject: {fault: lan_cut, lan: management, target: primary}\n")
+            .find("cannot be cut (one port of it can: method: nft, port: 5432)") != std::string::npos);
+  CHECK(error_of("steps:\n  - inject: {fault: lan_cut, lan: service, port: 5432, target: primary}\n")
+            .find("a cut of one port needs method: nft") != std::string::npos);
+  CHECK(error_of("steps:\n  - inject: {fault: lan_cut, lan: service, method: nft, port: 70000, target: primary}\n")
+            .find("must be a TCP port, 1..65535") != std::string::npos);
+}

@@ -18,7 +18,8 @@ std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point until)
 // messages; empty when there is none.
 std::string output_tail(const ExecResult& r);
 
-// Asks the nodes in inventory order and returns the first successful answer;
+// Asks the node that answered last time (TransportPool::last_answered), then
+// the others in inventory order, and returns the first successful answer;
 // `errors` collects the others.
 ExecResult run_on_first_node(const Inventory& inv, TransportPool& pool, const std::string& command,
                              std::chrono::milliseconds deadline, std::string* errors);

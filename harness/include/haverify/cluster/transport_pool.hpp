@@ -29,9 +29,15 @@ class TransportPool {
   ExecResult run(const std::string& where, const std::string& node, const std::string& command,
                  std::chrono::milliseconds deadline);
   const Inventory& inventory() const { return inv_; }
+  // The node that last answered a question any node could answer
+  // (run_on_first_node): asked first next time, so a node that just came
+  // back and hangs is not asked first each time.
+  const std::string& last_answered() const { return last_answered_; }
+  void set_last_answered(const std::string& node) { last_answered_ = node; }
 
  private:
   const Inventory& inv_;
+  std::string last_answered_;
   std::map<std::pair<std::string, int>, std::unique_ptr<SshTransport>> ssh_;
   LocalTransport local_;
 };

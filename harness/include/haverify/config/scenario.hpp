@@ -19,7 +19,10 @@ struct FaultSpec {
   std::string lan;                   // lan_cut
   std::string method = "link";       // lan_cut: link | nft
   std::string direction = "both";    // lan_cut with nft: both | in | out
-  std::string process;               // process_kill: see process_selectors() | name:<comm> | pidfile:<path>
+  // lan_cut with nft: only TCP traffic to and from this port (e.g. 5432:
+  // blind haverify's probes on the management LAN, SSH untouched).
+  std::optional<int> port;
+  std::string process;  // process_kill: see process_selectors() | name:<comm> | pidfile:<path>
   std::string signal = "KILL";
   std::optional<std::chrono::milliseconds> duration;  // heal at the end of the step
   std::optional<std::chrono::milliseconds> pause;     // process_pause: SIGSTOP..SIGCONT
@@ -119,6 +122,10 @@ struct Scenario {
   std::map<std::string, Bound> checks;              // metric -> bound, ordered by name
   std::optional<Expectation> expect;                // expect:
   std::chrono::milliseconds setup_timeout{120000};  // wait for a healthy cluster first
+  // measure_from: the fault id the timings (failover_s, detect_s, promote_s)
+  // are measured from; "" = the first fault that changed the primary, else
+  // the last fault (docs/metrics.md).
+  std::string measure_from;
 
   // The first inject step's first fault (the fault the run is "about"), if any.
   const FaultSpec* primary_fault() const;
@@ -127,6 +134,9 @@ struct Scenario {
   bool has_soak() const;
   bool has_cluster_steps() const;
   bool has_await_writes() const;
+  // The position (0-based, among the inject steps) of the inject step with
+  // a fault of this id.
+  std::optional<std::size_t> inject_step_of(const std::string& fault_id) const;
   // Sets the length of every soak step (haverify run --duration).
   void override_soak(std::chrono::milliseconds d);
 };

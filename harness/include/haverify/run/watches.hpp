@@ -43,8 +43,9 @@ class FirstInjectWatch final : public HistorySink {
 
 // What haverify had to repair (issue 13, "interventions are findings"):
 // recover's rejoin of a node the scenario did not touch (no fault, exec or
-// planned operation named it, and no failover deposed it) and every unblock
-// (a standby the manager would not promote). At setup (--repair-at-setup)
+// planned operation named it, and no failover deposed it) and the unblock of
+// a standby the manager would not promote that nothing rejoined (clearing a
+// rejoined node's fail counts is part of its rejoin). At setup (--repair-at-setup)
 // every power-on, rejoin and unblock. Power-ons and rejoins of what the
 // scenario broke are not repairs.
 class RepairWatch final : public HistorySink {
@@ -62,6 +63,7 @@ class RepairWatch final : public HistorySink {
   mutable std::mutex mu_;
   bool in_setup_ = false, allowed_ = false;
   std::set<std::string> touched_;
+  std::set<std::string> rejoined_;           // rejoined in this run (recover or a planned rejoin/rebuild)
   std::map<std::string, std::string> role_;  // node -> its last probed role
   Repairs r_;
 };

@@ -355,3 +355,42 @@ TEST_CASE("normal suite on loopback through pgpool: detach/attach, switchover an
   CHECK(r.metrics.lost_acked == 0);
   for (const auto& c : r.checkers) CHECK(c.status == haverify::CheckStatus::pass);
 }
+
+// Issue 13, What to build 4 and 5: a cluster that is unhealthy before the steps is a finding.
+// Without --repair-at-setup haverify waits setup_timeout touching nothing, and the run fails
+// as a cluster defect (exit 1, every checker kept), not as a harness error (exit 3).
+TEST_CASE("a cluster unhealthy before the steps is a cluster defect, not repaired without --repair-at-setup",
+          "[pg][ssh]") {
+  Pair pair;
+  REQUIRE_LOCAL_PG(pair.primary);
+  REQUIRE(pair.ready());
+  const std::string inventory = pair.file("inventory.yaml", two_node_inventory(pair.lab, pair.primary, *pair.standby));
+  REQUIRE(pair.standby->stop_immediate());
+  const std::string scenario = pair.file("unhealthy.yaml", R"(name: unhealthy
+kind: normal
+setup_timeout: 3s
+converge_timeout: 5s
+workload:
+  ledger: {clients: 1}
+steps:
+  - start: ledger
+  - wait: 1s
+  - stop: ledger
+)");
+  haverify::reports::RunRow r;
+  const int rc = pair.run(inventory, scenario, "runs", &r);
+  INFO("reason: " << r.reason);
+  CHECK(rc == haverify::kExitVerdictFailed);
+  CHECK(r.verdict == "fail");
+  CHECK(r.reason.rfind("cluster defect: cluster not healthy before the steps (waited 3.000 s): ", 0) == 0);
+  CHECK(r.reason.find("haverify did not repair it (it repairs at setup only with --repair-at-setup)") !=
+        std::string::npos);
+  // The row keeps the checkers' verdicts: single_writer and convergence ran on what there was.
+  CHECK(r.checkers.size() >= 2);
+  bool convergence = false;
+  for (const auto& c : r.checkers) convergence = convergence || c.checker == "convergence";
+  CHECK(convergence);
+  // Nothing was repaired: the standby is still down.
+  std::string err;
+  CHECK_FALSE(haverify::pg_connect(pair.standby->target(), 2s, &err));
+}

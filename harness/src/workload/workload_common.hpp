@@ -113,8 +113,7 @@ inline void record_server(History& history, const std::string& process, const st
     return;
   }
   history.record(process, OpType::ok, f,
-                 fmt::format(R"({{"addr":"{}","port":{},"instance":{}}})", PQgetvalue(r, 0, 0), port, instance),
-                 node);
+                 fmt::format(R"({{"addr":"{}","port":{},"instance":{}}})", PQgetvalue(r, 0, 0), port, instance), node);
 }
 
 inline OpType op_type(QueryOutcome::Kind k) {

@@ -61,10 +61,10 @@ struct HistoryBuilder {
   }
   void probe(const std::string& node, Nanos ms, bool writable, std::int64_t instance = 0) {
     add("probe", OpType::ok, "state",
-        instance ? fmt::format(R"({{"in_recovery":{},"timeline":3,"lsn":"0/3000148","writable":{},"instance":{}}})",
-                               !writable, writable, instance)
-                 : fmt::format(R"({{"in_recovery":{},"timeline":3,"lsn":"0/3000148","writable":{}}})", !writable,
-                               writable),
+        instance
+            ? fmt::format(R"({{"in_recovery":{},"timeline":3,"lsn":"0/3000148","writable":{},"instance":{}}})",
+                          !writable, writable, instance)
+            : fmt::format(R"({{"in_recovery":{},"timeline":3,"lsn":"0/3000148","writable":{}}})", !writable, writable),
         ms, node);
   }
   // The server `client`'s new connection reached (its first write's RETURNING), at `ms`.

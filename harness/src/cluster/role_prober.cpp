@@ -51,9 +51,9 @@ void RoleProber::loop(const NodeSpec& node) {
       const bool in_recovery = fields[0] == "t";
       role = in_recovery ? "standby" : "primary";
       const bool writable = !in_recovery && fields[3] == "off";
-      state = fmt::format(R"({{"in_recovery":{},"timeline":{},"lsn":"{}","writable":{},"instance":{}}})",
-                          in_recovery, fields[1].empty() ? "0" : fields[1], fields[2], writable,
-                          fields[4].empty() ? "0" : fields[4]);
+      state =
+          fmt::format(R"({{"in_recovery":{},"timeline":{},"lsn":"{}","writable":{},"instance":{}}})", in_recovery,
+                      fields[1].empty() ? "0" : fields[1], fields[2], writable, fields[4].empty() ? "0" : fields[4]);
     } else {
       conn.reset();
     }

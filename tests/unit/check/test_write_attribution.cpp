@@ -25,8 +25,7 @@ SingleWriterOptions with_addresses() {
 
 }  // namespace
 
-TEST_CASE("single writer: acknowledged writes on two nodes at once fail, though the probes saw one writer",
-          "[unit]") {
+TEST_CASE("single writer: acknowledged writes on two nodes at once fail, though the probes saw one writer", "[unit]") {
   // The old primary n1 keeps taking writes through a client path the probes cannot see
   // (its probes fail from 1000 ms: unknown on their own), while n2 is promoted and takes writes too.
   Hist h;
@@ -69,13 +68,13 @@ TEST_CASE("single writer: writes that move from one node to another pass and say
   CHECK(fig(v, "write_overlap_windows") == 0);
   CHECK(fig(v, "write_nodes") == 2);
   // No instance from the probes: attributed by the address the server saw.
-  CHECK(has_reason(v, "acknowledged writes by node: n1 100 (198.18.1.11:5432), n2 150 (198.18.1.12:5432); no "
-                      "acknowledged writes on two nodes in overlapping time: n1 -> n2: last ack on n1 t=0.994 s, "
-                      "first on n2 t=1.503 s, 0.509 s apart"));
+  CHECK(has_reason(v,
+                   "acknowledged writes by node: n1 100 (198.18.1.11:5432), n2 150 (198.18.1.12:5432); no "
+                   "acknowledged writes on two nodes in overlapping time: n1 -> n2: last ack on n1 t=0.994 s, "
+                   "first on n2 t=1.503 s, 0.509 s apart"));
 }
 
-TEST_CASE("single writer: the probes' instance wins over an address, and unknown servers are counted apart",
-          "[unit]") {
+TEST_CASE("single writer: the probes' instance wins over an address, and unknown servers are counted apart", "[unit]") {
   Hist h;
   h.probes("n1", 0, 3000, true);
   h.probes("n2", 0, 3000, false);

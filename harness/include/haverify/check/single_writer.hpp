@@ -48,7 +48,7 @@ std::map<std::string, std::vector<TimeWindow>> writable_windows(const std::vecto
 struct SingleWriterOptions {
   Nanos probe_interval = 50'000'000;  // the configured probe interval (spacing of a node with < 2 samples)
   std::map<std::string, std::string> node_of_address;  // inventory address (no prefix) -> node
-  Nanos write_gap = 1'000'000'000;  // acks of one node further apart start a new write window
+  Nanos write_gap = 1'000'000'000;                     // acks of one node further apart start a new write window
 };
 
 class SingleWriterChecker final : public Checker {

@@ -1,4 +1,5 @@
 #include "haverify/cluster/driver.hpp"
+#include "haverify/core/errors.hpp"
 
 #include <thread>
 
@@ -58,7 +59,7 @@ std::string NodeDriverBase::await_new_primary(const std::string& except, time_po
     if (candidate.empty()) why = fmt::format("{} names no primary other than {}", name(), except);
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  throw std::runtime_error(fmt::format("{}: no other node serves in time: {}", what, why));
+  throw ClusterDefect(fmt::format("{}: no other node serves in time: {}", what, why));
 }
 
 std::string NodeDriverBase::require_primary(const std::string& what) {
@@ -92,7 +93,7 @@ void NodeDriverBase::await_standby(const std::string& node, time_point until, co
     const std::string why = standby_problem(node, view, manager_primary(view));
     if (why.empty()) return;
     if (std::chrono::steady_clock::now() >= until)
-      throw std::runtime_error(fmt::format("{}: {} is not a healthy standby in time: {}", what, node, why));
+      throw ClusterDefect(fmt::format("{}: {} is not a healthy standby in time: {}", what, node, why));
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
 }
@@ -110,7 +111,7 @@ std::string NodeDriverBase::await_cluster_healthy(time_point until, const std::s
       if (why.empty()) return primary;
     }
     if (std::chrono::steady_clock::now() >= until)
-      throw std::runtime_error(fmt::format("{}: the cluster is not healthy in time: {}", what, why));
+      throw ClusterDefect(fmt::format("{}: the cluster is not healthy in time: {}", what, why));
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
 }
@@ -131,7 +132,7 @@ void NodeDriverBase::await_stopped(const std::string& node, time_point until, bo
           why = fmt::format("{} still counts {} in ({})", name(), node, s.detail);
     if (why.empty()) return;
     if (std::chrono::steady_clock::now() >= until)
-      throw std::runtime_error(fmt::format("{}: {} not stopped in time: {}", what, node, why));
+      throw ClusterDefect(fmt::format("{}: {} not stopped in time: {}", what, node, why));
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
 }

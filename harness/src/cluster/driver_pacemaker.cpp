@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "haverify/cluster/driver.hpp"
+#include "haverify/core/errors.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify {
@@ -154,7 +155,7 @@ class PacemakerDriver : public NodeDriverBase {
     const bool done = await_serving(target, until, &why);
     ExecResult clear =
         pool_.run("ssh", target, fmt::format("crm_resource --clear -r {} 2>&1", sh_quote(res)), time_left(until));
-    if (!done) throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));
+    if (!done) throw ClusterDefect(fmt::format("switchover to {} not done in time: {}", target, why));
     if (!clear.ok())
       throw std::runtime_error(fmt::format("switchover: crm_resource --clear failed on {}: {}", target, clear.out));
   }

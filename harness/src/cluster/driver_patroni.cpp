@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "haverify/cluster/driver.hpp"
+#include "haverify/core/errors.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify {
@@ -106,12 +107,12 @@ class PatroniDriver : public NodeDriverBase {
     // patronictl reports a refused switchover (e.g. a candidate that is not
     // the synchronous standby in synchronous_mode) on stdout.
     if (r.ok() && (r.out.find("Switchover failed") != std::string::npos || r.out.find("Error:") != std::string::npos))
-      throw std::runtime_error(fmt::format("switchover to {} refused by patronictl: {}", target, r.out));
+      throw ClusterDefect(fmt::format("switchover to {} refused by patronictl: {}", target, r.out));
     if (!r.ok())
       throw std::runtime_error(fmt::format("switchover: `{}` on {} failed: {} {}", cmd, target, describe(r), r.out));
     std::string why;
     if (!await_serving(target, until, &why))
-      throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));
+      throw ClusterDefect(fmt::format("switchover to {} not done in time: {}", target, why));
   }
 
   // In synchronous_mode Patroni switches over only to its synchronous
@@ -186,7 +187,7 @@ class PatroniDriver : public NodeDriverBase {
     // patronictl reports a refused reinit on stdout and exits 0.
     const ExecResult r = run_service_command(node, cmd, until, "rebuild (patronictl reinit)");
     if (r.out.find("Failed") != std::string::npos || r.out.find("Error:") != std::string::npos)
-      throw std::runtime_error(fmt::format("{}: patronictl reinit refused: {}", what, r.out));
+      throw ClusterDefect(fmt::format("{}: patronictl reinit refused: {}", what, r.out));
     await_standby(node, until, what);
   }
 };

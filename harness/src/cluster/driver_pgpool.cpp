@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "haverify/cluster/driver_generic.hpp"
+#include "haverify/core/errors.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify {
@@ -118,7 +119,7 @@ class PgpoolDriver : public GenericDriver {
     pcp("pcp_promote_node", "-s", target, until);
     std::string why;
     if (!await_serving(target, until, &why))
-      throw std::runtime_error(fmt::format("switchover to {} not done in time: {}", target, why));
+      throw ClusterDefect(fmt::format("switchover to {} not done in time: {}", target, why));
   }
 
  protected:

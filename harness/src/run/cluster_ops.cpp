@@ -39,6 +39,10 @@ std::optional<std::string> ClusterOps::run(const ClusterStepSpec& c, std::mt1993
   std::string done;
   try {
     done = perform(c, node);
+  } catch (const ClusterDefect& e) {
+    // The cluster did not do it in time, or refused: a finding (verdict fail), not haverify's failure.
+    history_.record(kDriver, OpType::fail, c.op, fmt::format("{}; {} ms", node, ms()), node, e.what());
+    throw ClusterDefect(fmt::format("cluster {}{}: {}", c.op, node.empty() ? "" : " " + node, e.what()));
   } catch (const std::exception& e) {
     history_.record(kDriver, OpType::fail, c.op, fmt::format("{}; {} ms", node, ms()), node, e.what());
     throw HarnessFailure(fmt::format("cluster {}{}: {}", c.op, node.empty() ? "" : " " + node, e.what()));

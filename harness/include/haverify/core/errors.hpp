@@ -41,7 +41,8 @@ class HarnessFailure : public std::runtime_error {
 };
 
 // The cluster misbehaved so that the run could not go on (it did not become
-// healthy within the deadline): a finding, not haverify's failure (exit 1).
+// healthy within the deadline; the manager refused a planned operation or
+// did not complete it in time): a finding, not haverify's failure (exit 1).
 class ClusterDefect : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

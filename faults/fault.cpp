@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "haverify/cluster/probe.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify::faults {
@@ -70,7 +71,7 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
     a.verify_command = fmt::format("ip -o link show dev {} | grep -qv '[<,]UP[,>]'", ifq);
     a.heal_command = fmt::format("ip link set dev {} up", ifq);
   } else {
-    if (spec.port && *spec.port == node.ssh.port && node.ssh.host == itf->address.substr(0, itf->address.find('/')))
+    if (spec.port && *spec.port == node.ssh.port && node.ssh.host == address_without_prefix(itf->address))
       throw FaultError(fmt::format("lan_cut of port {} on {}: that is haverify's own SSH channel to {}", *spec.port,
                                    spec.lan, node.name));
     const std::string table =

@@ -11,10 +11,8 @@ namespace haverify::detail {
 
 void Lineages::observe_cause(const Op& op) {
   if (op.type != OpType::invoke && op.type != OpType::info) return;
-  const bool cause = op::is(op, op::proc::nemesis, op::fn::inject) || op::is(op, op::proc::nemesis, op::fn::heal) ||
-                     op::is(op, op::proc::runner, op::fn::recover) || op::is_from(op, op::proc::exec) ||
-                     op::is_from(op, op::proc::cluster) ||
-                     (op::is_from(op, op::proc::driver) && op.f != op::fn::detect);
+  const bool cause = op::is_scenario_action(op) || op::is(op, op::proc::nemesis, op::fn::heal) ||
+                     op::is(op, op::proc::runner, op::fn::recover);
   if (!cause) return;
   if (causes_.empty() || op.mono_ns >= causes_.back())
     causes_.push_back(op.mono_ns);

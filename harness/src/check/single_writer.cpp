@@ -25,7 +25,8 @@ struct ProbeSample {
   Nanos mono = 0;
   Seen seen = Seen::unknown;
   bool malformed = false;
-  bool not_serving = false;  // a failed probe whose error says no server accepts connections there
+  bool not_serving = false;   // a failed probe whose error says no server accepts connections there
+  std::int64_t instance = 0;  // the server instance the sample names (0: none)
 };
 
 // A probe error that says the node is reachable and PostgreSQL is not
@@ -54,6 +55,8 @@ std::optional<ProbeSample> probe_sample(const Op& op) {
     } else {
       s.malformed = true;
     }
+    if (j.is_object() && j.contains("instance") && j["instance"].is_number_integer())
+      s.instance = j["instance"].get<std::int64_t>();
   }
   return s;
 }
@@ -207,6 +210,7 @@ class SingleWriterPass final : public CheckerPass {
     tr_.observe(op);
     writes_.observe(op);
     if (auto s = probe_sample(op)) {
+      if (s->instance != 0) writes_.note_instance(s->instance, op.node);
       samples_[op.node].push_back(*s);
       if (!first_sample_ || s->mono < *first_sample_) first_sample_ = s->mono;
       last_sample_ = std::max(last_sample_, s->mono);

@@ -74,13 +74,6 @@ std::optional<TimeWindow> common_span(const WriteWindow& a, const WriteWindow& b
 }  // namespace
 
 void WriteAttribution::observe(const Op& op) {
-  if (op::is(op, op::proc::probe, op::fn::state) && op.type == OpType::ok) {
-    const auto j = nlohmann::json::parse(op.value, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("instance") && j["instance"].is_number_integer()) {
-      if (const auto i = j["instance"].get<std::int64_t>(); i != 0) node_of_instance_[i] = op.node;
-    }
-    return;
-  }
   if (!op::is_ledger_client(op) && !op::is_bank_client(op)) return;
   if (op.f == op::fn::server) {
     current_[op.process] = server_key(op);

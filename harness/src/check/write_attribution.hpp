@@ -57,7 +57,10 @@ class WriteAttribution {
   WriteAttribution(std::map<std::string, std::string> node_of_address, Nanos gap)
       : node_of_address_(std::move(node_of_address)), gap_(gap) {}
 
+  // The clients' server, invoke and ok ops.
   void observe(const Op& op);
+  // A probe sample of `node` named this server instance (single_writer parses the samples).
+  void note_instance(std::int64_t instance, const std::string& node) { node_of_instance_[instance] = node; }
   // Adds the figures attributed_writes, unattributed_writes, write_nodes,
   // write_overlap_windows, write_overlap_s and the reasons; true when two
   // nodes took acknowledged writes in overlapping time.

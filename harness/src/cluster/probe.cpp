@@ -53,14 +53,15 @@ std::string address_without_prefix(const std::string& cidr) {
 // read-only. The probe deliberately does not write: a probe write on a deposed
 // primary during a split brain would push WAL to the standbys still following
 // it and change the very failover it measures (seen here: 3 s became 8 s).
-const char* const kNodeStateSql =
-    "SELECT pg_is_in_recovery(), "
-    "CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT max(received_tli) FROM pg_stat_wal_receiver), "
-    "(SELECT timeline_id FROM pg_control_checkpoint())) "
-    "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
-    "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, "
-    "current_setting('transaction_read_only'), "
-    "(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint";
+const std::string kNodeStateSql =
+    std::string(
+        "SELECT pg_is_in_recovery(), "
+        "CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT max(received_tli) FROM pg_stat_wal_receiver), "
+        "(SELECT timeline_id FROM pg_control_checkpoint())) "
+        "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
+        "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, "
+        "current_setting('transaction_read_only'), ") +
+    kServerInstanceSql;
 
 std::vector<std::string> sample_node_over_ssh(SshTransport& ssh, const NodeSpec& node,
                                               std::chrono::milliseconds deadline, std::string* err) {

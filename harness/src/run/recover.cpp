@@ -38,7 +38,7 @@ class Recovery {
   // The `recover` op's value: what this recover may do.
   static std::string mode_text(const RecoverOptions& o) {
     std::string m = o.mode == RepairMode::wait_only ? "wait only"
-                    : o.mode == RepairMode::allowed ? "repair: allowed"
+                    : o.mode == RepairMode::allowed ? std::string(kRepairAllowedMark)
                                                     : "";
     if (o.context.empty()) return m;
     return m.empty() ? o.context : o.context + ", " + m;

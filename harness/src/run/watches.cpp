@@ -5,6 +5,7 @@
 
 #include "haverify/core/clock.hpp"
 #include "haverify/core/op.hpp"
+#include "haverify/run/recover.hpp"
 #include "haverify/run/run_log.hpp"
 
 namespace haverify {
@@ -47,10 +48,7 @@ namespace {
 
 // An op that says the scenario itself acted on its node.
 bool touches(const Op& op) {
-  if (op.node.empty() || op.type != OpType::invoke) return false;
-  if (op::is(op, op::proc::nemesis, op::fn::inject)) return true;
-  if (op::is_from(op, op::proc::exec) || op::is_from(op, op::proc::cluster)) return true;
-  return op::is_from(op, op::proc::driver) && op.f != op::fn::detect;
+  return !op.node.empty() && op.type == OpType::invoke && op::is_scenario_action(op);
 }
 
 }  // namespace
@@ -59,7 +57,7 @@ void RepairWatch::on_op(const Op& op) {
   std::lock_guard lock(mu_);
   if (touches(op)) {
     touched_.insert(op.node);
-    if (op::is_from(op, op::proc::driver) && (op.f == "rejoin" || op.f == "rebuild")) rejoined_.insert(op.node);
+    if (op::is_from(op, op::proc::driver) && (op.f == op::fn::rejoin || op.f == "rebuild")) rejoined_.insert(op.node);
   } else if (op::is(op, op::proc::probe, op::fn::role)) {
     // A failover deposed it: rejoining the old primary is part of any failover.
     if (role_[op.node] == "primary" && op.value != "primary") touched_.insert(op.node);
@@ -67,7 +65,7 @@ void RepairWatch::on_op(const Op& op) {
   } else if (op::is(op, op::proc::runner, op::fn::setup)) {
     in_setup_ = op.type == OpType::invoke;
   } else if (op::is(op, op::proc::runner, op::fn::recover)) {
-    allowed_ = op.type == OpType::invoke && op.value.find("repair: allowed") != std::string::npos;
+    allowed_ = op.type == OpType::invoke && op.value.find(kRepairAllowedMark) != std::string::npos;
   } else if (op.type == OpType::invoke && op::is(op, op::proc::runner, op::fn::unblock)) {
     // Clearing the fail counts of a node just rejoined is part of its rejoin (PG-REX's own
     // procedure after a failover); unblocking a standby nothing rejoined is a repair.

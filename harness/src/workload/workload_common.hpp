@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "haverify/cluster/probe.hpp"
 #include "haverify/core/history.hpp"
 #include "haverify/core/op.hpp"
 #include "haverify/io/pg.hpp"
@@ -87,9 +88,9 @@ inline void run_setup_sql(const PgTarget& endpoint, const std::string& what, con
 // postmaster's start time in microseconds, which the probes also read
 // (kNodeStateSql). Part of the write, so a load-balancing proxy cannot send
 // it to another server than the write's.
-inline constexpr const char* kServerIdentityReturning =
-    " RETURNING coalesce(host(inet_server_addr()), ''), coalesce(inet_server_port(), 0), "
-    "(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint";
+inline const std::string kServerIdentityReturning =
+    std::string(" RETURNING coalesce(host(inet_server_addr()), ''), coalesce(inet_server_port(), 0), ") +
+    kServerInstanceSql;
 
 // After an acknowledged write that carried kServerIdentityReturning: records
 // {ok, server, {"addr":"..","port":n,"instance":n}} for the client's

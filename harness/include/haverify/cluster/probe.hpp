@@ -39,7 +39,11 @@ std::string address_without_prefix(const std::string& cidr);
 // start time in microseconds since the epoch, which tells apart every
 // PostgreSQL server of the cluster and each restart of one (the writes name
 // the same instance: workload_common.hpp, kServerIdentitySql).
-extern const char* const kNodeStateSql;
+// The server instance as SQL: the postmaster's start time in µs since the
+// epoch. The probes (kNodeStateSql) and the writes (workload_common.hpp)
+// read it with this one expression, so their values compare.
+inline constexpr const char* kServerInstanceSql = "(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint";
+extern const std::string kNodeStateSql;
 
 // kNodeStateSql through SSH and psql on the node (postgres.probe: ssh): the
 // row's fields ("t", "3", "0/3000148", "off", "1796550000123456"); empty with *err set when the

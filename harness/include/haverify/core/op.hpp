@@ -73,5 +73,12 @@ inline bool is_from(const Op& o, std::string_view process) {
 inline bool is(const Op& o, std::string_view process, std::string_view f) {
   return o.process == process && o.f == f;
 }
+// The scenario acting on the cluster: a fault injected, an exec step, a
+// planned operation (its detections aside). Repairs (run/watches.hpp) and
+// restarts (memory_growth) ask whether the scenario explains what followed.
+inline bool is_scenario_action(const Op& o) {
+  return is(o, proc::nemesis, fn::inject) || is_from(o, proc::exec) || is_from(o, proc::cluster) ||
+         (is_from(o, proc::driver) && o.f != fn::detect);
+}
 
 }  // namespace haverify::op

@@ -3,6 +3,7 @@
 // and `recover` steps), judged by the health rule (cluster/health.hpp).
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "haverify/cluster/driver.hpp"
 #include "haverify/config/inventory.hpp"
@@ -16,6 +17,10 @@ enum class RepairMode {
   findings,   // a recover step: repair, and each repair is a finding (RepairWatch)
   allowed,    // recover: {repair: allowed}, or setup with --repair-at-setup
 };
+
+// In the `recover` op's value when recover may repair without a finding
+// (RepairWatch reads it).
+inline constexpr std::string_view kRepairAllowedMark = "repair: allowed";
 
 struct RecoverOptions {
   std::chrono::milliseconds timeout{120000};

@@ -8,13 +8,13 @@
 #include <iostream>
 #include <sstream>
 
+#include "../test_files.hpp"
 #include "faults/ledger.hpp"
 #include "haverify/core/atomic_file.hpp"
 #include "haverify/io/csv.hpp"
 #include "haverify/run/runner.hpp"
 #include "haverify/run/suite_manifest.hpp"
 #include "reports/results_read.hpp"
-#include "test_files.hpp"
 
 using namespace haverify;
 using namespace haverify::reports;

@@ -110,7 +110,7 @@ void write_crash_plan(const fs::path& dir) {
 // each kill: `haverify heal`, then `run --resume` goes on. The suite was
 // started with --repair-at-setup: a run killed mid-fault leaves the old
 // primary powered on but not rejoined, and the rerun's setup repairs it.
-TEST_CASE("kill -9 of haverify during inject, recover and report writing; heal and run --resume finish the suite",
+TEST_CASE("kill -9 of haverify during inject, recover and report writing, then heal and run --resume finish the suite",
           "[lab]") {
   const fs::path dir = fresh_dir("resume");
   write_crash_plan(dir);
@@ -233,7 +233,7 @@ struct Capture {
     std::error_code ec;
     REQUIRE(c->wait_for(deadline, ec));
     INFO(slurp(err));
-    CHECK(slurp(err).find(" 0 packets dropped by kernel") != std::string::npos);
+    CHECK(slurp(err).find("\n0 packets dropped by kernel") != std::string::npos);
     std::vector<std::string> lines;
     std::istringstream in(slurp(out));
     for (std::string l; std::getline(in, l);)

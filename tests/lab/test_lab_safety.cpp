@@ -122,6 +122,9 @@ TEST_CASE("kill -9 of haverify during inject, recover and report writing, then h
                 "--seed", "7", "--repair-at-setup"},
                ledger);
     REQUIRE(h.wait_until(120s, [&] { return fs::exists(ledger); }));
+    // The ledger is written before the inject command runs, and a SIGKILLed haverify leaves
+    // that command running: let the power-off finish, or heal races it (and loses).
+    std::this_thread::sleep_for(2s);
     h.kill9();
     CHECK(complete_rows(results) == 0);
     heal(ledger);

@@ -1,8 +1,5 @@
 #include "faults/ledger.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include "haverify/core/atomic_file.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify::faults {
@@ -100,30 +98,8 @@ void FaultLedger::store_locked(const std::vector<LedgerEntry>& entries) const {
   json j;
   j["faults"] = json::array();
   for (const auto& e : entries) j["faults"].push_back(to_json(e));
-  const std::string text = j.dump(2) + "\n";
-  const std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot write fault ledger {}", tmp));
-  std::size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      throw std::runtime_error(fmt::format("write to fault ledger {} failed", tmp));
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0)
-    throw std::runtime_error(fmt::format("cannot rename {} to {}", tmp, path_));
-  if (p.has_parent_path()) {
-    int dfd = ::open(p.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
+  // Durable and whole: a crash never leaves half a ledger (the heals would be lost).
+  write_file_atomic(path_, j.dump(2) + "\n", 0600);
 }
 
 void FaultLedger::add(const LedgerEntry& e) {

@@ -15,6 +15,8 @@ packages=(
   # the lab: real PostgreSQL 15, pgpool-II, sshd, networking tools
   postgresql-15 postgresql-client-15 pgpool2 openssh-server openssh-client
   nftables iproute2 util-linux procps psmisc
+  # the lab test that no lab packet leaves the machine captures with tcpdump
+  tcpdump
   # the Pacemaker stacks (pgrex, shared-disk): Corosync 3, Pacemaker 2.1,
   # the OCF agents (pgsql, IPaddr2, Filesystem; Filesystem needs kmod)
   pacemaker pacemaker-cli-utils corosync resource-agents kmod

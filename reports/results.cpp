@@ -1,11 +1,13 @@
 #include "reports/results.hpp"
 
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "haverify/core/atomic_file.hpp"
 #include "haverify/core/op.hpp"
 #include "haverify/io/csv.hpp"
 #include "reports/stream.hpp"
@@ -48,7 +50,8 @@ const std::vector<std::string>& results_header() {
                                              "max_rss_slope_mb_h",
                                              "op_s",
                                              "stall_s",
-                                             "measured_from"};
+                                             "measured_from",
+                                             "duration_s"};
   return h;
 }
 
@@ -74,6 +77,7 @@ static std::string fmt_seconds(const std::optional<double>& d) {
 }
 
 std::vector<std::string> results_fields(const RunRow& r) {
+  if (!r.recorded.empty()) return r.recorded;
   const auto& m = r.metrics;
   return {r.scenario,
           r.kind,
@@ -110,13 +114,20 @@ std::vector<std::string> results_fields(const RunRow& r) {
           figure(m, "max_rss_slope_mb_h", 2),
           fmt_seconds(m.op_s),
           fmt_seconds(m.stall_s),
-          m.measured_from};
+          m.measured_from,
+          fmt::format("{:.3f}", r.duration_s)};
 }
 
 void write_results_csv(const std::string& path, const std::vector<RunRow>& rows) {
-  CsvWriter w(path, results_header());
-  for (const auto& r : rows) w.row(results_fields(r));
-  w.flush();
+  std::string text = csv_line(results_header());
+  for (const auto& r : rows) {
+    auto fields = results_fields(r);
+    for (auto& f : fields)
+      for (char& c : f)
+        if (c == '\r' || c == '\n') c = ' ';
+    text += csv_line(fields);
+  }
+  write_file_atomic(path, text);
 }
 
 void write_checkers_txt(const std::string& path, const std::vector<CheckerVerdict>& checkers) {
@@ -194,8 +205,7 @@ void write_junit_xml(const std::string& path, const std::string& suite, const st
     if (r.verdict == "error") ++errors;
     total += r.duration_s;
   }
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path));
+  std::ostringstream out;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out << fmt::format("<testsuites name=\"haverify\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
                      rows.size(), failures, errors, total);
@@ -216,7 +226,7 @@ void write_junit_xml(const std::string& path, const std::string& suite, const st
     out << "    </testcase>\n";
   }
   out << "  </testsuite>\n</testsuites>\n";
-  if (!out) throw std::runtime_error(fmt::format("write to {} failed", path));
+  write_file_atomic(path, out.str());
 }
 
 std::string summary_table(const std::vector<RunRow>& rows) {

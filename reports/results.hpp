@@ -27,10 +27,17 @@ struct RunRow {
   std::string verdict;  // pass | fail | unknown | error
   std::string reason;
   double duration_s = 0;
+  // The row's results.csv fields as read back by `haverify run --resume`
+  // (read_results_rows): when set, results_fields returns them unchanged, so
+  // a kept row is written again byte for byte.
+  std::vector<std::string> recorded;
 };
 
 const std::vector<std::string>& results_header();
 std::vector<std::string> results_fields(const RunRow& row);
+// Written whole (write_file_atomic): a crash leaves the previous rows or the
+// new ones, never a torn row. A line break inside a field becomes a space
+// (one record per line, as the CSV readers take it).
 void write_results_csv(const std::string& path, const std::vector<RunRow>& rows);
 // checkers.txt: every checker's verdict with all its reasons (a passing
 // checker's too: what it saw, e.g. which node took the writes), then its
@@ -47,6 +54,7 @@ void write_events_csv(const std::string& path, const std::vector<Op>& history, N
 // Every op, one JSON object per line.
 void write_history_jsonl(const std::string& path, const std::vector<Op>& history);
 
+// Written whole, as results.csv.
 void write_junit_xml(const std::string& path, const std::string& suite, const std::vector<RunRow>& rows);
 std::string xml_escape(const std::string& s);
 

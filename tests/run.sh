@@ -3,8 +3,9 @@
 #   1. unit tests built with ASan + UBSan (label `unit`);
 #   2. the normal build's unit tests, loopback integration tests (`integration`)
 #      and the real-lab integration tests (`lab`), which bring the embedded lab
-#      up and always tear it down.
-# Set HAVERIFY_TEST_LABELS to run a subset (a ctest -L regex), e.g. "unit".
+#      up and always tear it down. The `extended` real-lab tests are not run
+#      unless asked for: HAVERIFY_TEST_LABELS=extended bash tests/run.sh.
+# Set HAVERIFY_TEST_LABELS to run a subset (labels joined by |), e.g. "unit" or "extended".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash lab/install-deps.sh
@@ -25,5 +26,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 python3 tests/checks/layering.py
 python3 tests/checks/sizes.py build
 cmake --build build -j "$jobs"
+# The labels are matched whole (^...$): `lab` is CI's real-lab set; the
+# `extended` real-lab tests run with HAVERIFY_TEST_LABELS=extended.
 labels="${HAVERIFY_TEST_LABELS:-unit|integration|lab}"
-ctest --test-dir build -L "$labels" --output-on-failure
+ctest --test-dir build -L "^($labels)\$" --output-on-failure

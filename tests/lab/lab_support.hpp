@@ -25,6 +25,9 @@
 #include "faults/injector.hpp"
 #include "faults/ledger.hpp"
 #include "haverify/cluster/driver.hpp"
+#include "haverify/cluster/health.hpp"
+#include "haverify/cluster/observe.hpp"
+#include "haverify/cluster/transport_pool.hpp"
 #include "haverify/config/inventory.hpp"
 #include "haverify/core/shell.hpp"
 #include "haverify/io/pg.hpp"
@@ -145,6 +148,23 @@ inline fs::path run_scenarios(const fs::path& out, const std::string& what, cons
   CHECK((r.exit_code == 0 || r.exit_code == 1));  // verdicts, not a harness or usage error
   CHECK_FALSE(fs::exists(out / "ledger.json"));   // every fault healed
   return out / "suite" / "results.csv";
+}
+
+// The one health rule (cluster/health.hpp) on the lab: one primary, every
+// other node a standby streaming from it, the manager counting every node in.
+// Waits up to `deadline` for it.
+inline void require_lab_healthy(std::chrono::seconds deadline) {
+  const Inventory inv = load_inventory(inventory_path());
+  TransportPool pool(inv);
+  auto driver = make_driver(inv, pool, DriverOptions{default_rejoin_script()});
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  Health h;
+  do {
+    h = assess_health(observe_cluster(inv, *driver));
+    if (h.ok()) return;
+    std::this_thread::sleep_for(1s);
+  } while (std::chrono::steady_clock::now() < until);
+  FAIL("the lab is not healthy after " << deadline.count() << " s: " << h.why());
 }
 
 }  // namespace labtest

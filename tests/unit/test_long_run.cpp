@@ -197,17 +197,20 @@ TEST_CASE("background exec: started detached, alive, killed with its process gro
   CHECK_FALSE(t.exec(faults::background_alive_command(pidfile), 10s).ok());
 }
 
-TEST_CASE("results.csv ends with p99_latency_ms, max_rss_slope_mb_h, op_s, stall_s and measured_from", "[unit]") {
+TEST_CASE("results.csv ends with p99_latency_ms, max_rss_slope_mb_h, op_s, stall_s, measured_from and duration_s",
+          "[unit]") {
   reports::RunRow r;
   r.metrics.p99_latency_ms = 12.3456;
   r.metrics.figures["max_rss_slope_mb_h"] = 3600.5;
   r.metrics.op_s = 8.1234;
   r.metrics.measured_from = "power_off node1";
+  r.duration_s = 41.25;
   const auto h = reports::results_header();
   const auto f = reports::results_fields(r);
   REQUIRE(h.size() == f.size());
-  REQUIRE(h.size() >= 5);
-  const std::vector<std::string> tail_h(h.end() - 5, h.end()), tail_f(f.end() - 5, f.end());
-  CHECK(tail_h == std::vector<std::string>{"p99_latency_ms", "max_rss_slope_mb_h", "op_s", "stall_s", "measured_from"});
-  CHECK(tail_f == std::vector<std::string>{"12.346", "3600.50", "8.123", "", "power_off node1"});
+  REQUIRE(h.size() >= 6);
+  const std::vector<std::string> tail_h(h.end() - 6, h.end()), tail_f(f.end() - 6, f.end());
+  CHECK(tail_h == std::vector<std::string>{"p99_latency_ms", "max_rss_slope_mb_h", "op_s", "stall_s", "measured_from",
+                                           "duration_s"});
+  CHECK(tail_f == std::vector<std::string>{"12.346", "3600.50", "8.123", "", "power_off node1", "41.250"});
 }

@@ -163,6 +163,12 @@ void add_run(CLI::App& app, Commands& out) {
         auto d = parse_duration(v);
         return d && d->count() > 0 ? std::string() : std::string("expected a duration such as 90s, 30m or 2h");
       });
+  // --resume takes every option from DIR/suite.json: any other is a usage error.
+  auto* resume = run->add_option("--resume", o.resume_dir,
+                                 "finish the suite in DIR after a crash (kill -9, power loss): keep its complete "
+                                 "rows, run the rest; run `haverify heal` first");
+  for (auto* other : run->get_options())
+    if (other != resume && other != run->get_help_ptr()) resume->excludes(other);
   out.push_back({run, [c] { return run_command(*c); }});
 }
 

@@ -125,7 +125,8 @@ static void apply_expected(const std::string& e, Scenario& sc) {
   sc.expect->outcome = e;
 }
 
-std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario>* scenarios) {
+std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario>* scenarios,
+                                   const std::string& base_dir) {
   reports::CsvTable t;
   try {
     t = reports::read_csv_table(path);
@@ -145,7 +146,7 @@ std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario
   if (!problems.empty()) throw PlanError(problems);
 
   static const std::set<std::string> kinds = {"normal", "single-fault", "multi-fault", "long-run", "switchover-timing"};
-  const fs::path base = fs::path(path).parent_path();
+  const fs::path base = base_dir.empty() ? fs::path(path).parent_path() : fs::path(base_dir);
   std::vector<PlanRow> rows;
   std::map<std::string, unsigned> ids;
   for (std::size_t i = 0; i < t.rows.size(); ++i) {

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #if __has_include(<linux/close_range.h>)
@@ -34,6 +35,10 @@ struct ChildSetup : bp::extend::handler {
   template <class Executor>
   void on_exec_setup(Executor&) const {
     ::setpgid(0, 0);  // own process group: the deadline kills the whole group
+    // Dies with the harness: a fault command orphaned by a kill -9 of
+    // haverify must not finish after `haverify heal` undid it (a power-off
+    // landing after the heal's power-on would leave the node off).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The harness blocks SIGINT/SIGTERM in every thread (cancel.cpp) and a
     // signal mask survives exec: unblock them, or the child (and whatever it
     // starts, e.g. a lab's daemons) would ignore a SIGTERM sent to it.

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -16,7 +17,9 @@
 #include "haverify/run/run_log.hpp"
 #include "haverify/run/runner.hpp"
 #include "haverify/run/session.hpp"
+#include "haverify/run/suite_manifest.hpp"
 #include "reports/results.hpp"
+#include "reports/results_read.hpp"
 #include "reports/timing.hpp"
 
 namespace fs = std::filesystem;
@@ -119,13 +122,6 @@ int exit_code_for_verdicts(const std::vector<std::string>& verdicts) {
 
 namespace {
 
-// One run of the suite: a scenario repetition, maybe a plan row.
-struct SuiteItem {
-  std::size_t scenario = 0;
-  int repetition = 1;
-  std::size_t position = 0;  // in the seeded order; the run's seed is seed + position
-};
-
 int verdict_rank(const std::string& v) {
   if (v == "error") return 3;
   if (v == "fail") return 2;
@@ -153,12 +149,15 @@ struct SuiteConfig {
   std::vector<std::string> errors;
 };
 
-void load_scenarios(const RunOptions& opts, SuiteConfig& c) {
+// A resumed suite reads the copy of the sheet it took at its start (the
+// sheet itself has results written into it, or only a shard's rows).
+void load_scenarios(const RunOptions& opts, const SuiteManifest* resume, SuiteConfig& c) {
   if (!opts.plan_path.empty()) {
     if (!opts.scenario_paths.empty()) c.errors.push_back("give either scenario files or --plan, not both");
+    const std::string sheet = resume ? resume->dir + "/" + kSuitePlanCopyFile : opts.plan_path;
     try {
-      c.plan_rows = read_plan_csv(opts.plan_path, &c.scenarios);
-      if (c.plan_rows.empty()) c.errors.push_back(opts.plan_path + ": the sheet has no rows");
+      c.plan_rows = read_plan_csv(sheet, &c.scenarios, resume ? resume->plan_base : std::string());
+      if (c.plan_rows.empty()) c.errors.push_back(sheet + ": the sheet has no rows");
     } catch (const PlanError& e) {
       for (const auto& p : e.problems()) c.errors.push_back(p);
     }
@@ -175,14 +174,14 @@ void load_scenarios(const RunOptions& opts, SuiteConfig& c) {
   }
 }
 
-SuiteConfig load_suite(const RunOptions& opts) {
+SuiteConfig load_suite(const RunOptions& opts, const SuiteManifest* resume) {
   SuiteConfig c;
   try {
     c.inv = load_inventory(opts.inventory_path);
   } catch (const ConfigError& e) {
     c.errors.push_back(e.what());
   }
-  load_scenarios(opts, c);
+  load_scenarios(opts, resume, c);
   if (opts.duration && c.errors.empty()) {
     bool any = false;
     for (auto& sc : c.scenarios)
@@ -197,19 +196,23 @@ SuiteConfig load_suite(const RunOptions& opts) {
   return c;
 }
 
-// The suite's items in the seeded order; this shard's share of them.
-std::vector<SuiteItem> shard_items(const RunOptions& opts, const std::vector<Scenario>& scenarios, std::uint64_t seed) {
+// The suite's items in the seeded order; this shard's share of them, each
+// with its run directory (numbered in this shard's order).
+std::vector<SuiteItem> shard_items(const RunOptions& opts, const std::vector<Scenario>& scenarios, std::uint64_t seed,
+                                   const std::string& out) {
   std::vector<SuiteItem> all;
   for (std::size_t i = 0; i < scenarios.size(); ++i) {
     const int repeat = opts.repeat > 0 ? opts.repeat : scenarios[i].repeat;
-    for (int r = 1; r <= repeat; ++r) all.push_back(SuiteItem{i, r, 0});
+    for (int r = 1; r <= repeat; ++r) all.push_back(SuiteItem{i, r, 0, scenarios[i].name, {}});
   }
   std::vector<SuiteItem> items;
   const auto order = seeded_order(all.size(), seed, opts.shuffle);
   for (std::size_t pos = 0; pos < order.size(); ++pos) {
     SuiteItem it = all[order[pos]];
     it.position = pos;
-    if (in_shard(pos, opts.shard_index, opts.shard_count)) items.push_back(it);
+    if (!in_shard(pos, opts.shard_index, opts.shard_count)) continue;
+    it.dir = fmt::format("{}/{:02}-{}-r{}", out, items.size() + 1, it.name, it.repetition);
+    items.push_back(it);
   }
   if (opts.shard_count > 1)
     run_log(fmt::format("shard {}/{}: {} of {} run(s)", opts.shard_index, opts.shard_count, items.size(), all.size()));
@@ -233,11 +236,12 @@ std::pair<std::string, std::string> prepare_output(const RunOptions& opts, const
   return {suite, out};
 }
 
-// Runs a suite whose configuration and preflight passed.
+// Runs a suite whose configuration and preflight passed (from its start, or
+// resumed from its manifest).
 class Suite {
  public:
-  Suite(const RunOptions& opts, SuiteConfig& config, std::vector<reports::RunRow>& rows)
-      : opts_(opts), c_(config), rows_(rows), ledger_(ledger_path(opts)) {
+  Suite(const RunOptions& opts, SuiteConfig& config, std::vector<reports::RunRow>& rows, const SuiteManifest* resume)
+      : opts_(opts), c_(config), rows_(rows), resume_(resume), ledger_(ledger_path(opts)) {
     driver_.rejoin_script = opts.rejoin_script.empty() ? default_rejoin_script() : opts.rejoin_script;
   }
   int run();
@@ -246,15 +250,21 @@ class Suite {
   static std::string ledger_path(const RunOptions& o) {
     return o.ledger_path.empty() ? faults::FaultLedger::default_path() : o.ledger_path;
   }
-  reports::RunRow run_item(const SuiteItem& item, int index);
+  void start_fresh(const std::vector<SuiteItem>& items);
+  // The complete rows of the interrupted suite, by run directory; false (after saying why) to stop.
+  bool read_kept_rows(const std::vector<SuiteItem>& items, std::map<std::string, reports::RunRow>& kept);
+  reports::RunRow run_item(const SuiteItem& item);
+  void note_row(const SuiteItem& item, const reports::RunRow& row);
   // false when the suite must stop (a fault stays unhealed).
-  bool after_run(const SuiteItem& item, const reports::RunRow& row);
+  bool after_run();
+  void write_reports();
   void write_plan_back();
   int finish();
 
   const RunOptions& opts_;
   SuiteConfig& c_;
   std::vector<reports::RunRow>& rows_;
+  const SuiteManifest* resume_;
   faults::FaultLedger ledger_;
   DriverOptions driver_;
   std::uint64_t seed_ = 0;
@@ -264,36 +274,108 @@ class Suite {
 };
 
 int Suite::run() {
-  seed_ = opts_.seed ? opts_.seed : static_cast<std::uint64_t>(wall_now_ns() % 1'000'000'007ULL);
-  std::tie(suite_, out_) = prepare_output(opts_, c_.scenarios);
-  run_log(fmt::format("suite {} | stack {} | {} scenario(s) | seed {} | out {}", suite_, c_.inv.stack,
-                      c_.scenarios.size(), seed_, out_));
-  const auto items = shard_items(opts_, c_.scenarios, seed_);
+  if (resume_) {
+    seed_ = resume_->seed;
+    suite_ = resume_->suite;
+    out_ = resume_->out;
+  } else {
+    seed_ = opts_.seed ? opts_.seed : static_cast<std::uint64_t>(wall_now_ns() % 1'000'000'007ULL);
+    std::tie(suite_, out_) = prepare_output(opts_, c_.scenarios);
+  }
+  run_log(fmt::format("suite {} | stack {} | {} scenario(s) | seed {} | out {}{}", suite_, c_.inv.stack,
+                      c_.scenarios.size(), seed_, out_, resume_ ? " | resumed" : ""));
+  const auto items = shard_items(opts_, c_.scenarios, seed_, out_);
   // With a plan: the sheet is written back after every run, holding this shard's rows in the sheet's order.
   plan_out_ = opts_.plan_out.empty() ? opts_.plan_path : opts_.plan_out;
   plan_in_shard_.assign(c_.plan_rows.size(), false);
   for (const auto& it : items)
     if (it.scenario < plan_in_shard_.size()) plan_in_shard_[it.scenario] = true;
+  std::map<std::string, reports::RunRow> kept;
+  if (!resume_)
+    start_fresh(items);
+  else if (!read_kept_rows(items, kept))
+    return kExitUsage;
   rows_.clear();
-  int index = 0;
+  bool written = !resume_;  // a resumed suite rewrites its reports from the kept rows before its first run
   for (const auto& item : items) {
+    if (auto k = kept.find(item.dir); k != kept.end()) {
+      note_row(item, k->second);
+      continue;
+    }
     if (cancel::requested()) break;
     if (stopped_[item.scenario]) continue;
-    const reports::RunRow row = run_item(item, ++index);
-    rows_.push_back(row);
-    if (!after_run(item, row)) return kExitHarness;
+    if (!written) write_reports();
+    written = true;
+    const reports::RunRow row = run_item(item);
+    note_row(item, row);
+    if (!after_run()) return kExitHarness;
   }
+  if (!written) write_reports();
   return finish();
 }
 
-reports::RunRow Suite::run_item(const SuiteItem& item, int index) {
+// The manifest (and the copy of the sheet) before the first run: what `run --resume` needs.
+void Suite::start_fresh(const std::vector<SuiteItem>& items) {
+  SuiteManifest m;
+  m.cwd = fs::current_path().string();
+  m.suite = suite_;
+  m.out = out_;
+  m.seed = seed_;
+  m.options = opts_;
+  m.options.ledger_path = fs::absolute(ledger_.path()).string();
+  m.options.plan_out = plan_out_;
+  m.options.rejoin_script = driver_.rejoin_script;
+  m.items = items;
+  if (!c_.plan_rows.empty()) {
+    m.plan_base = fs::absolute(opts_.plan_path).parent_path().string();
+    write_plan_csv(out_ + "/" + kSuitePlanCopyFile, c_.plan_rows);
+  }
+  write_suite_manifest(m);
+}
+
+bool Suite::read_kept_rows(const std::vector<SuiteItem>& items, std::map<std::string, reports::RunRow>& kept) {
+  if (const auto why = items_mismatch(resume_->items, items); !why.empty()) {
+    std::cerr << fmt::format(
+        "haverify run --resume: the suite's runs are not those {} lists ({}): a scenario file or the sheet changed "
+        "since the suite started; start a new suite\n",
+        kSuiteManifestFile, why);
+    return false;
+  }
+  reports::ResultsReadBack back;
+  try {
+    back = reports::read_results_rows(out_ + "/results.csv");
+  } catch (const UsageError& e) {
+    std::cerr << "haverify run --resume: " << e.what() << "\n";
+    return false;
+  }
+  for (const auto& note : back.notes) run_log(note);
+  std::size_t foreign = 0;
+  for (const auto& row : back.rows) {
+    const bool ours =
+        std::any_of(items.begin(), items.end(), [&](const SuiteItem& it) { return it.dir == row.run_dir; });
+    if (ours)
+      kept.emplace(row.run_dir, row);
+    else
+      ++foreign;
+  }
+  std::vector<std::string> moved;
+  for (const auto& it : items)
+    if (!kept.count(it.dir) && fs::exists(it.dir)) moved.push_back(it.dir + " -> " + move_aside(out_, it.dir));
+  run_log(
+      fmt::format("resume: {} of {} run(s) kept from results.csv; dropped {} incomplete, {} duplicate, {} "
+                  "foreign row(s); {} run(s) to do",
+                  kept.size(), items.size(), back.incomplete, back.duplicates, foreign, items.size() - kept.size()));
+  for (const auto& m : moved) run_log("resume: moved a killed run's directory aside: " + m);
+  return true;
+}
+
+reports::RunRow Suite::run_item(const SuiteItem& item) {
   const Scenario& sc = c_.scenarios[item.scenario];
   const int r = item.repetition;
-  const std::string dir = fmt::format("{}/{:02}-{}-r{}", out_, index, sc.name, r);
   const std::uint64_t run_seed = seed_ + static_cast<std::uint64_t>(item.position);
   reports::RunRow row;
   try {
-    row = run_session(RunSessionParams{c_.inv, sc, opts_, ledger_, driver_, r, run_seed, dir});
+    row = run_session(RunSessionParams{c_.inv, sc, opts_, ledger_, driver_, r, run_seed, item.dir});
   } catch (const std::exception& e) {
     row.scenario = sc.name;
     row.kind = sc.kind;
@@ -302,33 +384,40 @@ reports::RunRow Suite::run_item(const SuiteItem& item, int index) {
     row.seed = run_seed;
     row.verdict = "error";
     row.reason = e.what();
-    row.run_dir = dir;
+    row.run_dir = item.dir;
   }
   run_log(fmt::format("{} #{}: {} ({})", sc.name, r, row.verdict, row.reason));
   return row;
 }
 
-bool Suite::after_run(const SuiteItem& item, const reports::RunRow& row) {
-  reports::write_results_csv(out_ + "/results.csv", rows_);
-  reports::write_junit_xml(out_ + "/junit.xml", suite_, rows_);
-  if (item.scenario < c_.plan_rows.size()) {
-    fill_plan_row(c_.plan_rows[item.scenario], row);
-    write_plan_back();
+// A run's row (new, or kept by a resume) in the suite's rows, the plan sheet and --stop-after-fail.
+void Suite::note_row(const SuiteItem& item, const reports::RunRow& row) {
+  rows_.push_back(row);
+  if (item.scenario < c_.plan_rows.size()) fill_plan_row(c_.plan_rows[item.scenario], row);
+  if (opts_.stop_after_fail && row.verdict == "fail" && !stopped_[item.scenario]) {
+    run_log(fmt::format("{}: stopping its repetitions after the first failed verdict (--stop-after-fail)", item.name));
+    stopped_[item.scenario] = true;
   }
+}
+
+bool Suite::after_run() {
+  write_reports();
   if (!ledger_.entries().empty()) {
     std::cerr << fmt::format(
         "haverify: a fault could not be healed and stays in {}; stopping the suite. "
-        "Fix the node, then run `haverify heal`\n",
-        ledger_.path());
+        "Fix the node, then run `haverify heal`, then `haverify run --resume {}`\n",
+        ledger_.path(), out_);
     std::cout << "\n" << reports::summary_table(rows_);
     return false;
   }
-  const Scenario& sc = c_.scenarios[item.scenario];
-  if (opts_.stop_after_fail && row.verdict == "fail") {
-    run_log(fmt::format("{}: stopping its repetitions after the first failed verdict (--stop-after-fail)", sc.name));
-    stopped_[item.scenario] = true;
-  }
   return true;
+}
+
+// results.csv, junit.xml and the plan sheet from the rows so far, each written whole.
+void Suite::write_reports() {
+  reports::write_results_csv(out_ + "/results.csv", rows_);
+  reports::write_junit_xml(out_ + "/junit.xml", suite_, rows_);
+  write_plan_back();
 }
 
 void Suite::write_plan_back() {
@@ -360,6 +449,7 @@ int Suite::finish() {
     else
       std::cerr << fmt::format("haverify: {}; {} fault(s) could not be healed and stay in {}: run `haverify heal`\n",
                                cancel::reason(), left, ledger_.path());
+    std::cerr << fmt::format("haverify: `haverify run --resume {}` finishes the suite\n", out_);
     return kExitHarness;
   }
   std::vector<std::string> verdicts;
@@ -369,8 +459,11 @@ int Suite::finish() {
 
 }  // namespace
 
-int run_suite(const RunOptions& opts, std::vector<reports::RunRow>* rows_out) {
-  SuiteConfig config = load_suite(opts);
+int run_suite(const RunOptions& given, std::vector<reports::RunRow>* rows_out) {
+  std::optional<SuiteManifest> resume;
+  if (!given.resume_dir.empty() && !(resume = prepare_resume(given.resume_dir))) return kExitUsage;
+  const RunOptions& opts = resume ? resume->options : given;
+  SuiteConfig config = load_suite(opts, resume ? &*resume : nullptr);
   if (!config.errors.empty()) {
     for (const auto& e : config.errors) std::cerr << e << "\n";
     std::cerr << "haverify: nothing was run (configuration errors above)\n";
@@ -388,7 +481,7 @@ int run_suite(const RunOptions& opts, std::vector<reports::RunRow>* rows_out) {
     return kExitUsage;
   }
   std::vector<reports::RunRow> own_rows;
-  return Suite(opts, config, rows_out ? *rows_out : own_rows).run();
+  return Suite(opts, config, rows_out ? *rows_out : own_rows, resume ? &*resume : nullptr).run();
 }
 
 }  // namespace haverify

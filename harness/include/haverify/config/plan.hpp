@@ -48,10 +48,12 @@ std::vector<std::string> plan_fields(const PlanRow& row);
 void write_plan_csv(const std::string& path, const std::vector<PlanRow>& rows);
 
 // Reads and validates a sheet: column count, known kind, bounds syntax, an
-// existing and valid scenario file (relative to the sheet's folder), unique
-// ids. Throws PlanError listing every problem. `scenarios` (if given)
+// existing and valid scenario file (relative to the sheet's folder, or to
+// `base_dir` if given: a copy of a sheet read where the original was),
+// unique ids. Throws PlanError listing every problem. `scenarios` (if given)
 // receives each row's scenario with the sheet's bounds applied.
-std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario>* scenarios = nullptr);
+std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario>* scenarios = nullptr,
+                                   const std::string& base_dir = {});
 
 // Bounds text: `metric<=x;metric>=y;metric==z` (`none`: no bounds). Throws
 // std::invalid_argument saying what is wrong.

@@ -2,6 +2,7 @@
 // RFC 4180 CSV writing: fields containing a comma, a double quote, CR or LF are
 // quoted, and quotes are doubled. Lines end with CRLF as the RFC says.
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,9 @@ namespace haverify::reports {
 
 std::string csv_field(const std::string& value);
 std::string csv_line(const std::vector<std::string>& fields);  // with trailing "\r\n"
+// The fields of one record as csv_line writes it (without its line end):
+// nullopt for an unclosed quote or text after a closing quote.
+std::optional<std::vector<std::string>> parse_csv_line(const std::string& line);
 
 class CsvWriter {
  public:

@@ -55,10 +55,18 @@ struct RunOptions {
   bool shuffle = false;  // order the runs with the seed
   int shard_index = 1;   // --shard i/n: run the items at positions p with p % n == i - 1
   int shard_count = 1;
+  // --resume DIR: finish the suite whose output directory DIR is, with the
+  // options recorded in DIR/suite.json (every other option is ignored).
+  std::string resume_dir;
 };
 
 // Runs everything; prints progress and the summary table; returns the exit
 // code. `rows`, if given, receives every run's row (also on an early stop).
+// With `resume_dir`: the rows already complete in DIR/results.csv are kept,
+// the other runs are run (a directory a killed run left is moved to
+// DIR/interrupted/), and results.csv, junit.xml and the plan sheet are
+// written from all the rows; exit 2 if DIR/suite.json is missing or the fault
+// ledger still lists faults (`haverify heal` first).
 int run_suite(const RunOptions& opts, std::vector<reports::RunRow>* rows = nullptr);
 
 // The exit code for runs with these verdicts: kExitHarness if one is

@@ -87,8 +87,10 @@ std::int64_t read_whole(const json& obj, const std::string& prefix, const char* 
     p.push_back(fmt::format("{}{}: missing", prefix, key));
     return lo;
   }
+  // A non-negative integer parses as unsigned: compare it as one (lo and hi are >= 0 here).
   const bool in_range = it->is_number_integer() &&
-                        (it->is_number_unsigned() ? it->get<std::uint64_t>() <= static_cast<std::uint64_t>(hi)
+                        (it->is_number_unsigned() ? it->get<std::uint64_t>() >= static_cast<std::uint64_t>(lo) &&
+                                                        it->get<std::uint64_t>() <= static_cast<std::uint64_t>(hi)
                                                   : it->get<std::int64_t>() >= lo && it->get<std::int64_t>() <= hi);
   if (!in_range) {
     p.push_back(fmt::format("{}{}: {} is not a whole number from {} to {}", prefix, key, brief(*it), lo, hi));

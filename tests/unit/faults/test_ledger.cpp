@@ -119,6 +119,7 @@ TEST_CASE("a ledger entry with a value of the wrong type or range is invalid, sa
   CHECK_THAT(ssh_problem_with("port", 65536), Contains("from 1 to 65535"));
   CHECK_THAT(ssh_problem_with("port", 18446744073709551615u), Contains("ssh.port"));
   CHECK_THAT(ssh_problem_with("port", -1), Contains("ssh.port"));
+  CHECK_THAT(ssh_problem_with("port", 0), Contains("ssh.port: 0 is not a whole number from 1 to 65535"));
   CHECK_THAT(ssh_problem_with("connect_timeout_ms", 1e300), Contains("ssh.connect_timeout_ms"));
   CHECK_THAT(ssh_problem_with("connect_timeout_ms", 0), Contains("ssh.connect_timeout_ms"));
   CHECK_THAT(ssh_problem_with("user", nullptr), Contains("ssh.user: null is not a string"));

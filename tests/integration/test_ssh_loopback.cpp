@@ -24,11 +24,14 @@
 #include <vector>
 
 #include "haverify/io/transport.hpp"
+#include "haverify/workload/maintenance.hpp"
 #include "local_sshd.hpp"
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using haverify::BasebackupCommand;
 using haverify::ExecResult;
+using haverify::NodeSpec;
 using haverify::SshTarget;
 using haverify::SshTransport;
 using haverify::TransportError;
@@ -384,4 +387,33 @@ TEST_CASE("ssh: a frozen peer is bounded by the deadline", "[ssh]") {
     ::kill(lab.sshd_pid, SIGCONT);
   }
   for (pid_t k : kids) ::kill(k, SIGKILL);
+}
+
+TEST_CASE("ssh: exec_with_input feeds stdin, and basebackup's password reaches a 0600 .pgpass, never a command line",
+          "[ssh]") {
+  Lab lab;
+  SshTransport t(lab.target());
+  ExecResult echo = t.exec_with_input("cat; echo end", "line one\nline two\n", 10s);
+  REQUIRE(echo.ok());
+  CHECK(echo.out == "line one\nline two\nend\n");
+  // A stand-in pg_basebackup reports its .pgpass and whether any process's
+  // command line holds the password.
+  const fs::path bin = lab.dir.path / "fake-bin";
+  fs::create_directories(bin);
+  std::ofstream(bin / "pg_basebackup") << "#!/bin/sh\n"
+                                          "stat -c %a \"$PGPASSFILE\"; cat \"$PGPASSFILE\"\n"
+                                          "ps -eo args | grep -c '[h]v-s3cret' || true\n";
+  fs::permissions(bin / "pg_basebackup", fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  NodeSpec node;
+  node.postgres.bin_dir = bin.string();
+  node.postgres.os_user = "root";
+  NodeSpec primary;
+  primary.postgres.host = "127.0.0.1";
+  primary.postgres.user = "repl";
+  primary.postgres.password = "hv-s3cret";
+  const BasebackupCommand c = haverify::basebackup_command(node, primary);
+  ExecResult r = t.exec_with_input(c.command, c.input, 20s);
+  INFO(r.out << r.err << r.error);
+  REQUIRE(r.ok());
+  CHECK(r.out == "600\n*:*:*:repl:hv-s3cret\n0\n");
 }

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "haverify/core/cancel.hpp"
 #include "haverify/io/csv_read.hpp"
 #include "haverify/run/compare.hpp"
 #include "reports/comparison.hpp"
@@ -33,6 +34,7 @@ int compare_command(CompareCli& c) {
   c.options.fault_deadline = std::chrono::milliseconds(c.fault_deadline_ms);
   c.options.lab_up_deadline = std::chrono::seconds(c.lab_up_s);
   c.options.lab_down_deadline = std::chrono::seconds(c.lab_down_s);
+  cancel::cooperate();  // the runs heal on Ctrl-C
   return run_compare(c.options);
 }
 

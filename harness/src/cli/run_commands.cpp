@@ -17,6 +17,7 @@
 #include "haverify/config/inventory.hpp"
 #include "haverify/config/plan.hpp"
 #include "haverify/config/scenario.hpp"
+#include "haverify/core/cancel.hpp"
 #include "haverify/run/lab.hpp"
 #include "haverify/run/runner.hpp"
 
@@ -48,6 +49,7 @@ int run_command(RunCli& c) {
   o.seed = c.seed;
   o.fault_deadline = std::chrono::milliseconds(c.fault_deadline_ms);
   if (!c.duration.empty()) o.duration = parse_duration(c.duration);
+  cancel::cooperate();  // the suite heals on Ctrl-C
   return run_suite(o);
 }
 
@@ -61,8 +63,8 @@ int validate(const std::vector<std::string>& files) {
   }
   for (const auto& f : expanded) {
     try {
-      YAML::Node root = load_yaml_file(f);
-      if (root.IsMap() && root["nodes"]) {
+      const YAML::Node root = load_yaml_file(f);
+      if (root.IsMap() && root["nodes"].IsDefined()) {
         load_inventory(f);
         std::cout << f << ": inventory OK\n";
       } else {
@@ -70,7 +72,7 @@ int validate(const std::vector<std::string>& files) {
         std::cout << fmt::format("{}: scenario '{}' OK ({} steps, {} checks, repeat {})\n", f, sc.name, sc.steps.size(),
                                  sc.checks.size(), sc.repeat);
       }
-    } catch (const ConfigError& e) {
+    } catch (const UsageError& e) {
       std::cerr << e.what() << "\n";  // reported; the other files are still checked
       ++bad;
     }

@@ -37,10 +37,11 @@ namespace {
 void read_ssh(MapReader& r, SshTarget& t) {
   if (auto v = r.opt_string("host")) t.host = *v;
   if (auto v = r.opt_string("user")) t.user = *v;
-  if (auto v = r.opt_int("port")) t.port = static_cast<int>(*v);
+  t.port = r.get_port("port", t.port);
   if (auto v = r.opt_string("key")) t.key_file = *v;
   if (auto v = r.opt_string("known_hosts")) t.known_hosts = *v;
-  if (auto v = r.opt_int("connect_timeout_ms")) t.connect_timeout = std::chrono::milliseconds(*v);
+  if (auto v = r.opt_int("connect_timeout_ms", 1, kMaxDuration.count()))
+    t.connect_timeout = std::chrono::milliseconds(*v);
   r.finish();
 }
 
@@ -61,8 +62,16 @@ void read_power(MapReader& r, PowerSpec& p, ConfigContext& ctx) {
     if (!vars.IsMap()) {
       ctx.error(vars, r.key_path("vars"), "expected a mapping of name: value");
     } else {
-      for (auto it = vars.begin(); it != vars.end(); ++it)
-        p.vars[it->first.as<std::string>("")] = it->second.as<std::string>("");
+      MapReader vr(ctx, vars, r.key_path("vars"));
+      for (auto it = vars.begin(); it != vars.end(); ++it) {
+        const std::string name = it->first.Scalar();  // check_yaml_keys: a plain scalar
+        if (!valid_name(name))
+          ctx.error(it->first, vr.key_path(name), fmt::format("not a valid variable name ({})", kNameRule));
+        else if (auto v = vr.opt_string(name))
+          p.vars[name] = *v;
+        vr.child(name);
+      }
+      vr.finish();
     }
   }
   if (p.controller == "command" && (p.off.empty() || p.on.empty()))
@@ -76,7 +85,9 @@ void read_lans(MapReader& top, ConfigContext& ctx, Inventory& inv) {
   if (lr.valid()) {
     for (auto it = lans.begin(); it != lans.end(); ++it) {
       LanSpec l;
-      l.name = it->first.as<std::string>("");
+      l.name = it->first.Scalar();  // check_yaml_keys: a plain scalar
+      if (!valid_name(l.name))
+        ctx.error(it->first, "lans." + l.name, fmt::format("not a valid LAN name ({})", kNameRule));
       MapReader one(ctx, it->second, "lans." + l.name);
       l.subnet = one.get_string("subnet", "");
       l.monitored = one.get_bool("monitored", false);
@@ -114,7 +125,7 @@ void read_interfaces(MapReader& nr, ConfigContext& ctx, const std::string& path,
   if (ir.valid()) {
     for (auto it = ifs.begin(); it != ifs.end(); ++it) {
       InterfaceSpec spec;
-      spec.lan = it->first.as<std::string>("");
+      spec.lan = it->first.Scalar();  // check_yaml_keys: a plain scalar
       ir.child(spec.lan);
       MapReader one(ctx, it->second, path + ".interfaces." + spec.lan);
       spec.ifname = one.req_string("ifname");
@@ -134,7 +145,7 @@ void read_postgres(MapReader& nr, ConfigContext& ctx, const YAML::Node& node, co
   } else {
     PostgresSpec& pg = n.postgres;
     pg.host = pr.get_string("host", n.ssh.host);
-    pg.port = static_cast<int>(pr.get_int("port", 5432));
+    pg.port = pr.get_port("port", 5432);
     pg.user = pr.get_string("user", "postgres");
     pg.database = pr.get_string("database", "postgres");
     pg.password = pr.get_string("password", "");
@@ -156,7 +167,9 @@ std::optional<NodeSpec> read_node(const YAML::Node& node, const std::string& pat
   if (!nr.valid()) return std::nullopt;
   NodeSpec n;
   n.name = nr.req_string("name");
-  if (!n.name.empty() && !seen.insert(n.name).second)
+  if (!n.name.empty() && !valid_name(n.name))
+    ctx.error(nr.child("name"), path + ".name", fmt::format("'{}' is not a valid node name ({})", n.name, kNameRule));
+  else if (!n.name.empty() && !seen.insert(n.name).second)
     ctx.error(nr.child("name"), path + ".name", fmt::format("duplicate node name '{}'", n.name));
   n.ssh = default_ssh;
   {
@@ -188,6 +201,23 @@ void read_nodes(MapReader& top, const YAML::Node& root, ConfigContext& ctx, cons
   }
 }
 
+// endpoint.port: one port, or one per host of a host list ("5432,5433").
+void check_endpoint_ports(MapReader& er, const std::string& ports) {
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = ports.find(',', start);
+    const std::string p = ports.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const bool digits = !p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoi(p) < 1 || std::stoi(p) > 65535) {
+      er.ctx().error(er.child("port"), "endpoint.port",
+                     fmt::format("'{}' is not a TCP port 1..65535 (or a comma-separated list of them)", ports));
+      return;
+    }
+    if (comma == std::string::npos) return;
+    start = comma + 1;
+  }
+}
+
 void read_endpoint(MapReader& top, const YAML::Node& root, ConfigContext& ctx, Inventory& inv) {
   MapReader er(ctx, top.child("endpoint"), "endpoint");
   if (!er.valid()) {
@@ -197,6 +227,7 @@ void read_endpoint(MapReader& top, const YAML::Node& root, ConfigContext& ctx, I
     e.kind = er.get_string("kind", "pgpool");
     e.host = er.req_string("host");
     e.port = er.get_string("port", "5432");
+    check_endpoint_ports(er, e.port);
     e.user = er.get_string("user", "postgres");
     e.database = er.get_string("database", "postgres");
     e.password = er.get_string("password", "");
@@ -236,7 +267,7 @@ void read_restart_commands(MapReader& dr, ConfigContext& ctx, DriverSpec& d) {
   MapReader rr(ctx, dr.child("restart"), "driver.restart");
   if (rr.valid())
     for (auto it = rr.node().begin(); it != rr.node().end(); ++it) {
-      const std::string proc = it->first.as<std::string>();
+      const std::string proc = it->first.Scalar();  // check_yaml_keys: a plain scalar
       d.restart_commands[proc] = rr.req_string(proc);
     }
   rr.finish();
@@ -265,7 +296,7 @@ void read_driver(MapReader& top, ConfigContext& ctx, Inventory& inv) {
     DriverSpec& d = inv.driver;
     d.type = dr.get_string("type", "generic");
     d.pcp_host = dr.get_string("pcp_host", "");
-    d.pcp_port = static_cast<int>(dr.get_int("pcp_port", 9898));
+    d.pcp_port = dr.get_port("pcp_port", 9898);
     d.pcp_user = dr.get_string("pcp_user", "");
     d.pcp_passfile = dr.get_string("pcp_passfile", "");
     d.ssh_host = dr.get_string("ssh_host", "");
@@ -277,7 +308,7 @@ void read_driver(MapReader& top, ConfigContext& ctx, Inventory& inv) {
     read_driver_services(dr, ctx, d);
     // Patroni's REST port: accepted (haverify-lab's patroni inventories
     // carry it) but unused: the driver runs patronictl over SSH.
-    dr.get_int("rest_port", 8008);
+    dr.get_port("rest_port", 8008);
     read_restart_commands(dr, ctx, d);
     d.patronictl_config = dr.get_string("patronictl_config", "/etc/patroni/config.yml");
     check_driver(dr, ctx, d);
@@ -301,22 +332,14 @@ void add_pool_node(const YAML::Node& root, ConfigContext& ctx, const SshTarget& 
     inv.aux_nodes.push_back(pool);
 }
 
-// Names end up in shell commands and file names on the nodes.
-bool safe_name(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(),
-                                   [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.'; });
-}
-
 // What only the whole inventory can tell about each node.
 void check_nodes(const YAML::Node& root, ConfigContext& ctx, const Inventory& inv) {
   for (const auto& n : inv.nodes) {
     const std::string at = "nodes." + n.name;
-    if (!n.name.empty() && !safe_name(n.name))
-      ctx.error(root, at + ".name", "a node name may only hold letters, digits, '-', '_' and '.'");
     for (const auto& i : n.interfaces)
-      if (!safe_name(i.ifname))
+      if (!valid_name(i.ifname, 15))
         ctx.error(root, at + ".interfaces." + i.lan + ".ifname",
-                  "an interface name may only hold letters, digits, '-', '_' and '.'");
+                  fmt::format("'{}' is not an interface name (Linux: at most 15 characters; {})", i.ifname, kNameRule));
     if (n.power.controller == "lab" && !inv.lab)
       ctx.error(root, at + ".power", "controller 'lab' needs a top-level 'lab:' block (script, state_dir)");
     if (n.ssh.key_file.empty()) ctx.error(root, at + ".ssh.key", "no SSH key given (set ssh.key)");

@@ -79,15 +79,9 @@ std::map<std::string, Bound> parse_bounds(const std::string& text) {
     if (std::find(known.begin(), known.end(), metric) == known.end())
       throw std::invalid_argument(
           fmt::format("'{}': unknown metric '{}' (known: {})", term, metric, fmt::join(known, ", ")));
-    double v = 0;
-    std::size_t used = 0;
-    try {
-      v = std::stod(num, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (num.empty() || used != num.size())
-      throw std::invalid_argument(fmt::format("'{}': '{}' is not a number", term, num));
+    const auto parsed = parse_finite_number(num);
+    if (!parsed) throw std::invalid_argument(fmt::format("'{}': '{}' is not a finite number", term, num));
+    const double v = *parsed;
     Bound& b = out[metric];
     if ((op != ">=" && b.max) || (op != "<=" && b.min))
       throw std::invalid_argument(fmt::format("'{}': {} is bounded twice on the same side", term, metric));
@@ -164,10 +158,8 @@ std::vector<PlanRow> read_plan_csv(const std::string& path, std::vector<Scenario
     const auto bad = [&](const char* column, const std::string& msg) {
       problems.push_back(fmt::format("{}:{}: column {}: {}", path, r.line, column, msg));
     };
-    const bool safe_id = !r.id.empty() && std::all_of(r.id.begin(), r.id.end(), [](unsigned char c) {
-      return std::isalnum(c) || c == '-' || c == '_' || c == '.';
-    });
-    if (!safe_id) bad("id", fmt::format("'{}' is not an id (letters, digits, '-', '_', '.')", r.id));
+    if (!valid_name(r.id, kPlanIdMaxLen))
+      bad("id", fmt::format("'{}' is not an id (at most {} characters; {})", r.id, kPlanIdMaxLen, kNameRule));
     if (auto [it, fresh] = ids.emplace(r.id, r.line); !fresh && !r.id.empty())
       bad("id", fmt::format("duplicate id '{}' (first on line {})", r.id, it->second));
     if (!kinds.count(r.kind))

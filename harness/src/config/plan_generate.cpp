@@ -12,6 +12,7 @@
 
 #include "haverify/config/config_reader.hpp"
 #include "haverify/config/plan.hpp"
+#include "haverify/config/scenario.hpp"
 #include "haverify/io/csv.hpp"
 
 namespace fs = std::filesystem;
@@ -145,14 +146,90 @@ std::string join_or_dash(const std::vector<PlannedFault>& faults, std::string (*
   return fmt::format("{}", fmt::join(parts, " & "));
 }
 
-std::string yaml_fault(const FaultSpec& f, const std::string& id) {
-  std::vector<std::string> targets;
-  for (const auto& t : f.targets) targets.push_back(fmt::format("\"{}\"", t));
-  std::string out = fmt::format("{{id: {}, fault: {}, target: {}", id, f.kind,
-                                targets.size() == 1 ? targets[0] : fmt::format("[{}]", fmt::join(targets, ", ")));
-  if (f.kind == "lan_cut") out += fmt::format(", lan: {}, method: {}", f.lan, f.method);
-  if (f.kind == "process_kill") out += fmt::format(", process: {}, signal: {}", f.process, f.signal);
-  return out + "}";
+void emit_fault(YAML::Emitter& y, const FaultSpec& f, const std::string& id) {
+  y << YAML::Flow << YAML::BeginMap << YAML::Key << "id" << YAML::Value << id;
+  y << YAML::Key << "fault" << YAML::Value << f.kind << YAML::Key << "target" << YAML::Value;
+  if (f.targets.size() == 1)
+    y << YAML::DoubleQuoted << f.targets[0];
+  else
+    y << YAML::Flow << f.targets;
+  if (f.kind == "lan_cut") y << YAML::Key << "lan" << YAML::Value << f.lan << YAML::Key << "method" << f.method;
+  if (f.kind == "process_kill")
+    y << YAML::Key << "process" << YAML::Value << f.process << YAML::Key << "signal" << YAML::Value << f.signal;
+  y << YAML::EndMap;
+}
+
+// steps: a one-key flow mapping each.
+void emit_steps(YAML::Emitter& y, const PlanItem& item) {
+  auto step = [&y](const char* key, const std::string& value) {
+    y << YAML::Flow << YAML::BeginMap << YAML::Key << key << YAML::Value << value << YAML::EndMap;
+  };
+  auto timeout = [&y](const char* key, const char* value) {
+    y << YAML::BeginMap << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "timeout"
+      << YAML::Value << value << YAML::EndMap << YAML::EndMap;
+  };
+  y << YAML::Key << "steps" << YAML::Value << YAML::BeginSeq;
+  step("start", "ledger");
+  step("wait", "5s");
+  y << YAML::BeginMap << YAML::Key << "inject" << YAML::Value;
+  if (item.faults.size() == 1) {
+    emit_fault(y, item.faults[0].spec, "f1");
+  } else {
+    y << YAML::BeginSeq;  // fired at once
+    for (std::size_t i = 0; i < item.faults.size(); ++i) emit_fault(y, item.faults[i].spec, fmt::format("f{}", i + 1));
+    y << YAML::EndSeq;
+  }
+  y << YAML::EndMap;
+  timeout("await_writes", "60s");
+  step("wait", "5s");
+  step("heal", "all");
+  timeout("recover", "120s");
+  step("wait", "2s");
+  step("stop", "ledger");
+  y << YAML::EndSeq;
+}
+
+void emit_checks(YAML::Emitter& y, const std::map<std::string, Bound>& bounds) {
+  y << YAML::Key << "checks" << YAML::Value << YAML::BeginMap;
+  for (const auto& [m, b] : bounds) {
+    y << YAML::Key << m << YAML::Value << YAML::Flow << YAML::BeginMap;
+    if (b.min) y << YAML::Key << "min" << YAML::Value << *b.min;
+    if (b.max) y << YAML::Key << "max" << YAML::Value << *b.max;
+    y << YAML::EndMap;
+  }
+  y << YAML::EndMap;
+}
+
+bool same_fault(const FaultSpec& a, const FaultSpec& b) {
+  return a.kind == b.kind && a.targets == b.targets && a.lan == b.lan && a.process == b.process &&
+         (a.kind != "lan_cut" || a.method == b.method) && (a.kind != "process_kill" || a.signal == b.signal);
+}
+
+// What was written must read back as the item: otherwise a value from the
+// inventory (a LAN name, say) changed the document's meaning.
+void check_reads_back(const std::string& yaml, const PlanItem& item, const std::string& description) {
+  const std::string where = fmt::format("plan item '{}'", item.id);
+  Scenario sc;
+  try {
+    sc = parse_scenario(yaml, item.id + ".yaml");
+  } catch (const ConfigError& e) {
+    throw PlanError({fmt::format("{}: the generated scenario does not read back: {}", where, e.what())});
+  }
+  const Step* inject = nullptr;
+  for (const auto& s : sc.steps)
+    if (s.kind == StepKind::inject) inject = &s;
+  bool same = sc.name == item.id && sc.kind == item.kind && sc.description == description && inject &&
+              inject->faults.size() == item.faults.size() && sc.checks.size() == item.bounds.size();
+  for (std::size_t i = 0; same && i < item.faults.size(); ++i)
+    same = same_fault(inject->faults[i], item.faults[i].spec);
+  if (same && is_expectation_outcome(item.expected)) same = sc.expect && sc.expect->outcome == item.expected;
+  for (const auto& [m, b] : item.bounds)
+    same = same && sc.checks.count(m) && sc.checks.at(m).min == b.min && sc.checks.at(m).max == b.max;
+  if (!same)
+    throw PlanError(
+        {fmt::format("{}: the generated scenario does not read back as the item (check the names in "
+                     "the inventory: {})",
+                     where, kNameRule)});
 }
 
 }  // namespace
@@ -244,43 +321,30 @@ std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<s
 std::string scenario_yaml(const PlanItem& item, const Inventory& inv) {
   std::vector<std::string> described;
   for (const auto& f : item.faults) described.push_back(f.spec.describe());
-  std::string y = fmt::format(
-      "# Generated by `haverify plan {}` from inventory {} (stack {}).\n"
-      "# Expected: {}. Edit freely; non-empty bounds in plan.csv replace checks:.\n"
-      "name: {}\n"
-      "kind: {}\n"
-      "description: \"{}; expected {}\"\n"
-      "repeat: 1\n"
-      "workload:\n"
-      "  ledger: {{clients: 4, connect_deadline: 3s, commit_deadline: 3s}}\n"
-      "steps:\n"
-      "  - start: ledger\n"
-      "  - wait: 5s\n",
-      item.kind, inv.name, inv.stack, item.expected, item.id, item.kind, fmt::join(described, " & "), item.expected);
-  if (item.faults.size() == 1) {
-    y += fmt::format("  - inject: {}\n", yaml_fault(item.faults[0].spec, "f1"));
-  } else {
-    y += "  - inject:  # fired at once\n";
-    for (std::size_t i = 0; i < item.faults.size(); ++i)
-      y += fmt::format("      - {}\n", yaml_fault(item.faults[i].spec, fmt::format("f{}", i + 1)));
-  }
-  y += "  - await_writes: {timeout: 60s}\n"
-       "  - wait: 5s\n"
-       "  - heal: all\n"
-       "  - recover: {timeout: 120s}\n"
-       "  - wait: 2s\n"
-       "  - stop: ledger\n";
-  if (is_expectation_outcome(item.expected)) y += fmt::format("expect: {{outcome: {}}}\n", item.expected);
-  if (!item.bounds.empty()) {
-    y += "checks:\n";
-    for (const auto& [m, b] : item.bounds) {
-      std::vector<std::string> parts;
-      if (b.min) parts.push_back(fmt::format("min: {:g}", *b.min));
-      if (b.max) parts.push_back(fmt::format("max: {:g}", *b.max));
-      y += fmt::format("  {}: {{{}}}\n", m, fmt::join(parts, ", "));
-    }
-  }
-  return y;
+  const std::string description = fmt::format("{}; expected {}", fmt::join(described, " & "), item.expected);
+  YAML::Emitter y;
+  y << YAML::Comment(
+           fmt::format("Generated by `haverify plan {}` from inventory {} (stack {}).", item.kind, inv.name, inv.stack))
+    << YAML::Newline
+    << YAML::Comment(
+           fmt::format("Expected: {}. Edit freely; non-empty bounds in plan.csv replace checks:.", item.expected));
+  y << YAML::BeginMap;
+  y << YAML::Key << "name" << YAML::Value << item.id << YAML::Key << "kind" << YAML::Value << item.kind;
+  y << YAML::Key << "description" << YAML::Value << YAML::DoubleQuoted << description;
+  y << YAML::Key << "repeat" << YAML::Value << 1;
+  y << YAML::Key << "workload" << YAML::Value << YAML::BeginMap << YAML::Key << "ledger" << YAML::Value << YAML::Flow
+    << YAML::BeginMap << YAML::Key << "clients" << YAML::Value << 4 << YAML::Key << "connect_deadline" << YAML::Value
+    << "3s" << YAML::Key << "commit_deadline" << YAML::Value << "3s" << YAML::EndMap << YAML::EndMap;
+  emit_steps(y, item);
+  if (is_expectation_outcome(item.expected))
+    y << YAML::Key << "expect" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "outcome" << YAML::Value
+      << item.expected << YAML::EndMap;
+  if (!item.bounds.empty()) emit_checks(y, item.bounds);
+  y << YAML::EndMap;
+  if (!y.good()) throw PlanError({fmt::format("plan item '{}': {}", item.id, y.GetLastError())});
+  std::string text = std::string(y.c_str()) + "\n";
+  check_reads_back(text, item, description);
+  return text;
 }
 
 void write_plan(const std::string& dir, const std::vector<PlanItem>& items, const Inventory& inv, bool force) {
@@ -292,6 +356,10 @@ void write_plan(const std::string& dir, const std::vector<PlanItem>& items, cons
   fs::create_directories(d);
   std::vector<PlanRow> rows;
   for (const auto& it : items) {
+    // An id is a name (no '/'), so the file stays in the folder.
+    if (!valid_name(it.id, kPlanIdMaxLen))
+      throw PlanError(
+          {fmt::format("plan item '{}': not a valid id ({} characters at most; {})", it.id, kPlanIdMaxLen, kNameRule)});
     const std::string file = it.id + ".yaml";
     {
       std::ofstream out(d / file, std::ios::trunc);

@@ -181,26 +181,23 @@ void read_header(MapReader& top, ConfigContext& ctx, const std::string& file, Sc
   static const std::set<std::string> kinds = {"normal", "single-fault", "multi-fault", "long-run", "switchover-timing"};
   if (!kinds.count(sc.kind))
     ctx.error(top.child("kind"), "kind", "must be normal, single-fault, multi-fault, long-run or switchover-timing");
-  sc.repeat = static_cast<int>(top.get_int("repeat", 1));
-  if (sc.repeat < 1) ctx.error(top.child("repeat"), "repeat", "must be at least 1");
-  sc.setup_timeout = top.get_duration("setup_timeout", sc.setup_timeout);
-  sc.converge_timeout = top.get_duration("converge_timeout", sc.converge_timeout);
+  sc.repeat = top.get_int("repeat", 1, 1, 100'000);
+  sc.setup_timeout = top.get_duration("setup_timeout", sc.setup_timeout, kPositiveDuration);
+  sc.converge_timeout = top.get_duration("converge_timeout", sc.converge_timeout, kPositiveDuration);
 }
 
 // clients: 1..256 of a workload.
-int read_clients(MapReader& r, ConfigContext& ctx, int fallback, const char* path) {
-  const int clients = static_cast<int>(r.get_int("clients", fallback));
-  if (clients < 1 || clients > 256) ctx.error(r.child("clients"), path, "must be between 1 and 256");
-  return clients;
+int read_clients(MapReader& r, int fallback) {
+  return r.get_int("clients", fallback, 1, 256);
 }
 
 void read_ledger(MapReader& w, ConfigContext& ctx, Scenario& sc) {
   MapReader l(ctx, w.child("ledger"), "workload.ledger");
   if (l.valid() || w.has("ledger")) {
     LedgerOptions spec;
-    spec.clients = read_clients(l, ctx, spec.clients, "workload.ledger.clients");
-    spec.connect_deadline = l.get_duration("connect_deadline", spec.connect_deadline);
-    spec.commit_deadline = l.get_duration("commit_deadline", spec.commit_deadline);
+    spec.clients = read_clients(l, spec.clients);
+    spec.connect_deadline = l.get_duration("connect_deadline", spec.connect_deadline, kPositiveDuration);
+    spec.commit_deadline = l.get_duration("commit_deadline", spec.commit_deadline, kPositiveDuration);
     sc.ledger = spec;
   }
   l.finish();
@@ -210,12 +207,10 @@ void read_bank(MapReader& w, ConfigContext& ctx, Scenario& sc) {
   MapReader b(ctx, w.child("bank"), "workload.bank");
   if (b.valid() || w.has("bank")) {
     BankOptions spec;
-    spec.clients = read_clients(b, ctx, spec.clients, "workload.bank.clients");
-    spec.accounts = static_cast<int>(b.get_int("accounts", spec.accounts));
-    if (spec.accounts < 2 || spec.accounts > 100000)
-      ctx.error(b.child("accounts"), "workload.bank.accounts", "must be between 2 and 100000");
-    spec.connect_deadline = b.get_duration("connect_deadline", spec.connect_deadline);
-    spec.commit_deadline = b.get_duration("commit_deadline", spec.commit_deadline);
+    spec.clients = read_clients(b, spec.clients);
+    spec.accounts = b.get_int("accounts", spec.accounts, 2, 100'000);
+    spec.connect_deadline = b.get_duration("connect_deadline", spec.connect_deadline, kPositiveDuration);
+    spec.commit_deadline = b.get_duration("commit_deadline", spec.commit_deadline, kPositiveDuration);
     sc.bank = spec;
   }
   b.finish();
@@ -245,20 +240,17 @@ void read_maintenance(MapReader& w, ConfigContext& ctx, Scenario& sc) {
   MapReader m(ctx, w.child("maintenance"), "workload.maintenance");
   if (m.valid() || w.has("maintenance")) {
     MaintenanceOptions spec;
-    spec.every = m.get_duration("every", spec.every);
-    if (spec.every.count() < 100) ctx.error(m.child("every"), "workload.maintenance.every", "must be at least 100ms");
+    spec.every = m.get_duration("every", spec.every, {std::chrono::milliseconds(100), kMaxDuration});
     read_word_list(m, ctx, "ops", "workload.maintenance.ops", valid_maintenance_op,
                    "expected a non-empty list of operations",
                    "each operation is vacuum, vacuum_full, analyze, checkpoint, basebackup or churn", spec.ops);
-    spec.table = m.get_string("table", "");
+    spec.table = detail::read_table(m, "");
     spec.via = m.get_string("via", spec.via);
     if (spec.via != "endpoint" && spec.via != "primary")
       ctx.error(m.child("via"), "workload.maintenance.via", "must be endpoint or primary");
     spec.basebackup_from = m.get_string("basebackup_from", spec.basebackup_from);
-    spec.deadline = m.get_duration("deadline", spec.deadline);
-    spec.bulk_rows = m.get_int("bulk_rows", 0);
-    if (spec.bulk_rows < 0 || spec.bulk_rows > 100'000'000)
-      ctx.error(m.child("bulk_rows"), "workload.maintenance.bulk_rows", "must be between 0 and 100000000");
+    spec.deadline = m.get_duration("deadline", spec.deadline, kPositiveDuration);
+    spec.bulk_rows = m.get_int<decltype(spec.bulk_rows)>("bulk_rows", 0, 0, 100'000'000);
     sc.maintenance = spec;
   }
   m.finish();
@@ -278,11 +270,9 @@ void read_sampler(MapReader& top, ConfigContext& ctx, Scenario& sc) {
   MapReader r(ctx, top.child("sampler"), "sampler");
   if (r.valid() || top.has("sampler")) {
     SamplerOptions spec;
-    spec.interval = r.get_duration("interval", spec.interval);
-    if (spec.interval.count() < 100) ctx.error(r.child("interval"), "sampler.interval", "must be at least 100ms");
-    spec.deadline = r.get_duration("deadline", spec.deadline);
-    if (r.has("deadline") && spec.deadline.count() < 100)
-      ctx.error(r.child("deadline"), "sampler.deadline", "must be at least 100ms");
+    const DurationRange at_least_100ms{std::chrono::milliseconds(100), kMaxDuration};
+    spec.interval = r.get_duration("interval", spec.interval, at_least_100ms);
+    spec.deadline = r.get_duration("deadline", spec.deadline, at_least_100ms);
     read_word_list(r, ctx, "processes", "sampler.processes", valid_sampler_selector,
                    "expected a non-empty list of process selectors",
                    "each is postgres, pgpool, corosync, pacemaker, patroni, etcd or name:<comm> (at most 15 "
@@ -292,13 +282,10 @@ void read_sampler(MapReader& top, ConfigContext& ctx, Scenario& sc) {
     if (spec.memory != "anon" && spec.memory != "rss")
       ctx.error(r.child("memory"), "sampler.memory", "must be anon (RssAnon) or rss (VmRSS)");
     spec.warmup = r.get_duration("warmup", spec.warmup);
-    spec.memory_growth_mb_per_hour = r.get_double("memory_growth_mb_per_hour", spec.memory_growth_mb_per_hour);
-    spec.min_samples = static_cast<int>(r.get_int("min_samples", spec.min_samples));
-    if (spec.min_samples < 3) ctx.error(r.child("min_samples"), "sampler.min_samples", "must be at least 3");
-    const std::int64_t restarts = r.get_int("max_restarts", spec.max_restarts);
-    if (restarts < 0 || restarts > 1'000'000)
-      ctx.error(r.child("max_restarts"), "sampler.max_restarts", "must be 0..1000000");
-    spec.max_restarts = static_cast<int>(std::clamp<std::int64_t>(restarts, 0, 1'000'000));
+    spec.memory_growth_mb_per_hour =
+        r.get_double("memory_growth_mb_per_hour", spec.memory_growth_mb_per_hour, 0.0, 1e9);
+    spec.min_samples = r.get_int("min_samples", spec.min_samples, 3, 10'000'000);
+    spec.max_restarts = r.get_int("max_restarts", spec.max_restarts, 0, 1'000'000);
     spec.restart_grace = r.get_duration("restart_grace", spec.restart_grace);
     sc.sampler = spec;
   }

@@ -43,20 +43,17 @@ std::vector<std::string> read_targets(MapReader& r, ConfigContext& ctx) {
 FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
   FaultSpec f;
   f.line = r.node().Mark().line + 1;
-  f.id = r.get_string("id", "");
+  f.id = r.opt_name("id").value_or("");
   f.kind = r.req_string("fault");
   if (!f.kind.empty() && !kFaultKinds.count(f.kind)) {
     ctx.error(r.child("fault"), r.key_path("fault"),
               fmt::format("unknown fault kind '{}' (power_off, lan_cut, process_kill, process_pause)", f.kind));
   }
   f.targets = read_targets(r, ctx);
-  f.duration = r.opt_duration("duration");
+  f.duration = r.opt_duration("duration", kPositiveDuration);
   if (f.kind == "lan_cut") {
     f.lan = r.req_string("lan");
-    if (const auto port = r.opt_int("port")) {
-      if (*port < 1 || *port > 65535) ctx.error(r.child("port"), r.key_path("port"), "must be a TCP port, 1..65535");
-      f.port = static_cast<int>(std::clamp<std::int64_t>(*port, 0, 65535));
-    }
+    f.port = r.opt_port("port");
     if (f.lan == "management" && !f.port)
       ctx.error(r.child("lan"), r.key_path("lan"),
                 "the management LAN carries haverify's own control channel and cannot be cut (one port of it can: "
@@ -86,7 +83,7 @@ FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
                   fmt::format("unsupported signal '{}' (KILL, TERM, INT, QUIT, STOP, CONT, HUP)", f.signal));
     } else {
       // SIGSTOP, then SIGCONT exactly `pause` later, timed on the node itself.
-      f.pause = r.opt_duration("pause");
+      f.pause = r.opt_duration("pause", kPositiveDuration);
       if (!f.pause) ctx.error(r.node(), r.key_path("pause"), "required key is missing (how long to pause, e.g. 500ms)");
     }
   }
@@ -139,8 +136,7 @@ ClusterStepSpec read_cluster(MapReader& r, ConfigContext& ctx) {
     for (const char* k : {"node", "to"})
       if (r.has(k)) ctx.error(r.child(k), r.key_path(k), fmt::format("`{}` acts on the whole cluster: no {}", c.op, k));
   }
-  c.timeout = r.get_duration("timeout", c.timeout);
-  if (c.timeout.count() < 1000) ctx.error(r.child("timeout"), r.key_path("timeout"), "must be at least 1s");
+  c.timeout = r.get_duration("timeout", c.timeout, {std::chrono::seconds(1), kMaxDuration});
   const YAML::Node skip = r.child("skip_if");
   if (skip.IsDefined() && !skip.IsNull()) {
     if (skip.IsScalar()) {
@@ -190,8 +186,12 @@ void read_workload_step(const StepEntry& e, Step& s) {
 // wait / soak: a duration.
 void read_duration_step(const StepEntry& e, Step& s) {
   s.kind = e.key == "wait" ? StepKind::wait : StepKind::soak;
-  auto d = parse_duration(e.scalar_or_error("a duration"));
-  if (!d) e.ctx.error(e.value, e.path, "expected a duration such as 500ms, 10s or 2m");
+  const std::string text = e.scalar_or_error("a duration");
+  auto d = parse_duration(text);
+  if (!d && !text.empty())
+    e.ctx.error(e.value, e.path,
+                fmt::format("expected a duration from 0ms to {} such as 500ms, 10s or 2m, got '{}'",
+                            format_duration(kMaxDuration), text));
   s.duration = d.value_or(std::chrono::milliseconds(0));
 }
 
@@ -202,11 +202,11 @@ void read_exec_step(const StepEntry& e, Step& s) {
     e.ctx.error(e.value, e.path, "expected a mapping with node and command");
     return;
   }
-  s.exec.id = r.get_string("id", "");
+  s.exec.id = r.opt_name("id").value_or("");
   s.exec.target = r.req_string("node");
   s.exec.command = r.req_string("command");
   s.exec.background = r.get_bool("background", false);
-  s.exec.timeout = r.get_duration("timeout", s.exec.timeout);
+  s.exec.timeout = r.get_duration("timeout", s.exec.timeout, kPositiveDuration);
   if (s.exec.background && r.has("timeout"))
     e.ctx.error(r.child("timeout"), r.key_path("timeout"),
                 "a background command has no timeout (it is killed at the end of the run)");
@@ -225,7 +225,7 @@ void read_maintenance_step(const StepEntry& e, Step& s) {
   if (!m.op.empty() && !valid_maintenance_op(m.op))
     e.ctx.error(r.child("op"), r.key_path("op"),
                 "must be vacuum, vacuum_full, analyze, checkpoint, basebackup or churn");
-  m.table = r.get_string("table", "");
+  m.table = read_table(r, "");
   m.from = r.get_string("from", "");
   if (!m.from.empty() && m.op != "basebackup")
     e.ctx.error(r.child("from"), r.key_path("from"), "only a basebackup runs from a node");
@@ -272,7 +272,7 @@ void read_timeout_step(const StepEntry& e, Step& s) {
   const bool recover = e.key == "recover";
   s.kind = recover ? StepKind::recover : StepKind::await_writes;
   MapReader r(e.ctx, e.value, e.path);
-  s.duration = r.get_duration("timeout", std::chrono::milliseconds(recover ? 120000 : 60000));
+  s.duration = r.get_duration("timeout", std::chrono::milliseconds(recover ? 120000 : 60000), kPositiveDuration);
   if (recover) {
     s.settle = r.get_duration("settle", s.settle);
     const std::string repair = r.get_string("repair", "forbidden");
@@ -301,6 +301,19 @@ StepReader step_reader(const std::string& key) {
 }
 
 }  // namespace
+
+std::string read_table(MapReader& r, const std::string& fallback) {
+  const auto t = r.opt_string("table");
+  if (!t) return fallback;
+  if (!valid_sql_table(*t)) {
+    r.ctx().error(r.child("table"), r.key_path("table"),
+                  fmt::format("'{}' is not a table name ([schema.]table: letters, digits and '_', not starting with a "
+                              "digit, at most 63 each)",
+                              *t));
+    return fallback;
+  }
+  return *t;
+}
 
 Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx) {
   Step s;

@@ -13,4 +13,7 @@ namespace haverify::detail {
 // steps[index]: one step; its problems go to ctx (file:line:col, key).
 Step read_step(const YAML::Node& node, std::size_t index, ConfigContext& ctx);
 
+// `table`: an SQL table name (valid_sql_table), else reported and `fallback`.
+std::string read_table(MapReader& r, const std::string& fallback);
+
 }  // namespace haverify::detail

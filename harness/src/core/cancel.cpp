@@ -1,6 +1,7 @@
 #include "haverify/core/cancel.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -14,6 +15,7 @@ namespace {
 std::mutex mu;
 std::condition_variable cv;
 std::atomic<bool> flag{false};
+std::atomic<bool> cooperative{false};
 std::string why;
 }  // namespace
 
@@ -40,6 +42,22 @@ bool sleep_for(std::chrono::milliseconds d) {
   return !cv.wait_for(lock, d, [] { return flag.load(); });
 }
 
+void cooperate() {
+  cooperative = true;
+}
+
+namespace {
+
+// Ends the process from the signal thread: no destructor or exit handler
+// runs (they may wait on the very work being interrupted).
+[[noreturn]] void exit_now(const char* why) {
+  const std::string line = std::string("haverify: ") + why + "\n";
+  [[maybe_unused]] const auto n = ::write(STDERR_FILENO, line.data(), line.size());
+  ::_exit(3);  // ExitStatus::harness: interrupted
+}
+
+}  // namespace
+
 void install_signal_thread() {
   sigset_t set;
   sigemptyset(&set);
@@ -50,7 +68,10 @@ void install_signal_thread() {
     for (;;) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
-      request(sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+      const char* why = sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)";
+      if (!cooperative) exit_now(why);
+      if (flag) exit_now("second signal: exiting now without healing; run `haverify heal` to undo what is left");
+      request(why);
     }
   }).detach();
 }

@@ -25,7 +25,7 @@ std::string expand_template(const std::string& tmpl, const std::map<std::string,
         const std::string name = tmpl.substr(i + 1, close - i - 1);
         auto it = vars.find(name);
         if (it != vars.end()) {
-          out += it->second;
+          out += sh_quote(it->second);
           i = close + 1;
           continue;
         }

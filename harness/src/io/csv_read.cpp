@@ -1,12 +1,15 @@
 #include "haverify/io/csv_read.hpp"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <set>
+#include <sstream>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "haverify/core/files.hpp"
 #include "haverify/io/csv.hpp"
 
 // fast-cpp-csv-parser is a third-party header: keep -Werror for our code only.
@@ -18,7 +21,9 @@
 namespace haverify::reports {
 
 CsvReadError::CsvReadError(std::string file, unsigned line, const std::string& message)
-    : UsageError(fmt::format("{}:{}: {}", file, line, message)), file_(std::move(file)), line_(line) {}
+    : UsageError(line == 0 ? fmt::format("{}: {}", file, message) : fmt::format("{}:{}: {}", file, line, message)),
+      file_(std::move(file)),
+      line_(line) {}
 
 int CsvTable::column(const std::string& name) const {
   for (std::size_t i = 0; i < header.size(); ++i)
@@ -33,23 +38,21 @@ using Names = std::array<std::string, kCsvMaxColumns>;
 using Cells = std::array<std::string, kCsvMaxColumns>;
 
 // The header line, split on commas (haverify's column names are plain words).
-std::vector<std::string> read_header_line(const std::string& path) {
+std::vector<std::string> read_header_line(const std::string& path, const std::string& content) {
   std::vector<std::string> names;
-  try {
-    io::LineReader lines(path);
-    const char* line = lines.next_line();
-    if (!line) throw CsvReadError(path, 1, "the file is empty (expected a header line)");
-    std::string text(line);
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    std::size_t start = 0;
-    while (true) {
-      const std::size_t comma = text.find(',', start);
-      names.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  } catch (const io::error::can_not_open_file&) {
-    throw CsvReadError(path, 0, "cannot open the file (does it exist, is it readable?)");
+  std::string text = content.substr(0, content.find('\n'));
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (content.empty() || text.empty()) throw CsvReadError(path, 1, "the file is empty (expected a header line)");
+  if (text.find(',') == std::string::npos && text.find(';') != std::string::npos)
+    throw CsvReadError(path, 1,
+                       "the header is separated by ';', not ','. A spreadsheet saved it with the separator of its "
+                       "locale: save as \"CSV UTF-8 (comma delimited)\", or set the list separator to ','");
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    names.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
   }
   std::set<std::string> seen;
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -79,12 +82,23 @@ bool read_cells(Reader& in, Cells& cells, std::index_sequence<I...>) {
 CsvTable read_csv_table(const std::string& path) {
   CsvTable t;
   t.path = path;
-  t.header = read_header_line(path);
+  std::string content;
+  try {
+    content = strip_utf8_bom(read_input_file(path));
+  } catch (const InputFileError& e) {
+    throw CsvReadError(path, 0, e.reason());
+  }
+  if (const auto nul = content.find('\0'); nul != std::string::npos) {
+    const auto line = std::count(content.begin(), content.begin() + static_cast<std::ptrdiff_t>(nul), '\n') + 1;
+    throw CsvReadError(path, static_cast<unsigned>(line), "a NUL byte: this is not a text file");
+  }
+  t.header = read_header_line(path, content);
   Names names;
   for (std::size_t i = 0; i < kCsvMaxColumns; ++i)
     names[i] = i < t.header.size() ? t.header[i] : fmt::format("\x01unused-{}", i);
   try {
-    Reader in(path);
+    std::istringstream stream(content);
+    Reader in(path, stream);
     bind_header(in, names, std::make_index_sequence<kCsvMaxColumns>{});
     Cells cells;
     while (read_cells(in, cells, std::make_index_sequence<kCsvMaxColumns>{})) {

@@ -42,6 +42,32 @@ Outcome request_exec(ssh_session s, Channel& ch, const std::string& command, Clo
   return Outcome::failed;
 }
 
+// Writes `input` to the command's stdin, then EOF.
+Outcome write_input(ssh_session s, Channel& ch, const std::string& input, Clock::time_point until,
+                    const std::string& where, ExecResult& r) {
+  std::size_t sent = 0;
+  while (sent < input.size()) {
+    const int n = ssh_channel_write(ch.get(), input.data() + sent, static_cast<uint32_t>(input.size() - sent));
+    if (n == SSH_ERROR) {
+      r.error = fmt::format("{}: writing the command's input failed: {}", where, ssh_err(s));
+      return Outcome::failed;
+    }
+    sent += static_cast<std::size_t>(n);
+    if (sent < input.size()) {
+      if (Clock::now() >= until) return Outcome::timed_out;
+      wait_session(s, until);
+    }
+  }
+  int rc = SSH_AGAIN;
+  while ((rc = ssh_channel_send_eof(ch.get())) == SSH_AGAIN) {
+    if (Clock::now() >= until) return Outcome::timed_out;
+    wait_session(s, until);
+  }
+  if (rc == SSH_OK) return Outcome::ok;
+  r.error = fmt::format("{}: closing the command's input failed: {}", where, ssh_err(s));
+  return Outcome::failed;
+}
+
 // Reads what stdout and stderr have now; sets `lost` when the connection or
 // the channel broke. Returns whether anything was read.
 bool drain(ssh_session s, Channel& ch, ExecResult& r, std::vector<char>& buf, bool& lost) {
@@ -226,6 +252,15 @@ std::unique_ptr<ssh::Channel> SshTransport::open_channel_locked(Clock::time_poin
 
 ExecResult SshTransport::exec(const std::string& command, milliseconds deadline) {
   std::lock_guard lk(mu_);
+  return exec_locked(command, nullptr, deadline);
+}
+
+ExecResult SshTransport::exec_with_input(const std::string& command, const std::string& input, milliseconds deadline) {
+  std::lock_guard lk(mu_);
+  return exec_locked(command, &input, deadline);
+}
+
+ExecResult SshTransport::exec_locked(const std::string& command, const std::string* input, milliseconds deadline) {
   const auto t0 = Clock::now();
   const auto until = t0 + deadline;
   ExecResult r;
@@ -235,6 +270,7 @@ ExecResult SshTransport::exec(const std::string& command, milliseconds deadline)
     ssh_session s = session_->s.get();
     const std::string where = describe();
     o = request_exec(s, *ch, command, until, where, r);
+    if (o == Outcome::ok && input) o = write_input(s, *ch, *input, until, where, r);
     if (o == Outcome::ok) o = read_output(s, *ch, until, where, r);
     if (o == Outcome::ok) o = read_exit(s, *ch, until, where, r);
     if (o == Outcome::timed_out) {

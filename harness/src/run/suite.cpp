@@ -27,19 +27,44 @@ std::string default_rejoin_script() {
   return std::string(HAVERIFY_SOURCE_DIR) + "/lab/scripts/pg-rejoin.sh";
 }
 
+namespace {
+
+// The .yaml/.yml files under `dir`; an unreadable folder is a usage error naming it.
+std::vector<std::string> yaml_files_in(const std::string& dir, bool recursive) {
+  std::vector<std::string> files;
+  auto refuse = [](const std::error_code& ec, const fs::path& where) {
+    return UsageError(fmt::format("{}: cannot list the folder ({}; check its mode)", where.string(), ec.message()));
+  };
+  auto add = [&](const fs::directory_entry& e) {
+    const auto ext = e.path().extension();
+    std::error_code ec;
+    if ((ext == ".yaml" || ext == ".yml") && e.is_regular_file(ec)) files.push_back(e.path().string());
+  };
+  std::error_code ec;
+  if (recursive) {
+    fs::recursive_directory_iterator it(dir, ec), end;
+    fs::path last = dir;  // the entry increment() descends into when it fails
+    for (; !ec && it != end; it.increment(ec)) {
+      add(*it);
+      last = it->path();
+    }
+    if (ec) throw refuse(ec, last);
+  } else {
+    fs::directory_iterator it(dir, ec), end;
+    for (; !ec && it != end; it.increment(ec)) add(*it);
+    if (ec) throw refuse(ec, dir);
+  }
+  return files;
+}
+
+}  // namespace
+
 std::vector<std::string> expand_scenario_paths(const std::vector<std::string>& paths, bool recursive) {
   std::vector<std::string> out;
   for (const auto& p : paths) {
-    if (fs::is_directory(p)) {
-      std::vector<std::string> files;
-      auto add = [&](const fs::directory_entry& e) {
-        const auto ext = e.path().extension();
-        if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path().string());
-      };
-      if (recursive)
-        for (const auto& e : fs::recursive_directory_iterator(p)) add(e);
-      else
-        for (const auto& e : fs::directory_iterator(p)) add(e);
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> files = yaml_files_in(p, recursive);
       std::sort(files.begin(), files.end());
       out.insert(out.end(), files.begin(), files.end());
     } else {

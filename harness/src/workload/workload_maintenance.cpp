@@ -116,24 +116,48 @@ void MaintenanceWorkload::record(OpType type, const std::string& op, std::string
   history_.record(std::string(op::proc::maintenance), type, op, std::move(value), std::move(target), std::move(error));
 }
 
+namespace {
+
+// A .pgpass field: ':' and '\' escaped.
+std::string pgpass_field(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == ':' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+BasebackupCommand basebackup_command(const NodeSpec& node, const NodeSpec& primary) {
+  const auto& pg = node.postgres;
+  const PostgresSpec& from = primary.postgres;
+  const std::string bb =
+      fmt::format("PGPASSFILE=\"$p\" {}/pg_basebackup -h {} -p {} -U {} -D \"$d\" -X stream -c fast --no-sync -w",
+                  sh_quote(pg.bin_dir), sh_quote(from.host), from.port, sh_quote(from.user));
+  // stdin -> a 0600 file next to the 0700 directory; as the PostgreSQL OS user
+  // when connected as root; `sh -c script "$d" "$p"`: the script reads them
+  // as $0 and $1. Both are removed whatever happens.
+  BasebackupCommand c;
+  c.command = fmt::format(
+      "cd / && umask 077 && d=$(mktemp -d /tmp/hv-bb-XXXXXX) || exit 1; p=\"$d.pgpass\"; "
+      "trap 'rm -rf \"$d\" \"$p\"' EXIT; cat >\"$p\" || exit 1; "
+      "if [ \"$(id -u)\" = 0 ]; then chown {0} \"$d\" \"$p\"; runuser -u {0} -- sh -c {1} \"$d\" \"$p\"; "
+      "else sh -c {1} \"$d\" \"$p\"; fi",
+      sh_quote(pg.os_user), sh_quote("d=\"$0\"; p=\"$1\"; " + bb));
+  if (!from.password.empty())
+    c.input = fmt::format("*:*:*:{}:{}\n", pgpass_field(from.user), pgpass_field(from.password));
+  return c;
+}
+
 // pg_basebackup over SSH on `node` from `primary` into a temporary directory
 // that is removed afterwards; "" or why it failed.
 std::string MaintenanceWorkload::basebackup(const NodeSpec& node, const NodeSpec& primary) {
-  const auto& pg = node.postgres;
-  const std::string bb = fmt::format(
-      "{}{}/pg_basebackup -h {} -p {} -U {} -D \"$d\" -X stream -c fast --no-sync -w",
-      primary.postgres.password.empty() ? "" : "PGPASSWORD=" + sh_quote(primary.postgres.password) + " ",
-      sh_quote(pg.bin_dir), sh_quote(primary.postgres.host), primary.postgres.port, sh_quote(primary.postgres.user));
-  // As the PostgreSQL OS user when connected as root; `sh -c script "$d"`:
-  // the script reads the directory as $0.
-  const std::string full = fmt::format(
-      "cd / && d=$(mktemp -d /tmp/hv-bb-XXXXXX) || exit 1; "
-      "if [ \"$(id -u)\" = 0 ]; then chown {0} \"$d\"; runuser -u {0} -- sh -c {1} \"$d\"; "
-      "else sh -c {1} \"$d\"; fi; rc=$?; rm -rf \"$d\"; exit $rc",
-      sh_quote(pg.os_user), sh_quote("d=\"$0\"; " + bb));
+  const BasebackupCommand c = basebackup_command(node, primary);
   try {
     SshTransport t(node.ssh);
-    ExecResult r = t.exec(full, options_.deadline);
+    ExecResult r = t.exec_with_input(c.command, c.input, options_.deadline);
     if (r.ok()) return {};
     // Best effort: a timed-out backup leaves its directory; remove stale ones of this harness.
     if (r.timed_out) t.exec("rm -rf /tmp/hv-bb-*", 10s);
@@ -173,6 +197,11 @@ MaintenanceWorkload::Attempt MaintenanceWorkload::run_basebackup(const std::stri
 
 MaintenanceWorkload::Attempt MaintenanceWorkload::run_sql(const std::string& op, const std::string& table) {
   Attempt a;
+  if (!table.empty() && !valid_table_name(table)) {  // the scenario reader refuses it first
+    a.what = op;
+    a.err = fmt::format("invalid table name '{}'", table);
+    return a;
+  }
   a.what = sql_of(op, table);
   PgTarget t = endpoint_target(inv_);
   std::string why;

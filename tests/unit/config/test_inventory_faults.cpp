@@ -120,11 +120,12 @@ TEST_CASE("fault plans: power through the lab or a command template", "[unit]") 
   CHECK(a.inject_command == "'/opt/lab/haverify-lab' power-off 'node1'");
   CHECK(a.heal_command.find("power-on 'node1'") != std::string::npos);
   auto b = faults::plan_fault(f, inv, inv.nodes[1]);
-  CHECK(b.inject_command == "ipmitool -H 198.18.9.12 power off");
+  CHECK(b.inject_command == "ipmitool -H '198.18.9.12' power off");
   CHECK(b.verify_command.find("grep -qiw off") != std::string::npos);
   // Idempotent: powers on only what the status command reports off.
   CHECK(b.heal_command ==
-        "if ( ipmitool -H 198.18.9.12 power status ) 2>&1 | grep -qiw off; then ipmitool -H 198.18.9.12 power on; fi");
+        "if ( ipmitool -H '198.18.9.12' power status ) 2>&1 | grep -qiw off; then ipmitool -H '198.18.9.12' power on; "
+        "fi");
 }
 
 TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
@@ -156,7 +157,7 @@ TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
   cut.direction = "in";
   // An in-node cut is void once the node is off: read from the node's power controller.
   CHECK(a.void_if_off == "'/opt/lab/haverify-lab' power-status 'node1' >/dev/null; [ $? -eq 3 ]");
-  CHECK(faults::plan_fault(cut, inv, inv.nodes[1]).void_if_off.find("ipmitool -H 198.18.9.12 power status") !=
+  CHECK(faults::plan_fault(cut, inv, inv.nodes[1]).void_if_off.find("ipmitool -H '198.18.9.12' power status") !=
         std::string::npos);
   cut.lan = "replication";
   CHECK_THROWS_AS(faults::plan_fault(cut, inv, inv.nodes[1]), faults::FaultError);
@@ -232,8 +233,12 @@ TEST_CASE("shell quoting and templates", "[unit]") {
   CHECK(sh_quote("it's") == "'it'\\''s'");
   std::string missing;
   CHECK(expand_template("virsh destroy {domain} on {host}", {{"domain", "db1"}}, &missing) ==
-        "virsh destroy db1 on {host}");
+        "virsh destroy 'db1' on {host}");
   CHECK(missing == "host");
+  // A value is one word, whatever it holds: it cannot add a command.
+  CHECK(expand_template("ipmitool -H {bmc} power off", {{"bmc", "x; rm -rf / #"}}) ==
+        "ipmitool -H 'x; rm -rf / #' power off");
+  CHECK(expand_template("echo {v}", {{"v", "$(id)`id`'\"\n"}}) == "echo '$(id)`id`'\\''\"\n'");
 }
 
 TEST_CASE("process_pause stops the postmaster and its children, sleeps on the node, continues", "[unit]") {

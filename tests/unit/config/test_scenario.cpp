@@ -302,5 +302,5 @@ TEST_CASE("lan_cut port: one port of a LAN with nft, the management LAN only tha
   CHECK(error_of("steps:\n  - inject: {fault: lan_cut, lan: service, port: 5432, target: primary}\n")
             .find("a cut of one port needs method: nft") != std::string::npos);
   CHECK(error_of("steps:\n  - inject: {fault: lan_cut, lan: service, method: nft, port: 70000, target: primary}\n")
-            .find("must be a TCP port, 1..65535") != std::string::npos);
+            .find("from 1 to 65535") != std::string::npos);
 }

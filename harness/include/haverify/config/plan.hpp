@@ -14,6 +14,10 @@
 namespace haverify {
 
 // A bad plan sheet: every problem as "plan.csv:LINE: column X: message".
+// A plan id (a scenario name and its file name): a name (valid_name) of at
+// most this many characters (multi-fault ids join two single-fault ones).
+inline constexpr std::size_t kPlanIdMaxLen = 128;
+
 class PlanError : public UsageError {
  public:
   explicit PlanError(std::vector<std::string> problems);

@@ -87,6 +87,9 @@ class SshTransport final : public Transport {
   // ExecResult::error (no throw). After a timeout or a transport error the
   // session is dropped; the next exec reconnects.
   ExecResult exec(const std::string& command, std::chrono::milliseconds deadline) override;
+  // As exec, with `input` written to the command's stdin, then EOF: how a
+  // secret reaches a node without being on a command line (which `ps` shows).
+  ExecResult exec_with_input(const std::string& command, const std::string& input, std::chrono::milliseconds deadline);
 
   std::string describe() const override;  // "ssh root@198.18.0.11:22"
 
@@ -109,6 +112,7 @@ class SshTransport final : public Transport {
   // was sent yet). Null, with r.error (and r.timed_out) set, when it could not.
   std::unique_ptr<ssh::Channel> open_channel_locked(Clock::time_point t0, Clock::time_point until, ExecResult& r);
   void drop_locked() noexcept;
+  ExecResult exec_locked(const std::string& command, const std::string* input, std::chrono::milliseconds deadline);
 
   SshTarget target_;
   mutable std::mutex mu_;

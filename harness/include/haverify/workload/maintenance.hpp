@@ -23,6 +23,16 @@
 
 namespace haverify {
 
+// The command that runs pg_basebackup on `node` from `primary`, and what it
+// reads on stdin: the password goes into a temporary .pgpass (mode 0600,
+// removed afterwards) through stdin, never onto a command line, which `ps`
+// on the node would show.
+struct BasebackupCommand {
+  std::string command;
+  std::string input;  // a .pgpass line, or ""
+};
+BasebackupCommand basebackup_command(const NodeSpec& node, const NodeSpec& primary);
+
 class MaintenanceWorkload final : public Workload {
  public:
   MaintenanceWorkload(const Inventory& inv, MaintenanceOptions options, History& history);

@@ -9,6 +9,8 @@ fi
 packages=(
   # build
   build-essential cmake ninja-build pkg-config clang-format shellcheck
+  # the readers' fuzzers (tests/fuzz, bench/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # libraries
   libpq-dev libssh-dev libboost-dev libboost-filesystem-dev catch2 libfccp-dev
   libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev

@@ -16,6 +16,7 @@
 #pragma GCC diagnostic pop
 
 #include "haverify/io/csv.hpp"
+#include "haverify/io/csv_read.hpp"
 
 namespace haverify::reports {
 
@@ -40,7 +41,7 @@ std::optional<double> parse_seconds(const std::string& text, const std::string& 
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
   if (end != text.c_str() + text.size() || !std::isfinite(v))
-    throw std::runtime_error(fmt::format("{}:{}: column {}: '{}' is not a number", path, line, column, text));
+    throw CsvReadError(path, line, fmt::format("column {}: '{}' is not a number", column, text));
   return v;
 }
 
@@ -54,8 +55,7 @@ std::vector<CompareRun> read_results_csv(const std::string& path) {
                    "verdict", "failover_s", "detect_s", "promote_s");
     for (const char* required : {"scenario", "stack", "verdict", "failover_s"})
       if (!in.has_column(required))
-        throw std::runtime_error(
-            fmt::format("{}: no column '{}': not a results.csv written by haverify run", path, required));
+        throw CsvReadError(path, 1, fmt::format("no column '{}': not a results.csv written by haverify run", required));
     CompareRun r;
     std::string failover, detect, promote;
     while (in.read_row(r.scenario, r.stack, r.profile, r.fault, r.verdict, failover, detect, promote)) {
@@ -66,7 +66,7 @@ std::vector<CompareRun> read_results_csv(const std::string& path) {
       out.push_back(r);
     }
   } catch (const io::error::base& e) {
-    throw std::runtime_error(fmt::format("{}: cannot read it as CSV: {}", path, e.what()));
+    throw CsvReadError(path, 0, fmt::format("cannot read it as CSV: {}", e.what()));
   }
   return out;
 }

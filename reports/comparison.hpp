@@ -29,8 +29,9 @@ CompareRun to_compare_run(const RunRow& row);
 
 // Reads the rows of a results.csv written by `haverify run` (columns found
 // by name; detect_s and promote_s may be missing in files from older
-// versions). Throws std::runtime_error naming the file (and line) when the
-// file cannot be read, lacks a required column or holds a malformed number.
+// versions). Throws CsvReadError (a usage error, exit 2) naming the file and
+// line when the file cannot be read, lacks a required column or holds a
+// malformed number.
 std::vector<CompareRun> read_results_csv(const std::string& path);
 
 // The p-quantile (0 <= p <= 1) of sorted, non-empty `sorted`, by linear

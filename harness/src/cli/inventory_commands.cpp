@@ -32,23 +32,7 @@ int inventory_check(const std::string& file) {
 
 int heal(const std::string& ledger_path) {
   faults::FaultLedger ledger(ledger_path.empty() ? faults::FaultLedger::default_path() : ledger_path);
-  auto entries = ledger.entries();
-  if (entries.empty()) {
-    std::cout << fmt::format("fault ledger {}: nothing to heal\n", ledger.path());
-    return exit_code(ExitStatus::pass);
-  }
-  int failed = 0;
-  for (const auto& e : entries) {
-    std::string err = faults::heal_entry(e, std::chrono::milliseconds(30000));
-    if (err.empty()) {
-      ledger.remove(e.id);
-      std::cout << fmt::format("healed: {} (injected {} by run {})\n", e.description, e.injected_at, e.run);
-    } else {
-      ++failed;
-      std::cerr << err << "\n";
-    }
-  }
-  return exit_code(failed ? ExitStatus::harness : ExitStatus::pass);
+  return exit_code(faults::heal_all(ledger, std::chrono::milliseconds(30000), std::cout, std::cerr));
 }
 
 }  // namespace

@@ -1,10 +1,8 @@
 #include "haverify/io/csv_read.hpp"
 
 #include <algorithm>
-#include <array>
 #include <map>
 #include <set>
-#include <sstream>
 #include <utility>
 
 #include <fmt/format.h>
@@ -33,9 +31,8 @@ int CsvTable::column(const std::string& name) const {
 
 namespace {
 
-using Reader = io::CSVReader<kCsvMaxColumns, io::trim_chars<>, io::double_quote_escape<',', '"'>>;
-using Names = std::array<std::string, kCsvMaxColumns>;
-using Cells = std::array<std::string, kCsvMaxColumns>;
+using Trim = io::trim_chars<>;
+using Quote = io::double_quote_escape<',', '"'>;
 
 // The header line, split on commas (haverify's column names are plain words).
 std::vector<std::string> read_header_line(const std::string& path, const std::string& content) {
@@ -66,15 +63,40 @@ std::vector<std::string> read_header_line(const std::string& path, const std::st
   return names;
 }
 
-// The library takes a fixed number of column names: the file's own, then
-// unique names absent from the file (ignore_missing_column leaves them empty).
-template <std::size_t... I>
-void bind_header(Reader& in, const Names& names, std::index_sequence<I...>) {
-  in.read_header(io::ignore_missing_column, names[I].c_str()...);
+// The fields of one record line (its line ends removed), split, trimmed and
+// unescaped by the library's line parser. The library's CSVReader is not
+// used: it allocates a 48 MiB buffer for every file, which made reading a
+// small sheet cost milliseconds (and the fuzzers 1-2 inputs a second).
+std::vector<std::string> parse_record(std::string line, std::size_t columns, const std::vector<int>& order) {
+  std::vector<char*> cells(columns, nullptr);
+  io::detail::parse_line<Trim, Quote>(line.data(), cells.data(), order);
+  return {cells.begin(), cells.end()};
 }
-template <std::size_t... I>
-bool read_cells(Reader& in, Cells& cells, std::index_sequence<I...>) {
-  return in.read_row(cells[I]...);
+
+void read_records(const std::string& path, const std::string& content, CsvTable& t) {
+  std::vector<int> order(t.header.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::size_t start = content.find('\n');
+  for (unsigned line = 2; start != std::string::npos && start + 1 < content.size(); ++line) {
+    const std::size_t end = content.find('\n', start + 1);
+    std::string text = content.substr(start + 1, end == std::string::npos ? std::string::npos : end - start - 1);
+    start = end;
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    try {
+      t.rows.push_back(parse_record(std::move(text), t.header.size(), order));
+    } catch (const io::error::too_few_columns&) {
+      throw CsvReadError(path, line, fmt::format("too few fields (the header has {} columns)", t.header.size()));
+    } catch (const io::error::too_many_columns&) {
+      throw CsvReadError(path, line,
+                         fmt::format("too many fields (the header has {} columns; quote a field that holds a comma)",
+                                     t.header.size()));
+    } catch (const io::error::escaped_string_not_closed&) {
+      throw CsvReadError(path, line, "a quoted field is not closed (a field may not span lines)");
+    } catch (const io::error::base& e) {
+      throw CsvReadError(path, line, e.what());
+    }
+    t.lines.push_back(line);
+  }
 }
 
 }  // namespace
@@ -93,31 +115,7 @@ CsvTable read_csv_table(const std::string& path) {
     throw CsvReadError(path, static_cast<unsigned>(line), "a NUL byte: this is not a text file");
   }
   t.header = read_header_line(path, content);
-  Names names;
-  for (std::size_t i = 0; i < kCsvMaxColumns; ++i)
-    names[i] = i < t.header.size() ? t.header[i] : fmt::format("\x01unused-{}", i);
-  try {
-    std::istringstream stream(content);
-    Reader in(path, stream);
-    bind_header(in, names, std::make_index_sequence<kCsvMaxColumns>{});
-    Cells cells;
-    while (read_cells(in, cells, std::make_index_sequence<kCsvMaxColumns>{})) {
-      t.rows.emplace_back(cells.begin(), cells.begin() + static_cast<std::ptrdiff_t>(t.header.size()));
-      t.lines.push_back(in.get_file_line());
-    }
-  } catch (const io::error::too_few_columns& e) {
-    throw CsvReadError(path, static_cast<unsigned>(e.file_line),
-                       fmt::format("too few fields (the header has {} columns)", t.header.size()));
-  } catch (const io::error::too_many_columns& e) {
-    throw CsvReadError(
-        path, static_cast<unsigned>(e.file_line),
-        fmt::format("too many fields (the header has {} columns; quote a field that holds a comma)", t.header.size()));
-  } catch (const io::error::escaped_string_not_closed& e) {
-    throw CsvReadError(path, static_cast<unsigned>(e.file_line),
-                       "a quoted field is not closed (a field may not span lines)");
-  } catch (const io::error::base& e) {
-    throw CsvReadError(path, 0, e.what());
-  }
+  read_records(path, content, t);
   return t;
 }
 

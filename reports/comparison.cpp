@@ -9,12 +9,6 @@
 
 #include <fmt/format.h>
 
-// fast-cpp-csv-parser is a third-party header: keep -Werror for our code only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wstringop-truncation"
-#include <libfccp/csv.h>
-#pragma GCC diagnostic pop
-
 #include "haverify/io/csv.hpp"
 #include "haverify/io/csv_read.hpp"
 
@@ -48,25 +42,26 @@ std::optional<double> parse_seconds(const std::string& text, const std::string& 
 }  // namespace
 
 std::vector<CompareRun> read_results_csv(const std::string& path) {
+  const CsvTable t = read_csv_table(path);  // a regular file, whole records, or a usage error
+  for (const char* required : {"scenario", "stack", "verdict", "failover_s"})
+    if (t.column(required) < 0)
+      throw CsvReadError(path, 1, fmt::format("no column '{}': not a results.csv written by haverify run", required));
   std::vector<CompareRun> out;
-  try {
-    io::CSVReader<8, io::trim_chars<' ', '\t'>, io::double_quote_escape<',', '"'>> in(path);
-    in.read_header(io::ignore_extra_column | io::ignore_missing_column, "scenario", "stack", "profile", "fault",
-                   "verdict", "failover_s", "detect_s", "promote_s");
-    for (const char* required : {"scenario", "stack", "verdict", "failover_s"})
-      if (!in.has_column(required))
-        throw CsvReadError(path, 1, fmt::format("no column '{}': not a results.csv written by haverify run", required));
+  for (std::size_t i = 0; i < t.rows.size(); ++i) {
+    const auto cell = [&](const char* name) {
+      const int c = t.column(name);
+      return c < 0 ? std::string() : t.rows[i][static_cast<std::size_t>(c)];
+    };
     CompareRun r;
-    std::string failover, detect, promote;
-    while (in.read_row(r.scenario, r.stack, r.profile, r.fault, r.verdict, failover, detect, promote)) {
-      const unsigned line = in.get_file_line();
-      r.failover_s = parse_seconds(failover, path, line, "failover_s");
-      r.detect_s = parse_seconds(detect, path, line, "detect_s");
-      r.promote_s = parse_seconds(promote, path, line, "promote_s");
-      out.push_back(r);
-    }
-  } catch (const io::error::base& e) {
-    throw CsvReadError(path, 0, fmt::format("cannot read it as CSV: {}", e.what()));
+    r.scenario = cell("scenario");
+    r.stack = cell("stack");
+    r.profile = cell("profile");
+    r.fault = cell("fault");
+    r.verdict = cell("verdict");
+    r.failover_s = parse_seconds(cell("failover_s"), path, t.lines[i], "failover_s");
+    r.detect_s = parse_seconds(cell("detect_s"), path, t.lines[i], "detect_s");
+    r.promote_s = parse_seconds(cell("promote_s"), path, t.lines[i], "promote_s");
+    out.push_back(std::move(r));
   }
   return out;
 }

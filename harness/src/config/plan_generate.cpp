@@ -162,7 +162,7 @@ void emit_fault(YAML::Emitter& y, const FaultSpec& f, const std::string& id) {
 // steps: a one-key flow mapping each.
 void emit_steps(YAML::Emitter& y, const PlanItem& item) {
   auto step = [&y](const char* key, const std::string& value) {
-    y << YAML::Flow << YAML::BeginMap << YAML::Key << key << YAML::Value << value << YAML::EndMap;
+    y << YAML::BeginMap << YAML::Key << key << YAML::Value << value << YAML::EndMap;
   };
   auto timeout = [&y](const char* key, const char* value) {
     y << YAML::BeginMap << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "timeout"

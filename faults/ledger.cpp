@@ -5,17 +5,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <initializer_list>
 #include <iostream>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 #include "haverify/core/atomic_file.hpp"
+#include "haverify/core/files.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify::faults {
@@ -233,16 +232,13 @@ LedgerContents FaultLedger::load_locked() const {
   if (ec) throw LedgerError(fmt::format("fault ledger {}: cannot look at it ({})", path_, ec.message()));
   if (!fs::is_regular_file(st))
     throw LedgerError(fmt::format("fault ledger {} is not a regular file; give the ledger's path (--ledger)", path_));
-  const auto size = fs::file_size(path_, ec);
-  if (!ec && size > kMaxLedgerBytes)
-    throw LedgerError(fmt::format("fault ledger {} is {} bytes, more than a ledger's {} at the most; is it the ledger?",
-                                  path_, size, kMaxLedgerBytes));
-  std::ifstream in(path_, std::ios::binary);
-  std::stringstream ss;
-  if (in) ss << in.rdbuf();
-  if (!in || in.bad())
-    throw LedgerError(fmt::format("fault ledger {}: cannot read it (is it readable by this user?)", path_));
-  return parse_ledger(ss.str(), path_);
+  // The same reading as every input file (core/files.hpp): bounded, a FIFO
+  // swapped in after the status never blocks.
+  try {
+    return parse_ledger(read_input_file(path_, kMaxLedgerBytes), path_);
+  } catch (const InputFileError& e) {
+    throw LedgerError(fmt::format("fault ledger {}: {}", path_, e.reason()));
+  }
 }
 
 void FaultLedger::store_locked(const LedgerContents& contents) const {

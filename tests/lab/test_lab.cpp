@@ -211,8 +211,9 @@ std::vector<OperationRow> read_operations(const fs::path& p) {
 // of a powered-off primary and the rebuild of a standby, each through the
 // pgpool driver under write load; every scenario passes with nothing lost,
 // and every planned operation is in operations.csv with its duration and
-// the write stall it caused.
-TEST_CASE("normal suite on the pgpool lab: every planned operation succeeds and is timed", "[lab]") {
+// the write stall it caused. Label `extended` (a full suite: 196 s of CI's
+// lab time; the stack tests run a switchover and a rejoin through every driver).
+TEST_CASE("normal suite on the pgpool lab: every planned operation succeeds and is timed", "[extended]") {
   const fs::path out = fresh_dir("normal");
   const auto results = read_results(run_scenarios(out, "scenarios/normal"));
   const std::map<std::string, std::vector<std::string>> expected_ops = {

@@ -115,8 +115,9 @@ void service_lan_cut_fails_over(const std::string& stack) {
 
 // A SIGKILLed pacemaker-controld on the standby is respawned, and Pacemaker
 // 2.1.5 then loses the node's ping attribute from the CIB (the ping rule bans
-// its promotion). The cluster does not recover on its own: recover has to
-// unblock the standby, and that repair is a finding (issue 13): the row fails
+// its promotion). In most runs the cluster does not recover on its own
+// (the test does not assume it): recover has to unblock the standby, and that
+// repair is a finding (issue 13): the row fails
 // with "needed repair: unblock ..." by default and passes when the scenario
 // says recover: {repair: allowed}. Either way the standby can take over after.
 std::string controld_scenario(const std::string& name, const std::string& recover) {
@@ -162,8 +163,9 @@ void controld_kill_leaves_standby_promotable(const std::string& stack) {
   REQUIRE(rows.count("kill-controld-standby") == 1);
   const ResultRow& r = rows.at("kill-controld-standby").front();
   INFO(stack << ": " << r.verdict << " " << r.reason);
+  // Pacemaker 2.1.5 bans the standby's promotion most of the time (every
+  // run here, not every CI run): whichever happened, the verdict must follow it.
   const bool repaired = r.reason.find("needed repair: unblock ") != std::string::npos;
-  if (pgrex) CHECK(repaired);  // Pacemaker 2.1.5 bans the standby's promotion every time
   CHECK(r.verdict == (repaired ? "fail" : "pass"));
   if (repaired)
     CHECK(r.checkers.find("repairs=fail") != std::string::npos);
@@ -177,7 +179,11 @@ void controld_kill_leaves_standby_promotable(const std::string& stack) {
     CHECK(a.verdict == "pass");
     const std::string checkers = slurp(fs::path(a.run_dir) / "checkers.txt");
     INFO(checkers);
-    CHECK(checkers.find("repairs pass: repair allowed by the scenario: unblock ") != std::string::npos);
+    // A repair, when one was needed, is allowed here and said so.
+    if (a.reason.find("unblock ") != std::string::npos || checkers.find("repairs ") != std::string::npos)
+      CHECK(checkers.find("repairs pass: repair allowed by the scenario: unblock ") != std::string::npos);
+    WARN(fmt::format("{} controld kill: repair needed {} (plain), {} (allowed)", stack, repaired ? "yes" : "no",
+                     checkers.find("repairs pass") != std::string::npos ? "yes" : "no"));
   }
   require_no_takeover_blockers();
   WARN(fmt::format("{} kill of pacemaker-controld on the standby: {}", stack, r.reason));

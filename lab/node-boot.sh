@@ -16,6 +16,10 @@
 #   stack_boot_mounts    after the private /run, /dev/shm, /root and
 #                        PostgreSQL mounts: the stack's own private state
 #   stack_boot_services  after sshd started: daemons the node starts at boot
+#   stack_local_data     true (the default) if PostgreSQL's data lives in the
+#                        node's own /var/lib/postgresql, which then sits on
+#                        the lab disk when the lab has one (shared-disk: no,
+#                        its Filesystem resource mounts the shared lab disk)
 set -euo pipefail
 
 node=${1:?usage: node-boot.sh NODE STATE_DIR}
@@ -27,6 +31,7 @@ lab_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 stack_boot_mounts() { :; }
 stack_boot_services() { :; }
+stack_local_data() { true; }
 if [[ -f $lab_dir/stacks/${STACK:-}/boot.sh ]]; then
     # shellcheck source=/dev/null  # one of lab/stacks/*/boot.sh, checked on its own
     . "$lab_dir/stacks/$STACK/boot.sh"
@@ -48,7 +53,16 @@ install -d -o postgres -g postgres -m 2775 /run/postgresql
 mount -t tmpfs -o mode=0700,size=16m home-"$node" /root
 
 # Private state: the host's own /var/lib/postgresql is never touched.
-mount --bind "$ndir/varlib" /var/lib/postgresql
+if [[ ${DISK:-tmpfs} != tmpfs && $NODE_KIND == db ]] && stack_local_data; then
+    # The lab disk (lab/disk/, docs/lab.md): a daemon of this node serves the
+    # node's directory from its own page cache; a power-off kills it with the
+    # node, and what it had not made durable is lost. A fresh daemon is a
+    # cold cache (reads cost what the profile says).
+    "$DISK_BIN" --daemon --profile "$DISK" --log "$ndir/disk.log" \
+        -o allow_other,default_permissions "$ndir/varlib" /var/lib/postgresql
+else
+    mount --bind "$ndir/varlib" /var/lib/postgresql
+fi
 mount --bind "$ndir/varlog" /var/log/postgresql
 
 stack_boot_mounts

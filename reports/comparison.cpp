@@ -19,6 +19,7 @@ CompareRun to_compare_run(const RunRow& row) {
   r.scenario = row.scenario;
   r.stack = row.stack;
   r.profile = row.profile;
+  r.disk = row.disk;
   r.fault = row.fault;
   r.verdict = row.verdict;
   r.failover_s = row.metrics.failover_s;
@@ -56,6 +57,7 @@ std::vector<CompareRun> read_results_csv(const std::string& path) {
     r.scenario = cell("scenario");
     r.stack = cell("stack");
     r.profile = cell("profile");
+    r.disk = cell("disk");
     r.fault = cell("fault");
     r.verdict = cell("verdict");
     r.failover_s = parse_seconds(cell("failover_s"), path, t.lines[i], "failover_s");
@@ -140,13 +142,19 @@ std::optional<Interval> bootstrap_ratio_ci(const std::vector<double>& base, cons
   return Interval{quantile_sorted(ratios, (1 - level) / 2), quantile_sorted(ratios, (1 + level) / 2)};
 }
 
+std::string group_name(const std::string& stack, const std::string& profile, const std::string& disk) {
+  if (disk.empty()) return profile.empty() ? stack : fmt::format("{} ({})", stack, profile);
+  return profile.empty() ? fmt::format("{} (disk {})", stack, disk)
+                         : fmt::format("{} ({}, disk {})", stack, profile, disk);
+}
+
 std::vector<RunGroup> group_runs(const std::vector<CompareRun>& runs) {
   std::vector<RunGroup> groups;
   for (const auto& r : runs) {
     auto it = std::find_if(groups.begin(), groups.end(), [&](const RunGroup& g) {
-      return g.scenario == r.scenario && g.stack == r.stack && g.profile == r.profile;
+      return g.scenario == r.scenario && g.stack == r.stack && g.profile == r.profile && g.disk == r.disk;
     });
-    if (it == groups.end()) it = groups.insert(groups.end(), RunGroup{r.scenario, r.stack, r.profile, {}});
+    if (it == groups.end()) it = groups.insert(groups.end(), RunGroup{r.scenario, r.stack, r.profile, r.disk, {}});
     it->runs.push_back(r);
   }
   return groups;
@@ -178,8 +186,10 @@ std::vector<ComparisonRow> compare_groups(const std::vector<RunGroup>& groups, c
     row.scenario = g.scenario;
     row.stack = g.stack;
     row.profile = g.profile;
+    row.disk = g.disk;
     row.is_baseline = &base == &g;
-    row.baseline = base.profile == g.profile ? base.stack : fmt::format("{} ({})", base.stack, base.profile);
+    row.baseline =
+        base.profile == g.profile && base.disk == g.disk ? base.stack : group_name(base.stack, base.profile, base.disk);
     row.runs = g.runs.size();
     std::vector<std::string> faults;
     for (const auto& r : g.runs) {
@@ -213,6 +223,7 @@ std::vector<ComparisonRow> compare_groups(const std::vector<RunGroup>& groups, c
 const std::vector<std::string>& comparison_header() {
   static const std::vector<std::string> h = {"stack",
                                              "profile",
+                                             "disk",
                                              "fault",
                                              "scenario",
                                              "runs",
@@ -242,6 +253,7 @@ std::vector<std::string> comparison_fields(const ComparisonRow& r) {
   auto part = [&f](double Summary::*field) { return summary_part(f, field); };
   return {r.stack,
           r.profile,
+          r.disk,
           r.fault,
           r.scenario,
           std::to_string(r.runs),
@@ -275,7 +287,7 @@ std::string comparison_text(const std::vector<ComparisonRow>& rows, const Compar
       out += fmt::format("{}{} ({}):\n", first ? "" : "\n", r.scenario, r.fault.empty() ? "no fault" : r.fault);
       first = false;
     }
-    const std::string name = r.profile.empty() ? r.stack : fmt::format("{} ({})", r.stack, r.profile);
+    const std::string name = group_name(r.stack, r.profile, r.disk);
     if (!r.failover) {
       out += fmt::format("  {}: no failover measured ({} runs, {}/{} pass)\n", name, r.runs, r.n_pass, r.runs);
       continue;

@@ -18,6 +18,7 @@ struct CompareRun {
   std::string scenario;
   std::string stack;
   std::string profile;
+  std::string disk;  // empty when the results.csv has no disk column or did not say
   std::string fault;
   std::string verdict;  // pass | fail | unknown | error
   std::optional<double> failover_s;
@@ -65,15 +66,19 @@ struct Interval {
 std::optional<Interval> bootstrap_ratio_ci(const std::vector<double>& base, const std::vector<double>& other,
                                            int resamples, std::uint64_t seed, double level = 0.95);
 
-// The runs of one stack (and profile) for one scenario.
+// The runs of one stack (and profile and disk) for one scenario.
 struct RunGroup {
   std::string scenario;
   std::string stack;
   std::string profile;
+  std::string disk;
   std::vector<CompareRun> runs;
 };
 
-// Groups runs by (scenario, stack, profile), in the order each first appears.
+// How a group is named to people: "pgrex", "pgrex (fast)", "pgrex (fast, disk hdd)".
+std::string group_name(const std::string& stack, const std::string& profile, const std::string& disk);
+
+// Groups runs by (scenario, stack, profile, disk), in the order each first appears.
 std::vector<RunGroup> group_runs(const std::vector<CompareRun>& runs);
 
 struct ComparisonOptions {
@@ -86,9 +91,10 @@ struct ComparisonRow {
   std::string scenario;
   std::string stack;
   std::string profile;
+  std::string disk;
   std::string fault;         // the runs' fault kinds, '+'-joined if they differ
   bool is_baseline = false;  // the first stack of its scenario
-  std::string baseline;      // the stack the ratio is against ("stack (profile)" if the profiles differ)
+  std::string baseline;      // the stack the ratio is against (group_name if its profile or disk differ)
   std::size_t runs = 0;      // every run of the group
   std::size_t n = 0;         // runs with a failover_s
   std::size_t n_pass = 0;    // runs whose verdict is pass

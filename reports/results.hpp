@@ -17,6 +17,7 @@ struct RunRow {
   std::string kind;  // single-fault, ...
   std::string stack;
   std::string profile;
+  std::string disk;    // the inventory's `disk` (the lab disk profile), empty if not said
   std::string fault;   // fault kind of the first inject
   std::string target;  // as written (role or node) -> resolved node(s)
   std::uint64_t seed = 0;

@@ -60,6 +60,7 @@ RunRow row_from_results_fields(const std::vector<std::string>& f) {
   r.kind = text("kind");
   r.stack = text("stack");
   r.profile = text("profile");
+  r.disk = text("disk");
   r.fault = text("fault");
   r.target = text("target");
   r.seed = whole_number<std::uint64_t>(f, "seed");

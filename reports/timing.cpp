@@ -19,7 +19,7 @@ std::string fixed(const std::optional<double>& v) {
 }
 
 std::string stack_label(const ComparisonRow& r) {
-  return r.profile.empty() ? r.stack : fmt::format("{} ({})", r.stack, r.profile);
+  return group_name(r.stack, r.profile, r.disk);
 }
 
 }  // namespace
@@ -27,7 +27,7 @@ std::string stack_label(const ComparisonRow& r) {
 std::vector<TimingRow> timing_rows(const std::vector<RunGroup>& groups) {
   std::vector<TimingRow> rows;
   for (auto& c : compare_groups(groups, ComparisonOptions{})) rows.push_back(TimingRow{std::move(c), false});
-  // The worst case of each stack and profile: the slowest p95 (the first on a tie).
+  // The worst case of each stack, profile and disk: the slowest p95 (the first on a tie).
   std::map<std::string, std::size_t> worst;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& f = rows[i].stats.failover;
@@ -41,9 +41,21 @@ std::vector<TimingRow> timing_rows(const std::vector<RunGroup>& groups) {
 }
 
 const std::vector<std::string>& timing_header() {
-  static const std::vector<std::string> h = {
-      "stack", "profile",         "scenario",         "fault", "runs", "n", "n_pass", "min_s", "median_s", "p95_s",
-      "max_s", "median_detect_s", "median_promote_s", "worst"};
+  static const std::vector<std::string> h = {"stack",
+                                             "profile",
+                                             "disk",
+                                             "scenario",
+                                             "fault",
+                                             "runs",
+                                             "n",
+                                             "n_pass",
+                                             "min_s",
+                                             "median_s",
+                                             "p95_s",
+                                             "max_s",
+                                             "median_detect_s",
+                                             "median_promote_s",
+                                             "worst"};
   return h;
 }
 
@@ -53,7 +65,7 @@ void write_timing_csv(const std::string& path, const std::vector<TimingRow>& row
     const auto& r = t.stats;
     const auto& f = r.failover;
     auto part = [&f](double Summary::*field) { return summary_part(f, field); };
-    w.row({r.stack, r.profile, r.scenario, r.fault, std::to_string(r.runs), std::to_string(r.n),
+    w.row({r.stack, r.profile, r.disk, r.scenario, r.fault, std::to_string(r.runs), std::to_string(r.n),
            std::to_string(r.n_pass), fixed(part(&Summary::min)), fixed(part(&Summary::median)),
            fixed(part(&Summary::p95)), fixed(part(&Summary::max)), fixed(r.median_detect_s), fixed(r.median_promote_s),
            t.worst ? "yes" : ""});

@@ -16,6 +16,13 @@ PG_USER=postgres
 SSH_KEY="$STATE/ssh/id_ed25519"
 KNOWN_HOSTS="$STATE/ssh/known_hosts"
 FW_COMMENT=hvl-lab
+# The storage under every node's PostgreSQL data (lab up --disk; docs/lab.md,
+# "The lab disk"): tmpfs = a bind of the node's directory on the host tmpfs
+# (unsynced writes survive a power-off); ram|ssd|hdd|san = the lab disk
+# (lab/disk/), a FUSE file system in the node that loses them, and whose
+# fsyncs and cold reads cost what the profile says.
+DISKS='tmpfs ram ssd hdd san'
+DISK_DEFAULT=tmpfs
 STATE_TMPFS_SIZE=12g    # upper bound only: tmpfs takes memory as it is used (the timing suite writes GBs of WAL)
 
 T0=$(date +%s%3N)

@@ -10,6 +10,7 @@ write_inventory() {
 name: lab-$STACK
 stack: $STACK
 profile: $profile$([[ ${REPLICATION:-sync} == async ]] && echo "-async")
+disk: $DISK
 
 lans:
   management:   {subnet: 198.18.0.0/24}

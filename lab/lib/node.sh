@@ -36,6 +36,8 @@ write_node_files() {
 NODE_KIND=$(is_db_node "$n" && echo db || echo pool)
 STACK=$STACK
 MGMT_ADDR=$(addr "$n" mgmt)
+DISK=$DISK
+DISK_BIN=$DISK_BIN
 EOT
     cat >"$d/sshd_config" <<EOT
 # haverify lab node $n: key-only root login on the management LAN only.

@@ -20,6 +20,7 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION set by the caller)
         die "--replication async is only offered on --stack $(async_stacks)"
     [[ $profile == default || $profile == fast ]] || die "--profile must be default or fast"
     [[ $REPLICATION == sync || $REPLICATION == async ]] || die "--replication must be sync or async"
+    [[ " $DISKS " == *" ${DISK:-} "* ]] || die "--disk must be one of: $DISKS (docs/lab.md, \"The lab disk\")"
     check_state_path
 
     log "cleaning any previous lab"
@@ -31,7 +32,10 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION set by the caller)
     mount -t tmpfs -o "mode=0755,size=$STATE_TMPFS_SIZE" hvl-state "$STATE" || die "cannot mount a tmpfs on $STATE"
     mkdir -p "$STATE/nodes"
     INIT=$(find_init_binary)
-    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\n' "$stack" "$profile" "$INIT" >"$STATE/lab.env"
+    DISK_BIN=
+    [[ $DISK == tmpfs ]] || DISK_BIN=$(lab_disk_bin)
+    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\n' "$stack" "$profile" "$INIT" "$DISK" "$DISK_BIN" \
+        >"$STATE/lab.env"
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=1
     trap 'echo "haverify-lab: up FAILED; clean up with: $SCRIPT down" >&2' ERR
@@ -62,6 +66,6 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION set by the caller)
     trap - ERR
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=
-    printf 'lab up (stack %s, profile %s) in %s s\ninventory: %s\n' \
-        "$stack" "$profile" "$(elapsed)" "$STATE/inventory.yaml"
+    printf 'lab up (stack %s, profile %s, disk %s) in %s s\ninventory: %s\n' \
+        "$stack" "$profile" "$DISK" "$(elapsed)" "$STATE/inventory.yaml"
 }

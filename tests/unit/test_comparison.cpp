@@ -42,7 +42,7 @@ CompareRun run_of(const std::string& stack, std::optional<double> failover, cons
 }
 
 RunGroup group_of(const std::string& stack, const std::vector<double>& failovers) {
-  RunGroup g{"power-off-primary", stack, "default", {}};
+  RunGroup g{"power-off-primary", stack, "default", "", {}};
   for (double f : failovers) g.runs.push_back(run_of(stack, f));
   return g;
 }
@@ -181,14 +181,14 @@ TEST_CASE("comparison.csv reads back with fast-cpp-csv-parser, empty cells for u
   const auto path = (scratch("csv") / "comparison.csv").string();
   write_comparison_csv(path, rows);
 
-  io::CSVReader<17, io::trim_chars<>, io::double_quote_escape<',', '"'>> in(path);
-  in.read_header(io::ignore_no_column, "stack", "profile", "fault", "scenario", "runs", "n", "n_pass", "min", "median",
-                 "p95", "max", "median_detect_s", "median_promote_s", "median_first_write_s", "ratio_median",
+  io::CSVReader<18, io::trim_chars<>, io::double_quote_escape<',', '"'>> in(path);
+  in.read_header(io::ignore_no_column, "stack", "profile", "disk", "fault", "scenario", "runs", "n", "n_pass", "min",
+                 "median", "p95", "max", "median_detect_s", "median_promote_s", "median_first_write_s", "ratio_median",
                  "ratio_ci_low", "ratio_ci_high");
-  std::string stack, profile, fault, scenario, min, median, p95, max, detect, promote, first_write, ratio, lo, hi;
+  std::string stack, profile, disk, fault, scenario, min, median, p95, max, detect, promote, first_write, ratio, lo, hi;
   int runs = 0, n = 0, n_pass = 0;
   auto next = [&] {
-    return in.read_row(stack, profile, fault, scenario, runs, n, n_pass, min, median, p95, max, detect, promote,
+    return in.read_row(stack, profile, disk, fault, scenario, runs, n, n_pass, min, median, p95, max, detect, promote,
                        first_write, ratio, lo, hi);
   };
   REQUIRE(next());
@@ -369,4 +369,43 @@ TEST_CASE("timing report: per-condition figures and the worst case by p95 per st
   CHECK(lines == 4);
   CHECK(worst_rows == 2);
   CHECK(fs::exists(dir / "timing.txt"));
+}
+
+TEST_CASE("compare --from: runs on different lab disks are different groups, named by their disk", "[unit]") {
+  const auto dir = scratch("disk");
+  auto row = [](const std::string& stack, const std::string& disk, double failover) {
+    RunRow r;
+    r.scenario = "power-off-primary";
+    r.kind = "single-fault";
+    r.stack = stack;
+    r.profile = "fast";
+    r.disk = disk;
+    r.fault = "power_off";
+    r.metrics.failover_s = failover;
+    r.verdict = "pass";
+    return r;
+  };
+  const auto path = (dir / "results.csv").string();
+  write_results_csv(path, {row("pgrex", "hdd", 4.0), row("shared-disk", "hdd", 8.0), row("pgrex", "ssd", 3.0),
+                           row("pgrex", "hdd", 5.0)});
+  const auto runs = read_results_csv(path);
+  REQUIRE(runs.size() == 4);
+  CHECK(runs[2].disk == "ssd");
+  const auto groups = group_runs(runs);
+  REQUIRE(groups.size() == 3);
+  CHECK(groups[0].disk == "hdd");
+  CHECK(groups[0].runs.size() == 2);
+  CHECK(groups[2].disk == "ssd");
+  const auto rows = compare_groups(groups, {});
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[1].baseline == "pgrex");                   // same profile and disk: the stack alone
+  CHECK(rows[2].baseline == "pgrex (fast, disk hdd)");  // another disk: named in full
+  CHECK(group_name("pgrex", "", "") == "pgrex");
+  CHECK(group_name("pgrex", "", "san") == "pgrex (disk san)");
+  const std::string text = comparison_text(rows, {});
+  INFO(text);
+  CHECK(text.find("shared-disk (fast, disk hdd): median failover 8.00 s") != std::string::npos);
+  CHECK(text.find("pgrex (fast, disk ssd): median failover 3.00 s") != std::string::npos);
+  CHECK(comparison_header().at(2) == "disk");
+  CHECK(comparison_fields(rows[2]).at(2) == "ssd");
 }

@@ -74,10 +74,10 @@ TEST_CASE("results.csv has one row per run with the documented columns", "[unit]
   write_results_csv(path, {r, r});
   const std::string text = slurp(path);
   const auto first = text.substr(0, text.find("\r\n"));
-  CHECK(first.rfind("scenario,kind,stack,profile,fault,target,seed,", 0) == 0);
+  CHECK(first.rfind("scenario,kind,stack,profile,disk,fault,target,seed,", 0) == 0);
   CHECK(
       text.find(
-          "power-off-primary,single-fault,pgpool,,power_off,primary->node1,42,1,,,,,,,,,3.457,,0,0,0,12345,,,,,,,pass,"
+          "power-off-primary,single-fault,pgpool,,,power_off,primary->node1,42,1,,,,,,,,,3.457,,0,0,0,12345,,,,,,,pass,"
           "all 4 checks passed,") != std::string::npos);
   std::size_t lines = 0;
   for (std::size_t p = 0; (p = text.find("\r\n", p)) != std::string::npos; p += 2) ++lines;

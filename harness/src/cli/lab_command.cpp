@@ -40,9 +40,11 @@ int lab_command(int argc, char** argv) {
 
 void add_lab_help(CLI::App& app) {
   // main() hands `lab` to the lab script before parsing.
-  app.add_subcommand("lab",
-                     "The embedded lab: up --stack pgpool|pgrex|shared-disk|patroni [--profile fast] | down | status | "
-                     "power-off NODE | power-on NODE | exec NODE -- CMD");
+  app.add_subcommand(
+      "lab",
+      "The embedded lab: up --stack pgpool|pgrex|shared-disk|patroni [--profile fast] [--disk PROFILE] | "
+      "down | status | "
+      "power-off NODE | power-on NODE | exec NODE -- CMD");
 }
 
 }  // namespace haverify::cli

@@ -90,6 +90,8 @@ void add_compare(CLI::App& app, Commands& out) {
   auto* stacks = cmp->add_option("--stacks", o.stacks, "stacks to compare, comma-separated; the first is the baseline")
                      ->delimiter(',');
   auto* profile = cmp->add_option("--profile", o.profile, "lab profile for every stack (default|fast)");
+  auto* disk = cmp->add_option(
+      "--disk", o.disk, "lab disk profile for every stack (tmpfs|ram|ssd|hdd|san; docs/lab.md; default: the lab's)");
   auto* n = cmp->add_option("-n", o.n, "runs per stack (default 5)")->check(CLI::Range(1, 100000));
   cmp->add_option("--seed", o.seed, "seed of the runs and of the bootstrap (default: from the clock; --from: 1)");
   cmp->add_option("--out", o.out_dir, "output directory (default runs/compare/<timestamp>)");
@@ -104,10 +106,11 @@ void add_compare(CLI::App& app, Commands& out) {
                  ->check(CLI::Range(10, 86400));
   auto* down = cmp->add_option("--lab-down-timeout", c->lab_down_s, "seconds allowed for each `lab down` (default 300)")
                    ->check(CLI::Range(10, 86400));
-  cmp->add_option("--from", o.from,
-                  "offline: compare existing results.csv files (comma-separated), grouped by scenario, stack, profile")
+  cmp->add_option(
+         "--from", o.from,
+         "offline: compare existing results.csv files (comma-separated), grouped by scenario, stack, profile, disk")
       ->delimiter(',')
-      ->excludes(scenario, stacks, profile, n, lab, keep, ledger, fault_deadline, up, down);
+      ->excludes(scenario, stacks, profile, disk, n, lab, keep, ledger, fault_deadline, up, down);
   out.push_back({cmp, [c] { return compare_command(*c); }});
 }
 

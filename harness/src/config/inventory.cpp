@@ -365,6 +365,7 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
   inv.name = top.get_string("name", "cluster");
   inv.stack = top.get_string("stack", "unknown");
   inv.profile = top.get_string("profile", "default");
+  inv.disk = top.get_string("disk", "");
   read_lans(top, ctx, inv);
   const SshTarget default_ssh = read_default_ssh(top, ctx);
   read_lab(top, ctx, inv);

@@ -97,10 +97,12 @@ StackOutcome run_stack(const CompareOptions& opts, const std::string& stack, con
   lab.log_path = fmt::format("{}/lab-{}.log", out, stack);
   std::string error;
   try {
-    say(fmt::format("{}: lab up --stack {} --profile {} (log {})", stack, stack, opts.profile, lab.log_path));
+    std::vector<std::string> up_args = {"up", "--stack", stack, "--profile", opts.profile};
+    if (!opts.disk.empty()) up_args.insert(up_args.end(), {"--disk", opts.disk});
+    say(fmt::format("{}: lab {} (log {})", stack, fmt::join(up_args, " "), lab.log_path));
     lab.deadline = opts.lab_up_deadline;
     lab.interruptible = true;
-    ExecResult up = run_lab_script({"up", "--stack", stack, "--profile", opts.profile}, lab);
+    ExecResult up = run_lab_script(up_args, lab);
     if (!up.ok()) {
       error = fmt::format("lab up --stack {} failed ({}); see {}", stack, describe(up), lab.log_path);
     } else if (!cancel::requested()) {
@@ -199,8 +201,9 @@ int run_compare(const CompareOptions& given) {
   const std::uint64_t seed = opts.seed ? opts.seed : static_cast<std::uint64_t>(wall_now_ns() % 1'000'000'007ULL);
   const std::string out = opts.out_dir.empty() ? default_out_dir() : opts.out_dir;
   fs::create_directories(out);
-  say(fmt::format("scenario {} | stacks {} | profile {} | n {} | seed {} | out {}", scenario.name,
-                  fmt::join(opts.stacks, ","), opts.profile, opts.n, seed, out));
+  say(fmt::format("scenario {} | stacks {} | profile {} | disk {} | n {} | seed {} | out {}", scenario.name,
+                  fmt::join(opts.stacks, ","), opts.profile, opts.disk.empty() ? "(lab default)" : opts.disk, opts.n,
+                  seed, out));
 
   std::vector<reports::RunGroup> groups;
   std::vector<reports::RunRow> all_rows;
@@ -209,7 +212,8 @@ int run_compare(const CompareOptions& given) {
     if (cancel::requested()) break;
     StackOutcome o = run_stack(opts, stack, out, seed);
     // The group is the stack as asked for on the command line, even if it ran no run.
-    reports::RunGroup g{scenario.name, stack, opts.profile, {}};
+    // Its disk is the one the runs recorded (the lab's default when --disk was not given).
+    reports::RunGroup g{scenario.name, stack, opts.profile, o.rows.empty() ? opts.disk : o.rows.front().disk, {}};
     for (const auto& r : o.rows) g.runs.push_back(reports::to_compare_run(r));
     groups.push_back(std::move(g));
     all_rows.insert(all_rows.end(), o.rows.begin(), o.rows.end());

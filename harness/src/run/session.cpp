@@ -184,6 +184,7 @@ void RunSession::init_row() {
   row_.kind = sc_.kind;
   row_.stack = inv_.stack;
   row_.profile = inv_.profile;
+  row_.disk = inv_.disk;
   row_.seed = p_.seed;
   row_.repetition = p_.repetition;
   row_.run_dir = p_.run_dir;

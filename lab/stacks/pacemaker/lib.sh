@@ -38,6 +38,9 @@ stack_prepare() { # host-side files shared by all nodes
         die "cannot patch ocf-shellfuncs (has resource-agents changed?)"
     sed -e "s|@STATE@|$STATE|" -e "s|@NODES@|${DB_NODES[*]}|" "$PCMK_DIR/fence_hvlab" >"$STATE/pacemaker/sbin/fence_hvlab"
     chmod 755 "$STATE/pacemaker/sbin/fence_hvlab"
+    # The lab disk as a mount program (mount -t fuse.haverify-lab-disk runs
+    # mount.fuse, which runs haverify-lab-disk from PATH), in the nodes only.
+    if [[ -n ${DISK_BIN:-} ]]; then ln -sf "$DISK_BIN" "$STATE/pacemaker/sbin/haverify-lab-disk"; fi
     local n
     for n in "${DB_NODES[@]}"; do pcmk_write_node "$n" "$profile"; done
 }

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Stack shared-disk of the haverify lab (sourced by lab/lib/stack.sh): 2
 # nodes, Pacemaker (lab/stacks/pacemaker/lib.sh) running one group:
-# Filesystem (a bind of one host directory, the "shared disk", that only the
-# active node mounts) + ocf:heartbeat:pgsql + the service VIP; lab fencing.
+# Filesystem (one host directory, the "shared disk", that only the active node
+# mounts: a bind, or with --disk the lab disk like a SAN LUN) + ocf:heartbeat:pgsql + the service VIP; lab fencing.
 
 # shellcheck source=../pacemaker/lib.sh
 . "$LAB_DIR/stacks/pacemaker/lib.sh"
@@ -34,8 +34,13 @@ pcmk_resources() { # pcmk_resources PG_ATTRS
     echo '<primitive id="pgdata-fs" class="ocf" provider="heartbeat" type="Filesystem"><instance_attributes id="pgdata-fs-ia">'
     nv pgdata-fs device "$STATE/$SHARED_PGDATA_REL"
     nv pgdata-fs directory "$PG_DATA"
-    nv pgdata-fs fstype none
-    nv pgdata-fs options bind
+    if [[ ${DISK:-tmpfs} == tmpfs ]]; then
+        nv pgdata-fs fstype none
+        nv pgdata-fs options bind
+    else # like a SAN LUN: one backing store, served by the lab disk of the node that mounts it
+        nv pgdata-fs fstype fuse.haverify-lab-disk
+        nv pgdata-fs options "allow_other,default_permissions,profile=$DISK,log=$STATE/shared/disk.log"
+    fi
     echo '</instance_attributes><operations>'
     op pgdata-fs start 0s 60s
     op pgdata-fs monitor 10s 40s

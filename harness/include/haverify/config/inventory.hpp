@@ -110,6 +110,9 @@ struct Inventory {
   std::string name;
   std::string stack;
   std::string profile = "default";
+  // The storage under the data directories as the inventory says it (the lab:
+  // `lab up --disk`, docs/lab.md); empty when it does not say.
+  std::string disk;
   std::vector<LanSpec> lans;
   std::vector<NodeSpec> nodes;      // the PostgreSQL nodes
   std::vector<NodeSpec> aux_nodes;  // other hosts faults may target over SSH: the pgpool host (`pool`)

@@ -15,6 +15,7 @@ struct CompareOptions {
   std::string scenario_path;        // one scenario file
   std::vector<std::string> stacks;  // in order; the first is the baseline of the ratios
   std::string profile = "default";
+  std::string disk;         // lab up --disk for every stack (empty: the lab's default)
   int n = 5;                // runs per stack
   std::string lab_script;   // default: lab_script_path()
   std::string lab_state;    // default: lab_state_dir(); the inventory is read from there

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "haverify/cluster/observe.hpp"
+#include "haverify/core/errors.hpp"
 #include "haverify/core/shell.hpp"
 
 namespace haverify {
@@ -56,7 +57,7 @@ std::string GenericDriver::start_cluster(std::chrono::milliseconds deadline) {
   attach(primary, until);
   std::string why;
   if (!await_serving(primary, until, &why))
-    throw std::runtime_error(fmt::format("{}: the last primary {} does not serve in time: {}", what, primary, why));
+    throw ClusterDefect(fmt::format("{}: the last primary {} does not serve in time: {}", what, primary, why));
   for (const auto& n : inv_.nodes)
     if (n.name != primary) rejoin(n.name, primary, time_left(until));
   return await_cluster_healthy(until, what);

@@ -180,6 +180,19 @@ void emit_steps(YAML::Emitter& y, const PlanItem& item) {
     y << YAML::EndSeq;
   }
   y << YAML::EndMap;
+  if (item.restart_cluster) {
+    // Off for a while, then on; the cluster is started as after a real power loss.
+    step("wait", "10s");
+    step("heal", "all");
+    y << YAML::BeginMap << YAML::Key << "cluster" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "op"
+      << YAML::Value << "start" << YAML::Key << "timeout" << YAML::Value << "300s" << YAML::EndMap << YAML::EndMap;
+    timeout("await_writes", "120s");
+    timeout("recover", "120s");
+    step("wait", "2s");
+    step("stop", "ledger");
+    y << YAML::EndSeq;
+    return;
+  }
   timeout("await_writes", "60s");
   step("wait", "5s");
   step("heal", "all");
@@ -283,6 +296,21 @@ std::vector<PlanItem> single_fault_plan(const Inventory& inv, const std::vector<
   return out;
 }
 
+// `power-all`: a site power loss. Every PostgreSQL node off in one step (the
+// pool host has no power control in an inventory); the heal powers them on
+// and the cluster is started as after a real one. No node serves meanwhile
+// (an outage); nothing acknowledged may be lost, and the cluster must come back.
+static PlanItem site_power_loss(const Inventory& inv) {
+  PlannedFault all = make_fault(inv, "power_off", "primary", "", "");
+  all.spec.targets = {"all"};
+  all.slug = "power-off-all";
+  PlanItem it = make_item(inv, "power-all", "multi-fault", {all});
+  it.expected = "outage";
+  it.bounds = bounds_for(it.expected, 60);
+  it.restart_cluster = true;
+  return it;
+}
+
 std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<std::string>& processes) {
   const auto singles = single_faults(inv, processes);
   std::vector<PlanItem> out;
@@ -315,6 +343,7 @@ std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<s
     ic.expected = family == "pgpool" ? "no-failover" : "outage";
     out.push_back(make_item(inv, "ic-all", "multi-fault", {ic}));
   }
+  out.push_back(site_power_loss(inv));
   return out;
 }
 

@@ -118,9 +118,9 @@ TEST_CASE("plan: a 3-node pgpool lab gives 16 single faults and 110 multi-fault 
   CHECK(by_id(singles, "cut-service-primary").expected == "failover");
 
   // Pairs: C(16,2) = 120, less 4 per role that pair a power-off with the same role's other faults;
-  // plus svc-primary_x_repl-both and ic-all.
+  // plus svc-primary_x_repl-both, ic-all and power-all.
   const auto multi = multi_fault_plan(inv, stack_processes(inv));
-  CHECK(multi.size() == 120 - 12 + 2);
+  CHECK(multi.size() == 120 - 12 + 3);
   const auto named = by_id(multi, "svc-primary_x_repl-both");
   REQUIRE(named.faults.size() == 2);
   CHECK(named.faults[1].spec.targets == std::vector<std::string>{"primary", "standbys"});
@@ -416,4 +416,27 @@ TEST_CASE("managed processes are selected on their full command line", "[unit]")
   const auto a = faults::plan_fault(f, inv, *inv.node("node1"), "t");
   CHECK(a.inject_command.find("pgrep -f '^([^ ]*/)?corosync( |$)'") != std::string::npos);
   CHECK_THROWS_WITH(faults::power_commands(inv, *inv.node(kPoolNode)), Catch::Contains("no power controller"));
+}
+
+TEST_CASE("plan: power-all powers every node off in one step, then starts the cluster as after a site power loss",
+          "[unit]") {
+  const Inventory inv = parse_inventory(lab_inventory(2, "generic", "pgrex"), "inv.yaml");
+  const auto multi = multi_fault_plan(inv, {"postmaster"});
+  auto it = std::find_if(multi.begin(), multi.end(), [](const PlanItem& i) { return i.id == "power-all"; });
+  REQUIRE(it != multi.end());
+  CHECK(it->kind == "multi-fault");
+  CHECK(it->expected == "outage");
+  REQUIRE(it->faults.size() == 1);
+  CHECK(it->faults[0].spec.kind == "power_off");
+  CHECK(it->faults[0].spec.targets == std::vector<std::string>{"all"});
+  CHECK(format_bounds(it->bounds) == "lost_acked==0");
+  // The scenario: off, on again (heal), the cluster started, writes resume, healthy.
+  const Scenario sc = parse_scenario(scenario_yaml(*it, inv), "power-all.yaml");
+  std::vector<StepKind> kinds;
+  for (const auto& s : sc.steps) kinds.push_back(s.kind);
+  using K = StepKind;
+  CHECK(kinds == std::vector<StepKind>{K::start, K::wait, K::inject, K::wait, K::heal, K::cluster, K::await_writes,
+                                       K::recover, K::wait, K::stop});
+  REQUIRE(sc.expect);
+  CHECK(sc.expect->outcome == "outage");
 }

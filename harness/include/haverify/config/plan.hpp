@@ -81,9 +81,13 @@ struct PlanItem {
   std::vector<PlannedFault> faults;
   std::string expected;
   std::map<std::string, Bound> bounds;
+  // A site power loss (`power-all`): after the heal (every node powered on)
+  // the cluster is started as after a real one (`cluster: {op: start}`).
+  bool restart_cluster = false;
 };
 std::vector<PlanItem> single_fault_plan(const Inventory& inv, const std::vector<std::string>& processes);
-// Every combinable pair, then the named combinations (svc-primary_x_repl-both, ...).
+// Every combinable pair, then the named combinations (svc-primary_x_repl-both,
+// ic-all, power-all: docs/scenarios.md).
 std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<std::string>& processes);
 
 // The scenario YAML of an item.

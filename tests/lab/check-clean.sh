@@ -14,6 +14,11 @@ check "network namespaces" "$(ip netns list | grep hvl- || true)"
 check "links" "$(ip -br link | grep hvl- || true)"
 check "routes" "$(ip route show table all | grep -E '198\.1[89]\.' || true)"
 check "mounts" "$(grep -E "haverify-lab|$state" /proc/mounts || true)"
+# The lab disk (lab/disk/): no FUSE mount of it in any mount namespace left,
+# no daemon (its backing store is under $state, checked below).
+check "lab disk mounts" "$(cat /proc/[0-9]*/mounts 2>/dev/null | grep -E 'haverify-lab-disk|fuse\.haverify' | sort -u || true)"
+# shellcheck disable=SC2009  # every process with its arguments; grep -v drops this check itself
+check "lab disk daemons" "$(ps -eo pid,args | grep -E '^ *[0-9]+ [^ ]*haverify-lab-disk( |$)' | grep -v -E 'grep|check-clean' || true)"
 check "loop devices" "$(losetup -a 2>/dev/null | grep -E "haverify|$state" || true)"
 # A node init is a process whose program is haverify-lab-init (a compiler
 # run naming it in a -D flag, as on a shared build machine, is not).

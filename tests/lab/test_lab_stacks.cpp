@@ -1,5 +1,7 @@
 // Real-lab tests of the Pacemaker (pgrex, shared-disk) and Patroni stacks
 // (label `lab`, fixture `stacks`): each case brings up and takes down its own lab.
+#include <functional>
+
 #include "lab_support.hpp"
 
 using namespace labtest;
@@ -14,12 +16,15 @@ using namespace labtest;
 namespace {
 
 struct StackLab {
-  explicit StackLab(const std::string& stack) {
+  // disk: lab up --disk (empty: the lab's default).
+  explicit StackLab(const std::string& stack, const std::string& disk = "") {
     const auto t0 = std::chrono::steady_clock::now();
-    auto up = sh(lab(fmt::format("up --stack {} --profile fast", stack)), 600s);
+    const std::string args =
+        fmt::format("up --stack {} --profile fast{}", stack, disk.empty() ? "" : " --disk " + disk);
+    auto up = sh(lab(args), 600s);
     INFO(up.out << up.err);
     REQUIRE(up.exit_code == 0);
-    WARN(fmt::format("lab up --stack {} --profile fast: {:.1f} s", stack,
+    WARN(fmt::format("lab {}: {:.1f} s", args,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
   }
   ~StackLab() { sh(lab("down"), 300s); }
@@ -189,8 +194,58 @@ void controld_kill_leaves_standby_promotable(const std::string& stack) {
   WARN(fmt::format("{} kill of pacemaker-controld on the standby: {}", stack, r.reason));
 }
 
-void stack_case(const std::string& stack, bool replicated) {
-  StackLab up(stack);
+// Runs `sql` on the primary (simple query protocol: ALTER SYSTEM may not run in a transaction block).
+void on_primary(const std::string& sql) {
+  Inventory inv = load_inventory(inventory_path());
+  const std::string primary = node_with_role("primary");
+  std::string err;
+  auto conn = pg_connect(node_target(*inv.node(primary)), 3000ms, &err);
+  INFO(primary << ": " << err);
+  REQUIRE(conn);
+  pg_query_rows(conn.get(), sql, 10000ms, &err);
+  INFO(sql << ": " << err);
+  REQUIRE(err.empty());
+}
+
+// Issue 15's planted defect: with synchronous_commit = off (ALTER SYSTEM on
+// the primary: the setting lives in the data directory, so on the shared disk
+// it follows the failover), a commit is acknowledged before its WAL is
+// durable, and the lab disk loses at a power-off what was not fsynced. A
+// power-off of the primary under load must lose acknowledged writes, and
+// durability must fail with the count. Bounded: 3 tries. The setting is
+// reset afterwards, even when a check fails.
+void planted_async_commit_loses_writes(const std::string& stack) {
+  on_primary("ALTER SYSTEM SET synchronous_commit = off; SELECT pg_reload_conf()");
+  struct Reset {
+    ~Reset() {
+      try {
+        on_primary("ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()");
+      } catch (...) {
+      }
+    }
+  } reset;
+  const fs::path out = fresh_dir("stack-" + stack + "-async-commit");
+  const auto results = read_results(run_scenarios(
+      out, sh_quote(kSrc + "/tests/lab/scenarios/power-off-durability.yaml"), "--repeat 3 --stop-after-fail"));
+  const auto& rows = results.at("power-off-durability");
+  bool caught = false;
+  for (const auto& r : rows) {
+    INFO(r.verdict << " " << r.reason << " " << r.checkers);
+    if (r.verdict == "fail" && !r.lost_acked.empty() && std::stol(r.lost_acked) > 0) {
+      caught = true;
+      CHECK(r.checkers.find("durability=fail") != std::string::npos);
+      CHECK(r.reason.find("lost_acked") != std::string::npos);
+      WARN(fmt::format("{}, synchronous_commit = off: {} acknowledged writes lost at a power-off (try {} of 3)", stack,
+                       r.lost_acked, rows.size()));
+    }
+  }
+  CHECK(caught);
+}
+
+// disk: lab up --disk; then `more` runs while the lab is still up and healthy.
+void stack_case(const std::string& stack, bool replicated, const std::string& disk = "",
+                const std::function<void()>& more = {}) {
+  StackLab up(stack, disk);
   require_healthy(replicated);
   // 1. Power-off of the primary under load.
   const fs::path out = fresh_dir("stack-" + stack);
@@ -228,6 +283,7 @@ void stack_case(const std::string& stack, bool replicated) {
   CHECK(node_with_role("primary") == target);
   cluster_cmd(fmt::format("rejoin {}", old_primary));
   require_healthy(replicated);
+  if (more) more();
 }
 
 }  // namespace
@@ -236,8 +292,17 @@ TEST_CASE("pgrex stack: power-off, switchover and rejoin through the pacemaker d
   stack_case("pgrex", true);
 }
 
-TEST_CASE("shared-disk stack: power-off, switchover and rejoin through the pacemaker driver", "[stacks]") {
-  stack_case("shared-disk", false);
+// The shared disk on the lab disk with the hdd profile (issue 15): a SAN-like
+// LUN whose power-off loses what the primary had not fsynced. The healthy
+// cases above must hold on it; then the planted synchronous_commit = off.
+TEST_CASE(
+    "shared-disk stack on an hdd lab disk: power-off, switchover, rejoin, and a planted synchronous_commit = off "
+    "loses acknowledged writes",
+    "[stacks]") {
+  stack_case("shared-disk", false, "hdd", [] {
+    planted_async_commit_loses_writes("shared-disk");
+    require_healthy(false);
+  });
 }
 
 TEST_CASE("patroni stack: power-off, switchover and rejoin through the patroni driver", "[stacks]") {

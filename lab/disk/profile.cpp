@@ -18,7 +18,7 @@ constexpr Nanos kMs = 1'000'000;
 constexpr std::array kProfiles{
     DiskProfile{"ram", "no cost at all; power-loss semantics only", 0, 0, 0, 0},
     DiskProfile{"ssd", "consumer SATA SSD, no power-loss protection", 100 * kUs, 50 * kUs, 500 * kUs, 500e6},
-    DiskProfile{"hdd", "7200 rpm disk, write cache flushed by every fsync", 8 * kMs, 8 * kMs, 8 * kMs, 150e6},
+    DiskProfile{"hdd", "7200 rpm disk, write cache flushed by every fsync", 8 * kMs, 4 * kMs, 4 * kMs, 150e6},
     DiskProfile{"san", "array with an NVRAM write cache, reads that miss it", 2 * kMs, 300 * kUs, 300 * kUs, 400e6},
 };
 

@@ -38,8 +38,10 @@ struct FakeDevice {
 
 TEST_CASE("lab disk profiles: one table, the figures the docs give", "[unit]") {
   CHECK(disk_profiles().size() == 4);
-  REQUIRE(find_profile("hdd") != nullptr);
-  CHECK(find_profile("hdd")->flush == 8 * kMs);
+  const DiskProfile* hdd = find_profile("hdd");
+  REQUIRE(hdd != nullptr);
+  CHECK(hdd->read_access == 8 * kMs);                // ~125 random reads a second
+  CHECK(hdd->write_access + hdd->flush == 8 * kMs);  // one rewritten page made durable: a rotation at 7200 rpm
   CHECK(find_profile("ram")->flush == 0);
   CHECK(find_profile("nvme") == nullptr);
   const std::string table = profile_table();
@@ -48,16 +50,18 @@ TEST_CASE("lab disk profiles: one table, the figures the docs give", "[unit]") {
 
 TEST_CASE("lab disk device: an access time per run that does not continue the previous I/O", "[unit]") {
   FakeDevice d("hdd");
-  const double rate = find_profile("hdd")->bytes_per_s;
+  const DiskProfile& p = *find_profile("hdd");
+  const double rate = p.bytes_per_s;
+  const Nanos access = p.write_access;
   // Contiguous: one run, one access.
   const std::vector<IoRun> contiguous{{1, 0, 3 * 4096}};
-  CHECK(d.device.charge(IoKind::write, contiguous, false) == 8 * kMs + transfer(3 * 4096, rate));
+  CHECK(d.device.charge(IoKind::write, contiguous, false) == access + transfer(3 * 4096, rate));
   // Continuing where the last I/O ended (same file, next byte): no access.
   const std::vector<IoRun> next{{1, 3 * 4096, 4096}};
   CHECK(d.device.charge(IoKind::write, next, false) == transfer(4096, rate));
   // Scattered: three runs, three accesses, then the fsync's cache flush.
   const std::vector<IoRun> scattered{{1, 10 * 4096, 4096}, {1, 20 * 4096, 4096}, {2, 4 * 4096, 4096}};
-  CHECK(d.device.charge(IoKind::write, scattered, true) == 3 * 8 * kMs + 3 * transfer(4096, rate) + 8 * kMs);
+  CHECK(d.device.charge(IoKind::write, scattered, true) == 3 * access + 3 * transfer(4096, rate) + p.flush);
   const DeviceStats s = d.device.stats();
   CHECK(s.accesses == 4);
   CHECK(s.flushes == 1);

@@ -4,7 +4,7 @@
 // namespace) loses exactly what a power loss loses.
 //
 // Usage: haverify-lab-disk [options] BACKING MOUNTPOINT   (--help, --profiles)
-//   or, as a mount helper: mount -t fuse3.haverify-lab-disk BACKING MOUNTPOINT -o daemon,profile=hdd,...
+//   or, as a mount helper: mount -t fuse.haverify-lab-disk BACKING MOUNTPOINT -o daemon,profile=hdd,...
 //
 // Semantics (docs/lab.md, "The lab disk"):
 // - Data: a write goes to dirty 4 KiB pages in this process's memory, kept per

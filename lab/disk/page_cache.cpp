@@ -246,6 +246,7 @@ int PageCache::truncate(int fd, off_t size) {
   std::lock_guard lock(mu_);
   struct stat st {};
   if (::fstat(fd, &st) != 0) return -errno;
+  if (inode_locked(st).fd.get() < 0 && size == st.st_size) return 0;  // unchanged: stays clean, as its times
   int rc = 0;
   Inode* in = dirty_inode_locked(fd, st, &rc);
   if (!in) return rc;

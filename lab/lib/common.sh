@@ -91,3 +91,30 @@ find_init_binary() {
         die "cannot build $LAB_DIR/lab_init.cpp (set HAVERIFY_LAB_INIT)"
     echo "$STATE/bin/haverify-lab-init"
 }
+
+# lab_disk_bin: the path of haverify-lab-disk (lab/disk/, docs/lab.md "The lab
+# disk"): $HAVERIFY_LAB_DISK, the build's build/lab/, or PATH; else it is built
+# with g++ and libfuse3 (pkg-config fuse3) into $STATE/bin.
+lab_disk_bin() {
+    if [[ -n ${HAVERIFY_LAB_DISK:-} ]]; then
+        [[ -x $HAVERIFY_LAB_DISK ]] || die "HAVERIFY_LAB_DISK=$HAVERIFY_LAB_DISK is not executable"
+        readlink -f "$HAVERIFY_LAB_DISK"
+        return
+    fi
+    local c
+    for c in "$LAB_DIR/../build/lab/haverify-lab-disk" "$(command -v haverify-lab-disk || true)"; do
+        if [[ -n $c && -x $c ]]; then
+            readlink -f "$c"
+            return
+        fi
+    done
+    local fuse_flags
+    fuse_flags=$(pkg-config --cflags --libs fuse3) ||
+        die "libfuse3 not found (pkg-config fuse3): run lab/install-deps.sh, or set HAVERIFY_LAB_DISK"
+    mkdir -p "$STATE/bin"
+    # shellcheck disable=SC2086  # the pkg-config flags are several words
+    g++ -std=c++20 -O2 -Wall -Wextra -I "$LAB_DIR/.." -o "$STATE/bin/haverify-lab-disk" \
+        "$LAB_DIR"/disk/*.cpp $fuse_flags -pthread ||
+        die "cannot build $LAB_DIR/disk (set HAVERIFY_LAB_DISK)"
+    echo "$STATE/bin/haverify-lab-disk"
+}

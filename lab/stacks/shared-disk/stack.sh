@@ -39,7 +39,7 @@ pcmk_resources() { # pcmk_resources PG_ATTRS
         nv pgdata-fs options bind
     else # like a SAN LUN: one backing store, served by the lab disk of the node that mounts it
         nv pgdata-fs fstype fuse.haverify-lab-disk
-        nv pgdata-fs options "allow_other,default_permissions,profile=$DISK,log=$STATE/shared/disk.log"
+        nv pgdata-fs options "daemon,profile=$DISK,log=$STATE/shared/disk.log"
     fi
     echo '</instance_attributes><operations>'
     op pgdata-fs start 0s 60s

@@ -3,7 +3,9 @@
 // immediate) with rows in flight and started again (crash recovery with its
 // end-of-recovery checkpoint), and a streaming standby of it promoted once
 // its primary is gone (the checkpoint after a promotion is spread: it may not
-// have completed when the log is read).
+// have completed when the log is read). And a whole run (haverify run) whose
+// power_off crashes the one node's server and whose heal starts it again:
+// results.csv's redo_s and checkpoint_s and the run's recovery.txt.
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -16,8 +18,10 @@
 #include "haverify/cluster/transport_pool.hpp"
 #include "haverify/config/inventory.hpp"
 #include "haverify/core/clock.hpp"
+#include "haverify/run/runner.hpp"
 #include "local_pg.hpp"
 #include "local_sshd.hpp"
+#include "reports/results_read.hpp"
 
 using namespace haverify;
 using namespace haverify::testing;
@@ -126,4 +130,63 @@ TEST_CASE("recovery phases: a promoted local standby, and a log that cannot be r
   CHECK_FALSE(unread.checkpoint_s);
   REQUIRE(unread.notes.size() == 1);
   CHECK(unread.notes[0].find("cannot read") != std::string::npos);
+}
+
+TEST_CASE("recovery phases: a run whose fault crashes the server has redo_s, checkpoint_s and recovery.txt",
+          "[pg][ssh]") {
+  LocalPg pg;
+  REQUIRE_LOCAL_PG(pg);
+  REQUIRE(pg.settings_in_files());  // a plain pg_ctl start starts it as itself
+  Lab lab;
+  TempDir dir;
+  // The "power" of the one node: off crashes its server (immediate stop) and
+  // marks it off; on starts it again (crash recovery).
+  const std::string ctl = fmt::format("runuser -u postgres -- {}/pg_ctl -D {} -w -t 60", pg.bindir(), pg.data_dir());
+  const std::string mark = (dir.path / "off").string();
+  std::string yaml = inventory_yaml(lab, {&pg});
+  const std::string power =
+      "    power: {controller: command, run_on: local, off: \"false\", on: \"true\", status: \"echo on\"}\n";
+  yaml.replace(
+      yaml.find(power), power.size(),
+      fmt::format("    power: {{controller: command, run_on: local, off: \"{0} -m immediate stop && touch {1}\", "
+                  "on: \"rm -f {1} && {0} -l {2}/server.log start\", status: \"test -f {1} && echo off || "
+                  "echo on\"}}\n",
+                  ctl, mark, pg.dir()));
+  std::ofstream(dir.path / "inventory.yaml") << yaml;
+  std::ofstream(dir.path / "crash.yaml") << R"(name: crash-restart
+kind: single-fault
+converge_timeout: 10s
+workload:
+  ledger: {clients: 2}
+steps:
+  - start: ledger
+  - wait: 2s
+  - inject: {id: crash, fault: power_off, target: node1}
+  - wait: 1s
+  - heal: crash
+  - recover: {timeout: 60s}
+  - wait: 1s
+  - stop: ledger
+)";
+  RunOptions o;
+  o.inventory_path = (dir.path / "inventory.yaml").string();
+  o.scenario_paths = {(dir.path / "crash.yaml").string()};
+  o.out_dir = (dir.path / "out").string();
+  o.ledger_path = (dir.path / "fault-ledger.json").string();
+  o.seed = 5;
+  run_suite(o);
+  const auto back = reports::read_results_rows(o.out_dir + "/results.csv");
+  REQUIRE(back.rows.size() == 1);
+  const reports::RunRow& row = back.rows[0];
+  const std::string recovery = slurp(fs::path(row.run_dir) / "recovery.txt");
+  INFO("reason: " << row.reason << "\nrecovery.txt:\n" << recovery);
+  CHECK(row.verdict != "error");
+  REQUIRE(row.metrics.redo_s);
+  CHECK(*row.metrics.redo_s >= 0.0);
+  REQUIRE(row.metrics.checkpoint_s);
+  CHECK(*row.metrics.checkpoint_s >= 0.0);
+  CHECK(recovery.find("node: node1\n") != std::string::npos);
+  CHECK(recovery.find("kind: crash recovery\n") != std::string::npos);
+  CHECK(recovery.find("checkpoint: end-of-recovery immediate wait\n") != std::string::npos);
+  CHECK(recovery.find("redo starts at") != std::string::npos);
 }

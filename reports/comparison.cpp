@@ -25,6 +25,8 @@ CompareRun to_compare_run(const RunRow& row) {
   r.failover_s = row.metrics.failover_s;
   r.detect_s = row.metrics.detect_s;
   r.promote_s = row.metrics.promote_s;
+  r.redo_s = row.metrics.redo_s;
+  r.checkpoint_s = row.metrics.checkpoint_s;
   return r;
 }
 
@@ -63,6 +65,8 @@ std::vector<CompareRun> read_results_csv(const std::string& path) {
     r.failover_s = parse_seconds(cell("failover_s"), path, t.lines[i], "failover_s");
     r.detect_s = parse_seconds(cell("detect_s"), path, t.lines[i], "detect_s");
     r.promote_s = parse_seconds(cell("promote_s"), path, t.lines[i], "promote_s");
+    r.redo_s = parse_seconds(cell("redo_s"), path, t.lines[i], "redo_s");
+    r.checkpoint_s = parse_seconds(cell("checkpoint_s"), path, t.lines[i], "checkpoint_s");
     out.push_back(std::move(r));
   }
   return out;
@@ -203,6 +207,8 @@ std::vector<ComparisonRow> compare_groups(const std::vector<RunGroup>& groups, c
     row.n = failover.size();
     row.median_detect_s = median_if_any(values_of(g, &CompareRun::detect_s));
     row.median_promote_s = median_if_any(values_of(g, &CompareRun::promote_s));
+    row.median_redo_s = median_if_any(values_of(g, &CompareRun::redo_s));
+    row.median_checkpoint_s = median_if_any(values_of(g, &CompareRun::checkpoint_s));
     if (row.is_baseline) {
       if (row.failover) row.ratio_median = 1.0;
     } else {
@@ -235,6 +241,8 @@ const std::vector<std::string>& comparison_header() {
                                              "max",
                                              "median_detect_s",
                                              "median_promote_s",
+                                             "median_redo_s",
+                                             "median_checkpoint_s",
                                              "median_first_write_s",
                                              "ratio_median",
                                              "ratio_ci_low",
@@ -265,6 +273,8 @@ std::vector<std::string> comparison_fields(const ComparisonRow& r) {
           fixed(part(&Summary::max), 3),
           fixed(r.median_detect_s, 3),
           fixed(r.median_promote_s, 3),
+          fixed(r.median_redo_s, 3),
+          fixed(r.median_checkpoint_s, 3),
           fixed(part(&Summary::median), 3),
           fixed(r.ratio_median, 3),
           fixed(r.ratio_ci ? std::optional<double>(r.ratio_ci->low) : std::nullopt, 3),
@@ -298,6 +308,8 @@ std::string comparison_text(const std::vector<ComparisonRow>& rows, const Compar
     line += ")";
     if (r.median_detect_s) line += fmt::format(", detect {:.2f} s", *r.median_detect_s);
     if (r.median_promote_s) line += fmt::format(", promote {:.2f} s", *r.median_promote_s);
+    if (r.median_redo_s) line += fmt::format(", redo {:.2f} s", *r.median_redo_s);
+    if (r.median_checkpoint_s) line += fmt::format(", checkpoint {:.2f} s", *r.median_checkpoint_s);
     if (r.is_baseline) {
       line += ", baseline";
     } else if (r.ratio_median) {

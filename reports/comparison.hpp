@@ -24,13 +24,15 @@ struct CompareRun {
   std::optional<double> failover_s;
   std::optional<double> detect_s;
   std::optional<double> promote_s;
+  std::optional<double> redo_s;  // recovery phases (docs/metrics.md)
+  std::optional<double> checkpoint_s;
 };
 
 CompareRun to_compare_run(const RunRow& row);
 
 // Reads the rows of a results.csv written by `haverify run` (columns found
-// by name; detect_s and promote_s may be missing in files from older
-// versions). Throws CsvReadError (a usage error, exit 2) naming the file and
+// by name; detect_s, promote_s, redo_s and checkpoint_s may be missing in
+// files from older versions). Throws CsvReadError (a usage error, exit 2) naming the file and
 // line when the file cannot be read, lacks a required column or holds a
 // malformed number.
 std::vector<CompareRun> read_results_csv(const std::string& path);
@@ -101,6 +103,8 @@ struct ComparisonRow {
   std::optional<Summary> failover;
   std::optional<double> median_detect_s;
   std::optional<double> median_promote_s;
+  std::optional<double> median_redo_s;
+  std::optional<double> median_checkpoint_s;
   std::optional<double> ratio_median;  // median failover_s / the baseline's
   std::optional<Interval> ratio_ci;
 };

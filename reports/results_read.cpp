@@ -72,6 +72,8 @@ RunRow row_from_results_fields(const std::vector<std::string>& f) {
   if (r.scenario.empty() || r.run_dir.empty()) throw std::invalid_argument("empty scenario or run_dir");
   auto& m = r.metrics;
   m.failover_s = seconds(f, "failover_s");
+  m.redo_s = seconds(f, "redo_s");
+  m.checkpoint_s = seconds(f, "checkpoint_s");
   m.downtime_s = seconds(f, "downtime_s");
   if (!text("lost_acked").empty()) m.lost_acked = whole_number<std::int64_t>(f, "lost_acked");
   m.unknown_commits = whole_number<decltype(m.unknown_commits)>(f, "unknown_commits");

@@ -123,6 +123,10 @@ TEST_CASE("compare_groups: ratio against the first stack, counts and empty value
   shared.runs[0].detect_s = 1.0;
   shared.runs[1].detect_s = 2.0;
   shared.runs[2].promote_s = 3.5;
+  shared.runs[0].redo_s = 1.0;  // the recovery phases: medians over the runs that have one
+  shared.runs[1].redo_s = 3.0;
+  shared.runs[3].redo_s = 2.0;
+  shared.runs[0].checkpoint_s = 0.45;
   auto none = group_of("broken", {});
   ComparisonOptions opts;
   opts.resamples = 2000;
@@ -153,6 +157,12 @@ TEST_CASE("compare_groups: ratio against the first stack, counts and empty value
   CHECK(*rows[1].median_detect_s == Approx(1.5));
   REQUIRE(rows[1].median_promote_s);
   CHECK(*rows[1].median_promote_s == Approx(3.5));
+  REQUIRE(rows[1].median_redo_s);
+  CHECK(*rows[1].median_redo_s == Approx(2.0));
+  REQUIRE(rows[1].median_checkpoint_s);
+  CHECK(*rows[1].median_checkpoint_s == Approx(0.45));
+  CHECK_FALSE(rows[0].median_redo_s);  // no run has one: empty, not 0
+  CHECK_FALSE(rows[0].median_checkpoint_s);
 
   CHECK(rows[2].runs == 0);
   CHECK_FALSE(rows[2].failover);
@@ -168,7 +178,7 @@ TEST_CASE("compare_groups: ratio against the first stack, counts and empty value
   CHECK(text.find("pgrex (default): median failover 4.00 s (n=3, 3/3 pass, p95 4.90 s), baseline") !=
         std::string::npos);
   CHECK(text.find("shared-disk (default): median failover 5.50 s (n=4, 4/5 pass, p95 6.85 s), detect 1.50 s, "
-                  "promote 3.50 s, 1.38× pgrex [95% CI ") != std::string::npos);
+                  "promote 3.50 s, redo 2.00 s, checkpoint 0.45 s, 1.38× pgrex [95% CI ") != std::string::npos);
   CHECK(text.find("broken (default): no failover measured (0 runs, 0/0 pass)") != std::string::npos);
   CHECK(text.find("B=2000, seed 7") != std::string::npos);
 }
@@ -181,15 +191,16 @@ TEST_CASE("comparison.csv reads back with fast-cpp-csv-parser, empty cells for u
   const auto path = (scratch("csv") / "comparison.csv").string();
   write_comparison_csv(path, rows);
 
-  io::CSVReader<18, io::trim_chars<>, io::double_quote_escape<',', '"'>> in(path);
+  io::CSVReader<20, io::trim_chars<>, io::double_quote_escape<',', '"'>> in(path);
   in.read_header(io::ignore_no_column, "stack", "profile", "disk", "fault", "scenario", "runs", "n", "n_pass", "min",
-                 "median", "p95", "max", "median_detect_s", "median_promote_s", "median_first_write_s", "ratio_median",
-                 "ratio_ci_low", "ratio_ci_high");
-  std::string stack, profile, disk, fault, scenario, min, median, p95, max, detect, promote, first_write, ratio, lo, hi;
+                 "median", "p95", "max", "median_detect_s", "median_promote_s", "median_redo_s", "median_checkpoint_s",
+                 "median_first_write_s", "ratio_median", "ratio_ci_low", "ratio_ci_high");
+  std::string stack, profile, disk, fault, scenario, min, median, p95, max, detect, promote, redo, checkpoint,
+      first_write, ratio, lo, hi;
   int runs = 0, n = 0, n_pass = 0;
   auto next = [&] {
     return in.read_row(stack, profile, disk, fault, scenario, runs, n, n_pass, min, median, p95, max, detect, promote,
-                       first_write, ratio, lo, hi);
+                       redo, checkpoint, first_write, ratio, lo, hi);
   };
   REQUIRE(next());
   CHECK(stack == "pgrex");
@@ -201,6 +212,8 @@ TEST_CASE("comparison.csv reads back with fast-cpp-csv-parser, empty cells for u
   CHECK(max == "4.000");
   CHECK(first_write == median);
   CHECK(detect.empty());
+  CHECK(redo.empty());
+  CHECK(checkpoint.empty());
   CHECK(ratio == "1.000");
   CHECK(lo.empty());
   CHECK(hi.empty());
@@ -231,6 +244,8 @@ TEST_CASE("compare --from: results.csv files are read back and grouped by stack"
     r.target = "primary->node1";
     r.metrics.failover_s = failover;
     r.metrics.promote_s = failover - 1;
+    r.metrics.redo_s = failover / 10;
+    if (stack == "pgrex") r.metrics.checkpoint_s = 0.25;
     r.verdict = verdict;
     r.reason = "a reason, with a comma and \"quotes\"";
     return r;
@@ -249,6 +264,11 @@ TEST_CASE("compare --from: results.csv files are read back and grouped by stack"
   CHECK(runs[0].profile == "fast");
   REQUIRE(runs[0].promote_s);
   CHECK(*runs[0].promote_s == Approx(3.0));
+  REQUIRE(runs[0].redo_s);
+  CHECK(*runs[0].redo_s == Approx(0.4));
+  REQUIRE(runs[0].checkpoint_s);
+  CHECK(*runs[0].checkpoint_s == Approx(0.25));
+  CHECK_FALSE(runs[2].checkpoint_s);  // an empty cell reads back as unknown
   CHECK_FALSE(runs[0].detect_s);
   CHECK_FALSE(runs[3].failover_s);
   CHECK(runs[3].verdict == "fail");
@@ -263,13 +283,15 @@ TEST_CASE("compare --from: results.csv files are read back and grouped by stack"
   REQUIRE(rows[1].ratio_median);
   CHECK(*rows[1].ratio_median == Approx(7.0 / 4.5));
 
-  SECTION("a file from before detect_s/promote_s existed still reads") {
+  SECTION("a file from before detect_s/promote_s/redo_s/checkpoint_s existed still reads") {
     const auto old = (dir / "old.csv").string();
     std::ofstream(old) << "scenario,stack,profile,fault,failover_s,verdict\r\nx,pgpool,default,kill,2.5,pass\r\n";
     auto r = read_results_csv(old);
     REQUIRE(r.size() == 1);
     CHECK(*r[0].failover_s == 2.5);
     CHECK_FALSE(r[0].promote_s);
+    CHECK_FALSE(r[0].redo_s);
+    CHECK_FALSE(r[0].checkpoint_s);
   }
   SECTION("errors name the file and what is wrong") {
     const auto bad = (dir / "bad.csv").string();
@@ -336,6 +358,8 @@ TEST_CASE("timing report: per-condition figures and the worst case by p95 per st
   // Another stack has its own worst case.
   for (double f : {1.0, 2.0}) runs.push_back(cond("vacuum", "patroni", f));
   runs.push_back(cond("checkpoint", "patroni", std::nullopt, "error"));
+  runs[0].redo_s = 0.5;  // pgrex vacuum: one run with recovery phases
+  runs[0].checkpoint_s = 0.25;
 
   const auto rows = timing_rows(group_runs(runs));
   REQUIRE(rows.size() == 4);
@@ -354,17 +378,22 @@ TEST_CASE("timing report: per-condition figures and the worst case by p95 per st
   CHECK_THAT(text, Catch::Contains("pgrex (default): failover_s per condition"));
   CHECK_THAT(text, Catch::Contains("worst case: checkpoint (power_off)"));
   CHECK_THAT(text, Catch::Contains("worst case: vacuum (power_off), p95 1.95 s, max 2.00 s over 2 run(s)"));
+  CHECK_THAT(text, Catch::Contains("detect  promote     redo checkpoint"));
+  CHECK_THAT(text, Catch::Contains("       -     0.50       0.25"));
 
   const auto dir = scratch("timing");
   write_timing_files(dir.string(), runs);
-  io::CSVReader<5> in((dir / "timing.csv").string());
-  in.read_header(io::ignore_extra_column, "stack", "scenario", "n", "p95_s", "worst");
-  std::string stack, scenario, n, p95, worst;
+  io::CSVReader<7> in((dir / "timing.csv").string());
+  in.read_header(io::ignore_extra_column, "stack", "scenario", "n", "p95_s", "median_redo_s", "median_checkpoint_s",
+                 "worst");
+  std::string stack, scenario, n, p95, redo, checkpoint, worst;
   int worst_rows = 0, lines = 0;
-  while (in.read_row(stack, scenario, n, p95, worst)) {
+  while (in.read_row(stack, scenario, n, p95, redo, checkpoint, worst)) {
     ++lines;
     if (worst == "yes") ++worst_rows;
     if (stack == "patroni" && scenario == "checkpoint") CHECK(p95.empty());
+    CHECK(redo == (lines == 1 ? "0.500" : ""));
+    CHECK(checkpoint == (lines == 1 ? "0.250" : ""));
   }
   CHECK(lines == 4);
   CHECK(worst_rows == 2);

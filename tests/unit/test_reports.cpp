@@ -66,6 +66,7 @@ TEST_CASE("results.csv has one row per run with the documented columns", "[unit]
   r.target = "primary->node1";
   r.seed = 42;
   r.metrics.failover_s = 3.4567;
+  r.metrics.redo_s = 0.0;  // "redo is not required": 0, written; checkpoint_s unknown: empty
   r.metrics.lost_acked = 0;
   r.metrics.acked_total = 12345;
   r.verdict = "pass";
@@ -75,10 +76,9 @@ TEST_CASE("results.csv has one row per run with the documented columns", "[unit]
   const std::string text = slurp(path);
   const auto first = text.substr(0, text.find("\r\n"));
   CHECK(first.rfind("scenario,kind,stack,profile,disk,fault,target,seed,", 0) == 0);
-  CHECK(
-      text.find(
-          "power-off-primary,single-fault,pgpool,,,power_off,primary->node1,42,1,,,,,,,,,3.457,,0,0,0,12345,,,,,,,pass,"
-          "all 4 checks passed,") != std::string::npos);
+  CHECK(first.find(",detect_s,promote_s,redo_s,checkpoint_s,failover_s,") != std::string::npos);
+  CHECK(text.find("power-off-primary,single-fault,pgpool,,,power_off,primary->node1,42,1,,,,,,,,,0.000,,3.457,,0,0,0,"
+                  "12345,,,,,,,pass,all 4 checks passed,") != std::string::npos);
   std::size_t lines = 0;
   for (std::size_t p = 0; (p = text.find("\r\n", p)) != std::string::npos; p += 2) ++lines;
   CHECK(lines == 3);

@@ -12,6 +12,7 @@
 #include "haverify/check/checkers.hpp"
 #include "haverify/check/expectation.hpp"
 #include "haverify/check/metrics.hpp"
+#include "haverify/cluster/recovery_log.hpp"
 #include "haverify/cluster/role_prober.hpp"
 #include "haverify/core/cancel.hpp"
 #include "haverify/core/op.hpp"
@@ -125,6 +126,7 @@ class RunSession {
   void teardown(faults::FaultInjector& injector, faults::Execs& execs);
   void read_final_state();
   void finish_history();
+  void read_recovery(std::chrono::milliseconds deadline);
   void compose_verdict();
   void close_reports();
   std::string prefix() const { return fmt::format("{} #{}", sc_.name, p_.repetition); }
@@ -147,6 +149,8 @@ class RunSession {
   std::unique_ptr<ProcessSampler> sampler_;
   std::unique_ptr<ClusterOps> cluster_ops_;
   FinalState final_state_;
+  // The final primary's recovery phases, from its PostgreSQL log.
+  RecoveryPhases recovery_;
   std::string error_;   // haverify's own failure: verdict error (exit 3)
   std::string defect_;  // the cluster stopped the steps (ClusterDefect): verdict fail
 };
@@ -223,6 +227,7 @@ reports::RunRow RunSession::run() {
   }
   read_final_state();
   finish_history();
+  read_recovery(10s);
   compose_verdict();
   close_reports();
   return row_;
@@ -301,11 +306,44 @@ void RunSession::finish_history() {
   for (HistorySink* s : sinks_->all) history_.remove_sink(s);
 }
 
+// The recovery phases (redo_s, checkpoint_s) of the node primary at the end,
+// from its PostgreSQL log, with the lines used in recovery.txt. Informational:
+// a log that cannot be read leaves them empty and says why there.
+void RunSession::read_recovery(std::chrono::milliseconds deadline) {
+  const auto since = sinks_->first_inject.wall();
+  const std::string& node = final_state_.primary;
+  try {
+    if (!since) {
+      recovery_.notes.push_back("no fault was injected: no recovery to time");
+    } else if (node.empty()) {
+      recovery_.since_wall = *since;
+      recovery_.notes.push_back("no final primary: whose log to read is unknown");
+    } else {
+      recovery_ = read_recovery_phases(inv_, pool_, node, *since, deadline);
+    }
+  } catch (const std::exception& e) {
+    recovery_.notes.push_back(fmt::format("the server log of {} could not be read: {}", node, e.what()));
+  }
+  if (since) {
+    const auto fig = [](const std::optional<double>& v) { return v ? fmt::format("{:.3f} s", *v) : "unknown"; };
+    const std::string what = !recovery_.kind.empty()   ? fmt::format("{}, redo {}, checkpoint {}", recovery_.kind,
+                                                                     fig(recovery_.redo_s), fig(recovery_.checkpoint_s))
+                             : recovery_.notes.empty() ? "nothing found"
+                                                       : recovery_.notes.back();
+    run_log(fmt::format("{}: recovery phases on {}: {} (recovery.txt)", prefix(), node.empty() ? "-" : node, what));
+  }
+  std::ofstream out(p_.run_dir + "/recovery.txt", std::ios::trunc);
+  out << describe(recovery_, node);
+  if (!out) run_log(fmt::format("{}: recovery.txt not written", prefix()));
+}
+
 // The metrics and the checkers' verdicts, composed with the scenario's bounds.
 void RunSession::compose_verdict() {
   std::optional<std::set<std::int64_t>> final_ids;
   if (const NodeFinalState* p = final_state_.find(final_state_.primary)) final_ids = p->ledger_ids;
   row_.metrics = sinks_->metrics_pass.finish(final_ids);
+  row_.metrics.redo_s = recovery_.redo_s;
+  row_.metrics.checkpoint_s = recovery_.checkpoint_s;
   if (sc_.has_cluster_steps()) {
     try {
       reports::write_operations_csv(p_.run_dir + "/operations.csv", row_.metrics.operations, start_);

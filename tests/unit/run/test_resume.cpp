@@ -32,6 +32,7 @@ RunRow sample_row(const std::string& dir, const std::string& verdict) {
   r.seed = 7;
   r.run_dir = dir;
   r.metrics.failover_s = 3.5;
+  r.metrics.redo_s = 0.25;
   r.metrics.lost_acked = 0;
   r.metrics.acked_total = 1234;
   r.verdict = verdict;
@@ -78,6 +79,8 @@ TEST_CASE("results.csv read back: complete rows are kept byte for byte, a torn l
     CHECK(back.rows[1].verdict == "fail");
     CHECK(back.rows[1].reason == "lost_acked = 2, want <= 0, \"quoted\"");
     CHECK(back.rows[0].metrics.failover_s == Approx(3.5));
+    CHECK(back.rows[0].metrics.redo_s == Approx(0.25));
+    CHECK_FALSE(back.rows[0].metrics.checkpoint_s);
     CHECK(back.rows[0].metrics.acked_total == 1234);
     CHECK(back.rows[0].duration_s == Approx(41.25));
     CHECK(back.rows[0].seed == 7);

@@ -41,6 +41,11 @@ struct RunMetrics {
   std::optional<double> failover_s;          // t_first_write - t_inject_sent
   std::optional<double> downtime_s;          // longest gap between consecutive acks
   std::optional<Instant> downtime_from;      // the ack that opened the longest gap
+
+  // Recovery phases of the node primary at the end, from its PostgreSQL log
+  // (cluster/recovery_log.hpp); set by the runner, not by the pass.
+  std::optional<double> redo_s;        // the WAL replay of its crash recovery or promotion
+  std::optional<double> checkpoint_s;  // the first checkpoint after that redo
   std::int64_t acked_total = 0;
   std::int64_t unknown_commits = 0;  // writes whose outcome is unknown (info)
   std::int64_t failed_writes = 0;    // writes that definitely failed

@@ -22,8 +22,26 @@ struct DetectEvent {
 // The wall time of a log line's leading timestamp: ISO ("2026-11-21
 // 12:00:00,123" or "...T12:00:00.123") or syslog ("Nov 21 12:00:00.123",
 // year taken from `reference_wall`, the closest year that is not in the
-// future). Local time, as daemons log. nullopt if the line has none.
+// future). Local time, as daemons log, unless an ISO timestamp names its
+// zone as UTC or an offset: PostgreSQL's %m, "2026-12-06 18:20:41.123 UTC",
+// "... +09", "...T12:00:00Z". nullopt if the line has none.
 std::optional<Nanos> parse_log_time(const std::string& line, Nanos reference_wall);
+
+// A log line and the wall time of its leading timestamp.
+struct LogLine {
+  Nanos wall_ns = 0;
+  std::string text;
+};
+
+// The lines of `text` whose leading timestamp (parse_log_time) is at or
+// after `since_wall`, in their order; a line without one (a message's
+// continuation lines, garbage) is left out.
+std::vector<LogLine> timed_lines_since(const std::string& text, Nanos since_wall);
+
+// A shell command printing the last `max_lines` lines of the log `log_word`
+// (a shell word: a quoted path, or "$log" set before) that match `pattern`
+// (extended regex).
+std::string grep_log_command(const std::string& log_word, const std::string& pattern, int max_lines);
 
 // Greps `log` on every node for `pattern` (extended regex) and returns the
 // matching lines stamped at or after `since_wall`, earliest first.

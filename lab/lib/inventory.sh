@@ -46,6 +46,7 @@ EOT
       database: postgres
       data_dir: $PG_DATA
       bin_dir: $PG_BIN
+      log_file: $(stack_pg_log)
       os_user: postgres
     power:
       controller: lab

@@ -43,6 +43,7 @@ ALL_NODES=()
 stack_offers_async() { false; }
 stack_service_monitored() { false; }
 stack_node_role() { echo -; }
+stack_pg_log() { echo "$PG_LOG"; } # the server log haverify reads (inventory postgres.log_file)
 
 load_stack() { # load_stack NAME: source lab/stacks/NAME/stack.sh, set the nodes
     STACK=$1

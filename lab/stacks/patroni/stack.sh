@@ -115,6 +115,9 @@ EOF
     done
 }
 
+# PostgreSQL's own log lines go to Patroni's output (lab/stacks/patroni/node.sh).
+stack_pg_log() { echo /var/log/postgresql/patroni.stdout; }
+
 patroni_node() { # patroni_node NODE start|stop
     node_exec "$1" /bin/bash "$PATRONI_DIR/node.sh" "$2" 60 || die "patroni $2 failed on $1"
 }

@@ -26,7 +26,10 @@ mkdir -p "$out"
 trap '$bin lab down >/dev/null 2>&1 || true' EXIT
 for d in "${disks[@]}"; do
   echo "== $stack on --disk $d" >&2
-  $bin lab up --stack "$stack" --profile fast --disk "$d" >"$out/lab-up-$d.log" 2>&1
+  if ! $bin lab up --stack "$stack" --profile fast --disk "$d" >"$out/lab-up-$d.log" 2>&1; then
+    echo "   lab up failed (see $out/lab-up-$d.log); next disk" >&2
+    continue
+  fi
   $bin run bench/lab-disk/steady-writes.yaml --seed 1 --out "$out/$d-steady" >"$out/$d-steady.log" 2>&1 || true
   $bin run scenarios/single-fault/power-off-primary.yaml --repeat "$n" --seed 1 --out "$out/$d-power-off" \
     >"$out/$d-power-off.log" 2>&1 || true

@@ -58,6 +58,9 @@ if [[ ${DISK:-tmpfs} != tmpfs && $NODE_KIND == db ]] && stack_local_data; then
     # node's directory from its own page cache; a power-off kills it with the
     # node, and what it had not made durable is lost. A fresh daemon is a
     # cold cache (reads cost what the profile says).
+    # The host's /var/lib/postgresql is not empty (the daemon refuses to hide
+    # files): an empty tmpfs first, the lab disk over it.
+    mount -t tmpfs -o mode=0755,size=1m disk-mnt-"$node" /var/lib/postgresql
     "$DISK_BIN" --daemon --profile "$DISK" --log "$ndir/disk.log" \
         -o allow_other,default_permissions "$ndir/varlib" /var/lib/postgresql
 else

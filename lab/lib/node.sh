@@ -25,6 +25,15 @@ node_exec() { # node_exec NODE CMD...
     nsenter -t "$pid" -n -m -u -i -p -- "$@" 9<&-   # never leak the up/down lock
 }
 
+# node_write NODE FILE / node_append NODE FILE: stdin into FILE as the node
+# sees it. A node's PostgreSQL files are written this way, never through the
+# host path: with the lab disk (--disk) the node's daemon holds the file's
+# newest pages, and a host-side write to its backing store would be lost.
+# shellcheck disable=SC2016  # $1 is the inner shell's argument
+node_write() { node_exec "$1" /bin/bash -c 'cat >"$1"' node-write "$2"; }
+# shellcheck disable=SC2016
+node_append() { node_exec "$1" /bin/bash -c 'cat >>"$1"' node-append "$2"; }
+
 write_node_files() {
     local n=$1 d
     d=$(ndir "$n")

@@ -23,16 +23,16 @@ pool_q() {
 
 # ---------------------------------------------------------------- PostgreSQL
 setup_primary() {
-    local d
-    d="$(ndir node1)/varlib/15/main"
     pg_initdb node1
-    pg_config >>"$d/postgresql.conf"
-    if [[ ${REPLICATION:-sync} == async ]]; then
-        echo "synchronous_standby_names = ''   # --replication async: unsafe on purpose" >>"$d/postgresql.conf"
-    else
-        echo "synchronous_standby_names = 'ANY 1 (node1,node2,node3)'" >>"$d/postgresql.conf"
-    fi
-    pg_hba >"$d/pg_hba.conf"
+    {
+        pg_config
+        if [[ ${REPLICATION:-sync} == async ]]; then
+            echo "synchronous_standby_names = ''   # --replication async: unsafe on purpose"
+        else
+            echo "synchronous_standby_names = 'ANY 1 (node1,node2,node3)'"
+        fi
+    } | node_append node1 "$PG_DATA/postgresql.conf"
+    pg_hba | node_write node1 "$PG_DATA/pg_hba.conf"
     pg_start node1 || die "PostgreSQL did not start on node1 (see $(ndir node1)/varlog/)"
 }
 

@@ -13,12 +13,11 @@ PCMK_HEALTHY_WHAT="service VIP $VIP_SVC answering as primary with node2 streamin
 
 pcmk_seed() { # initdb on node1, pg_basebackup to node2; both start under Pacemaker
     log "initdb node1, seed node2"
-    local n d
-    d="$(ndir node1)/varlib/15/main"
+    local n
     for n in "${DB_NODES[@]}"; do install -d -o postgres -g postgres -m 700 "$(ndir "$n")/varlib/tmp"; done
     pg_initdb node1
-    pcmk_pg_config >>"$d/postgresql.conf"
-    pg_hba >"$d/pg_hba.conf"
+    pcmk_pg_config | node_append node1 "$PG_DATA/postgresql.conf"
+    pg_hba | node_write node1 "$PG_DATA/pg_hba.conf"
     pg_start node1 || die "PostgreSQL did not start on node1"
     log "pg_basebackup node2 (the pgsql agent writes its recovery settings itself)"
     node_exec node2 runuser -u postgres -- "$PG_BIN/pg_basebackup" -D "$PG_DATA" -X stream -c fast \

@@ -194,20 +194,23 @@ void controld_kill_leaves_standby_promotable(const std::string& stack) {
   WARN(fmt::format("{} kill of pacemaker-controld on the standby: {}", stack, r.reason));
 }
 
-// Runs each statement on the primary, one query each (ALTER SYSTEM may not
-// run in a transaction block, and several statements in one query are one).
-void on_primary(const std::vector<std::string>& statements) {
-  Inventory inv = load_inventory(inventory_path());
-  const std::string primary = node_with_role("primary");
+// Runs each statement on `node`, one query each (ALTER SYSTEM may not run in
+// a transaction block, and several statements in one query are one).
+void run_statements(const NodeSpec& node, const std::vector<std::string>& statements) {
   std::string err;
-  auto conn = pg_connect(node_target(*inv.node(primary)), 3000ms, &err);
-  INFO(primary << ": " << err);
+  auto conn = pg_connect(node_target(node), 3000ms, &err);
+  INFO(node.name << ": " << err);
   REQUIRE(conn);
   for (const auto& sql : statements) {
     pg_query_rows(conn.get(), sql, 10000ms, &err);
-    INFO(sql << ": " << err);
+    INFO(node.name << ": " << sql << ": " << err);
     REQUIRE(err.empty());
   }
+}
+
+void on_primary(const std::vector<std::string>& statements) {
+  Inventory inv = load_inventory(inventory_path());
+  run_statements(*inv.node(node_with_role("primary")), statements);
 }
 
 // Issue 15's planted defect: with synchronous_commit = off (ALTER SYSTEM on
@@ -355,21 +358,9 @@ fs::path power_all_scenario(const fs::path& dir) {
 }
 
 // fsync = off on every node (ALTER SYSTEM on each, then a reload).
-void plant_fsync_off(const std::string& value) {
+void plant_fsync_off() {
   Inventory inv = load_inventory(inventory_path());
-  for (const auto& n : inv.nodes) {
-    std::string err;
-    auto conn = pg_connect(node_target(n), 3000ms, &err);
-    INFO(n.name << ": " << err);
-    REQUIRE(conn);
-    for (const std::string& sql :
-         {value.empty() ? std::string("ALTER SYSTEM RESET fsync") : fmt::format("ALTER SYSTEM SET fsync = {}", value),
-          std::string("SELECT pg_reload_conf()")}) {
-      pg_query_rows(conn.get(), sql, 10000ms, &err);
-      INFO(n.name << ": " << sql << ": " << err);
-      REQUIRE(err.empty());
-    }
-  }
+  for (const auto& n : inv.nodes) run_statements(n, {"ALTER SYSTEM SET fsync = off", "SELECT pg_reload_conf()"});
 }
 
 }  // namespace
@@ -387,7 +378,7 @@ TEST_CASE("pgrex stack on an hdd lab disk: a site power loss with fsync = off is
   require_healthy(true);
   const fs::path out = fresh_dir("stack-pgrex-power-all");
   const fs::path scenario = power_all_scenario(out);
-  plant_fsync_off("off");
+  plant_fsync_off();
   const auto planted = read_results(
       run_scenarios(out / "fsync-off", sh_quote(scenario.string()), "--repeat 3 --stop-after-fail --repair-at-setup"));
   bool caught = false;

@@ -14,10 +14,12 @@
 #include <string>
 #include <thread>
 
+#include "../test_files.hpp"
 #include "lab/disk/page_cache.hpp"
 
 using namespace haverify::labdisk;
 namespace fs = std::filesystem;
+using haverify::testing::slurp;
 
 namespace {
 
@@ -36,13 +38,6 @@ struct TempDir {
     fs::remove_all(path, ec);
   }
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void put(const fs::path& p, const std::string& content) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);

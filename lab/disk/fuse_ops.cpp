@@ -222,8 +222,17 @@ void* op_init(fuse_conn_info* conn, fuse_config* cfg) {
   cfg->use_ino = 1;      // the backing store's inode numbers: hard links look like hard links
   cfg->hard_remove = 1;  // no .fuse_hidden files in the backing store
   cfg->nullpath_ok = 1;  // handles of unlinked files keep working
-  cfg->kernel_cache = 0;
-  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;  // every write comes here, none waits in the kernel
+  // The kernel's page cache of this mount is the truth, as a local file
+  // system's: writes go through it to here (write-through, no writeback
+  // cache: every write comes here, none waits in the kernel), and nothing
+  // drops its pages behind a writer's back. Dropping them on open (no
+  // kernel_cache) or on a changed mtime or size (auto_inval_data, implicit
+  // invalidation) races with a write in flight: the page is re-read from here
+  // before the write arrives and stays stale, so a walsender or a standby's
+  // startup process read zeros where WAL had been written (docs/lab.md).
+  cfg->kernel_cache = 1;
+  conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA);
+  if (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA) conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
   Disk& d = disk();
   d.writeback = std::make_unique<BackgroundWriteback>(d.cache, d.writeback_interval);
   d.log("mounted " + d.backing + " at " + d.mountpoint + " (" + d.settings + ")");

@@ -2,7 +2,8 @@
 // directory over a temporary backing store (root and /dev/fuse needed): a
 // power-off (SIGKILL of the daemon) loses the unsynced writes and keeps the
 // fsynced ones, --torn-pages tears a page, a clean unmount keeps everything,
-// and PostgreSQL 15 runs on it and recovers its committed rows after one.
+// readers of a file being appended to never see a stale page, and PostgreSQL
+// 15 runs on it and recovers its committed rows after one.
 // Every wait has a deadline; the mounts are cleaned up whatever happens.
 #include <fcntl.h>
 #include <pwd.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -264,6 +266,80 @@ TEST_CASE("lab disk: a clean unmount writes everything back, also after --daemon
   run({"/usr/bin/fusermount3", "-u", dir.mnt().string()}, kExitDeadline);
   CHECK(wait_for([&] { return gone(pid); }, kExitDeadline));
   CHECK(slurp(dir.backing() / "second") == "also kept");
+}
+
+namespace {
+
+// The byte at `off` of the file the concurrent-reader test writes: never 0.
+char pattern_at(std::uint64_t off) {
+  return static_cast<char>(1 + (off * 2654435761u >> 11) % 255);
+}
+
+// A reader thread of that test: its own fd, reopened every 8 reads (an open
+// and a stat are what made the kernel drop its pages), reads what the writer
+// has published and counts the bytes that differ from the pattern.
+std::uint64_t read_behind(const fs::path& file, const std::atomic<std::uint64_t>& published,
+                          const std::atomic<bool>& stop) {
+  std::uint64_t wrong = 0, checked = 0;
+  std::vector<char> buf;
+  for (int round = 0; !stop.load(); ++round) {
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ~std::uint64_t{0};
+    for (int i = 0; i < 8 && !stop.load(); ++i) {
+      const std::uint64_t end = published.load();
+      const std::uint64_t from = checked > 8192 ? checked - 8192 : 0;  // re-reads the page being written
+      buf.resize(end - from);
+      const ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(from));
+      if (n != static_cast<ssize_t>(buf.size())) {
+        ++wrong;
+        continue;
+      }
+      for (std::uint64_t o = from; o < end; ++o) wrong += buf[o - from] != pattern_at(o);
+      checked = end;
+      struct stat st {};
+      ::fstat(fd, &st);
+    }
+    ::close(fd);
+  }
+  return wrong;
+}
+
+}  // namespace
+
+TEST_CASE("lab disk: readers through their own opens see every byte a writer appended, as a walsender reads WAL",
+          "[integration]") {
+  if (const auto why = missing_fuse(); !why.empty()) HAVERIFY_SKIP(why);
+  TempDir dir;
+  LabDisk disk(dir, {"--profile", "ram"});
+  const fs::path file = dir.mnt() / "wal";
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  std::atomic<std::uint64_t> published{0};
+  std::atomic<bool> stop{false};
+  std::uint64_t wrong[2] = {0, 0};
+  std::thread readers[2];
+  for (int r = 0; r < 2; ++r) readers[r] = std::thread([&, r] { wrong[r] = read_behind(file, published, stop); });
+  // Records of 24 to 600 bytes, each written on its own and then published,
+  // as WAL: most of them end inside a page the readers have already read.
+  std::uint64_t off = 0;
+  bool written = true;
+  const auto until = Clock::now() + 5s;
+  for (std::uint64_t i = 0; written && off < (32u << 20) && Clock::now() < until; ++i) {
+    const std::uint64_t len = 24 + (i * 7919) % 577;
+    std::string rec(len, '\0');
+    for (std::uint64_t k = 0; k < len; ++k) rec[k] = pattern_at(off + k);
+    written = ::pwrite(fd, rec.data(), len, static_cast<off_t>(off)) == static_cast<ssize_t>(len);
+    off += len;
+    published.store(off);
+  }
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  ::close(fd);
+  REQUIRE(written);
+  INFO(off << " bytes appended");
+  CHECK(off > 1u << 20);
+  CHECK(wrong[0] == 0);
+  CHECK(wrong[1] == 0);
 }
 
 TEST_CASE("lab disk: bad arguments are usage errors (exit 2)", "[integration]") {

@@ -27,6 +27,8 @@ CompareRun to_compare_run(const RunRow& row) {
   r.promote_s = row.metrics.promote_s;
   r.redo_s = row.metrics.redo_s;
   r.checkpoint_s = row.metrics.checkpoint_s;
+  if (auto it = row.metrics.figures.find("maintenance_in_flight"); it != row.metrics.figures.end())
+    r.maintenance_in_flight = it->second;
   return r;
 }
 
@@ -67,6 +69,7 @@ std::vector<CompareRun> read_results_csv(const std::string& path) {
     r.promote_s = parse_seconds(cell("promote_s"), path, t.lines[i], "promote_s");
     r.redo_s = parse_seconds(cell("redo_s"), path, t.lines[i], "redo_s");
     r.checkpoint_s = parse_seconds(cell("checkpoint_s"), path, t.lines[i], "checkpoint_s");
+    r.maintenance_in_flight = parse_seconds(cell("maintenance_in_flight"), path, t.lines[i], "maintenance_in_flight");
     out.push_back(std::move(r));
   }
   return out;
@@ -209,6 +212,8 @@ std::vector<ComparisonRow> compare_groups(const std::vector<RunGroup>& groups, c
     row.median_promote_s = median_if_any(values_of(g, &CompareRun::promote_s));
     row.median_redo_s = median_if_any(values_of(g, &CompareRun::redo_s));
     row.median_checkpoint_s = median_if_any(values_of(g, &CompareRun::checkpoint_s));
+    for (const auto& r : g.runs)
+      if (r.maintenance_in_flight) row.n_in_flight = row.n_in_flight.value_or(0) + (*r.maintenance_in_flight >= 1);
     if (row.is_baseline) {
       if (row.failover) row.ratio_median = 1.0;
     } else {

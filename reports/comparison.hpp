@@ -26,6 +26,7 @@ struct CompareRun {
   std::optional<double> promote_s;
   std::optional<double> redo_s;  // recovery phases (docs/metrics.md)
   std::optional<double> checkpoint_s;
+  std::optional<double> maintenance_in_flight;  // maintenance ops running at the fault (docs/metrics.md)
 };
 
 CompareRun to_compare_run(const RunRow& row);
@@ -105,6 +106,9 @@ struct ComparisonRow {
   std::optional<double> median_promote_s;
   std::optional<double> median_redo_s;
   std::optional<double> median_checkpoint_s;
+  // Runs whose maintenance was in flight at the fault, of those that ran
+  // maintenance (nullopt if none did).
+  std::optional<std::size_t> n_in_flight;
   std::optional<double> ratio_median;  // median failover_s / the baseline's
   std::optional<Interval> ratio_ci;
 };

@@ -54,7 +54,8 @@ const std::vector<std::string>& results_header() {
                                              "op_s",
                                              "stall_s",
                                              "measured_from",
-                                             "duration_s"};
+                                             "duration_s",
+                                             "maintenance_in_flight"};
   return h;
 }
 
@@ -121,7 +122,8 @@ std::vector<std::string> results_fields(const RunRow& r) {
           fmt_seconds(m.op_s),
           fmt_seconds(m.stall_s),
           m.measured_from,
-          fmt::format("{:.3f}", r.duration_s)};
+          fmt::format("{:.3f}", r.duration_s),
+          figure(m, "maintenance_in_flight", 0)};
 }
 
 void write_results_csv(const std::string& path, const std::vector<RunRow>& rows) {

@@ -57,6 +57,7 @@ const std::vector<std::string>& timing_header() {
                                              "median_promote_s",
                                              "median_redo_s",
                                              "median_checkpoint_s",
+                                             "n_maintenance_in_flight",
                                              "worst"};
   return h;
 }
@@ -70,7 +71,8 @@ void write_timing_csv(const std::string& path, const std::vector<TimingRow>& row
     w.row({r.stack, r.profile, r.disk, r.scenario, r.fault, std::to_string(r.runs), std::to_string(r.n),
            std::to_string(r.n_pass), fixed(part(&Summary::min)), fixed(part(&Summary::median)),
            fixed(part(&Summary::p95)), fixed(part(&Summary::max)), fixed(r.median_detect_s), fixed(r.median_promote_s),
-           fixed(r.median_redo_s), fixed(r.median_checkpoint_s), t.worst ? "yes" : ""});
+           fixed(r.median_redo_s), fixed(r.median_checkpoint_s),
+           r.n_in_flight ? std::to_string(*r.n_in_flight) : std::string(), t.worst ? "yes" : ""});
   }
   w.flush();
 }
@@ -88,19 +90,21 @@ std::string timing_text(const std::vector<TimingRow>& rows) {
   std::string out;
   for (const auto& s : stacks) {
     out += fmt::format("{}{}: failover_s per condition\n", out.empty() ? "" : "\n", s);
-    out += fmt::format("  {:<{}}  {:<12} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10}\n", "condition", width,
-                       "fault", "n/ok", "min", "median", "p95", "max", "detect", "promote", "redo", "checkpoint");
+    out += fmt::format("  {:<{}}  {:<12} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9}\n", "condition",
+                       width, "fault", "n/ok", "min", "median", "p95", "max", "detect", "promote", "redo", "checkpoint",
+                       "in flight");
     const TimingRow* worst = nullptr;
     for (const auto& t : rows) {
       if (stack_label(t.stats) != s) continue;
       const auto& r = t.stats;
       const auto& f = r.failover;
       auto part = [&f](double Summary::*field) { return summary_part(f, field); };
-      out += fmt::format("  {:<{}}  {:<12} {:>5} {} {} {} {} {} {} {} {:>10}{}\n", r.scenario, width,
-                         r.fault.empty() ? "-" : r.fault, fmt::format("{}/{}", r.n, r.n_pass),
-                         cell(part(&Summary::min)), cell(part(&Summary::median)), cell(part(&Summary::p95)),
-                         cell(part(&Summary::max)), cell(r.median_detect_s), cell(r.median_promote_s),
-                         cell(r.median_redo_s), cell(r.median_checkpoint_s), t.worst ? "  <- worst" : "");
+      out += fmt::format(
+          "  {:<{}}  {:<12} {:>5} {} {} {} {} {} {} {} {:>10} {:>9}{}\n", r.scenario, width,
+          r.fault.empty() ? "-" : r.fault, fmt::format("{}/{}", r.n, r.n_pass), cell(part(&Summary::min)),
+          cell(part(&Summary::median)), cell(part(&Summary::p95)), cell(part(&Summary::max)), cell(r.median_detect_s),
+          cell(r.median_promote_s), cell(r.median_redo_s), cell(r.median_checkpoint_s),
+          r.n_in_flight ? fmt::format("{}/{}", *r.n_in_flight, r.runs) : "-", t.worst ? "  <- worst" : "");
       if (t.worst) worst = &t;
     }
     if (worst)

@@ -360,6 +360,7 @@ TEST_CASE("timing report: per-condition figures and the worst case by p95 per st
   runs.push_back(cond("checkpoint", "patroni", std::nullopt, "error"));
   runs[0].redo_s = 0.5;  // pgrex vacuum: one run with recovery phases
   runs[0].checkpoint_s = 0.25;
+  for (std::size_t i = 5; i < 10; ++i) runs[i].maintenance_in_flight = i < 8 ? 1 : 0;  // pgrex checkpoint: 3 of 6
 
   const auto rows = timing_rows(group_runs(runs));
   REQUIRE(rows.size() == 4);
@@ -378,19 +379,23 @@ TEST_CASE("timing report: per-condition figures and the worst case by p95 per st
   CHECK_THAT(text, Catch::Contains("pgrex (default): failover_s per condition"));
   CHECK_THAT(text, Catch::Contains("worst case: checkpoint (power_off)"));
   CHECK_THAT(text, Catch::Contains("worst case: vacuum (power_off), p95 1.95 s, max 2.00 s over 2 run(s)"));
-  CHECK_THAT(text, Catch::Contains("detect  promote     redo checkpoint"));
-  CHECK_THAT(text, Catch::Contains("       -     0.50       0.25"));
+  CHECK_THAT(text, Catch::Contains("detect  promote     redo checkpoint in flight"));
+  CHECK_THAT(text, Catch::Contains("       -     0.50       0.25         -"));
+  CHECK_THAT(text, Catch::Contains("       -        -          -       3/6  <- worst"));
+  CHECK(rows[1].stats.n_in_flight == std::optional<std::size_t>(3));
+  CHECK_FALSE(rows[0].stats.n_in_flight);
 
   const auto dir = scratch("timing");
   write_timing_files(dir.string(), runs);
-  io::CSVReader<7> in((dir / "timing.csv").string());
+  io::CSVReader<8> in((dir / "timing.csv").string());
   in.read_header(io::ignore_extra_column, "stack", "scenario", "n", "p95_s", "median_redo_s", "median_checkpoint_s",
-                 "worst");
-  std::string stack, scenario, n, p95, redo, checkpoint, worst;
+                 "n_maintenance_in_flight", "worst");
+  std::string stack, scenario, n, p95, redo, checkpoint, in_flight, worst;
   int worst_rows = 0, lines = 0;
-  while (in.read_row(stack, scenario, n, p95, redo, checkpoint, worst)) {
+  while (in.read_row(stack, scenario, n, p95, redo, checkpoint, in_flight, worst)) {
     ++lines;
     if (worst == "yes") ++worst_rows;
+    CHECK(in_flight == (stack == "pgrex" && scenario == "checkpoint" ? "3" : ""));
     if (stack == "patroni" && scenario == "checkpoint") CHECK(p95.empty());
     CHECK(redo == (lines == 1 ? "0.500" : ""));
     CHECK(checkpoint == (lines == 1 ? "0.250" : ""));

@@ -197,20 +197,23 @@ TEST_CASE("background exec: started detached, alive, killed with its process gro
   CHECK_FALSE(t.exec(faults::background_alive_command(pidfile), 10s).ok());
 }
 
-TEST_CASE("results.csv ends with p99_latency_ms, max_rss_slope_mb_h, op_s, stall_s, measured_from and duration_s",
-          "[unit]") {
+TEST_CASE(
+    "results.csv ends with p99_latency_ms, max_rss_slope_mb_h, op_s, stall_s, measured_from, duration_s and "
+    "maintenance_in_flight",
+    "[unit]") {
   reports::RunRow r;
   r.metrics.p99_latency_ms = 12.3456;
   r.metrics.figures["max_rss_slope_mb_h"] = 3600.5;
   r.metrics.op_s = 8.1234;
   r.metrics.measured_from = "power_off node1";
   r.duration_s = 41.25;
+  r.metrics.figures["maintenance_in_flight"] = 1;
   const auto h = reports::results_header();
   const auto f = reports::results_fields(r);
   REQUIRE(h.size() == f.size());
-  REQUIRE(h.size() >= 6);
-  const std::vector<std::string> tail_h(h.end() - 6, h.end()), tail_f(f.end() - 6, f.end());
+  REQUIRE(h.size() >= 7);
+  const std::vector<std::string> tail_h(h.end() - 7, h.end()), tail_f(f.end() - 7, f.end());
   CHECK(tail_h == std::vector<std::string>{"p99_latency_ms", "max_rss_slope_mb_h", "op_s", "stall_s", "measured_from",
-                                           "duration_s"});
-  CHECK(tail_f == std::vector<std::string>{"12.346", "3600.50", "8.123", "", "power_off node1", "41.250"});
+                                           "duration_s", "maintenance_in_flight"});
+  CHECK(tail_f == std::vector<std::string>{"12.346", "3600.50", "8.123", "", "power_off node1", "41.250", "1"});
 }

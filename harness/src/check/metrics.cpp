@@ -79,6 +79,10 @@ struct MetricsPass::State {
   std::vector<StallWatch> stalls;  // one per operation
   std::size_t first_live_stall = 0;
   bool op_open = false;
+  // Maintenance ops (process "maintenance"): invoke and, once it ended,
+  // ok/fail; the open ones by f and target. Few: judged at finish.
+  std::vector<std::pair<Nanos, std::optional<Nanos>>> maintenance;
+  std::map<std::string, std::size_t> maintenance_open;
 
   // on_op, by what the op is about.
   void note_inject(const Op& op);
@@ -87,6 +91,7 @@ struct MetricsPass::State {
   void on_injection_skew(const Op& op);
   void on_role(const Op& op);
   void on_write(const Op& op);
+  void on_maintenance(const Op& op);
   // Each ack in time order, after the one before it.
   void on_ack(const std::optional<Instant>& prev, const Instant& ack);
   void first_write_gap_to(const std::optional<Instant>& prev, const Instant& ack);
@@ -98,6 +103,7 @@ struct MetricsPass::State {
   void finish_downtime(RunMetrics& out) const;
   void finish_detect_promote(RunMetrics& out, std::optional<Nanos> next_sent) const;
   void finish_lost(RunMetrics& out, const std::set<std::int64_t>& final_ids) const;
+  void finish_maintenance(RunMetrics& out) const;
 };
 
 MetricsPass::MetricsPass(MetricsOptions options) : s_(std::make_unique<State>(std::move(options))) {}
@@ -234,6 +240,31 @@ void MetricsPass::State::on_write(const Op& op) {
   }
 }
 
+void MetricsPass::State::on_maintenance(const Op& op) {
+  const std::string key = op.f + '\n' + op.node;
+  if (op.type == OpType::invoke) {
+    maintenance_open[key] = maintenance.size();
+    maintenance.emplace_back(op.mono_ns, std::nullopt);
+    return;
+  }
+  if (auto it = maintenance_open.find(key); it != maintenance_open.end()) {
+    maintenance[it->second].second = op.mono_ns;
+    maintenance_open.erase(it);
+  }
+}
+
+// maintenance_in_flight: the maintenance ops invoked before the measured
+// fault was sent that had not ended by then (a background CHECKPOINT the
+// power-off cut short); no figure if the run ran no maintenance.
+void MetricsPass::State::finish_maintenance(RunMetrics& out) const {
+  if (maintenance.empty() || !out.t_inject_sent) return;
+  const Nanos sent = out.t_inject_sent->mono;
+  double n = 0;
+  for (const auto& [start, end] : maintenance)
+    if (start <= sent && (!end || *end > sent)) ++n;
+  out.figures["maintenance_in_flight"] = n;
+}
+
 void MetricsPass::on_op(const Op& op) {
   State& s = *s_;
   s.note_inject(op);
@@ -246,6 +277,8 @@ void MetricsPass::on_op(const Op& op) {
     s.on_role(op);
   else if (op::is_ledger_write(op))
     s.on_write(op);
+  else if (op::is_from(op, op::proc::maintenance))
+    s.on_maintenance(op);
   else if (op::is(op, op::proc::runner, op::fn::writes_resumed) && op.type == OpType::fail)
     s.m.writes_not_resumed.push_back(op.error);
 }
@@ -398,6 +431,7 @@ RunMetrics MetricsPass::finish(const std::optional<std::set<std::int64_t>>& fina
   s.finish_operations(m);
   s.finish_downtime(m);
   s.finish_anchor(m);
+  s.finish_maintenance(m);
   if (final_ids) s.finish_lost(m, *final_ids);
   return m;
 }

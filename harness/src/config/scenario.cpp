@@ -34,7 +34,8 @@ const std::vector<std::string>& known_metrics() {
                                              "max_rss_slope_lower_mb_h",
                                              "restarts",
                                              "op_s",
-                                             "stall_s"};
+                                             "stall_s",
+                                             "maintenance_in_flight"};
   return m;
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "haverify/cluster/driver.hpp"
+#include "haverify/core/cancel.hpp"
 #include "haverify/core/op.hpp"
 #include "haverify/core/shell.hpp"
 #include "haverify/io/pg.hpp"
@@ -51,11 +52,13 @@ void MaintenanceWorkload::prepare(const Inventory& inv, const MaintenanceOptions
 }
 
 void MaintenanceWorkload::start() {
+  stopping_ = false;
   loop_.start(
       1, [this](int) { loop(); }, "maintenance");
 }
 
 void MaintenanceWorkload::stop() {
+  stopping_ = true;
   loop_.stop();
   std::vector<std::thread> bg;
   {
@@ -91,21 +94,31 @@ bool MaintenanceWorkload::run_once(const std::string& op, const std::string& tab
 
 namespace {
 
-// The node with `role` per the direct probes (sorted by name), or `who` itself if it names a node.
-const NodeSpec* pick_node(const Inventory& inv, const std::string& who, std::string* why) {
+// The node with `role` per the direct probes (sorted by name), or `who`
+// itself if it names a node. Probes again until one answers with the role or
+// `deadline` (the op's) passes: a primary busy with its post-promotion
+// checkpoint on a slow disk can take seconds to accept a connection.
+const NodeSpec* pick_node(const Inventory& inv, const std::string& who, std::chrono::milliseconds deadline,
+                          const std::atomic<bool>& stopping, std::string* why) {
   if (const NodeSpec* n = inv.node(who)) return n;
   if (who != "primary" && who != "standby") {
     *why = fmt::format("'{}' is neither a node nor a role (primary, standby)", who);
     return nullptr;
   }
+  using Clock = std::chrono::steady_clock;
+  const auto end = Clock::now() + deadline;
   std::vector<std::string> names;
-  for (const auto& s : probe_all(inv, 2000ms))
-    if (to_string(s.role) == who) names.push_back(s.node);
-  std::sort(names.begin(), names.end());
-  if (names.empty()) {
-    *why = fmt::format("no node answers as {}", who);
-    return nullptr;
+  for (int attempt = 1;; ++attempt) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+    for (const auto& s : probe_all(inv, std::clamp(left, 1ms, std::chrono::milliseconds(5000))))
+      if (to_string(s.role) == who) names.push_back(s.node);
+    if (!names.empty()) break;
+    if (Clock::now() + 500ms >= end || stopping.load() || !cancel::sleep_for(500ms)) {
+      *why = fmt::format("no node answered as {} within {} ms ({} probe round(s))", who, deadline.count(), attempt);
+      return nullptr;
+    }
   }
+  std::sort(names.begin(), names.end());
   return inv.node(names.front());
 }
 
@@ -180,8 +193,9 @@ std::string MaintenanceWorkload::sql_of(const std::string& op, const std::string
 MaintenanceWorkload::Attempt MaintenanceWorkload::run_basebackup(const std::string& op, const std::string& from) {
   Attempt a;
   std::string why;
-  const NodeSpec* node = pick_node(inv_, from.empty() ? options_.basebackup_from : from, &why);
-  const NodeSpec* primary = pick_node(inv_, "primary", &why);
+  const NodeSpec* node =
+      pick_node(inv_, from.empty() ? options_.basebackup_from : from, options_.deadline, stopping_, &why);
+  const NodeSpec* primary = pick_node(inv_, "primary", options_.deadline, stopping_, &why);
   a.what = "pg_basebackup";
   a.target = node ? node->name : from;
   record(OpType::invoke, op, a.what, a.target);
@@ -205,7 +219,8 @@ MaintenanceWorkload::Attempt MaintenanceWorkload::run_sql(const std::string& op,
   a.what = sql_of(op, table);
   PgTarget t = endpoint_target(inv_);
   std::string why;
-  const NodeSpec* primary = options_.via == "primary" ? pick_node(inv_, "primary", &why) : nullptr;
+  const NodeSpec* primary =
+      options_.via == "primary" ? pick_node(inv_, "primary", options_.deadline, stopping_, &why) : nullptr;
   if (primary) t = node_target(*primary);
   t.application_name = "haverify-maintenance";
   a.target = t.describe();

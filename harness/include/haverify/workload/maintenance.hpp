@@ -72,6 +72,7 @@ class MaintenanceWorkload final : public Workload {
   std::mutex mu_;  // guards background_
   std::vector<std::thread> background_;
   std::atomic<std::int64_t> ops_ok_{0}, ops_failed_{0};
+  std::atomic<bool> stopping_{false};  // stop(): an op still looking for its node gives up
   ClientThreads loop_;
 };
 

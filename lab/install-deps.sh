@@ -12,7 +12,7 @@ packages=(
   # the readers' fuzzers (tests/fuzz, bench/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
   # libraries
-  libpq-dev libssh-dev libboost-dev libboost-filesystem-dev catch2 libfccp-dev
+  libpq-dev libssh-dev libc-ares-dev libboost-dev libboost-filesystem-dev catch2 libfccp-dev
   libyaml-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   # the lab: real PostgreSQL 15, pgpool-II, sshd, networking tools
   postgresql-15 postgresql-client-15 pgpool2 openssh-server openssh-client

@@ -73,6 +73,7 @@ std::string PgTarget::conninfo(int tcp_user_timeout_ms) const {
     out += conninfo_quote(value);
   };
   add("host", host);
+  add("hostaddr", hostaddr);
   add("port", port);
   add("user", user);
   add("dbname", dbname);
@@ -143,35 +144,105 @@ PgConnPtr pg_connect_one(const PgTarget& target, std::chrono::milliseconds deadl
                          int tcp_user_timeout_ms);
 }  // namespace
 
+const char* to_string(PgConnectReport::Failure f) {
+  switch (f) {
+    case PgConnectReport::Failure::none:
+      return "none";
+    case PgConnectReport::Failure::dns:
+      return "dns";
+    case PgConnectReport::Failure::connect:
+      return "connect";
+  }
+  return "?";
+}
+
+namespace {
+
+// One host of the target: a host name is resolved first (within `deadline`),
+// then its addresses are tried in order, each with its share of what is
+// left; anything else goes to libpq as it is. *dns_failed says the name did
+// not resolve.
+PgConnPtr connect_host(const PgTarget& target, std::chrono::milliseconds deadline, PgConnectReport& report,
+                       std::string* error, bool* dns_failed, int tcp_user_timeout_ms,
+                       const std::function<void(const DnsResult&)>& on_dns) {
+  *dns_failed = false;
+  if (!target.hostaddr.empty() || !is_host_name(target.host))
+    return pg_connect_one(target, deadline, error, tcp_user_timeout_ms);
+  const auto end = Clock::now() + deadline;
+  report.resolutions.push_back({dns_resolve(target.host, target.dns_server, deadline), ""});
+  const std::size_t at = report.resolutions.size() - 1;
+  const DnsResult& dns = report.resolutions[at].dns;
+  if (on_dns) on_dns(dns);
+  if (!dns.ok()) {
+    *dns_failed = true;
+    *error = dns.error;
+    return PgConnPtr();
+  }
+  std::string errors;
+  const std::size_t n = dns.addresses.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const int left = ms_until(end);
+    if (left <= 0) break;
+    PgTarget one = target;
+    one.hostaddr = dns.addresses[i];
+    std::string err;
+    const auto share = std::chrono::milliseconds(std::max<int>(1, left / static_cast<int>(n - i)));
+    if (PgConnPtr c = pg_connect_one(one, share, &err, tcp_user_timeout_ms)) {
+      report.resolutions[at].used = one.hostaddr;
+      return c;
+    }
+    errors += n == 1 ? err : fmt::format("{}{}: {}", errors.empty() ? "" : "; ", one.hostaddr, err);
+  }
+  *error = errors.empty() ? fmt::format("connect deadline {}ms passed (dns: {} took {} ms)", deadline.count(),
+                                        target.host, dns.elapsed.count())
+                          : errors;
+  return PgConnPtr();
+}
+
+}  // namespace
+
 // A host list ("a,b,c"): libpq's non-blocking connect does not move on from
 // a silent host (a powered-off node) until TCP gives up, which can take
 // tens of seconds (until ARP fails). A well-configured client gives each
 // host its share of the deadline (libpq's connect_timeout does the same in
 // blocking mode), so each host gets remaining/hosts_left, in list order.
-PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline, std::string* error,
-                     int tcp_user_timeout_ms) {
+PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline, PgConnectReport& report,
+                     int tcp_user_timeout_ms, const std::function<void(const DnsResult&)>& on_dns) {
+  report = PgConnectReport();
   const auto hosts = split_list(target.host);
-  if (hosts.size() < 2) return pg_connect_one(target, deadline, error, tcp_user_timeout_ms);
   const auto ports = split_list(target.port);
   const auto end = Clock::now() + deadline;
   std::string errors;
+  bool tried = false, all_dns = true;
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     const int left = ms_until(end);
-    if (left <= 0) break;
+    if (left <= 0 && tried) break;
     PgTarget one = target;
-    one.host = hosts[i];
-    one.port = ports.size() == hosts.size() ? ports[i] : ports[0];
-    std::string err;
-    const auto share = std::chrono::milliseconds(std::max<int>(1, left / static_cast<int>(hosts.size() - i)));
-    PgConnPtr c = pg_connect_one(one, share, &err, tcp_user_timeout_ms);
-    if (c) {
-      if (error) error->clear();
-      return c;
+    auto share = deadline;
+    if (hosts.size() > 1) {
+      one.host = hosts[i];
+      one.port = ports.size() == hosts.size() ? ports[i] : ports[0];
+      one.hostaddr.clear();
+      share = std::chrono::milliseconds(std::max<int>(1, left / static_cast<int>(hosts.size() - i)));
     }
-    errors += fmt::format("{}{}: {}", errors.empty() ? "" : "; ", hosts[i], err);
+    std::string err;
+    bool dns_failed = false;
+    tried = true;
+    if (PgConnPtr c = connect_host(one, share, report, &err, &dns_failed, tcp_user_timeout_ms, on_dns)) return c;
+    all_dns = all_dns && dns_failed;
+    errors += hosts.size() < 2 ? err : fmt::format("{}{}: {}", errors.empty() ? "" : "; ", hosts[i], err);
   }
-  if (error) *error = errors.empty() ? fmt::format("connect deadline {}ms passed", deadline.count()) : errors;
+  report.failure = all_dns ? PgConnectReport::Failure::dns : PgConnectReport::Failure::connect;
+  report.error = errors.empty() ? fmt::format("connect deadline {}ms passed", deadline.count()) : errors;
   return PgConnPtr();
+}
+
+PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline, std::string* error,
+                     int tcp_user_timeout_ms) {
+  PgConnectReport report;
+  PgConnPtr c = pg_connect(target, deadline, report, tcp_user_timeout_ms);
+  if (error) *error = c ? std::string() : std::move(report.error);
+  return c;
 }
 
 namespace {
@@ -202,8 +273,9 @@ PgConnPtr pg_connect_one(const PgTarget& target, std::chrono::milliseconds deadl
     if (wait_ms <= 0) {
       const char* h = PQhost(conn.get());
       const char* p = PQport(conn.get());
-      return fail(fmt::format("connect deadline {}ms passed ({}; at {}:{})", deadline.count(),
-                              conn_stage(PQstatus(conn.get())), h ? h : "?", p ? p : "?"));
+      const std::string addr = target.hostaddr.empty() ? std::string() : " (" + target.hostaddr + ")";
+      return fail(fmt::format("connect deadline {}ms passed ({}; at {}{}:{})", deadline.count(),
+                              conn_stage(PQstatus(conn.get())), h ? h : "?", addr, p ? p : "?"));
     }
     pollfd pfd{};
     pfd.fd = sock;

@@ -12,11 +12,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "haverify/io/dns.hpp"
 
 namespace haverify {
 
@@ -45,6 +48,13 @@ std::string conninfo_quote(std::string_view value);
 struct PgTarget {
   std::string host;
   std::string port;
+  // The address libpq connects to instead of resolving `host` (libpq's
+  // hostaddr; one host only); `host` is still sent for TLS and identity.
+  // pg_connect fills it in itself after resolving a host name.
+  std::string hostaddr;
+  // The DNS server pg_connect asks for a host name ("host[:port]",
+  // io/dns.hpp); empty: the system resolver (/etc/resolv.conf, /etc/hosts).
+  std::string dns_server;
   std::string user;
   std::string dbname;
   std::string password;
@@ -67,13 +77,38 @@ struct PgTarget {
   std::string describe() const;
 };
 
+// What one pg_connect did: each host name it resolved (and which of the
+// addresses the connection reached), and on failure its class and error.
+struct PgConnectReport {
+  enum class Failure {
+    none,
+    dns,      // no host could be resolved (timeout, NXDOMAIN, server failure, no address)
+    connect,  // refused, the deadline passed, authentication, ...
+  };
+  struct Resolution {
+    DnsResult dns;
+    std::string used;  // the address the connection reached; "" when none did
+  };
+  Failure failure = Failure::none;
+  std::string error;  // one line; a dns failure's starts with "dns: "
+  std::vector<Resolution> resolutions;
+};
+const char* to_string(PgConnectReport::Failure f);
+
 // Non-blocking connect (PQconnectStart + PQconnectPoll + poll() on PQsocket)
 // bounded by `deadline` measured from the call. Returns null and sets *error
 // (if given) on failure or when the deadline passes. On success the
 // connection is in non-blocking mode (PQsetnonblocking) and ready for pg_exec,
 // and notices outside pg_exec are discarded (not printed to stderr).
-// Caveat: host name resolution inside libpq is synchronous; use IP addresses
-// where the deadline matters.
+//
+// A host given as a name (is_host_name) is resolved here first, without
+// blocking, within the same deadline (dns_resolve, with target.dns_server);
+// libpq then gets the address as hostaddr and the name as host. The
+// addresses of an answer are tried in order, each with its share of what is
+// left of the deadline, as the hosts of a host list are. `on_dns`, if set, is
+// called with each resolution as soon as it ends (before the connect).
+PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline, PgConnectReport& report,
+                     int tcp_user_timeout_ms = 3000, const std::function<void(const DnsResult&)>& on_dns = {});
 PgConnPtr pg_connect(const PgTarget& target, std::chrono::milliseconds deadline, std::string* error,
                      int tcp_user_timeout_ms = 3000);
 

@@ -36,6 +36,7 @@ PgTarget node_target(const NodeSpec& node) {
 PgTarget endpoint_target(const Inventory& inv) {
   PgTarget t;
   t.host = inv.endpoint.host;
+  t.dns_server = inv.endpoint.dns_server;
   t.port = inv.endpoint.port;
   t.user = inv.endpoint.user;
   t.dbname = inv.endpoint.database;

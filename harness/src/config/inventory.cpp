@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "haverify/config/config_reader.hpp"
+#include "haverify/io/dns.hpp"
 
 namespace haverify {
 
@@ -33,6 +34,26 @@ const LanSpec* Inventory::lan(const std::string& n) const {
 }
 
 namespace {
+
+// A host haverify connects to (postgres.host, endpoint.host, each host of
+// a host list): an address, a Unix socket directory, or a DNS name, which
+// haverify resolves itself within the connect deadline (io/dns.hpp).
+void check_host(ConfigContext& ctx, const YAML::Node& at, const std::string& key, const std::string& hosts) {
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = hosts.find(',', start);
+    const std::string h = hosts.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (is_host_name(h) && !valid_dns_name(h)) {
+      ctx.error(at, key,
+                fmt::format("'{}' is neither an IP address, a socket directory nor a DNS name (labels of letters, "
+                            "digits and '-', joined by '.')",
+                            h));
+      return;
+    }
+    if (comma == std::string::npos) return;
+    start = comma + 1;
+  }
+}
 
 void read_ssh(MapReader& r, SshTarget& t) {
   if (auto v = r.opt_string("host")) t.host = *v;
@@ -145,6 +166,7 @@ void read_postgres(MapReader& nr, ConfigContext& ctx, const YAML::Node& node, co
   } else {
     PostgresSpec& pg = n.postgres;
     pg.host = pr.get_string("host", n.ssh.host);
+    check_host(ctx, pr.has("host") ? pr.child("host") : node, path + ".postgres.host", pg.host);
     pg.port = pr.get_port("port", 5432);
     pg.user = pr.get_string("user", "postgres");
     pg.database = pr.get_string("database", "postgres");
@@ -218,6 +240,25 @@ void check_endpoint_ports(MapReader& er, const std::string& ports) {
   }
 }
 
+// kind dns: `name` (what clients resolve) instead of host, one port, and
+// optionally the DNS server to ask.
+void read_dns_endpoint(MapReader& er, ConfigContext& ctx, EndpointSpec& e) {
+  e.host = er.req_string("name");
+  if (!e.host.empty() && !valid_dns_name(e.host))
+    ctx.error(er.child("name"), "endpoint.name",
+              fmt::format("'{}' is not a DNS name (labels of letters, digits and '-', joined by '.')", e.host));
+  if (er.has("host")) ctx.error(er.child("host"), "endpoint.host", "kind dns takes `name` (the DNS name), not host");
+  if (e.port.find(',') != std::string::npos) ctx.error(er.child("port"), "endpoint.port", "kind dns takes one port");
+  if (auto v = er.opt_string("server")) {
+    std::string why;
+    if (parse_dns_server(*v, &why))
+      e.dns_server = *v;
+    else
+      ctx.error(er.child("server"), "endpoint.server",
+                fmt::format("{} (host[:port], e.g. 198.18.1.53 or 127.0.0.1:5353)", why));
+  }
+}
+
 void read_endpoint(MapReader& top, const YAML::Node& root, ConfigContext& ctx, Inventory& inv) {
   MapReader er(ctx, top.child("endpoint"), "endpoint");
   if (!er.valid()) {
@@ -225,14 +266,21 @@ void read_endpoint(MapReader& top, const YAML::Node& root, ConfigContext& ctx, I
   } else {
     EndpointSpec& e = inv.endpoint;
     e.kind = er.get_string("kind", "pgpool");
-    e.host = er.req_string("host");
     e.port = er.get_string("port", "5432");
     check_endpoint_ports(er, e.port);
+    if (e.kind == "dns") {
+      read_dns_endpoint(er, ctx, e);
+    } else {
+      e.host = er.req_string("host");
+      check_host(ctx, er.child("host"), "endpoint.host", e.host);
+      for (const char* key : {"name", "server"})
+        if (er.has(key)) ctx.error(er.child(key), std::string("endpoint.") + key, "only for kind dns");
+    }
     e.user = er.get_string("user", "postgres");
     e.database = er.get_string("database", "postgres");
     e.password = er.get_string("password", "");
-    if (e.kind != "pgpool" && e.kind != "vip" && e.kind != "hostlist")
-      ctx.error(er.child("kind"), "endpoint.kind", "must be pgpool, vip or hostlist");
+    if (e.kind != "pgpool" && e.kind != "vip" && e.kind != "hostlist" && e.kind != "dns")
+      ctx.error(er.child("kind"), "endpoint.kind", "must be pgpool, vip, hostlist or dns");
   }
   er.finish();
 }

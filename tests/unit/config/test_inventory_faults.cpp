@@ -97,7 +97,7 @@ TEST_CASE("driver start/stop commands: defaults per manager, refused where pg_ct
 TEST_CASE("inventory errors are reported with positions", "[unit]") {
   std::string bad = kInventory;
   bad.replace(bad.find("port: 2222"), 10, "prot: 2222");
-  bad.replace(bad.find("kind: pgpool"), 12, "kind: dns");
+  bad.replace(bad.find("kind: pgpool"), 12, "kind: anycast");
   auto v = inventory_issues(bad);
   bool saw_prot = false, saw_kind = false;
   for (const auto& i : v) {

@@ -60,8 +60,14 @@ struct NodeSpec {
 };
 
 struct EndpointSpec {
-  std::string kind = "pgpool";  // pgpool | vip | hostlist
+  std::string kind = "pgpool";  // pgpool | vip | hostlist | dns
+  // kind dns: the DNS name (inventory key `name`), resolved by haverify
+  // itself within each connect's deadline (io/dns.hpp). Any other kind: an
+  // address, a host list or a host name (a name is resolved the same way,
+  // by the system resolver).
   std::string host;
+  // kind dns: the DNS server asked ("host[:port]"); empty: the system resolver.
+  std::string dns_server;
   std::string port = "5432";
   std::string user = "postgres";
   std::string database = "postgres";

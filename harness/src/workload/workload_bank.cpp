@@ -17,7 +17,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-using workload_detail::ConnectFailLog;
+using workload_detail::EndpointConnector;
 using workload_detail::kServerIdentityReturning;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
@@ -113,16 +113,15 @@ void BankWorkload::run_client(int index) {
   std::mt19937_64 rng(seq);
 
   PgConnPtr conn;
-  ConnectFailLog connect_fails;
+  EndpointConnector connector;
   std::int64_t op_no = 0;
   bool identify = true;  // the connection's first transfer also says which server took it
 
   while (!stopping()) {
     if (!conn) {
-      std::string err;
-      conn = pg_connect(endpoint_, options_.connect_deadline, &err, options_.tcp_user_timeout_ms);
+      conn = connector.connect(history_, process, node, endpoint_, options_.connect_deadline,
+                               options_.tcp_user_timeout_ms);
       if (!conn) {
-        connect_fails.failed(history_, process, node, std::move(err));
         backoff();
         continue;
       }

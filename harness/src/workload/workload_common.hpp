@@ -6,6 +6,7 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "haverify/cluster/probe.hpp"
 #include "haverify/core/history.hpp"
@@ -39,6 +40,58 @@ class ConnectFailLog {
   bool recorded_ = false;
   std::chrono::steady_clock::time_point last_{};
   int skipped_ = 0;
+};
+
+// A DNS answer as a `dns` op's value: {"name":..,"addrs":[..],"ttl":s,
+// "server":"127.0.0.1:5353","ms":n}, plus "addr" (the address a new
+// connection reached) when `used` is not empty.
+inline std::string dns_value(const DnsResult& r, const std::string& used) {
+  nlohmann::json j = {{"name", r.name},
+                      {"addrs", r.addresses},
+                      {"ttl", r.ttl.count()},
+                      {"server", r.servers},
+                      {"ms", r.elapsed.count()}};
+  if (!used.empty()) j["addr"] = used;
+  return j.dump();
+}
+
+// One client's connects to the endpoint (docs/checkers.md, "The DNS answers").
+// A failed connect is recorded through ConnectFailLog; a DNS failure's error
+// starts with "dns: ". When the endpoint is a host name, the client records
+// {ok, dns, dns_value} ops:
+//  - when an answer differs from the last one it recorded (or a failure
+//    follows an answer: {fail, dns, "", error}), stamped when the answer
+//    arrived, before the connect: the first answer naming a new address;
+//  - on every new connection, with "addr": the address it reached.
+class EndpointConnector {
+ public:
+  PgConnPtr connect(History& history, const std::string& process, const std::string& node, const PgTarget& endpoint,
+                    std::chrono::milliseconds deadline, int tcp_user_timeout_ms) {
+    PgConnectReport report;
+    auto on_dns = [&](const DnsResult& r) {
+      std::string key = r.ok() ? std::string() : std::string("!") + to_string(*r.failure);
+      for (const auto& a : r.addresses) key += a + ",";
+      if (key == last_) return;
+      last_ = std::move(key);
+      if (r.ok())
+        history.record(process, OpType::ok, std::string(op::fn::dns), dns_value(r, ""), node);
+      else
+        history.record(process, OpType::fail, std::string(op::fn::dns), "", node, r.error);
+    };
+    PgConnPtr conn = pg_connect(endpoint, deadline, report, tcp_user_timeout_ms, on_dns);
+    if (!conn) {
+      fails_.failed(history, process, node, std::move(report.error));
+      return conn;
+    }
+    for (const auto& res : report.resolutions)
+      if (!res.used.empty())
+        history.record(process, OpType::ok, std::string(op::fn::dns), dns_value(res.dns, res.used), node);
+    return conn;
+  }
+
+ private:
+  ConnectFailLog fails_;
+  std::string last_;  // the last answer recorded: the addresses, or "!" and the failure
 };
 
 // [A-Za-z0-9_.]+, not starting or ending with '.' (may be schema-qualified).

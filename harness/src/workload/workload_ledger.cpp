@@ -16,7 +16,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kIdsPerRun = 1'000'000'000;
-using workload_detail::ConnectFailLog;
+using workload_detail::EndpointConnector;
 using workload_detail::kServerIdentityReturning;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
@@ -81,15 +81,14 @@ void LedgerWorkload::run_client(int index) {
   const std::string write(op::fn::write);
   const std::string node = endpoint_.describe();
   PgConnPtr conn;
-  ConnectFailLog connect_fails;
+  EndpointConnector connector;
   bool identify = true;  // the connection's first write also says which server took it
 
   while (!stopping()) {
     if (!conn) {
-      std::string err;
-      conn = pg_connect(endpoint_, options_.connect_deadline, &err, options_.tcp_user_timeout_ms);
+      conn = connector.connect(history_, process, node, endpoint_, options_.connect_deadline,
+                               options_.tcp_user_timeout_ms);
       if (!conn) {
-        connect_fails.failed(history_, process, node, std::move(err));
         backoff();
         continue;
       }

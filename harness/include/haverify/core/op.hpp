@@ -30,6 +30,7 @@ inline constexpr std::string_view transfer = "transfer";  // bank transfer
 inline constexpr std::string_view read = "read";          // bank snapshot read of the total
 inline constexpr std::string_view connect = "connect";    // a client's failed connect
 inline constexpr std::string_view server = "server";      // the server a client's connection reached
+inline constexpr std::string_view dns = "dns";            // a client's DNS answer for a host name endpoint
 inline constexpr std::string_view inject = "inject";
 inline constexpr std::string_view verify = "verify";
 inline constexpr std::string_view heal = "heal";

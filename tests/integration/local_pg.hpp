@@ -85,7 +85,10 @@ inline int free_port() {
 // removes its directory, whatever happened in the test.
 class LocalPg {
  public:
-  LocalPg() {
+  LocalPg() : LocalPg(std::string("127.0.0.1")) {}
+  // A server listening on `listen_addresses` (e.g. "127.0.0.1,127.0.0.2":
+  // one server reachable at two addresses).
+  explicit LocalPg(std::string listen_addresses) : listen_(std::move(listen_addresses)) {
     if (!make_dir()) return;
     const std::string initdb =
         fmt::format("{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 --no-sync --locale=C", bindir_, dir_);
@@ -155,9 +158,9 @@ class LocalPg {
 
   bool start() {
     return run(fmt::format("{}/pg_ctl -D {}/data -l {}/server.log -w -t 60 -o \"-c port={} "
-                           "-c listen_addresses=127.0.0.1 -c unix_socket_directories={} "
+                           "-c listen_addresses={} -c unix_socket_directories={} "
                            "-c max_connections=60\" start",
-                           bindir_, dir_, dir_, port_, dir_)) == 0;
+                           bindir_, dir_, dir_, port_, listen_, dir_)) == 0;
   }
   bool stop_immediate() {
     return run(fmt::format("{}/pg_ctl -D {}/data -w -t 60 -m immediate stop", bindir_, dir_)) == 0;
@@ -205,9 +208,9 @@ class LocalPg {
   bool write_node_conf() const {
     std::ofstream out(dir_ + "/node.conf");
     out << fmt::format(
-        "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nmax_connections = 60\n"
+        "port = {}\nlisten_addresses = '{}'\nunix_socket_directories = '{}'\nmax_connections = 60\n"
         "wal_log_hints = on\n",
-        port_, dir_);
+        port_, listen_, dir_);
     return static_cast<bool>(out);
   }
   std::string log() const { return dir_ + "/commands.log"; }
@@ -220,6 +223,7 @@ class LocalPg {
   std::string bindir_;
   std::string dir_;
   std::string why_;
+  std::string listen_ = "127.0.0.1";
   int port_ = 0;
   bool as_root_ = false;
   bool ready_ = false;

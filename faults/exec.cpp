@@ -42,7 +42,8 @@ std::string background_kill_command(const std::string& pidfile) {
       "if read p s < {0} 2>/dev/null; then "
       "if [ -n \"$s\" ] && [ \"{1}\" = \"$s\" ]; then kill -TERM -$p 2>/dev/null; i=0; "
       "while [ $i -lt 20 ] && kill -0 -$p 2>/dev/null; do sleep 0.1; i=$((i+1)); done; "
-      "kill -KILL -$p 2>/dev/null; fi; fi; rm -f {0}; true",
+      "kill -KILL -$p 2>/dev/null; i=0; "
+      "while [ $i -lt 50 ] && kill -0 -$p 2>/dev/null; do sleep 0.1; i=$((i+1)); done; fi; fi; rm -f {0}; true",
       sh_quote(pidfile), starttime_of("$p"));
 }
 

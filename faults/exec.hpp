@@ -22,7 +22,8 @@ namespace haverify::faults {
 std::string background_launch_command(const std::string& command, const std::string& pidfile);
 // Exit 0 when the process in the pid file is alive (same start time).
 std::string background_alive_command(const std::string& pidfile);
-// SIGTERM to its process group, up to 2 s, then SIGKILL; removes the pid
+// SIGTERM to its process group, up to 2 s, then SIGKILL and up to 5 s until
+// the group is gone (reaped), so that "stopped" means gone; removes the pid
 // file. Idempotent (nothing to do when the pid file is gone or the pid was reused).
 std::string background_kill_command(const std::string& pidfile);
 

@@ -417,6 +417,11 @@ TEST_CASE("lab disk: PostgreSQL 15 runs on it and recovers its committed rows af
   const passwd* pw = ::getpwnam("postgres");
   if (!pw || !fs::exists(kPgBin + "/initdb")) HAVERIFY_SKIP("no PostgreSQL 15 (" << kPgBin << ") or no user postgres");
   REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  // Only for this test: later tests of this process must not adopt (and never
+  // reap) the orphans of their own children.
+  struct NoSubreaperAfter {
+    ~NoSubreaperAfter() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
+  } no_subreaper_after;
   TempDir dir;
   fs::create_directories(dir.backing() / "pg");
   REQUIRE(::chown((dir.backing() / "pg").c_str(), pw->pw_uid, pw->pw_gid) == 0);

@@ -2,6 +2,8 @@
 // the pure parts of io/dns (address literals, names, server addresses).
 #include <catch2/catch.hpp>
 
+#include "config_issues.hpp"
+
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "haverify/io/dns.hpp"
 
 using namespace haverify;
+using haverify::testing::inventory_issues;
 
 namespace {
 
@@ -32,18 +35,9 @@ driver: {type: generic}
 )";
 }
 
-std::vector<ConfigIssue> issues_of(const std::string& text) {
-  try {
-    parse_inventory(text, "inv.yaml");
-  } catch (const ConfigError& e) {
-    return e.issues();
-  }
-  return {};
-}
-
 // The one issue of `text`, as "line:col key: message" is printed.
 ConfigIssue one_issue(const std::string& text) {
-  const auto issues = issues_of(text);
+  const auto issues = inventory_issues(text);
   INFO(text);
   for (const auto& i : issues) UNSCOPED_INFO(i.str());
   REQUIRE(issues.size() == 1);

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "config_issues.hpp"
+
 #include <unistd.h>
 #include <filesystem>
 
@@ -12,6 +14,7 @@
 #include "haverify/core/shell.hpp"
 
 using namespace haverify;
+using haverify::testing::inventory_issues;
 
 namespace {
 const char* kInventory = R"(name: t
@@ -44,14 +47,6 @@ endpoint: {kind: pgpool, host: 198.18.1.10, port: 9999}
 driver: {type: pgpool, pcp_host: 198.18.0.10, pcp_user: pcpadmin}
 )";
 
-std::vector<ConfigIssue> inventory_issues(const std::string& text) {
-  try {
-    parse_inventory(text, "inv.yaml");
-  } catch (const ConfigError& e) {
-    return e.issues();
-  }
-  return {};
-}
 }  // namespace
 
 TEST_CASE("an inventory parses with defaults inherited by nodes", "[unit]") {

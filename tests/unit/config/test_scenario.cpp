@@ -1,19 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include "config_issues.hpp"
+
 #include "haverify/config/config_reader.hpp"
 #include "haverify/config/scenario.hpp"
 
 using namespace haverify;
+using haverify::testing::scenario_issues;
 
 namespace {
-std::vector<ConfigIssue> issues_of(const std::string& yaml) {
-  try {
-    parse_scenario(yaml, "s.yaml");
-  } catch (const ConfigError& e) {
-    return e.issues();
-  }
-  return {};
-}
 bool has_issue(const std::vector<ConfigIssue>& v, const std::string& key, int line, int col) {
   for (const auto& i : v)
     if (i.key == key && i.line == line && i.col == col) return true;
@@ -70,7 +65,7 @@ checks:
 }
 
 TEST_CASE("an unknown key is an error with file:line:col", "[unit]") {
-  auto v = issues_of("name: x\nsteps:\n  - wait: 1s\ncheks:\n  failover_s: {max: 1}\n");
+  auto v = scenario_issues("name: x\nsteps:\n  - wait: 1s\ncheks:\n  failover_s: {max: 1}\n");
   REQUIRE(v.size() == 1);
   CHECK(v[0].key == "cheks");
   CHECK(v[0].line == 4);
@@ -79,7 +74,7 @@ TEST_CASE("an unknown key is an error with file:line:col", "[unit]") {
 }
 
 TEST_CASE("nested unknown keys and wrong types are all reported", "[unit]") {
-  auto v = issues_of(R"(name: x
+  auto v = scenario_issues(R"(name: x
 repeat: many
 steps:
   - inject: {fault: power_off, target: primary, colour: red}
@@ -95,7 +90,7 @@ checks:
 }
 
 TEST_CASE("semantic errors: fault kinds, targets, heal ids, metrics", "[unit]") {
-  auto v = issues_of(R"(steps:
+  auto v = scenario_issues(R"(steps:
   - inject: {fault: meteor, target: primary}
   - inject: {fault: lan_cut, lan: management, target: primary}
   - inject: {fault: process_kill, process: everything, target: primary}
@@ -119,7 +114,7 @@ checks:
 }
 
 TEST_CASE("YAML syntax errors carry a position", "[unit]") {
-  auto v = issues_of("steps: [\n  - wait: 1s\n");
+  auto v = scenario_issues("steps: [\n  - wait: 1s\n");
   REQUIRE(v.size() == 1);
   CHECK(v[0].line > 0);
   CHECK(v[0].message.find("YAML syntax error") != std::string::npos);
@@ -190,7 +185,7 @@ checks:
 }
 
 TEST_CASE("cluster steps: malformed ones are errors with file:line:col and the key", "[unit]") {
-  auto v = issues_of(R"(steps:
+  auto v = scenario_issues(R"(steps:
   - cluster: {op: start_node, node: stopped}
   - cluster: {op: reboot}
   - cluster: {op: stop_node}
@@ -219,7 +214,7 @@ TEST_CASE("cluster steps: malformed ones are errors with file:line:col and the k
   CHECK(has_issue(v, "steps[9].cluster.skip_if", 11, 75));  // unknown condition
   CHECK(has_issue(v, "steps[10].cluster", 12, 14));         // not a mapping
   CHECK(has_issue(v, "steps[11].cluster.colour", 13, 26));  // unknown key
-  CHECK(has_issue(issues_of("steps:\n  - cluster: {op: rejoin, node: previous_primary}\n"), "cluster.node", 2,
+  CHECK(has_issue(scenario_issues("steps:\n  - cluster: {op: rejoin, node: previous_primary}\n"), "cluster.node", 2,
                   5));  // previous_primary before any switchover
   bool lists_ops = false;
   for (const auto& i : v)

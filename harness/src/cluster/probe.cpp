@@ -33,16 +33,24 @@ PgTarget node_target(const NodeSpec& node) {
   return t;
 }
 
-PgTarget endpoint_target(const Inventory& inv) {
+PgTarget endpoint_target(const EndpointSpec& e, bool for_writes) {
   PgTarget t;
-  t.host = inv.endpoint.host;
-  t.dns_server = inv.endpoint.dns_server;
-  t.port = inv.endpoint.port;
-  t.user = inv.endpoint.user;
-  t.dbname = inv.endpoint.database;
-  t.password = inv.endpoint.password;
-  if (inv.endpoint.kind == "hostlist") t.extra = "target_session_attrs=read-write";
+  t.host = e.host;
+  t.dns_server = e.dns_server;
+  t.port = e.port;
+  t.user = e.user;
+  t.dbname = e.database;
+  t.password = e.password;
+  if (e.kind == "hostlist") t.extra = for_writes ? "target_session_attrs=read-write" : "target_session_attrs=any";
   return t;
+}
+
+PgTarget endpoint_target(const Inventory& inv) {
+  return endpoint_target(inv.endpoint, true);
+}
+
+PgTarget read_endpoint_target(const Inventory& inv) {
+  return inv.read_endpoint ? endpoint_target(*inv.read_endpoint, false) : endpoint_target(inv);
 }
 
 std::string address_without_prefix(const std::string& cidr) {

@@ -223,15 +223,15 @@ void read_nodes(MapReader& top, const YAML::Node& root, ConfigContext& ctx, cons
   }
 }
 
-// endpoint.port: one port, or one per host of a host list ("5432,5433").
-void check_endpoint_ports(MapReader& er, const std::string& ports) {
+// <block>.port: one port, or one per host of a host list ("5432,5433").
+void check_endpoint_ports(MapReader& er, const std::string& block, const std::string& ports) {
   std::size_t start = 0;
   while (true) {
     const std::size_t comma = ports.find(',', start);
     const std::string p = ports.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     const bool digits = !p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos;
     if (!digits || std::stoi(p) < 1 || std::stoi(p) > 65535) {
-      er.ctx().error(er.child("port"), "endpoint.port",
+      er.ctx().error(er.child("port"), block + ".port",
                      fmt::format("'{}' is not a TCP port 1..65535 (or a comma-separated list of them)", ports));
       return;
     }
@@ -242,47 +242,55 @@ void check_endpoint_ports(MapReader& er, const std::string& ports) {
 
 // kind dns: `name` (what clients resolve) instead of host, one port, and
 // optionally the DNS server to ask.
-void read_dns_endpoint(MapReader& er, ConfigContext& ctx, EndpointSpec& e) {
+void read_dns_endpoint(MapReader& er, ConfigContext& ctx, const std::string& block, EndpointSpec& e) {
   e.host = er.req_string("name");
   if (!e.host.empty() && !valid_dns_name(e.host))
-    ctx.error(er.child("name"), "endpoint.name",
+    ctx.error(er.child("name"), block + ".name",
               fmt::format("'{}' is not a DNS name (labels of letters, digits and '-', joined by '.')", e.host));
-  if (er.has("host")) ctx.error(er.child("host"), "endpoint.host", "kind dns takes `name` (the DNS name), not host");
-  if (e.port.find(',') != std::string::npos) ctx.error(er.child("port"), "endpoint.port", "kind dns takes one port");
+  if (er.has("host")) ctx.error(er.child("host"), block + ".host", "kind dns takes `name` (the DNS name), not host");
+  if (e.port.find(',') != std::string::npos) ctx.error(er.child("port"), block + ".port", "kind dns takes one port");
   if (auto v = er.opt_string("server")) {
     std::string why;
     if (parse_dns_server(*v, &why))
       e.dns_server = *v;
     else
-      ctx.error(er.child("server"), "endpoint.server",
+      ctx.error(er.child("server"), block + ".server",
                 fmt::format("{} (host[:port], e.g. 198.18.1.53 or 127.0.0.1:5353)", why));
   }
 }
 
-void read_endpoint(MapReader& top, const YAML::Node& root, ConfigContext& ctx, Inventory& inv) {
-  MapReader er(ctx, top.child("endpoint"), "endpoint");
-  if (!er.valid()) {
-    ctx.error(root, "endpoint", "required block is missing (where clients connect)");
+// An endpoint block (`endpoint`, `read_endpoint`): where clients connect.
+EndpointSpec read_endpoint_block(MapReader& er, ConfigContext& ctx, const std::string& block) {
+  EndpointSpec e;
+  e.kind = er.get_string("kind", "pgpool");
+  e.port = er.get_string("port", "5432");
+  check_endpoint_ports(er, block, e.port);
+  if (e.kind == "dns") {
+    read_dns_endpoint(er, ctx, block, e);
   } else {
-    EndpointSpec& e = inv.endpoint;
-    e.kind = er.get_string("kind", "pgpool");
-    e.port = er.get_string("port", "5432");
-    check_endpoint_ports(er, e.port);
-    if (e.kind == "dns") {
-      read_dns_endpoint(er, ctx, e);
-    } else {
-      e.host = er.req_string("host");
-      check_host(ctx, er.child("host"), "endpoint.host", e.host);
-      for (const char* key : {"name", "server"})
-        if (er.has(key)) ctx.error(er.child(key), std::string("endpoint.") + key, "only for kind dns");
-    }
-    e.user = er.get_string("user", "postgres");
-    e.database = er.get_string("database", "postgres");
-    e.password = er.get_string("password", "");
-    if (e.kind != "pgpool" && e.kind != "vip" && e.kind != "hostlist" && e.kind != "dns")
-      ctx.error(er.child("kind"), "endpoint.kind", "must be pgpool, vip, hostlist or dns");
+    e.host = er.req_string("host");
+    check_host(ctx, er.child("host"), block + ".host", e.host);
+    for (const char* key : {"name", "server"})
+      if (er.has(key)) ctx.error(er.child(key), block + "." + key, "only for kind dns");
   }
+  e.user = er.get_string("user", "postgres");
+  e.database = er.get_string("database", "postgres");
+  e.password = er.get_string("password", "");
+  if (e.kind != "pgpool" && e.kind != "vip" && e.kind != "hostlist" && e.kind != "dns")
+    ctx.error(er.child("kind"), block + ".kind", "must be pgpool, vip, hostlist or dns");
+  return e;
+}
+
+void read_endpoints(MapReader& top, const YAML::Node& root, ConfigContext& ctx, Inventory& inv) {
+  MapReader er(ctx, top.child("endpoint"), "endpoint");
+  if (!er.valid())
+    ctx.error(root, "endpoint", "required block is missing (where clients connect)");
+  else
+    inv.endpoint = read_endpoint_block(er, ctx, "endpoint");
   er.finish();
+  MapReader rr(ctx, top.child("read_endpoint"), "read_endpoint");
+  if (rr.valid()) inv.read_endpoint = read_endpoint_block(rr, ctx, "read_endpoint");  // empty (null): none
+  rr.finish();
 }
 
 // The cluster services of a node (pacemaker, patroni): how a planned stop
@@ -418,7 +426,7 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
   const SshTarget default_ssh = read_default_ssh(top, ctx);
   read_lab(top, ctx, inv);
   read_nodes(top, root, ctx, default_ssh, inv);
-  read_endpoint(top, root, ctx, inv);
+  read_endpoints(top, root, ctx, inv);
   read_driver(top, ctx, inv);
   top.finish();
   add_pool_node(root, ctx, default_ssh, inv);

@@ -35,7 +35,11 @@ const std::vector<std::string>& known_metrics() {
                                              "restarts",
                                              "op_s",
                                              "stall_s",
-                                             "maintenance_in_flight"};
+                                             "maintenance_in_flight",
+                                             "reads_ok",
+                                             "reads_stale",
+                                             "reads_stale_foreign",
+                                             "read_staleness_ms"};
   return m;
 }
 
@@ -217,6 +221,25 @@ void read_bank(MapReader& w, ConfigContext& ctx, Scenario& sc) {
   b.finish();
 }
 
+void read_reads(MapReader& w, ConfigContext& ctx, Scenario& sc) {
+  MapReader r(ctx, w.child("reads"), "workload.reads");
+  if (r.valid() || w.has("reads")) {
+    ReadsOptions spec;
+    const DurationRange ms_to_10s{std::chrono::milliseconds(1), std::chrono::milliseconds(10000)};
+    spec.clients = read_clients(r, spec.clients);
+    spec.connect_deadline = r.get_duration("connect_deadline", spec.connect_deadline, kPositiveDuration);
+    spec.commit_deadline = r.get_duration("commit_deadline", spec.commit_deadline, kPositiveDuration);
+    spec.reread_every = r.get_duration("reread_every", spec.reread_every, ms_to_10s);
+    spec.reread_for = r.get_duration("reread_for", spec.reread_for, {std::chrono::milliseconds(0), kMaxDuration});
+    spec.foreign_every = r.get_int("foreign_every", spec.foreign_every, 0, 1'000'000);
+    spec.max_stale = r.get_int<std::int64_t>("max_stale", spec.max_stale, 0, INT64_MAX);
+    spec.max_stale_foreign = r.get_int<std::int64_t>("max_stale_foreign", spec.max_stale_foreign, -1, INT64_MAX);
+    spec.table = detail::read_table(r, spec.table);
+    sc.reads = spec;
+  }
+  r.finish();
+}
+
 // A list of selectors (maintenance ops, sampler processes): each scalar
 // that `valid` rejects is reported with `each_message`; a value that is not
 // a non-empty list with `list_message`. Absent or null: `out` is kept.
@@ -262,6 +285,7 @@ void read_workloads(MapReader& top, ConfigContext& ctx, Scenario& sc) {
   if (w.valid()) {
     read_ledger(w, ctx, sc);
     read_bank(w, ctx, sc);
+    read_reads(w, ctx, sc);
     read_maintenance(w, ctx, sc);
   }
   w.finish();
@@ -362,6 +386,8 @@ void default_workloads(const Step& s, Scenario& sc) {
       sc.ledger = LedgerOptions{};
     else if (s.workload == "bank" && !sc.bank)
       sc.bank = BankOptions{};
+    else if (s.workload == "reads" && !sc.reads)
+      sc.reads = ReadsOptions{};
     else if (s.workload == "maintenance" && !sc.maintenance)
       sc.maintenance = MaintenanceOptions{};
   }

@@ -178,9 +178,10 @@ struct StepEntry {
 // start / stop: a workload name.
 void read_workload_step(const StepEntry& e, Step& s) {
   s.kind = e.key == "start" ? StepKind::start : StepKind::stop;
-  s.workload = e.scalar_or_error("a workload name (ledger, bank or maintenance)");
-  if (!s.workload.empty() && s.workload != "ledger" && s.workload != "bank" && s.workload != "maintenance")
-    e.ctx.error(e.value, e.path, fmt::format("unknown workload '{}' (ledger, bank or maintenance)", s.workload));
+  s.workload = e.scalar_or_error("a workload name (ledger, bank, reads or maintenance)");
+  if (!s.workload.empty() && s.workload != "ledger" && s.workload != "bank" && s.workload != "reads" &&
+      s.workload != "maintenance")
+    e.ctx.error(e.value, e.path, fmt::format("unknown workload '{}' (ledger, bank, reads or maintenance)", s.workload));
 }
 
 // wait / soak: a duration.

@@ -64,6 +64,16 @@ SingleWriterOptions single_writer_options(const Inventory& inv, const RunOptions
   return o;
 }
 
+ReadYourWritesOptions read_your_writes_options(const Scenario& sc, const Inventory& inv, const RunOptions& opts) {
+  ReadYourWritesOptions o;
+  o.node_of_address = single_writer_options(inv, opts).node_of_address;
+  if (sc.reads) {
+    o.max_stale = sc.reads->max_stale;
+    o.max_stale_foreign = sc.reads->max_stale_foreign;
+  }
+  return o;
+}
+
 MetricsOptions metrics_options(const Scenario& sc) {
   MetricsOptions o;
   if (!sc.measure_from.empty()) {
@@ -80,6 +90,7 @@ struct RunSinks {
   RunSinks(const Scenario& sc, const Inventory& inv, const RunOptions& opts, const std::string& run_dir, Nanos start)
       : single_writer(single_writer_options(inv, opts)),
         memory_growth(memory_growth_options(sc)),
+        read_your_writes(read_your_writes_options(sc, inv, opts)),
         checker_feed(checkers(sc)),
         metrics_pass(metrics_options(sc)),
         history_out(run_dir + "/history.jsonl"),
@@ -94,6 +105,7 @@ struct RunSinks {
     std::vector<const Checker*> c = {&single_writer, &convergence};
     if (sc.ledger) c.insert(c.begin(), &durability);
     if (sc.bank) c.push_back(&bank_checker);
+    if (sc.reads) c.push_back(&read_your_writes);
     if (sc.sampler) c.push_back(&memory_growth);
     return c;
   }
@@ -103,6 +115,7 @@ struct RunSinks {
   const ConvergenceChecker convergence;
   const BankChecker bank_checker;
   const MemoryGrowthChecker memory_growth;
+  const ReadYourWritesChecker read_your_writes;
   CheckerFeed checker_feed;
   MetricsPass metrics_pass;
   reports::HistoryJsonlWriter history_out;
@@ -177,6 +190,8 @@ RunSession::RunSession(const RunSessionParams& p)
   ws.bank = sc_.bank.value_or(BankOptions{});
   ws.bank.run_id = run_id_;
   ws.bank.seed = p.seed;
+  ws.reads = sc_.reads.value_or(ReadsOptions{});
+  ws.reads.run_id = run_id_;
   ws.maintenance = sc_.maintenance.value_or(MaintenanceOptions{});
   cluster_ops_ = std::make_unique<ClusterOps>(inv_, *driver_, history_);
 }
@@ -242,6 +257,7 @@ void RunSession::setup() {
   { std::ofstream(p_.run_dir + "/status-before.txt") << driver_->status_text(2000ms); }
   if (sc_.ledger) workloads_.prepare("ledger", p_.opts.workload_setup_deadline);
   if (sc_.bank) workloads_.prepare("bank", p_.opts.workload_setup_deadline);
+  if (sc_.reads) workloads_.prepare("reads", p_.opts.workload_setup_deadline);
   if (sc_.maintenance) workloads_.prepare("maintenance", sc_.maintenance->deadline);
   history_.record(kRunner, OpType::ok, setup, sc_.name);
   prober_.start();

@@ -8,6 +8,7 @@
 #include "haverify/cluster/driver.hpp"
 #include "haverify/workload/ledger.hpp"
 #include "haverify/workload/maintenance.hpp"
+#include "haverify/workload/reads.hpp"
 #include "haverify/workload/workload.hpp"
 #include "haverify/workload/workload_bank.hpp"
 
@@ -30,6 +31,11 @@ const std::vector<Registered>& registry() {
        }},
       {"bank", [](const WorkloadSettings& s,
                   History& h) { return std::make_unique<BankWorkload>(endpoint_target(*s.inventory), s.bank, h); }},
+      {"reads",
+       [](const WorkloadSettings& s, History& h) {
+         return std::make_unique<ReadsWorkload>(endpoint_target(*s.inventory), read_endpoint_target(*s.inventory),
+                                                s.reads, h);
+       }},
       {"maintenance", [](const WorkloadSettings& s,
                          History& h) { return std::make_unique<MaintenanceWorkload>(*s.inventory, s.maintenance, h); }},
   };

@@ -102,6 +102,14 @@ inline bool valid_table_name(const std::string& t) {
   });
 }
 
+// The table of a workload that inserts rows by id (ledger, reads).
+inline std::string id_table_sql(const std::string& table) {
+  return fmt::format(
+      "CREATE TABLE IF NOT EXISTS {}(id bigint primary key, client int not null, "
+      "run_id bigint not null, written_at timestamptz not null default clock_timestamp())",
+      table);
+}
+
 // The error text of an op. An ok op keeps its warnings, e.g. a COMMIT whose
 // wait for the synchronous standby was canceled (durable locally, not
 // replicated).

@@ -48,11 +48,8 @@ LedgerWorkload::~LedgerWorkload() {
 void LedgerWorkload::prepare(const PgTarget& endpoint, const LedgerOptions& options,
                              std::chrono::milliseconds deadline) {
   require_valid_table(options.table);
-  const std::string sql = fmt::format(
-      "CREATE TABLE IF NOT EXISTS {}(id bigint primary key, client int not null, "
-      "run_id bigint not null, written_at timestamptz not null default clock_timestamp())",
-      options.table);
-  run_setup_sql(endpoint, "ledger", options.table, sql, deadline, options.tcp_user_timeout_ms);
+  run_setup_sql(endpoint, "ledger", options.table, workload_detail::id_table_sql(options.table), deadline,
+                options.tcp_user_timeout_ms);
 }
 
 void LedgerWorkload::start() {

@@ -100,6 +100,28 @@ TEST_CASE("inventory: a bad dns endpoint is reported with file:line:col and the 
   }
 }
 
+TEST_CASE("inventory: a read_endpoint is read like the endpoint; reads use it, writes do not", "[unit]") {
+  const std::string base = inventory_with("{kind: vip, host: 198.18.1.100, port: 9999}");
+  CHECK_FALSE(parse_inventory(base, "inv.yaml").read_endpoint);
+  CHECK(read_endpoint_target(parse_inventory(base, "inv.yaml")).host == "198.18.1.100");
+  const auto inv = parse_inventory(
+      base + "read_endpoint: {kind: hostlist, host: '198.18.1.12,198.18.1.13', port: 5432}\n", "inv.yaml");
+  REQUIRE(inv.read_endpoint);
+  CHECK(inv.read_endpoint->kind == "hostlist");
+  CHECK(endpoint_target(inv).host == "198.18.1.100");
+  const PgTarget r = read_endpoint_target(inv);
+  CHECK(r.host == "198.18.1.12,198.18.1.13");
+  CHECK(r.extra == "target_session_attrs=any");  // a read may go to any server of the list
+  CHECK(endpoint_target(inv.endpoint, true).extra.empty());
+  // Its errors name read_endpoint.<key> at line 11.
+  const ConfigIssue i = one_issue(base + "read_endpoint: {kind: srv, host: 198.18.1.12}\n");
+  CHECK(i.line == 11);
+  CHECK(i.key == "read_endpoint.kind");
+  CHECK(one_issue(base + "read_endpoint: [198.18.1.12]\n").key == "read_endpoint");
+  CHECK_FALSE(parse_inventory(base + "read_endpoint:\n", "inv.yaml").read_endpoint);  // empty, as no block
+  CHECK(one_issue(base + "read_endpoint: {host: 198.18.1.12, name: x.test}\n").key == "read_endpoint.name");
+}
+
 TEST_CASE("inventory: endpoint and node hosts given as names are accepted; a bad name is not", "[unit]") {
   const auto inv =
       parse_inventory(inventory_with("{kind: pgpool, host: pool.example.test, port: 9999}", "db1.test"), "inv.yaml");

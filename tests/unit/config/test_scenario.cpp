@@ -147,6 +147,34 @@ TEST_CASE("workloads: ledger and bank are declared or implied by start steps", "
   CHECK_FALSE(implied.ledger);
 }
 
+TEST_CASE("workloads: reads is declared with its bounds or implied by a start step", "[unit]") {
+  auto sc = parse_scenario(
+      "workload:\n  reads: {clients: 3, foreign_every: 2, reread_every: 10ms, reread_for: 1s, max_stale: 5, "
+      "max_stale_foreign: 0, table: app.rw}\nsteps:\n  - start: reads\n",
+      "r.yaml");
+  REQUIRE(sc.reads);
+  CHECK(sc.reads->clients == 3);
+  CHECK(sc.reads->foreign_every == 2);
+  CHECK(sc.reads->reread_every == std::chrono::milliseconds(10));
+  CHECK(sc.reads->reread_for == std::chrono::milliseconds(1000));
+  CHECK(sc.reads->max_stale == 5);
+  CHECK(sc.reads->max_stale_foreign == 0);
+  CHECK(sc.reads->table == "app.rw");
+  auto implied = parse_scenario("steps:\n  - start: reads\n  - stop: reads\n", "i.yaml");
+  REQUIRE(implied.reads);
+  CHECK(implied.reads->max_stale == 0);
+  CHECK(implied.reads->max_stale_foreign == -1);
+  CHECK_FALSE(implied.ledger);
+  // Bounded and typed: each bad value is reported with its key.
+  for (const std::string bad : {"clients: 0", "foreign_every: -1", "max_stale: -1", "max_stale_foreign: -2",
+                                "reread_every: 0ms", "reread_every: 11s", "table: 'a b'", "stale: 1"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(parse_scenario("workload:\n  reads: {" + bad + "}\nsteps:\n  - start: reads\n", "b.yaml"),
+                    ConfigError);
+  }
+  CHECK_THROWS_AS(parse_scenario("steps:\n  - start: readz\n", "u.yaml"), ConfigError);
+}
+
 TEST_CASE("cluster steps: every operation, role words, timeout and skip_if", "[unit]") {
   auto sc = parse_scenario(R"(kind: normal
 steps:

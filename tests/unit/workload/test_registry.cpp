@@ -10,6 +10,7 @@
 #include "haverify/core/history.hpp"
 #include "haverify/workload/ledger.hpp"
 #include "haverify/workload/maintenance.hpp"
+#include "haverify/workload/reads.hpp"
 #include "haverify/workload/workload.hpp"
 #include "haverify/workload/workload_bank.hpp"
 
@@ -28,8 +29,8 @@ Inventory loopback_inventory() {
 
 }  // namespace
 
-TEST_CASE("workload registry: ledger, bank and maintenance by name", "[unit]") {
-  CHECK(workload_names() == std::vector<std::string>{"ledger", "bank", "maintenance"});
+TEST_CASE("workload registry: ledger, bank, reads and maintenance by name", "[unit]") {
+  CHECK(workload_names() == std::vector<std::string>{"ledger", "bank", "reads", "maintenance"});
   CHECK(is_workload_name("bank"));
   CHECK_FALSE(is_workload_name("pgbench"));
 
@@ -50,6 +51,13 @@ TEST_CASE("workload registry: ledger, bank and maintenance by name", "[unit]") {
   REQUIRE(dynamic_cast<BankWorkload*>(bank.get()));
   CHECK(bank->figures().at(2).name == "expected_total");
   CHECK(bank->figures().at(2).value == settings.bank.initial_balance * settings.bank.accounts);
+
+  const auto reads = make_workload("reads", settings, history);
+  REQUIRE(dynamic_cast<ReadsWorkload*>(reads.get()));
+  CHECK(reads->figures().at(1).name == "reads_ok");
+  settings.reads.foreign_every = -1;
+  CHECK_THROWS_AS(make_workload("reads", settings, history), std::invalid_argument);
+  settings.reads.foreign_every = 4;
 
   const auto maintenance = make_workload("maintenance", settings, history);
   REQUIRE(dynamic_cast<MaintenanceWorkload*>(maintenance.get()));

@@ -28,7 +28,12 @@ struct NodeStatus {
 NodeStatus probe_node(const NodeSpec& node, std::chrono::milliseconds deadline);
 std::vector<NodeStatus> probe_all(const Inventory& inv, std::chrono::milliseconds deadline);
 PgTarget node_target(const NodeSpec& node);
+// Where clients connect: `e` (a host list asks for a writable server when
+// for_writes); the inventory's endpoint (for writes); its read_endpoint, or
+// the endpoint when it has none.
+PgTarget endpoint_target(const EndpointSpec& e, bool for_writes);
 PgTarget endpoint_target(const Inventory& inv);
+PgTarget read_endpoint_target(const Inventory& inv);
 
 // "10.0.0.1/24" -> "10.0.0.1".
 std::string address_without_prefix(const std::string& cidr);

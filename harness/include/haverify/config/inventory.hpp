@@ -123,6 +123,10 @@ struct Inventory {
   std::vector<NodeSpec> nodes;      // the PostgreSQL nodes
   std::vector<NodeSpec> aux_nodes;  // other hosts faults may target over SSH: the pgpool host (`pool`)
   EndpointSpec endpoint;
+  // Where reads go when the application sends them elsewhere than its
+  // writes (a replica service, a reader endpoint); the `reads` workload
+  // reads there. nullopt: reads share the endpoint's connection.
+  std::optional<EndpointSpec> read_endpoint;
   DriverSpec driver;
   std::optional<LabSpec> lab;
 

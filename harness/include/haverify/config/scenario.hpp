@@ -114,6 +114,7 @@ struct Scenario {
   int repeat = 1;
   std::optional<LedgerOptions> ledger;
   std::optional<BankOptions> bank;
+  std::optional<ReadsOptions> reads;
   std::optional<MaintenanceOptions> maintenance;
   std::optional<SamplerOptions> sampler;  // on when the scenario has a sampler: block
   // After the steps: how long to wait for every standby to converge.

@@ -40,6 +40,30 @@ struct BankOptions {
   std::int64_t max_amount = 100;  // transfers move 1..max_amount (balances may go negative)
 };
 
+// The `reads` workload (workload/reads.hpp): each client writes a row
+// through the endpoint and reads it back, on the same connection, in the next
+// transaction (as an application does); every `foreign_every`th read is of
+// another client's latest acknowledged row. A read that does not see an
+// acknowledged row is stale; the client then reads it again every
+// `reread_every` until it is seen or `reread_for` has passed, to measure how
+// stale. The read_your_writes checker judges the stale reads.
+struct ReadsOptions {
+  int clients = 4;
+  std::chrono::milliseconds connect_deadline{1000};
+  std::chrono::milliseconds commit_deadline{3000};  // also bounds each read
+  std::chrono::milliseconds retry_backoff{10};
+  std::chrono::milliseconds reread_every{5};
+  std::chrono::milliseconds reread_for{2000};
+  int foreign_every = 4;  // every Nth read is of another client's write; 0: none
+  // Stale reads the read_your_writes checker accepts: of a client's own
+  // writes, and of other clients' writes (-1: any number, reported only).
+  std::int64_t max_stale = 0;
+  std::int64_t max_stale_foreign = -1;
+  std::string table = "haverify_reads";  // [A-Za-z0-9_.]+, may be schema-qualified
+  std::int64_t run_id = 0;               // ids are unique across runs: id = run_id * 1e9 + seq
+  int tcp_user_timeout_ms = 3000;
+};
+
 struct MaintenanceOptions {
   std::chrono::milliseconds every{30000};                // the loop's period
   std::vector<std::string> ops{"vacuum", "checkpoint"};  // run in this order each period

@@ -13,6 +13,7 @@ namespace haverify::op {
 namespace proc {
 inline constexpr std::string_view ledger_client_prefix = "client-";  // "client-N": ledger client N
 inline constexpr std::string_view bank_client_prefix = "bank-";      // "bank-N": bank client N
+inline constexpr std::string_view reader_prefix = "reader-";         // "reader-N": reads client N
 inline constexpr std::string_view nemesis = "nemesis";               // fault injection and heal
 inline constexpr std::string_view runner = "runner";                 // steps, setup, recover, converge
 inline constexpr std::string_view probe = "probe";                   // the role prober
@@ -27,7 +28,7 @@ inline constexpr std::string_view cluster = "cluster";               // planned 
 namespace fn {
 inline constexpr std::string_view write = "write";        // ledger INSERT
 inline constexpr std::string_view transfer = "transfer";  // bank transfer
-inline constexpr std::string_view read = "read";          // bank snapshot read of the total
+inline constexpr std::string_view read = "read";          // bank snapshot read of the total; reads: a row read back
 inline constexpr std::string_view connect = "connect";    // a client's failed connect
 inline constexpr std::string_view server = "server";      // the server a client's connection reached
 inline constexpr std::string_view dns = "dns";            // a client's DNS answer for a host name endpoint
@@ -60,6 +61,9 @@ inline bool is_ledger_client(const Op& o) {
 }
 inline bool is_bank_client(const Op& o) {
   return std::string_view(o.process).starts_with(proc::bank_client_prefix);
+}
+inline bool is_reader(const Op& o) {
+  return std::string_view(o.process).starts_with(proc::reader_prefix);
 }
 // An acknowledgeable write through the endpoint: a ledger INSERT.
 inline bool is_ledger_write(const Op& o) {

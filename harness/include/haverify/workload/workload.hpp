@@ -11,7 +11,7 @@
 // Every workload writes its ops into the History it was built with; the
 // checkers judge it from there (the workload keeps no per-op state).
 //
-// make_workload() builds one by name ("ledger", "bank", "maintenance") from
+// make_workload() builds one by name ("ledger", "bank", "reads", "maintenance") from
 // the scenario's options, so that a caller needs no per-kind dispatch.
 #include <chrono>
 #include <cstdint>
@@ -48,10 +48,11 @@ struct WorkloadSettings {
   const Inventory* inventory = nullptr;  // required
   LedgerOptions ledger;
   BankOptions bank;
+  ReadsOptions reads;
   MaintenanceOptions maintenance;
 };
 
-// The registered names, in registration order: ledger, bank, maintenance.
+// The registered names, in registration order: ledger, bank, reads, maintenance.
 const std::vector<std::string>& workload_names();
 bool is_workload_name(std::string_view name);
 

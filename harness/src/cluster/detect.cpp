@@ -104,13 +104,17 @@ std::vector<DetectEvent> detect_from_logs(const Inventory& inv, TransportPool& p
   if (log.empty() || pattern.empty()) return out;
   const auto until = std::chrono::steady_clock::now() + deadline;
   const std::string cmd = grep_log_command(sh_quote(log), pattern, 500);
-  for (const auto& n : inv.nodes) {
+  // The PostgreSQL nodes, then the other hosts (the pgpool host: its log says when it noticed).
+  std::vector<const NodeSpec*> hosts;
+  for (const auto& n : inv.nodes) hosts.push_back(&n);
+  for (const auto& n : inv.aux_nodes) hosts.push_back(&n);
+  for (const NodeSpec* n : hosts) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    ExecResult r = pool.run("ssh", n.name, cmd, left);
+    ExecResult r = pool.run("ssh", n->name, cmd, left);
     if (!r.ok()) continue;  // powered off, or nothing matched
     for (auto& l : timed_lines_since(r.out, since_wall))
-      out.push_back(DetectEvent{l.wall_ns, n.name, std::move(l.text)});
+      out.push_back(DetectEvent{l.wall_ns, n->name, std::move(l.text)});
   }
   std::sort(out.begin(), out.end(), [](const DetectEvent& a, const DetectEvent& b) { return a.wall_ns < b.wall_ns; });
   return out;

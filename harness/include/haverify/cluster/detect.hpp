@@ -43,7 +43,8 @@ std::vector<LogLine> timed_lines_since(const std::string& text, Nanos since_wall
 // (extended regex).
 std::string grep_log_command(const std::string& log_word, const std::string& pattern, int max_lines);
 
-// Greps `log` on every node for `pattern` (extended regex) and returns the
+// Greps `log` on every node (the PostgreSQL nodes, then the aux nodes: the
+// pgpool host) for `pattern` (extended regex) and returns the
 // matching lines stamped at or after `since_wall`, earliest first.
 std::vector<DetectEvent> detect_from_logs(const Inventory& inv, TransportPool& pool, const std::string& log,
                                           const std::string& pattern, Nanos since_wall,

@@ -55,7 +55,8 @@ const std::vector<std::string>& results_header() {
                                              "stall_s",
                                              "measured_from",
                                              "duration_s",
-                                             "maintenance_in_flight"};
+                                             "maintenance_in_flight",
+                                             "vip_s"};
   return h;
 }
 
@@ -123,7 +124,8 @@ std::vector<std::string> results_fields(const RunRow& r) {
           fmt_seconds(m.stall_s),
           m.measured_from,
           fmt::format("{:.3f}", r.duration_s),
-          figure(m, "maintenance_in_flight", 0)};
+          figure(m, "maintenance_in_flight", 0),
+          figure(m, "vip_s", 3)};
 }
 
 void write_results_csv(const std::string& path, const std::vector<RunRow>& rows) {

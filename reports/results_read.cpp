@@ -79,6 +79,7 @@ RunRow row_from_results_fields(const std::vector<std::string>& f) {
   m.unknown_commits = whole_number<decltype(m.unknown_commits)>(f, "unknown_commits");
   m.acked_total = whole_number<decltype(m.acked_total)>(f, "acked_total");
   m.measured_from = text("measured_from");
+  if (const auto vip = seconds(f, "vip_s")) m.figures["vip_s"] = *vip;
   r.duration_s = seconds(f, "duration_s").value_or(0);
   return r;
 }

@@ -198,8 +198,8 @@ TEST_CASE("background exec: started detached, alive, killed with its process gro
 }
 
 TEST_CASE(
-    "results.csv ends with p99_latency_ms, max_rss_slope_mb_h, op_s, stall_s, measured_from, duration_s and "
-    "maintenance_in_flight",
+    "results.csv ends with p99_latency_ms, max_rss_slope_mb_h, op_s, stall_s, measured_from, duration_s, "
+    "maintenance_in_flight and vip_s",
     "[unit]") {
   reports::RunRow r;
   r.metrics.p99_latency_ms = 12.3456;
@@ -208,12 +208,14 @@ TEST_CASE(
   r.metrics.measured_from = "power_off node1";
   r.duration_s = 41.25;
   r.metrics.figures["maintenance_in_flight"] = 1;
+  r.metrics.figures["vip_s"] = 4.25;
   const auto h = reports::results_header();
   const auto f = reports::results_fields(r);
   REQUIRE(h.size() == f.size());
-  REQUIRE(h.size() >= 7);
-  const std::vector<std::string> tail_h(h.end() - 7, h.end()), tail_f(f.end() - 7, f.end());
+  REQUIRE(h.size() >= 8);
+  const std::vector<std::string> tail_h(h.end() - 8, h.end()), tail_f(f.end() - 8, f.end());
   CHECK(tail_h == std::vector<std::string>{"p99_latency_ms", "max_rss_slope_mb_h", "op_s", "stall_s", "measured_from",
-                                           "duration_s", "maintenance_in_flight"});
-  CHECK(tail_f == std::vector<std::string>{"12.346", "3600.50", "8.123", "", "power_off node1", "41.250", "1"});
+                                           "duration_s", "maintenance_in_flight", "vip_s"});
+  CHECK(tail_f ==
+        std::vector<std::string>{"12.346", "3600.50", "8.123", "", "power_off node1", "41.250", "1", "4.250"});
 }

@@ -2,13 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "haverify/cluster/vip.hpp"
 #include "haverify/core/op.hpp"
 
 namespace haverify {
 
 RoleProber::RoleProber(const Inventory& inv, History& history, std::chrono::milliseconds interval,
-                       std::chrono::milliseconds deadline)
-    : inv_(inv), history_(history), interval_(interval), deadline_(deadline) {}
+                       std::chrono::milliseconds deadline, std::chrono::milliseconds vip_interval)
+    : inv_(inv), history_(history), interval_(interval), deadline_(deadline), vip_interval_(vip_interval) {}
 
 RoleProber::~RoleProber() {
   stop();
@@ -17,6 +18,33 @@ RoleProber::~RoleProber() {
 void RoleProber::start() {
   stop_ = false;
   for (const auto& n : inv_.nodes) threads_.emplace_back([this, &n] { loop(n); });
+  if (inv_.driver.watchdog)
+    for (const auto& name : inv_.driver.watchdog->nodes)
+      if (const NodeSpec* n = inv_.node(name)) threads_.emplace_back([this, n] { vip_loop(*n); });
+}
+
+void RoleProber::sleep_until(std::chrono::steady_clock::time_point next) const {
+  while (!stop_ && std::chrono::steady_clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
+
+void RoleProber::vip_loop(const NodeSpec& node) {
+  const std::string probe(op::proc::probe), f(op::fn::vip);
+  const std::string cmd = vip_held_command(inv_.driver.watchdog->vip);
+  SshTransport ssh(node.ssh);  // its own session: sessions are never shared between threads
+  std::string last;
+  while (!stop_) {
+    const auto tick = std::chrono::steady_clock::now();
+    const ExecResult r = ssh.exec(cmd, std::max(deadline_, vip_interval_));
+    const std::string now = r.ok() ? (vip_held_output(r.out) ? "held" : "free") : "?";
+    if (now != last) {
+      if (r.ok())
+        history_.record(probe, OpType::ok, f, now, node.name);
+      else
+        history_.record(probe, OpType::fail, f, "", node.name, describe(r));
+      last = now;
+    }
+    sleep_until(tick + vip_interval_);
+  }
 }
 
 void RoleProber::stop() {
@@ -65,8 +93,7 @@ void RoleProber::loop(const NodeSpec& node) {
       history_.record(probe, OpType::ok, std::string(op::fn::role), role, node.name, role == "down" ? err : "");
       last = role;
     }
-    auto next = tick + interval_;
-    while (!stop_ && std::chrono::steady_clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    sleep_until(tick + interval_);
   }
 }
 

@@ -346,6 +346,37 @@ void check_driver(MapReader& dr, ConfigContext& ctx, const DriverSpec& d) {
     ctx.error(dr.node(), "driver", "the pgpool driver needs pcp_host and pcp_user");
 }
 
+// driver.watchdog (pgpool only): the delegate IP and the nodes running a pgpool.
+void read_watchdog(MapReader& dr, ConfigContext& ctx, Inventory& inv) {
+  MapReader w(ctx, dr.child("watchdog"), "driver.watchdog");
+  if (w.valid()) {
+    WatchdogSpec spec;
+    spec.vip = w.req_string("vip");
+    if (!spec.vip.empty() && (!is_ip_literal(spec.vip) || spec.vip.find(':') != std::string::npos))
+      ctx.error(w.child("vip"), "driver.watchdog.vip", fmt::format("'{}' is not an IPv4 address", spec.vip));
+    const YAML::Node list = w.child("nodes");
+    if (list.IsDefined() && !list.IsNull()) {
+      if (!list.IsSequence() || list.size() == 0)
+        ctx.error(list, "driver.watchdog.nodes", "expected a non-empty list of node names");
+      else
+        for (const auto& x : list) {
+          const std::string n = x.IsScalar() ? x.Scalar() : std::string();
+          const bool known =
+              std::any_of(inv.nodes.begin(), inv.nodes.end(), [&](const NodeSpec& s) { return s.name == n; });
+          if (!known || std::count(spec.nodes.begin(), spec.nodes.end(), n))
+            ctx.error(x, "driver.watchdog.nodes",
+                      fmt::format("'{}' is {} node of nodes:", n, known ? "listed twice: each" : "not a"));
+          spec.nodes.push_back(n);
+        }
+    } else {
+      for (const auto& n : inv.nodes) spec.nodes.push_back(n.name);
+    }
+    if (inv.driver.type != "pgpool") ctx.error(dr.child("watchdog"), "driver.watchdog", "only for the pgpool driver");
+    inv.driver.watchdog = spec;
+  }
+  w.finish();
+}
+
 void read_driver(MapReader& top, ConfigContext& ctx, Inventory& inv) {
   MapReader dr(ctx, top.child("driver"), "driver");
   if (dr.valid()) {
@@ -368,6 +399,7 @@ void read_driver(MapReader& top, ConfigContext& ctx, Inventory& inv) {
     read_restart_commands(dr, ctx, d);
     d.patronictl_config = dr.get_string("patronictl_config", "/etc/patroni/config.yml");
     check_driver(dr, ctx, d);
+    read_watchdog(dr, ctx, inv);
   }
   dr.finish();
 }

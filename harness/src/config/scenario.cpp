@@ -39,7 +39,9 @@ const std::vector<std::string>& known_metrics() {
                                              "reads_ok",
                                              "reads_stale",
                                              "reads_stale_foreign",
-                                             "read_staleness_ms"};
+                                             "read_staleness_ms",
+                                             "vip_s",
+                                             "vip_split_s"};
   return m;
 }
 

@@ -97,7 +97,7 @@ void check_cluster_node(MapReader& r, ConfigContext& ctx, const std::string& key
   const std::string& w = c.node;
   if (w.empty()) return;  // missing: reported by req_string
   auto bad = [&](const std::string& why) { ctx.error(r.child(key), r.key_path(key), why); };
-  if (w == "all" || w == "standbys" || w == "pool")
+  if (w == "all" || w == "standbys" || w == "pool" || w.rfind("pool_", 0) == 0)
     bad(
         fmt::format("'{}': a cluster operation acts on one node: a node name, primary, standby, standby:N, "
                     "sync_standby, original_primary, previous_primary or stopped",

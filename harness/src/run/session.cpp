@@ -91,7 +91,7 @@ struct RunSinks {
       : single_writer(single_writer_options(inv, opts)),
         memory_growth(memory_growth_options(sc)),
         read_your_writes(read_your_writes_options(sc, inv, opts)),
-        checker_feed(checkers(sc)),
+        checker_feed(checkers(sc, inv)),
         metrics_pass(metrics_options(sc)),
         history_out(run_dir + "/history.jsonl"),
         events_out(run_dir + "/events.csv", start),
@@ -101,11 +101,12 @@ struct RunSinks {
     all = {&history_out, &events_out, &throughput_out, &metrics_pass, &checker_feed, &first_inject, &repairs};
     if (series_out) all.push_back(&*series_out);
   }
-  std::vector<const Checker*> checkers(const Scenario& sc) const {
+  std::vector<const Checker*> checkers(const Scenario& sc, const Inventory& inv) const {
     std::vector<const Checker*> c = {&single_writer, &convergence};
     if (sc.ledger) c.insert(c.begin(), &durability);
     if (sc.bank) c.push_back(&bank_checker);
     if (sc.reads) c.push_back(&read_your_writes);
+    if (inv.driver.watchdog) c.push_back(&single_vip);
     if (sc.sampler) c.push_back(&memory_growth);
     return c;
   }
@@ -116,6 +117,7 @@ struct RunSinks {
   const BankChecker bank_checker;
   const MemoryGrowthChecker memory_growth;
   const ReadYourWritesChecker read_your_writes;
+  const SingleVipChecker single_vip;
   CheckerFeed checker_feed;
   MetricsPass metrics_pass;
   reports::HistoryJsonlWriter history_out;
@@ -174,7 +176,7 @@ RunSession::RunSession(const RunSessionParams& p)
       sc_(p.sc),
       rng_(p.seed),
       pool_(p.inv),
-      prober_(p.inv, history_, p.opts.probe_interval, p.opts.probe_deadline) {
+      prober_(p.inv, history_, p.opts.probe_interval, p.opts.probe_deadline, p.opts.vip_probe_interval) {
   init_row();
   fs::create_directories(p.run_dir);
   // The History streams to disk and into the metrics and checker passes as

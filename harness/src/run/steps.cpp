@@ -105,7 +105,7 @@ void step_soak(StepContext& ctx, const Step& step) {
 }
 
 void step_exec(StepContext& ctx, const Step& step) {
-  const auto nodes = resolve_targets_now({step.exec.target}, ctx.inv, ctx.driver, ctx.rng);
+  const auto nodes = resolve_targets_now({step.exec.target}, ctx.inv, ctx.driver, ctx.rng, &ctx.pool);
   if (step.exec.background) {
     const std::string id = step.exec.id.empty() ? fmt::format("x{}", ++ctx.auto_exec_id) : step.exec.id;
     ctx.execs.start(id, nodes.front(), step.exec.command);
@@ -123,13 +123,12 @@ void step_maintenance(StepContext& ctx, const Step& step) {
 // The faults of the step with their targets resolved against one snapshot of
 // the roles (so that they agree on who is primary).
 std::vector<faults::StepFault> resolve_step_faults(StepContext& ctx, const Step& step) {
-  std::vector<std::string> nodes;
-  for (const auto& n : ctx.inv.nodes) nodes.push_back(n.name);
-  RoleSnapshot roles(ctx.inv, ctx.driver);
+  const std::vector<std::string> nodes = node_names(ctx.inv), aux = aux_names(ctx.inv);
+  RoleSnapshot roles(ctx.inv, ctx.driver, &ctx.pool);
   std::vector<faults::StepFault> out;
   for (const auto& f : step.faults)
     out.push_back(faults::StepFault{f.id.empty() ? fmt::format("f{}", ++ctx.auto_fault_id) : f.id, f,
-                                    resolve_targets(f.targets, nodes, roles, ctx.rng)});
+                                    resolve_targets(f.targets, nodes, roles, ctx.rng, aux)});
   return out;
 }
 

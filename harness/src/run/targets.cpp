@@ -43,13 +43,36 @@ std::string nth_standby(const std::string& word, RoleSource& roles, const std::v
   return c[n - 1];
 }
 
+// pool_leader, pool_standby, pool_standbys: from the VIP holders now.
+std::vector<std::string> pool_role(const std::string& word, RoleSource& roles, std::mt19937_64& rng) {
+  const auto vip = roles.vip();
+  if (!vip) throw HarnessFailure(fmt::format("fault target '{}': the inventory has no driver.watchdog", word));
+  if (word == "pool_leader") {
+    if (vip->held.size() != 1)
+      throw HarnessFailure(fmt::format("fault target 'pool_leader': {} node(s) hold the VIP ({}; not asked: {})",
+                                       vip->held.size(), fmt::join(vip->held, ", "), fmt::join(vip->unanswered, ", ")));
+    return vip->held;
+  }
+  if (vip->free.empty())
+    throw HarnessFailure(fmt::format("fault target '{}': no watchdog node answered without the VIP", word));
+  if (word == "pool_standbys") return vip->free;
+  return {vip->free[std::uniform_int_distribution<std::size_t>(0, vip->free.size() - 1)(rng)]};
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
 }  // namespace
 
 std::vector<std::string> resolve_targets(const std::vector<std::string>& targets, const std::vector<std::string>& nodes,
-                                         RoleSource& roles, std::mt19937_64& rng) {
+                                         RoleSource& roles, std::mt19937_64& rng, const std::vector<std::string>& aux) {
   std::vector<std::string> out;
   for (const auto& t : targets) {
-    if (t == "all") {
+    if (t == "pool_leader" || t == "pool_standby" || t == "pool_standbys") {
+      auto c = pool_role(t, roles, rng);
+      out.insert(out.end(), c.begin(), c.end());
+    } else if (t == "all") {
       out.insert(out.end(), nodes.begin(), nodes.end());
     } else if (t == "standbys") {
       auto c = standbys_or_throw(roles, nodes);
@@ -65,7 +88,7 @@ std::vector<std::string> resolve_targets(const std::vector<std::string>& targets
     } else if (t.rfind("standby:", 0) == 0) {
       out.push_back(nth_standby(t, roles, nodes));
     } else {
-      if (std::find(nodes.begin(), nodes.end(), t) == nodes.end())
+      if (!contains(nodes, t) && !contains(aux, t))
         throw HarnessFailure(fmt::format("fault target '{}' is neither a role nor a node of the inventory", t));
       out.push_back(t);
     }
@@ -101,12 +124,29 @@ std::vector<std::string> RoleSnapshot::sync_standbys(const std::vector<std::stri
   return out;
 }
 
+std::optional<VipHolders> RoleSnapshot::vip() {
+  if (!inv_.driver.watchdog) return std::nullopt;
+  if (!pool_) throw HarnessFailure("the pgpool roles (pool_leader, pool_standby) are only for fault and exec steps");
+  if (!vip_) vip_ = vip_holders(inv_, *pool_, 3000ms);
+  return vip_;
+}
+
+std::vector<std::string> node_names(const Inventory& inv) {
+  std::vector<std::string> out;
+  for (const auto& n : inv.nodes) out.push_back(n.name);
+  return out;
+}
+
+std::vector<std::string> aux_names(const Inventory& inv) {
+  std::vector<std::string> out;
+  for (const auto& n : inv.aux_nodes) out.push_back(n.name);
+  return out;
+}
+
 std::vector<std::string> resolve_targets_now(const std::vector<std::string>& targets, const Inventory& inv,
-                                             ClusterDriver& driver, std::mt19937_64& rng) {
-  std::vector<std::string> nodes;
-  for (const auto& n : inv.nodes) nodes.push_back(n.name);
-  RoleSnapshot roles(inv, driver);
-  return resolve_targets(targets, nodes, roles, rng);
+                                             ClusterDriver& driver, std::mt19937_64& rng, TransportPool* pool) {
+  RoleSnapshot roles(inv, driver, pool);
+  return resolve_targets(targets, node_names(inv), roles, rng, aux_names(inv));
 }
 
 }  // namespace haverify

@@ -203,3 +203,33 @@ TEST_CASE("dns: a bad name or server fails typed, without a network", "[unit]") 
   CHECK(*bad.failure == DnsFailure::error);
   CHECK(bad.error.rfind("dns: db.test: bad DNS server 'ns.test': ", 0) == 0);
 }
+
+TEST_CASE("inventory: driver.watchdog names the VIP and the pgpool nodes", "[unit]") {
+  const std::string pg = R"(name: t
+stack: pgpool-wd
+ssh: {user: root, key: /k, known_hosts: /kh}
+nodes:
+  - {name: node1, ssh: {host: 198.18.0.11}, postgres: {host: 198.18.0.11}, power: {controller: command, off: 'true', on: 'true'}}
+  - {name: node2, ssh: {host: 198.18.0.12}, postgres: {host: 198.18.0.12}, power: {controller: command, off: 'true', on: 'true'}}
+endpoint: {kind: vip, host: 198.18.1.100, port: 9999}
+driver:
+  type: pgpool
+  pcp_host: 198.18.1.100
+  pcp_user: pcpadmin
+)";
+  const auto all = parse_inventory(pg + "  watchdog: {vip: 198.18.1.100}\n", "wd.yaml");
+  REQUIRE(all.driver.watchdog);
+  CHECK(all.driver.watchdog->vip == "198.18.1.100");
+  CHECK(all.driver.watchdog->nodes == std::vector<std::string>{"node1", "node2"});  // default: every node
+  CHECK(parse_inventory(pg + "  watchdog: {vip: 198.18.1.100, nodes: [node2]}\n", "wd.yaml").driver.watchdog->nodes ==
+        std::vector<std::string>{"node2"});
+  CHECK_FALSE(parse_inventory(pg, "wd.yaml").driver.watchdog);
+  const auto issue = [&](const std::string& extra) { return one_issue(pg + extra); };
+  CHECK(issue("  watchdog: {vip: vip.example.test}\n").key == "driver.watchdog.vip");
+  CHECK(issue("  watchdog: {vip: '::1'}\n").key == "driver.watchdog.vip");
+  CHECK(issue("  watchdog: {nodes: [node1]}\n").key == "driver.watchdog.vip");
+  CHECK(issue("  watchdog: {vip: 198.18.1.100, nodes: [node9]}\n").message.find("not a node") != std::string::npos);
+  CHECK(issue("  watchdog: {vip: 198.18.1.100, nodes: [node1, node1]}\n").message.find("twice") != std::string::npos);
+  CHECK(issue("  watchdog: {vip: 198.18.1.100, nodes: []}\n").key == "driver.watchdog.nodes");
+  CHECK(issue("  watchdog: {vip: 198.18.1.100, leader: node1}\n").key == "driver.watchdog.leader");
+}

@@ -98,3 +98,50 @@ TEST_CASE("targets: a role nobody has", "[unit]") {
   const auto p = resolve({"primary"}, two);
   CHECK((p == std::vector<std::string>{"node1"} || p == std::vector<std::string>{"node2"}));
 }
+
+namespace {
+
+class WatchdogRoles final : public RoleSource {
+ public:
+  explicit WatchdogRoles(std::optional<VipHolders> vip) : vip_(std::move(vip)) {}
+  const std::vector<NodeStatus>& roles() override { return roles_; }
+  std::vector<std::string> sync_standbys(const std::vector<std::string>&) override { return {}; }
+  std::optional<VipHolders> vip() override { return vip_; }
+
+ private:
+  std::vector<NodeStatus> roles_ = one_primary();
+  std::optional<VipHolders> vip_;
+};
+
+}  // namespace
+
+TEST_CASE("targets: pool_leader holds the VIP, pool_standby(s) answered without it; the pool host by name", "[unit]") {
+  VipHolders h;
+  h.held = {"node3"};
+  h.free = {"node1", "node2"};
+  WatchdogRoles roles(h);
+  CHECK(resolve({"pool_leader"}, roles) == std::vector<std::string>{"node3"});
+  CHECK(resolve({"pool_standbys"}, roles) == std::vector<std::string>{"node1", "node2"});
+  std::set<std::string> seen;
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) seen.insert(resolve({"pool_standby"}, roles, seed).front());
+  CHECK(seen == std::set<std::string>{"node1", "node2"});  // chosen with the seed, never the leader
+  CHECK(resolve({"pool_leader", "primary"}, roles) == std::vector<std::string>{"node1", "node3"});
+
+  // No single holder (none, or two: a split VIP): no pool_leader to aim at.
+  VipHolders two = h;
+  two.held = {"node2", "node3"};
+  WatchdogRoles split(two);
+  CHECK_THROWS_AS(resolve({"pool_leader"}, split), HarnessFailure);
+  WatchdogRoles none(VipHolders{});
+  CHECK_THROWS_AS(resolve({"pool_leader"}, none), HarnessFailure);
+  CHECK_THROWS_AS(resolve({"pool_standby"}, none), HarnessFailure);
+  // Without a watchdog the words name nothing.
+  WatchdogRoles plain(std::nullopt);
+  CHECK_THROWS_AS(resolve({"pool_leader"}, plain), HarnessFailure);
+
+  // The pgpool host of a single-pgpool inventory is an aux node, a target by name only.
+  std::mt19937_64 rng(1);
+  CHECK(resolve_targets({"pool"}, kNodes, plain, rng, {"pool"}) == std::vector<std::string>{"pool"});
+  CHECK(resolve_targets({"all"}, kNodes, plain, rng, {"pool"}) == kNodes);
+  CHECK_THROWS_AS(resolve({"pool"}, plain), HarnessFailure);
+}

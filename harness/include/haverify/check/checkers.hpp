@@ -7,4 +7,5 @@
 #include "haverify/check/durability.hpp"
 #include "haverify/check/memory_growth.hpp"
 #include "haverify/check/read_your_writes.hpp"
+#include "haverify/check/single_vip.hpp"
 #include "haverify/check/single_writer.hpp"

@@ -74,6 +74,15 @@ struct EndpointSpec {
   std::string password;
 };
 
+// pgpool-II's watchdog: a pgpool on each of `nodes`, the leader holding the
+// delegate IP `vip` (the endpoint's host, usually). The roles pool_leader
+// (the node holding the VIP) and pool_standby, the probes' VIP samples
+// (vip_s, the single_vip checker) come from it.
+struct WatchdogSpec {
+  std::string vip;                 // an IPv4 address
+  std::vector<std::string> nodes;  // inventory nodes that run a pgpool; default: every node
+};
+
 struct DriverSpec {
   std::string type = "generic";  // pgpool | pacemaker | patroni | generic
   // pgpool
@@ -82,6 +91,7 @@ struct DriverSpec {
   std::string pcp_user;
   std::string pcp_passfile;
   std::string ssh_host;
+  std::optional<WatchdogSpec> watchdog;
   // pacemaker: model replication (promotable pgsql clone) | shared-disk (a
   // group that moves); the resource haverify asks about and moves.
   std::string model = "replication";

@@ -47,6 +47,7 @@ inline constexpr std::string_view power_on = "power-on";
 inline constexpr std::string_view writes_resumed = "writes-resumed";
 inline constexpr std::string_view role = "role";    // probe: a node's role
 inline constexpr std::string_view state = "state";  // probe: a node's state
+inline constexpr std::string_view vip = "vip";      // probe: a watchdog node holds the delegate IP (held|free)
 inline constexpr std::string_view detect = "detect";
 inline constexpr std::string_view original_primary = "original_primary";
 inline constexpr std::string_view sample = "sample";  // sampler: a node that could not be sampled

@@ -39,6 +39,9 @@ struct RunOptions {
   std::chrono::milliseconds fault_deadline{15000};
   std::chrono::milliseconds probe_interval{50};
   std::chrono::milliseconds probe_deadline{500};
+  // With a pgpool watchdog: how often each pgpool node is asked whether it
+  // holds the delegate IP (one SSH exec each; vip_s, single_vip).
+  std::chrono::milliseconds vip_probe_interval{200};
   std::chrono::milliseconds ssh_check_deadline{5000};
   // The ledger's and the bank's tables at setup (connect and CREATE).
   std::chrono::milliseconds workload_setup_deadline{10000};

@@ -56,7 +56,8 @@ const std::vector<std::string>& results_header() {
                                              "measured_from",
                                              "duration_s",
                                              "maintenance_in_flight",
-                                             "vip_s"};
+                                             "vip_s",
+                                             "dns_s"};
   return h;
 }
 
@@ -125,7 +126,8 @@ std::vector<std::string> results_fields(const RunRow& r) {
           m.measured_from,
           fmt::format("{:.3f}", r.duration_s),
           figure(m, "maintenance_in_flight", 0),
-          figure(m, "vip_s", 3)};
+          figure(m, "vip_s", 3),
+          figure(m, "dns_s", 3)};
 }
 
 void write_results_csv(const std::string& path, const std::vector<RunRow>& rows) {

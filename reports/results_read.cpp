@@ -80,6 +80,7 @@ RunRow row_from_results_fields(const std::vector<std::string>& f) {
   m.acked_total = whole_number<decltype(m.acked_total)>(f, "acked_total");
   m.measured_from = text("measured_from");
   if (const auto vip = seconds(f, "vip_s")) m.figures["vip_s"] = *vip;
+  if (const auto dns = seconds(f, "dns_s")) m.figures["dns_s"] = *dns;
   r.duration_s = seconds(f, "duration_s").value_or(0);
   return r;
 }

@@ -299,7 +299,8 @@ TEST_CASE("normal suite on loopback: planned operations under writes, op_s, stal
   CHECK(events.find(",driver,info,switchover,skipped: driver:generic,") != std::string::npos);
   CHECK(events.find(",runner,ok,original_primary,n1,n1,") != std::string::npos);
   const std::string results = slurp(r.run_dir + "/results.csv");
-  CHECK(results.find(",op_s,stall_s,measured_from,duration_s,maintenance_in_flight,vip_s\r\n") != std::string::npos);
+  CHECK(results.find(",op_s,stall_s,measured_from,duration_s,maintenance_in_flight,vip_s,dns_s\r\n") !=
+        std::string::npos);
 
   // A failing operation (the generic driver has no switchover) ends the run
   // in error with the driver's message; the standby stopped before it is

@@ -199,7 +199,7 @@ TEST_CASE("background exec: started detached, alive, killed with its process gro
 
 TEST_CASE(
     "results.csv ends with p99_latency_ms, max_rss_slope_mb_h, op_s, stall_s, measured_from, duration_s, "
-    "maintenance_in_flight and vip_s",
+    "maintenance_in_flight, vip_s and dns_s",
     "[unit]") {
   reports::RunRow r;
   r.metrics.p99_latency_ms = 12.3456;
@@ -209,13 +209,14 @@ TEST_CASE(
   r.duration_s = 41.25;
   r.metrics.figures["maintenance_in_flight"] = 1;
   r.metrics.figures["vip_s"] = 4.25;
+  r.metrics.figures["dns_s"] = 6.5;
   const auto h = reports::results_header();
   const auto f = reports::results_fields(r);
   REQUIRE(h.size() == f.size());
-  REQUIRE(h.size() >= 8);
-  const std::vector<std::string> tail_h(h.end() - 8, h.end()), tail_f(f.end() - 8, f.end());
+  REQUIRE(h.size() >= 9);
+  const std::vector<std::string> tail_h(h.end() - 9, h.end()), tail_f(f.end() - 9, f.end());
   CHECK(tail_h == std::vector<std::string>{"p99_latency_ms", "max_rss_slope_mb_h", "op_s", "stall_s", "measured_from",
-                                           "duration_s", "maintenance_in_flight", "vip_s"});
+                                           "duration_s", "maintenance_in_flight", "vip_s", "dns_s"});
   CHECK(tail_f ==
-        std::vector<std::string>{"12.346", "3600.50", "8.123", "", "power_off node1", "41.250", "1", "4.250"});
+        std::vector<std::string>{"12.346", "3600.50", "8.123", "", "power_off node1", "41.250", "1", "4.250", "6.500"});
 }

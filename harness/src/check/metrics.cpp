@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "endpoint_moves.hpp"
 #include "haverify/core/id_set.hpp"
 #include "haverify/core/latency.hpp"
 #include "haverify/core/op.hpp"
@@ -51,10 +52,6 @@ struct FaultWindow {
   std::optional<Instant> promote;
   std::string promoted;
   std::string label;  // the faults' descriptions
-  // A pgpool watchdog's delegate IP: its holders when the fault was sent,
-  // and the first sample of it held by another node after.
-  std::set<std::string> vip_before;
-  std::optional<Instant> vip_moved;
 };
 
 }  // namespace
@@ -66,7 +63,7 @@ struct MetricsPass::State {
   std::vector<FaultWindow> faults;      // one per inject step, in order
   std::size_t first_open_fault = 0;     // the faults before it have their t_first_write settled
   std::set<std::string> primaries_now;  // from the role probes
-  std::set<std::string> vip_now;        // the nodes the VIP probes last saw holding it
+  detail::EndpointMoves moves;          // the VIP holder and the DNS answer, per fault
   // Open client writes: (process, id) -> invoke time. Bounded by the clients.
   std::map<std::pair<std::string, std::string>, Nanos> open;
   // The acks, folded into the gap figures as they are released in order.
@@ -95,7 +92,6 @@ struct MetricsPass::State {
   void on_driver(const Op& op);
   void on_injection_skew(const Op& op);
   void on_role(const Op& op);
-  void on_vip(const Op& op);
   void on_write(const Op& op);
   void on_maintenance(const Op& op);
   // Each ack in time order, after the one before it.
@@ -131,8 +127,8 @@ void MetricsPass::State::note_inject(const Op& op) {
     FaultWindow w;
     w.sent = at;
     w.primaries_before = primaries_now;
-    w.vip_before = vip_now;
     w.label = op.value;
+    moves.fault_sent(at.mono);
     faults.push_back(std::move(w));
     return;
   }
@@ -276,34 +272,19 @@ void MetricsPass::on_op(const Op& op) {
   State& s = *s_;
   s.note_inject(op);
   s.note_window_end(op);
+  s.moves.on_op(op);
   if (op::is_from(op, op::proc::driver))
     s.on_driver(op);
   else if (op::is(op, op::proc::nemesis, op::fn::injection_skew))
     s.on_injection_skew(op);
   else if (op::is(op, op::proc::probe, op::fn::role))
     s.on_role(op);
-  else if (op::is(op, op::proc::probe, op::fn::vip))
-    s.on_vip(op);
   else if (op::is_ledger_write(op))
     s.on_write(op);
   else if (op::is_from(op, op::proc::maintenance))
     s.on_maintenance(op);
   else if (op::is(op, op::proc::runner, op::fn::writes_resumed) && op.type == OpType::fail)
     s.m.writes_not_resumed.push_back(op.error);
-}
-
-// A VIP sample that changed: the first time a node that did not hold it at
-// a fault holds it after is that fault's VIP move.
-void MetricsPass::State::on_vip(const Op& op) {
-  const bool held = op.type == OpType::ok && op.value == "held";
-  if (!held) {
-    vip_now.erase(op.node);
-    return;
-  }
-  vip_now.insert(op.node);
-  for (FaultWindow& w : faults)
-    if (!w.vip_moved && op.mono_ns > w.sent.mono && !w.vip_before.count(op.node))
-      w.vip_moved = Instant{op.mono_ns, op.wall_ns};
 }
 
 void MetricsPass::State::on_ack(const std::optional<Instant>& prev, const Instant& ack) {
@@ -414,8 +395,10 @@ void MetricsPass::State::finish_anchor(RunMetrics& out) const {
   out.promoted = w.promoted;
   out.primaries_before = w.primaries_before;
   if (w.first_write) out.failover_s = ns_to_s(w.first_write->mono - w.sent.mono);
-  const bool next_first = *i + 1 < faults.size() && w.vip_moved && faults[*i + 1].sent.mono < w.vip_moved->mono;
-  if (w.vip_moved && !next_first) out.figures["vip_s"] = ns_to_s(w.vip_moved->mono - w.sent.mono);
+  // The endpoint's move, unless the next fault came first.
+  const Nanos next = *i + 1 < faults.size() ? faults[*i + 1].sent.mono : std::numeric_limits<Nanos>::max();
+  if (const auto t = moves.vip_moved(*i); t && *t < next) out.figures["vip_s"] = ns_to_s(*t - w.sent.mono);
+  if (const auto t = moves.dns_moved(*i); t && *t < next) out.figures["dns_s"] = ns_to_s(*t - w.sent.mono);
   finish_detect_promote(out, *i + 1 < faults.size() ? std::optional<Nanos>(faults[*i + 1].sent.mono) : std::nullopt);
 }
 

@@ -41,6 +41,7 @@ const std::vector<std::string>& known_metrics() {
                                              "reads_stale_foreign",
                                              "read_staleness_ms",
                                              "vip_s",
+                                             "dns_s",
                                              "vip_split_s"};
   return m;
 }

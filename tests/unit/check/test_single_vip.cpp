@@ -88,3 +88,31 @@ TEST_CASE("single_vip: two holders at once fail with the window; an unseen node 
   none.steady_then_inject(1000);
   CHECK(SingleVipChecker().check(none.ops, {}).status == CheckStatus::unknown);
 }
+
+TEST_CASE("dns_s: from the fault to the first DNS answer naming another address", "[unit]") {
+  Hist h;
+  const auto dns = [&](int client, Nanos ms, const std::string& addrs) {
+    h.add("client-" + std::to_string(client), OpType::ok, "dns",
+          R"({"name":"pool.lab.test","addrs":[)" + addrs + R"(],"ttl":2,"server":"198.18.1.53:53","ms":1})", ms);
+  };
+  dns(1, 5, R"("198.18.1.13")");
+  dns(2, 6, R"("198.18.1.13")");
+  h.steady_then_inject(1000, "power_off node3");
+  h.add("client-2", OpType::fail, "dns", "", 1500, "", "dns: timeout");  // a failure is no answer
+  dns(1, 2100, R"("198.18.1.13")");                                      // the old answer again (cached TTL)
+  dns(2, 6400, R"("198.18.1.11")");                                      // the new active pgpool
+  dns(1, 6500, R"("198.18.1.11")");
+  h.write(1, 500, 6600, 6610);
+  h.sort();
+  const auto m = compute_metrics(h.ops, std::nullopt);
+  REQUIRE(m.value("dns_s"));
+  CHECK(*m.value("dns_s") == Approx(5.4));
+  CHECK_FALSE(m.value("vip_s"));  // no watchdog VIP samples
+
+  Hist same;
+  same.add("client-1", OpType::ok, "dns", R"({"name":"a","addrs":["198.18.1.13"],"ttl":2,"server":"s","ms":1})", 5);
+  same.steady_then_inject(1000);
+  same.add("client-1", OpType::ok, "dns", R"({"name":"a","addrs":["198.18.1.13"],"ttl":2,"server":"s","ms":1})", 3000);
+  same.sort();
+  CHECK_FALSE(compute_metrics(same.ops, std::nullopt).value("dns_s"));  // never moved
+}

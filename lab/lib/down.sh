@@ -24,7 +24,7 @@ cmd_down() {
             pid=${f#/proc/}
             pids+=("${pid%/cmdline}")
         fi
-        # the host-side power controller of a Pacemaker lab
+        # the host-side power controller (fencing: Pacemaker, pgpool --fence on)
         if ((${#argv[@]} == 4)) && [[ ${argv[1]} == */power-controller.sh && ${argv[3]} == "$STATE" ]]; then
             pid=${f#/proc/}
             kill -9 "${pid%/cmdline}" 2>/dev/null || true

@@ -4,6 +4,10 @@
 # NOT started: `rejoin` or haverify's driver brings the node back),
 # power-status. Power-off caveat: page cache and filesystem state survive it,
 # so unsynced writes are not lost as they would be on real hardware.
+# Also the lab's fencing device, shared by the stacks that fence (Pacemaker's
+# stonith, the pgpool stacks' failover script): the host-side power
+# controller (lab/power-controller.sh, a spool of requests under
+# $STATE/power/) and the fence agent that talks to it (fence_hvlab).
 
 cmd_power_off() {
     local n=${1:-}
@@ -60,4 +64,22 @@ cmd_power_status() {
     fi
     echo off
     return 3
+}
+
+# ---------------------------------------------------------------- fencing device
+POWER_FENCE_AGENT="$STATE/power/fence_hvlab" # the agent, for scripts run inside the nodes
+
+# power_fencing_prepare: the controller's spool and the fence agent
+# ($POWER_FENCE_AGENT, for the DB nodes), before the nodes boot.
+power_fencing_prepare() {
+    mkdir -p "$STATE/power/requests" "$STATE/power/replies"
+    sed -e "s|@STATE@|$STATE|" -e "s|@NODES@|${DB_NODES[*]}|" "$LAB_DIR/stacks/pacemaker/fence_hvlab" >"$POWER_FENCE_AGENT"
+    chmod 755 "$POWER_FENCE_AGENT"
+}
+
+# start_power_controller: the host-side power controller (a PDU for the fence
+# agents). Runs until `down` kills it (lib/down.sh finds it by its argv).
+start_power_controller() {
+    setsid "$LAB_DIR/power-controller.sh" "$SCRIPT" "$STATE" </dev/null >>"$STATE/power/controller.log" 2>&1 9<&- &
+    echo $! >"$STATE/power/controller.pid"
 }

@@ -16,6 +16,8 @@
 #
 # and may define (the defaults are below):
 #   stack_offers_async        true if `up --replication async` is offered
+#   stack_offers_fence        true if `up --fence on|off` is offered (the
+#                             stack reads FENCE, on by default, from lab.env)
 #   stack_service_monitored   true if the cluster fails over on a service-LAN cut
 #   stack_node_role NODE POWER  the ROLE column of `status` for a node that is
 #                               not a database node
@@ -26,7 +28,7 @@
 # The stacks, in the order the messages list them: the historical order,
 # then any other stack folder.
 list_stacks() {
-    local s known=(pgpool pgrex shared-disk patroni) out=()
+    local s known=(pgpool pgpool-wd pgrex shared-disk patroni) out=()
     for s in "${known[@]}"; do [[ -f $LAB_DIR/stacks/$s/stack.sh ]] && out+=("$s"); done
     for s in "$LAB_DIR"/stacks/*/stack.sh; do
         s=${s%/stack.sh}
@@ -41,6 +43,7 @@ DB_NODES=()
 ALL_NODES=()
 
 stack_offers_async() { false; }
+stack_offers_fence() { false; }
 stack_service_monitored() { false; }
 stack_node_role() { echo -; }
 stack_pg_log() { echo "$PG_LOG"; } # the server log haverify reads (inventory postgres.log_file)
@@ -60,7 +63,7 @@ load_stack() { # load_stack NAME: source lab/stacks/NAME/stack.sh, set the nodes
 
 load_lab_env() {
     [[ -r $STATE/lab.env ]] || die "no lab in $STATE (run: haverify-lab up --stack NAME)"
-    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT
+    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE
     . "$STATE/lab.env"
     load_stack "$STACK"
 }

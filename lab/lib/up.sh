@@ -3,21 +3,29 @@
 # stack's own (stack_prepare, stack_up): state tmpfs, firewall, SSH keys,
 # node files, network, boot, SSH check, inventory.
 
-async_stacks() { # the stacks that offer --replication async, joined with |
+offering_stacks() { # offering_stacks VERB: the stacks whose VERB is true, joined with |
     local s out=()
     for s in $(list_stacks); do
-        if (load_stack "$s" && stack_offers_async); then out+=("$s"); fi
+        if (load_stack "$s" && "$1"); then out+=("$s"); fi
     done
     local IFS='|'
     echo "${out[*]}"
 }
 
-cmd_up() { # cmd_up STACK PROFILE (REPLICATION set by the caller)
+cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     local stack=$1 profile=$2
     [[ -n $stack ]] || die "--stack is required (one of: $(list_stacks))"
     load_stack "$stack"
     [[ $REPLICATION == sync ]] || stack_offers_async ||
-        die "--replication async is only offered on --stack $(async_stacks)"
+        die "--replication async is only offered on --stack $(offering_stacks stack_offers_async)"
+    # --fence: the pgpool stacks' failover fences (on) or not (off). Pacemaker
+    # always fences (stonith), Patroni has nothing to fence with: no option.
+    if stack_offers_fence; then
+        FENCE=${FENCE:-on}
+        [[ $FENCE == on || $FENCE == off ]] || die "--fence must be on or off"
+    elif [[ -n ${FENCE:-} ]]; then
+        die "--fence is only offered on --stack $(offering_stacks stack_offers_fence)"
+    fi
     [[ $profile == default || $profile == fast ]] || die "--profile must be default or fast"
     [[ $REPLICATION == sync || $REPLICATION == async ]] || die "--replication must be sync or async"
     [[ " $DISKS " == *" ${DISK:-} "* ]] || die "--disk must be one of: $DISKS (docs/lab.md, \"The lab disk\")"
@@ -34,7 +42,7 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION set by the caller)
     INIT=$(find_init_binary)
     DISK_BIN=
     [[ $DISK == tmpfs ]] || DISK_BIN=$(lab_disk_bin)
-    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\n' "$stack" "$profile" "$INIT" "$DISK" "$DISK_BIN" \
+    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\n' "$stack" "$profile" "$INIT" "$DISK" "$DISK_BIN" "${FENCE:-}" \
         >"$STATE/lab.env"
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=1
@@ -66,6 +74,6 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION set by the caller)
     trap - ERR
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=
-    printf 'lab up (stack %s, profile %s, disk %s) in %s s\ninventory: %s\n' \
-        "$stack" "$profile" "$DISK" "$(elapsed)" "$STATE/inventory.yaml"
+    printf 'lab up (stack %s, profile %s, disk %s%s) in %s s\ninventory: %s\n' \
+        "$stack" "$profile" "$DISK" "${FENCE:+, fence $FENCE}" "$(elapsed)" "$STATE/inventory.yaml"
 }

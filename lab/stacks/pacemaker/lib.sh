@@ -30,14 +30,14 @@ stack_service_monitored() { true; } # the ping-svc location rule
 
 stack_prepare() { # host-side files shared by all nodes
     local profile=$1
-    mkdir -p "$STATE/pacemaker/sbin" "$STATE/power/requests" "$STATE/power/replies"
+    mkdir -p "$STATE/pacemaker/sbin"
+    power_fencing_prepare # lib/power.sh: the controller's spool and fence_hvlab
     # The fixed ocf-shellfuncs (lab notes: -p is mis-parsed by crm_attribute 2.1.5).
     sed 's|crm_attribute -p \$@|crm_attribute --promotion $@|' /usr/lib/ocf/lib/heartbeat/ocf-shellfuncs \
         >"$STATE/pacemaker/ocf-shellfuncs"
     grep -q 'crm_attribute --promotion' "$STATE/pacemaker/ocf-shellfuncs" ||
         die "cannot patch ocf-shellfuncs (has resource-agents changed?)"
-    sed -e "s|@STATE@|$STATE|" -e "s|@NODES@|${DB_NODES[*]}|" "$PCMK_DIR/fence_hvlab" >"$STATE/pacemaker/sbin/fence_hvlab"
-    chmod 755 "$STATE/pacemaker/sbin/fence_hvlab"
+    cp -p "$POWER_FENCE_AGENT" "$STATE/pacemaker/sbin/fence_hvlab" # Pacemaker's fencer finds it in /usr/sbin
     # The lab disk as a mount program (mount -t fuse.haverify-lab-disk runs
     # mount.fuse, which runs haverify-lab-disk from PATH), in the nodes only.
     if [[ -n ${DISK_BIN:-} ]]; then ln -sf "$DISK_BIN" "$STATE/pacemaker/sbin/haverify-lab-disk"; fi
@@ -191,11 +191,6 @@ pcmk_pg_config() {
 
 pcmk_cluster() { # pcmk_cluster NODE start|stop
     node_exec "$1" /bin/bash "$PCMK_DIR/cluster.sh" "$2" 60 || die "cluster $2 failed on $1"
-}
-
-start_power_controller() {
-    setsid "$LAB_DIR/power-controller.sh" "$SCRIPT" "$STATE" </dev/null >>"$STATE/power/controller.log" 2>&1 9<&- &
-    echo $! >"$STATE/power/controller.pid"
 }
 
 # Healthy = what haverify needs before a scenario: the service VIP answers as

@@ -7,7 +7,7 @@ stack_boot_services() {
         # Power-on of the pool node: restart pgpool and keep its saved node status
         # (pgpool_status in its logdir), so detached nodes stay detached.
         # (`haverify-lab up` starts the first pgpool itself, with -D.)
-        setsid /usr/sbin/pgpool -n -f "$state/pool/pgpool.conf" -F "$state/pool/pcp.conf" \
+        HVL_STATE=$state setsid /usr/sbin/pgpool -n -f "$state/pool/pgpool.conf" -F "$state/pool/pcp.conf" \
             -a "$state/pool/pool_hba.conf" </dev/null >>"$state/pool/pgpool.log" 2>&1 &
     fi
 }

@@ -1,6 +1,9 @@
 #!/bin/bash
 # pgpool-II failover_command for the haverify embedded lab (template; copied
-# into $STATE/pool/ by `haverify-lab up`, next to its lab.env).
+# by `haverify-lab up` next to its lab.env: $STATE/pool/ for stack pgpool,
+# $STATE/pgpool-wd/ for stack pgpool-wd). It runs on the pgpool that
+# executes the failover: the pool node, or with the watchdog (pgpool-wd)
+# the leader pgpool's node; lab.env sets PCP_HOST to that pgpool.
 #
 # pgpool.conf: failover_command = '<dir>/failover.sh %d %h %p %D %m %H %M %P %r %R %N %S'
 #
@@ -20,13 +23,31 @@
 #   there are never two primaries), then promote %m if it is among the most
 #   advanced standbys (else the most advanced). The old primary stays down
 #   for the driver's rejoin. With no live standby it is left running.
+# - Fencing (FENCE=on in lab.env, `lab up --fence on`, the default): a failed
+#   primary that does not answer (an unplanned failover: power-off, crash,
+#   service-LAN cut) may still be running and taking writes from clients
+#   that reach it some other way. Before anything is promoted it is fenced:
+#   0. the lab's power controller says its node is off: fenced already;
+#   1. else over SSH on the management LAN (or right here, when the failed
+#      server is on this node): scripts/pg-stop-hard.sh stops it with
+#      `pg_ctl stop -m immediate`, SIGKILLs what is left and confirms that
+#      no process of that server runs;
+#   2. else (SSH failed: the node hangs or its management LAN is cut too)
+#      the power controller powers the node off (fence_hvlab, as Pacemaker's
+#      stonith does), and the off state is confirmed.
+#   If all of that fails, nothing is promoted and the log says why: no
+#   primary for a while, never two. Then the most advanced standby is asked
+#   again (the fenced server's last WAL may have reached them meanwhile).
+#   FENCE=off (`--fence off`) keeps the unfenced behaviour, a planted
+#   defect: after a service-LAN cut the old primary stays writable (split
+#   brain), which haverify must catch.
 # Always exits 0: a non-zero exit changes nothing in pgpool 4.3 and the log
 # says what happened.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=/dev/null
-. "$here/lab.env"   # BACKEND_NAME/BACKEND_SVC/BACKEND_REPL arrays, PG_*, LOG, ...
+. "$here/lab.env"   # BACKEND_NAME/BACKEND_SVC/BACKEND_REPL arrays, PG_*, LOG, FENCE, ...
 
 failed_id=${1:-} failed_host=${2:-} new_main_id=${5:-} old_primary_id=${8:-}
 
@@ -94,6 +115,53 @@ find_best() {
 # (at least 100 ms): a live primary on the same LAN answers about as fast as
 # they do, and a dead one must not slow an unplanned failover down (it would
 # hold us until connect_timeout).
+# fence_old_primary: returns 0 once the failed primary cannot acknowledge
+# another write (see the header), 1 if that could not be made sure of.
+fence_old_primary() {
+    local name=${BACKEND_NAME[$failed_id]} out rc
+    if [[ -x ${FENCE_AGENT:-} ]]; then
+        "$FENCE_AGENT" --action=status --plug="$name" --power-timeout=2 </dev/null >/dev/null 2>&1
+        rc=$?
+        if ((rc == 2)); then
+            log "fence: $name is powered off (power controller): fenced"
+            return 0
+        fi
+        ((rc == 0)) || log "fence: power status of $name unknown (rc $rc)"
+    fi
+    if [[ $(uname -n) == "$name" ]]; then
+        out=$(timeout 30 bash "$STOP_SCRIPT" "$PG_DATA" "$PG_BIN" postgres 5 2>&1)
+    else
+        out=$(timeout 30 ssh -i "$SSH_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+            -o BatchMode=yes -o ConnectTimeout=3 "root@${BACKEND_MGMT[$failed_id]}" \
+            bash -s -- "$PG_DATA" "$PG_BIN" postgres 5 <"$STOP_SCRIPT" 2>&1)
+    fi
+    rc=$?
+    if ((rc == 0)); then
+        log "fence: $name stopped: $(echo "$out" | tr '\n' ' ')"
+        return 0
+    fi
+    log "fence: stopping $name over SSH failed (rc $rc): $(echo "$out" | tr '\n' ' ')"
+    if [[ ! -x ${FENCE_AGENT:-} ]]; then
+        log "fence: no fence agent (${FENCE_AGENT:-unset}): cannot power $name off"
+        return 1
+    fi
+    log "fence: powering $name off through the lab's power controller"
+    out=$("$FENCE_AGENT" --action=off --plug="$name" --power-timeout=20 </dev/null 2>&1)
+    rc=$?
+    if ((rc != 0)); then
+        log "fence: power-off of $name failed (rc $rc): $(echo "$out" | tr '\n' ' ')"
+        return 1
+    fi
+    "$FENCE_AGENT" --action=status --plug="$name" --power-timeout=5 </dev/null >/dev/null 2>&1
+    rc=$?
+    if ((rc == 2)); then
+        log "fence: $name powered off: fenced"
+        return 0
+    fi
+    log "fence: $name not confirmed off after its power-off (status rc $rc)"
+    return 1
+}
+
 t0=${EPOCHREALTIME/./}
 # (The answer may come after this script has exited and removed $tmp: quietly dropped.)
 (r=$(q "$failed_id" 'select pg_is_in_recovery()' 2>/dev/null); { echo "$r" >"$tmp/old.part" && mv "$tmp/old.part" "$tmp/old"; } 2>/dev/null) &
@@ -102,7 +170,9 @@ t1=${EPOCHREALTIME/./}
 limit=$((t0 + 2 * (t1 - t0)))
 ((limit < t0 + 100000)) && limit=$((t0 + 100000))
 while [[ ! -e $tmp/old ]] && ((${EPOCHREALTIME/./} < limit)); do sleep 0.01; done
+planned=no
 if [[ $(cat "$tmp/old" 2>/dev/null) == f ]]; then
+    planned=yes
     log "node $failed_id still answers as a primary: a planned switchover or detach"
     if [[ -z $best ]]; then
         log "no live standby: leaving node $failed_id running"
@@ -129,6 +199,23 @@ fi
 if [[ -z $best ]]; then
     log "no live standby to promote: the cluster has no primary now"
     exit 0
+fi
+
+if [[ $planned == no ]]; then
+    if [[ ${FENCE:-off} != on ]]; then
+        log "fencing is off (lab up --fence off): node $failed_id (${BACKEND_NAME[$failed_id]}) is not stopped before the promotion"
+    elif ! fence_old_primary; then
+        log "FENCING node $failed_id (${BACKEND_NAME[$failed_id]}) FAILED: promoting nothing (it may still take writes: two primaries otherwise)"
+        exit 0
+    else
+        # Whatever the fenced server sent before it stopped has reached the
+        # standbys now (or never will): ask them again.
+        find_best
+        if [[ -z $best ]]; then
+            log "no live standby to promote after the fence: the cluster has no primary now"
+            exit 0
+        fi
+    fi
 fi
 
 log "promoting node $best (${BACKEND_NAME[$best]}) with pg_promote()"

@@ -1,6 +1,9 @@
 #!/bin/bash
 # pgpool-II follow_primary_command for the haverify embedded lab (template;
-# copied into $STATE/pool/ by `haverify-lab up`, next to its lab.env).
+# copied by `haverify-lab up` next to its lab.env: $STATE/pool/ for stack
+# pgpool, $STATE/pgpool-wd/ for stack pgpool-wd). It runs on the pgpool that
+# executed the failover (with the watchdog: the leader's node), and attaches
+# nodes through PCP_HOST, that same pgpool (lab.env).
 #
 # pgpool.conf: follow_primary_command = '<dir>/follow_primary.sh %d %h %p %D %m %H %M %P %r %R %N %S'
 #

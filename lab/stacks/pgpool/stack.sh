@@ -23,8 +23,13 @@ stack_nodes() { DB_NODES=(node1 node2 node3) ALL_NODES=(node1 node2 node3 pool);
 stack_offers_async() { true; }
 stack_offers_fence() { true; }
 
-pool_q() {
-    psql "host=$(addr pool svc) port=$POOL_PORT user=$PG_USER dbname=postgres connect_timeout=2" -X -At -F ' ' -c "$1" </dev/null
+# Where clients reach pgpool, and where pcp commands go (pgpool-wd: the
+# delegate IP, i.e. the watchdog leader).
+pool_endpoint() { addr pool svc; }
+pcp_host() { addr pool mgmt; }
+
+pool_q() { # pool_q SQL [HOST]: a query through pgpool (default: pool_endpoint)
+    psql "host=${2:-$(pool_endpoint)} port=$POOL_PORT user=$PG_USER dbname=postgres connect_timeout=2" -X -At -F ' ' -c "$1" </dev/null
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -64,47 +69,67 @@ replication_ok() {
 write_pool_files() {
     local profile=$1 p="$STATE/pool"
     mkdir -p "$p/log"
-    local hc_timeout hc_retries hc_delay conn_timeout sr_period
-    case $profile in
-        fast) hc_timeout=1 hc_retries=0 hc_delay=1 conn_timeout=1000 sr_period=1 ;;
-        *) hc_timeout=2 hc_retries=0 hc_delay=1 conn_timeout=2000 sr_period=2 ;;
-    esac
-    local pw
-    pw=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-    echo "$PCP_USER:$(printf '%s' "$pw" | md5sum | cut -d' ' -f1)" >"$p/pcp.conf"
-    echo "$(addr pool mgmt):$PCP_PORT:$PCP_USER:$pw" >"$PCPPASS"
-    : >"$p/pool_passwd"
-    chmod 600 "$p/pcp.conf" "$PCPPASS" "$p/pool_passwd"
-    cat >"$p/pool_hba.conf" <<'EOT'
-# haverify LAB ONLY (enable_pool_hba is off; kept for pgpool -a): trust.
-local all all trust
-host all all 198.18.0.0/15 trust
-EOT
+    pool_auth_files "$p" "$(addr pool mgmt)"
     install_failover_scripts "$p" "PCP_HOST=$(addr pool mgmt)" "LOG=$p/failover.log"
     : >"$p/failover.log"
     {
         cat <<EOT
 # haverify lab: pgpool-II 4.3 for stack pgpool, profile $profile (generated).
-backend_clustering_mode = 'streaming_replication'
 listen_addresses = '$(addr pool svc)'
+pcp_listen_addresses = '$(addr pool mgmt)'
+logdir = '$p/log'
+pool_passwd = '$p/pool_passwd'
+use_watchdog = off
+EOT
+        pool_shared_conf "$profile" "$p"
+    } >"$p/pgpool.conf"
+}
+
+# pool_auth_files DIR PCP_HOST...: pcp.conf (user pcpadmin, a random
+# password), its PCPPASSFILE ($PCPPASS, one line per pcp address), an empty
+# pool_passwd and a trust pool_hba.conf in DIR.
+pool_auth_files() {
+    local d=$1 pw h
+    shift
+    pw=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+    echo "$PCP_USER:$(printf '%s' "$pw" | md5sum | cut -d' ' -f1)" >"$d/pcp.conf"
+    for h in "$@"; do echo "$h:$PCP_PORT:$PCP_USER:$pw"; done >"$PCPPASS"
+    : >"$d/pool_passwd"
+    chmod 600 "$d/pcp.conf" "$PCPPASS" "$d/pool_passwd"
+    cat >"$d/pool_hba.conf" <<'EOT'
+# haverify LAB ONLY (enable_pool_hba is off; kept for pgpool -a): trust.
+local all all trust
+host all all 198.18.0.0/15 trust
+EOT
+}
+
+# pool_shared_conf PROFILE SCRIPTS_DIR: the pgpool.conf settings both pgpool
+# stacks share (after each one's listen addresses, logdir, pool_passwd and
+# use_watchdog): streaming replication mode, health check per profile,
+# failover and follow-primary scripts in SCRIPTS_DIR, the three backends.
+pool_shared_conf() {
+    local profile=$1 p=$2
+    local hc_timeout hc_retries hc_delay conn_timeout sr_period
+    case $profile in
+        fast) hc_timeout=1 hc_retries=0 hc_delay=1 conn_timeout=1000 sr_period=1 ;;
+        *) hc_timeout=2 hc_retries=0 hc_delay=1 conn_timeout=2000 sr_period=2 ;;
+    esac
+    cat <<EOT
+backend_clustering_mode = 'streaming_replication'
 port = $POOL_PORT
 socket_dir = '/run/postgresql'
-pcp_listen_addresses = '$(addr pool mgmt)'
 pcp_port = $PCP_PORT
 pcp_socket_dir = '/run/postgresql'
 pid_file_name = '/run/pgpool/pgpool.pid'
-logdir = '$p/log'
 num_init_children = 16
 max_pool = 2
 reserved_connections = 0
 # LAB ONLY: no pool_hba and an empty pool_passwd (pool_passwd = '' makes
 # pgpool warn on every connection); the backends trust the lab LANs.
 enable_pool_hba = off
-pool_passwd = '$p/pool_passwd'
 log_destination = 'stderr'
 log_line_prefix = '%m: %a pid %p: '
 log_min_messages = info
-use_watchdog = off
 load_balance_mode = off
 connection_cache = on
 memory_cache_enabled = off
@@ -129,10 +154,10 @@ detach_false_primary = off
 auto_failback = off
 search_primary_node_timeout = 30
 EOT
-        local n i
-        for n in "${DB_NODES[@]}"; do
-            i=${NODE_ID[$n]}
-            cat <<EOT
+    local n i
+    for n in "${DB_NODES[@]}"; do
+        i=${NODE_ID[$n]}
+        cat <<EOT
 backend_hostname$i = '$(addr "$n" svc)'
 backend_port$i = $PG_PORT
 backend_weight$i = 1
@@ -140,8 +165,7 @@ backend_data_directory$i = '$PG_DATA'
 backend_flag$i = 'ALLOW_TO_FAILOVER'
 backend_application_name$i = '$n'
 EOT
-        done
-    } >"$p/pgpool.conf"
+    done
 }
 
 # install_failover_scripts DIR VAR=VALUE...: failover.sh and follow_primary.sh
@@ -197,9 +221,9 @@ start_pgpool() {
     node_exec pool /bin/bash -c "HVL_STATE='$STATE' setsid /usr/sbin/pgpool -n -D -f '$p/pgpool.conf' -F '$p/pcp.conf' -a '$p/pool_hba.conf' </dev/null >>'$p/pgpool.log' 2>&1 &"
 }
 
-pool_healthy() {
+pool_healthy() { # pool_healthy [HOST]: pgpool (default: pool_endpoint) shows node1 primary, the others standby, all up
     local rows
-    rows=$(pool_q 'show pool_nodes') || return 1
+    rows=$(pool_q 'show pool_nodes' "${1:-}") || return 1
     # node_id hostname port status pg_status lb_weight role pg_role ...
     echo "$rows" | awk '
         $1 == 0 && $4 == "up" && $7 == "primary" { p++ }
@@ -222,9 +246,9 @@ stack_up() {
     log "starting pgpool on pool"
     write_pool_files "$profile"
     start_pgpool
-    wait_until 30 "pgpool on $(addr pool svc):$POOL_PORT: node1 primary, node2/node3 standby, all up" pool_healthy
-    PCPPASSFILE=$PCPPASS wait_until 10 "pcp on $(addr pool mgmt):$PCP_PORT" \
-        pcp_node_count -h "$(addr pool mgmt)" -p "$PCP_PORT" -U "$PCP_USER" -w
+    wait_until 30 "pgpool on $(pool_endpoint):$POOL_PORT: node1 primary, node2/node3 standby, all up" pool_healthy
+    PCPPASSFILE=$PCPPASS wait_until 10 "pcp on $(pcp_host):$PCP_PORT" \
+        pcp_node_count -h "$(pcp_host)" -p "$PCP_PORT" -U "$PCP_USER" -w
 }
 
 stack_node_role() { # the pool node
@@ -238,8 +262,8 @@ stack_node_role() { # the pool node
 }
 
 stack_status() {
-    echo "pgpool (SHOW pool_nodes on $(addr pool svc):$POOL_PORT):"
-    psql "host=$(addr pool svc) port=$POOL_PORT user=$PG_USER dbname=postgres connect_timeout=2" -X -c \
+    echo "pgpool (SHOW pool_nodes on $(pool_endpoint):$POOL_PORT):"
+    psql "host=$(pool_endpoint) port=$POOL_PORT user=$PG_USER dbname=postgres connect_timeout=2" -X -c \
         'show pool_nodes' 2>&1 </dev/null | cut -c1-160 || true
 }
 
@@ -275,7 +299,7 @@ stack_rejoin() { # pg-rejoin.sh on the node, then pcp_attach_node
     ssh_node "$n" bash -s -- "$PG_DATA" "$PG_BIN" "$(addr "$primary" repl)" "$PG_PORT" "$n" postgres "$PG_USER" 60 \
         <"$LAB_DIR/scripts/pg-rejoin.sh" || die "pg-rejoin.sh failed on $n"
     local id=${NODE_ID[$n]}
-    PCPPASSFILE=$PCPPASS pcp_attach_node -h "$(addr pool mgmt)" -p "$PCP_PORT" -U "$PCP_USER" -w -n "$id" >/dev/null ||
+    PCPPASSFILE=$PCPPASS pcp_attach_node -h "$(pcp_host)" -p "$PCP_PORT" -U "$PCP_USER" -w -n "$id" >/dev/null ||
         die "pcp_attach_node $id failed"
     wait_until 20 "pgpool to show $n (node $id) up as standby" node_attached "$id"
     log "$n rejoined and attached (pgpool node $id)"

@@ -24,8 +24,10 @@ packages=(
   # the Pacemaker stacks (pgrex, shared-disk): Corosync 3, Pacemaker 2.1,
   # the OCF agents (pgsql, IPaddr2, Filesystem; Filesystem needs kmod)
   pacemaker pacemaker-cli-utils corosync resource-agents kmod
-  # ocf:pacemaker:ping (the service-LAN check) runs ping(8)
-  iputils-ping
+  # ocf:pacemaker:ping (the service-LAN check) runs ping(8); pgpool-wd's watchdog
+  # pings trusted_servers and its delegate IP, and announces the IP with
+  # iputils' arping (/usr/bin/arping -U -I svc0; not package arping)
+  iputils-ping iputils-arping
   # the Patroni stack: Patroni 3 (etcd v2 API client) and etcd 3.4
   patroni python3-etcd python3-psycopg2 etcd-server etcd-client
 )

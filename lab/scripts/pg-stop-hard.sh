@@ -24,13 +24,13 @@ timeout_s=${4:-5}
 [[ $timeout_s =~ ^[0-9]+$ ]] || { echo "pg-stop-hard: TIMEOUT_S must be whole seconds" >&2; exit 2; }
 real=$(readlink -f "$data") || { echo "pg-stop-hard: no data directory $data" >&2; exit 1; }
 
-server_pids() { # the processes of the server on DATA_DIR
-    local d pid out=()
+server_pids() { # the processes of the server on DATA_DIR (no fork per process)
+    local d comm out=()
     for d in /proc/[0-9]*; do
-        pid=${d#/proc/}
-        [[ $(cat "$d/comm" 2>/dev/null) == postgres ]] || continue
+        { read -r comm <"$d/comm"; } 2>/dev/null || continue
+        [[ $comm == postgres ]] || continue
         [[ $(readlink "$d/cwd" 2>/dev/null) == "$real" ]] || continue
-        out+=("$pid")
+        out+=("${d#/proc/}")
     done
     echo "${out[*]}"
 }

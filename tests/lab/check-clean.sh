@@ -24,6 +24,17 @@ check "loop devices" "$(losetup -a 2>/dev/null | grep -E "haverify|$state" || tr
 # run naming it in a -D flag, as on a shared build machine, is not).
 # shellcheck disable=SC2009  # every process with its arguments; grep -v drops this check itself
 check "processes" "$(ps -eo pid,args | grep -E "$state|hvl-|^ *[0-9]+ [^ ]*haverify-lab-init( |$)" | grep -v -E 'grep|check-clean' || true)"
+# pgpool renames its processes ("pgpool: wait for connection request"), so
+# the lab marks each one it starts with HVL_STATE=<state> in its environment.
+leaked_pgpool() {
+  local p
+  for p in $(pgrep -x pgpool || true); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "HVL_STATE=$state"; then
+      ps -o pid=,args= -p "$p"
+    fi
+  done
+}
+check "pgpool processes" "$(leaked_pgpool)"
 check "host files" "$(ls -A "$state" 2>/dev/null || true)"
 [ -e "$state" ] && check "state dir" "$state still exists"
 if [ "$bad" = 0 ]; then echo "lab down left nothing behind"; fi

@@ -1,0 +1,309 @@
+# shellcheck shell=bash
+# Stack pgpool-wd of the haverify lab (sourced by lab/lib/stack.sh): pgpool-II
+# 4.3 as the field runs it, the layout of pgpool's own example cluster. Three
+# nodes, each with PostgreSQL 15 (the replication of stack pgpool: node1
+# primary, node2/node3 streaming, synchronous_standby_names 'ANY 1 (...)')
+# AND a pgpool-II with the watchdog:
+# - one pgpool.conf content on every node, in the node's own /etc/pgpool2
+#   (a bind of $STATE/nodes/<node>/pool, boot.sh), next to the node's
+#   pgpool_node_id file;
+# - watchdog (hostnameN/wd_portN) and heartbeat lifecheck on the
+#   interconnect LAN; trusted_servers = the host's service address, so a
+#   pgpool cut from the service LAN gives up (and releases the delegate IP);
+# - the delegate IP $WD_VIP on the service LAN (if_up_cmd / if_down_cmd /
+#   arping_cmd with absolute paths, execv'd by pgpool without a shell);
+# - quorum and consensus: failover_when_quorum_exists, failover_require_consensus,
+#   enable_consensus_with_half_votes off;
+# - the failover and follow-primary scripts of stack pgpool (they run on the
+#   leader pgpool, PCP_HOST = that node's own pgpool), fencing per --fence.
+# Clients use the delegate IP, port 9999. docs/lab.md "Stack pgpool-wd" says
+# why each setting is what it is.
+# shellcheck disable=SC2153  # PG_PORT, PG_USER, POWER_FENCE_AGENT: lab/lib/*.sh, not misspellings
+
+# shellcheck source=../pgpool/stack.sh
+. "$LAB_DIR/stacks/pgpool/stack.sh"
+
+WD_DIR="$STATE/pgpool-wd" # host side: the failover scripts + lab.env, pcppass (every node sees $STATE)
+WD_VIP=198.18.1.100       # the delegate IP (service LAN)
+WD_VIP_IF=svc0
+WD_PORT=9000
+WD_HB_PORT=9694
+WD_FIRST_LEADER=node3     # started first, so it wins the first election (leader != primary)
+WD_CONF_DIR=/etc/pgpool2  # inside a node: its private config directory
+WD_LOG=/var/log/postgresql/pgpool.log # inside a node ($STATE/nodes/<node>/varlog/ on the host)
+WD_NODE_SCRIPT="$LAB_DIR/stacks/pgpool-wd/pgpool.sh"
+PCPPASS="$WD_DIR/pcppass"
+
+# shellcheck disable=SC2034  # DB_NODES and ALL_NODES are read by lab/lib/*.sh
+stack_nodes() { DB_NODES=(node1 node2 node3) ALL_NODES=(node1 node2 node3); }
+pool_endpoint() { echo "$WD_VIP"; }
+pcp_host() { echo "$WD_VIP"; } # pcp_listen_addresses '*': the delegate IP reaches the leader's pcp
+
+# Watchdog lifecheck timing: wd_heartbeat_keepalive, wd_heartbeat_deadtime,
+# wd_interval (seconds; pgpool's defaults are 2, 30, 10). A dead pgpool is
+# declared lost when no heartbeat came for more than deadtime, checked every
+# wd_interval plus the trusted-server ping (about 2 s, see docs/lab.md).
+wd_timing() { if [[ $1 == fast ]]; then echo "1 2 1"; else echo "2 6 2"; fi; }
+
+# wd_tools: absolute paths of the commands pgpool execv's (no shell, no PATH;
+# a wrong path counts as success in pgpool 4.3). Sets WD_IP, WD_ARPING,
+# WD_PING_DIR; dies if one is missing or is not the expected program.
+wd_tools() {
+    WD_IP=$(command -v ip) || die "ip (iproute2) not found"
+    WD_ARPING=$(command -v arping) ||
+        die "arping not found: install iputils-arping (lab/install-deps.sh)"
+    "$WD_ARPING" -V 2>&1 | grep -q iputils ||
+        die "$WD_ARPING is not iputils' arping (package iputils-arping; package arping's /usr/sbin/arping takes other flags)"
+    local ping
+    ping=$(command -v ping) || die "ping not found: install iputils-ping (lab/install-deps.sh)"
+    WD_PING_DIR=$(dirname "$ping")
+    [[ $WD_IP == /* && $WD_ARPING == /* && $WD_PING_DIR == /* ]] || die "ip/arping/ping must have absolute paths"
+    [[ -d /etc/pgpool2 ]] || die "/etc/pgpool2 missing (package pgpool2): each node mounts its own config over it"
+}
+
+stack_prepare() { # the directory each node mounts at /etc/pgpool2 (boot.sh)
+    wd_tools
+    local n
+    for n in "${DB_NODES[@]}"; do mkdir -p "$(ndir "$n")/pool"; done
+    mkdir -p "$WD_DIR"
+}
+
+# ---------------------------------------------------------------- pgpool.conf
+# wd_conf PROFILE: the one pgpool.conf of every node.
+wd_conf() {
+    local profile=$1 keepalive deadtime interval n i
+    read -r keepalive deadtime interval <<<"$(wd_timing "$profile")"
+    cat <<EOT
+# haverify lab: pgpool-II 4.3 with the watchdog, stack pgpool-wd, profile $profile
+# (generated). The same file on every node ($WD_CONF_DIR/pgpool.conf); the
+# node's own id is in $WD_CONF_DIR/pgpool_node_id.
+listen_addresses = '*'              # the node's addresses and the delegate IP
+pcp_listen_addresses = '*'
+logdir = '/var/log/postgresql/pgpool'   # pgpool_status; private to each node
+pool_passwd = '$WD_CONF_DIR/pool_passwd'
+use_watchdog = on
+EOT
+    pool_shared_conf "$profile" "$WD_DIR"
+    cat <<EOT
+# ---- watchdog: communication and heartbeat on the interconnect LAN
+EOT
+    for n in "${DB_NODES[@]}"; do
+        i=${NODE_ID[$n]}
+        cat <<EOT
+hostname$i = '$(addr "$n" ic)'
+wd_port$i = $WD_PORT
+pgpool_port$i = $POOL_PORT
+heartbeat_hostname$i = '$(addr "$n" ic)'
+heartbeat_port$i = $WD_HB_PORT
+heartbeat_device$i = ''
+EOT
+    done
+    cat <<EOT
+wd_priority = 1
+wd_authkey = ''                     # LAB ONLY
+wd_ipc_socket_dir = '/run/pgpool'   # private /run: the nodes share /tmp
+wd_lifecheck_method = 'heartbeat'
+wd_heartbeat_keepalive = $keepalive
+wd_heartbeat_deadtime = $deadtime
+wd_interval = $interval
+wd_monitoring_interfaces_list = ''
+# A pgpool that cannot ping the clients' side (the host's service address)
+# marks itself lost and exits, releasing the delegate IP.
+trusted_servers = '${HOST_ADDR[svc]}'
+ping_path = '$WD_PING_DIR'
+# ---- the delegate IP (pgpool execv's these, split on spaces, no shell)
+delegate_IP = '$WD_VIP'
+if_cmd_path = '$(dirname "$WD_IP")'
+if_up_cmd = '$WD_IP addr add \$_IP_\$/24 dev $WD_VIP_IF label $WD_VIP_IF:0'
+if_down_cmd = '$WD_IP addr del \$_IP_\$/24 dev $WD_VIP_IF'
+arping_path = '$(dirname "$WD_ARPING")'
+arping_cmd = '$WD_ARPING -U -I $WD_VIP_IF -c 2 \$_IP_\$'
+clear_memqcache_on_escalation = off
+wd_escalation_command = ''
+wd_de_escalation_command = ''
+# ---- quorum and consensus (3 pgpools: 2 must agree)
+failover_when_quorum_exists = on
+failover_require_consensus = on
+allow_multiple_failover_requests_from_node = off
+enable_consensus_with_half_votes = off
+wd_remove_shutdown_nodes = off
+wd_lost_node_removal_timeout = 0
+wd_no_show_node_removal_timeout = 0
+EOT
+}
+
+write_wd_files() {
+    local profile=$1 n
+    mkdir -p "$WD_DIR"
+    # pcp.conf, pool_hba.conf, pool_passwd: the first node's copy is the
+    # model; pcppass has the delegate IP and every node's management address.
+    local first=${DB_NODES[0]} pcp_hosts=("$WD_VIP")
+    for n in "${DB_NODES[@]}"; do pcp_hosts+=("$(addr "$n" mgmt)"); done
+    pool_auth_files "$(ndir "$first")/pool" "${pcp_hosts[@]}"
+    local pool_pcp=''
+    for n in "${DB_NODES[@]}"; do pool_pcp+="[$n]=$(addr "$n" mgmt) "; done
+    # The scripts run on the leader's node: PCP_HOST is that node's pgpool,
+    # LOG a file of that node.
+    # shellcheck disable=SC2016  # $(uname -n) is evaluated when lab.env is sourced, in the node
+    install_failover_scripts "$WD_DIR" \
+        "declare -A POOL_PCP_HOST=(${pool_pcp% })" \
+        'PCP_HOST=${POOL_PCP_HOST[$(uname -n)]:-}' \
+        "LOG=/var/log/postgresql/pgpool-failover.log"
+    wd_conf "$profile" >"$WD_DIR/pgpool.conf"
+    for n in "${DB_NODES[@]}"; do
+        local d
+        d="$(ndir "$n")/pool"
+        if [[ $n != "$first" ]]; then
+            cp -p "$(ndir "$first")/pool/pcp.conf" "$(ndir "$first")/pool/pool_hba.conf" \
+                "$(ndir "$first")/pool/pool_passwd" "$d/"
+        fi
+        cp "$WD_DIR/pgpool.conf" "$d/pgpool.conf"
+        echo "${NODE_ID[$n]}" >"$d/pgpool_node_id"
+        echo "HVL_STATE=$STATE" >"$d/haverify.env" # read by pgpool.sh (marks the lab's pgpool processes)
+    done
+}
+
+# ---------------------------------------------------------------- state
+# pool_start NODE [--discard-status]: pgpool on NODE (stacks/pgpool-wd/pgpool.sh)
+pool_start() { node_exec "$1" /bin/bash "$WD_NODE_SCRIPT" start "${@:2}" >/dev/null; }
+
+wd_info() { # wd_info NODE: pcp_watchdog_info -v of NODE's pgpool
+    PCPPASSFILE=$PCPPASS timeout 5 pcp_watchdog_info -h "$(addr "$1" mgmt)" -p "$PCP_PORT" -U "$PCP_USER" -w -v </dev/null
+}
+
+# wd_view NODE: "STATE QUORUM ESCALATED LEADER_HOST" as NODE's pgpool sees the
+# watchdog (STATE: its own watchdog state, e.g. LEADER, STANDBY; words joined
+# with _). pcp_watchdog_info lists the local node first.
+wd_view() {
+    local info
+    info=$(wd_info "$1" 2>/dev/null) || return 1
+    awk -F' *: ' '
+        /^Quorum state/ { q = $2 }
+        /^Local node escalation/ { e = $2 }
+        /^Leader Host Name/ { l = $2 }
+        /^Status Name/ && s == "" { s = $2 }
+        END { gsub(/ /, "_", s); gsub(/ /, "_", q); if (s == "") exit 1; print s, q, e, l }' <<<"$info"
+}
+
+vip_holders() { # the nodes that have the delegate IP on an interface
+    local n pid
+    for n in "${DB_NODES[@]}"; do
+        pid=$(init_pid "$n") || continue
+        if nsenter -t "$pid" -n -- ip -o -4 addr show to "$WD_VIP/32" 2>/dev/null | grep -q .; then echo "$n"; fi
+    done
+}
+
+# wd_healthy LEADER: LEADER's pgpool leads with the quorum and holds the
+# delegate IP, the other two are its standbys, and no one else holds the IP.
+wd_healthy() {
+    local leader=$1 n v st q e l
+    v=$(wd_view "$leader") || return 1
+    read -r st q e l <<<"$v"
+    [[ $st == LEADER && $q == QUORUM_EXIST && $e == YES ]] || return 1
+    for n in "${DB_NODES[@]}"; do
+        [[ $n == "$leader" ]] && continue
+        v=$(wd_view "$n") || return 1
+        read -r st q e l <<<"$v"
+        [[ $st == STANDBY && $l == "$(addr "$leader" ic)" ]] || return 1
+    done
+    [[ $(vip_holders) == "$leader" ]]
+}
+
+# pools_healthy: through the delegate IP and through each pgpool's own
+# address: node1 primary, node2/node3 standby, all up.
+pools_healthy() {
+    local n
+    pool_healthy "$WD_VIP" || return 1
+    for n in "${DB_NODES[@]}"; do pool_healthy "$(addr "$n" svc)" || return 1; done
+}
+
+# ---------------------------------------------------------------- verbs
+stack_up() {
+    local profile=$1
+    log "initdb + start primary on node1"
+    setup_primary
+    log "pg_basebackup node2 node3 over the replication LAN"
+    each_node_parallel "standby setup" setup_standby -- node2 node3
+    wait_until 30 "node2 and node3 streaming to node1 (one sync/quorum)" replication_ok
+
+    fencing_up
+    write_wd_files "$profile"
+    # pgpool breaks a tie between equal wd_priority by the startup second:
+    # the first one started, at least a second before the others, leads.
+    local t0 n others=()
+    t0=$(date +%s%N)
+    log "starting pgpool on $WD_FIRST_LEADER (the first leader)"
+    pool_start "$WD_FIRST_LEADER" --discard-status || die "pgpool did not start on $WD_FIRST_LEADER (see $(ndir "$WD_FIRST_LEADER")/varlog/pgpool.log)"
+    wait_until 10 "pcp of $WD_FIRST_LEADER's pgpool" wd_info "$WD_FIRST_LEADER"
+    local wait_ms=$((1100 - ($(date +%s%N) - t0) / 1000000))
+    if ((wait_ms > 0)); then sleep "$((wait_ms / 1000)).$(printf '%03d' $((wait_ms % 1000)))"; fi
+    for n in "${DB_NODES[@]}"; do [[ $n == "$WD_FIRST_LEADER" ]] || others+=("$n"); done
+    log "starting pgpool on ${others[*]}"
+    each_node_parallel "pgpool start" pool_start --discard-status -- "${others[@]}"
+    wait_until 40 "watchdog: $WD_FIRST_LEADER leader with the quorum and $WD_VIP, ${others[*]} its standbys" \
+        wd_healthy "$WD_FIRST_LEADER"
+    wait_until 30 "SHOW pool_nodes through $WD_VIP:$POOL_PORT and every pgpool: node1 primary, node2/node3 standby, all up" \
+        pools_healthy
+}
+
+stack_status() {
+    echo "pgpool through the delegate IP (SHOW pool_nodes on $WD_VIP:$POOL_PORT):"
+    psql "host=$WD_VIP port=$POOL_PORT user=$PG_USER dbname=postgres connect_timeout=2" -X -c \
+        'show pool_nodes' 2>&1 </dev/null | cut -c1-160 || true
+    echo
+    echo "watchdog (pcp_watchdog_info of each node's pgpool; VIP: holds $WD_VIP):"
+    printf '%-6s %-28s %-22s %-10s %-14s %s\n' NODE PGPOOL QUORUM ESCALATED LEADER VIP
+    local n v st q e l vip holders
+    holders=" $(vip_holders | tr '\n' ' ') "
+    for n in "${DB_NODES[@]}"; do
+        vip=no
+        [[ $holders == *" $n "* ]] && vip=yes
+        if ! init_pid "$n" >/dev/null; then
+            printf '%-6s %-28s %-22s %-10s %-14s %s\n' "$n" "(powered off)" - - - -
+        elif v=$(wd_view "$n"); then
+            read -r st q e l <<<"$v"
+            printf '%-6s %-28s %-22s %-10s %-14s %s\n' "$n" "$st" "$q" "$e" "$l" "$vip"
+        else
+            printf '%-6s %-28s %-22s %-10s %-14s %s\n' "$n" "(no answer)" - - - "$vip"
+        fi
+    done
+}
+
+stack_inventory() {
+    local restart="pgrep -x pgpool >/dev/null || /bin/bash $WD_NODE_SCRIPT start"
+    cat <<EOT
+
+endpoint:
+  kind: vip
+  host: $WD_VIP
+  port: $POOL_PORT
+  user: $PG_USER
+  database: postgres
+
+driver:
+  type: pgpool
+  # pcp through the delegate IP: always the watchdog leader's pgpool
+  pcp_host: $WD_VIP
+  pcp_port: $PCP_PORT
+  pcp_user: $PCP_USER
+  pcp_passfile: $PCPPASS
+  # t_detect: pgpool's log on every node (a backend seen failed, a pgpool lost)
+  detect_log: $WD_LOG
+  detect_pattern: "health check failed on node|remote node .* is lost|lost the cluster leader node|failed to connect to any trusted servers"
+  restart:
+    # the heal of a SIGKILL of pgpool on a node (nothing restarts it by
+    # itself, as with Debian's pgpool2.service); removes a delegate IP the
+    # killed pgpool left behind, keeps pgpool_status
+    pgpool: "$restart"
+# Proposed for the harness (not read yet; an unknown key is an error):
+#  watchdog:
+#    vip: $WD_VIP
+#    vip_ifname: $WD_VIP_IF
+#    pool_port: $POOL_PORT
+#    pcp_hosts: [$(addr node1 mgmt), $(addr node2 mgmt), $(addr node3 mgmt)]   # node1..3
+#    pool_log: $WD_LOG
+#    failover_log: /var/log/postgresql/pgpool-failover.log
+#    start_command: "/bin/bash $WD_NODE_SCRIPT start"
+#    stop_command: "/bin/bash $WD_NODE_SCRIPT stop"
+EOT
+}

@@ -43,7 +43,7 @@ pcp_host() { echo "$WD_VIP"; } # pcp_listen_addresses '*': the delegate IP reach
 # wd_interval (seconds; pgpool's defaults are 2, 30, 10). A dead pgpool is
 # declared lost when no heartbeat came for more than deadtime, checked every
 # wd_interval plus the trusted-server ping (about 2 s, see docs/lab.md).
-wd_timing() { if [[ $1 == fast ]]; then echo "1 2 1"; else echo "2 6 2"; fi; }
+wd_timing() { if [[ $1 == fast ]]; then echo "1 2 1"; else echo "2 6 1"; fi; }
 
 # wd_tools: absolute paths of the commands pgpool execv's (no shell, no PATH;
 # a wrong path counts as success in pgpool 4.3). Sets WD_IP, WD_ARPING,

@@ -193,20 +193,29 @@ vip_holders() { # the nodes that have the delegate IP on an interface
     done
 }
 
-# wd_healthy LEADER: LEADER's pgpool leads with the quorum and holds the
-# delegate IP, the other two are its standbys, and no one else holds the IP.
+wd_node_of() { # wd_node_of IC_ADDRESS: the node with that interconnect address
+    local n
+    for n in "${DB_NODES[@]}"; do [[ $(addr "$n" ic) == "$1" ]] && echo "$n"; done
+}
+
+# wd_healthy: every pgpool answers and names the same leader; the leader's
+# pgpool leads with the quorum and is escalated, the other two are its
+# standbys, and the leader's node alone holds the delegate IP. Sets WD_LEADER.
 wd_healthy() {
-    local leader=$1 n v st q e l
-    v=$(wd_view "$leader") || return 1
-    read -r st q e l <<<"$v"
-    [[ $st == LEADER && $q == QUORUM_EXIST && $e == YES ]] || return 1
+    local n v st q e l leader=''
     for n in "${DB_NODES[@]}"; do
-        [[ $n == "$leader" ]] && continue
         v=$(wd_view "$n") || return 1
         read -r st q e l <<<"$v"
-        [[ $st == STANDBY && $l == "$(addr "$leader" ic)" ]] || return 1
+        [[ -n $leader ]] || leader=$(wd_node_of "$l")
+        [[ -n $leader && $l == "$(addr "$leader" ic)" ]] || return 1
+        if [[ $n == "$leader" ]]; then
+            [[ $st == LEADER && $q == QUORUM_EXIST && $e == YES ]] || return 1
+        else
+            [[ $st == STANDBY ]] || return 1
+        fi
     done
-    [[ $(vip_holders) == "$leader" ]]
+    [[ $(vip_holders) == "$leader" ]] || return 1
+    WD_LEADER=$leader
 }
 
 # pools_healthy: through the delegate IP and through each pgpool's own
@@ -229,19 +238,21 @@ stack_up() {
     fencing_up
     write_wd_files "$profile"
     # pgpool breaks a tie between equal wd_priority by the startup second:
-    # the first one started, at least a second before the others, leads.
-    local t0 n others=()
-    t0=$(date +%s%N)
+    # the first one started, more than a second before the others, leads.
+    # (Its pcp answers once its watchdog has initialised: count from there.)
+    local n others=()
     log "starting pgpool on $WD_FIRST_LEADER (the first leader)"
     pool_start "$WD_FIRST_LEADER" --discard-status || die "pgpool did not start on $WD_FIRST_LEADER (see $(ndir "$WD_FIRST_LEADER")/varlog/pgpool.log)"
     wait_until 10 "pcp of $WD_FIRST_LEADER's pgpool" wd_info "$WD_FIRST_LEADER"
-    local wait_ms=$((1100 - ($(date +%s%N) - t0) / 1000000))
-    if ((wait_ms > 0)); then sleep "$((wait_ms / 1000)).$(printf '%03d' $((wait_ms % 1000)))"; fi
+    sleep 1.1
     for n in "${DB_NODES[@]}"; do [[ $n == "$WD_FIRST_LEADER" ]] || others+=("$n"); done
     log "starting pgpool on ${others[*]}"
     each_node_parallel "pgpool start" pool_start --discard-status -- "${others[@]}"
-    wait_until 40 "watchdog: $WD_FIRST_LEADER leader with the quorum and $WD_VIP, ${others[*]} its standbys" \
-        wd_healthy "$WD_FIRST_LEADER"
+    WD_LEADER=
+    wait_until 40 "watchdog: one leader with the quorum holding $WD_VIP alone, the two others its standbys" wd_healthy
+    [[ $WD_LEADER == "$WD_FIRST_LEADER" ]] ||
+        log "WARNING: the watchdog leader is $WD_LEADER, not $WD_FIRST_LEADER (the leader and the primary may share a node)"
+    log "watchdog leader $WD_LEADER holds $WD_VIP"
     wait_until 30 "SHOW pool_nodes through $WD_VIP:$POOL_PORT and every pgpool: node1 primary, node2/node3 standby, all up" \
         pools_healthy
 }

@@ -7,7 +7,11 @@
 #     is stopped first, then %m is promoted even where a tie would pick another;
 #   unplanned failure (the primary frozen with SIGSTOP): the most advanced
 #     standby (the lowest id on a tie) is promoted, %m ignored, within ~0.5 s;
-#   planned, no live standby: the primary is left running.
+#   planned, no live standby: the primary is left running;
+#   unplanned with fencing (FENCE=on): the frozen primary is stopped over
+#     (fake) SSH by lab/scripts/pg-stop-hard.sh before the promotion;
+#   unplanned with fencing that fails (SSH down, no power controller):
+#     nothing is promoted.
 # Needs root, the user postgres and PostgreSQL 15 binaries (HAVERIFY_PG_BINDIR).
 set -euo pipefail
 
@@ -45,6 +49,7 @@ q() { psql "host=127.0.0.1$(($1 + 1)) port=$port user=postgres dbname=postgres c
 
 cat >"$T/ssh" <<EOF
 #!/bin/bash
+[[ -e "$T/ssh.fail" ]] && { echo "ssh: connect to host: Connection timed out" >&2; exit 255; }
 while ((\$#)); do case \$1 in -i | -o) shift 2 ;; root@*) host=\${1#root@}; shift; break ;; *) shift ;; esac; done
 cmd=("\$@")
 for i in "\${!cmd[@]}"; do [[ \${cmd[\$i]} == /var/lib/postgresql/15/main ]] && cmd[\$i]=\$(cat "$T/datadir.\$host"); done
@@ -123,5 +128,33 @@ as "$bin/pg_ctl" -D "$T/n2" -m fast -w stop >/dev/null
 run_failover -1
 [[ $(q 0 'select pg_is_in_recovery()') == f ]] || fail "the primary was stopped with no standby to promote"
 grep -q "no live standby: leaving node 0 running" "$T/failover.log" || fail "no log of leaving it running"
+
+echo "case 4: unplanned with fencing: the frozen primary is stopped, then node2 promoted"
+cp "$T/lab.env" "$T/lab.env.unfenced"
+printf 'FENCE=on\nSTOP_SCRIPT=%s\n' "$(dirname "$script")/../../scripts/pg-stop-hard.sh" >>"$T/lab.env"
+setup
+pm=$(head -1 "$T/n0/postmaster.pid")
+kill -STOP "$pm"
+run_failover 2
+kill -CONT "$pm" 2>/dev/null || true
+grep -q "fence: node1 stopped" "$T/failover.log" || fail "the old primary was not fenced"
+# (a killed postmaster may linger as a zombie until its parent reaps it: that is not running)
+[[ -d /proc/$pm && $(awk '{print $3}' "/proc/$pm/stat" 2>/dev/null) != Z ]] && fail "the old primary's postmaster still runs"
+[[ -z $(q 0 'select 1') ]] || fail "the old primary still answers"
+[[ $(q 1 'select pg_is_in_recovery()') == f ]] || fail "node2 was not promoted after the fence"
+[[ $(q 2 'select pg_is_in_recovery()') == t ]] || fail "node3 was promoted"
+
+echo "case 5: unplanned, fencing fails (SSH down, no power controller): nothing promoted"
+setup
+pm=$(head -1 "$T/n0/postmaster.pid")
+kill -STOP "$pm"
+touch "$T/ssh.fail"
+run_failover 2
+rm -f "$T/ssh.fail"
+kill -CONT "$pm"
+grep -q "FENCING node 0 (node1) FAILED: promoting nothing" "$T/failover.log" || fail "no log of the failed fence"
+[[ $(q 1 'select pg_is_in_recovery()') == t ]] || fail "node2 was promoted without a fence"
+[[ $(q 2 'select pg_is_in_recovery()') == t ]] || fail "node3 was promoted without a fence"
+cp "$T/lab.env.unfenced" "$T/lab.env"
 
 echo "failover.sh: all cases passed"

@@ -129,11 +129,11 @@ fence_old_primary() {
         ((rc == 0)) || log "fence: power status of $name unknown (rc $rc)"
     fi
     if [[ $(uname -n) == "$name" ]]; then
-        out=$(timeout 30 bash "$STOP_SCRIPT" "$PG_DATA" "$PG_BIN" postgres 5 2>&1)
+        out=$(timeout 30 bash "$STOP_SCRIPT" "$PG_DATA" "$PG_BIN" postgres 2 2>&1)
     else
         out=$(timeout 30 ssh -i "$SSH_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
             -o BatchMode=yes -o ConnectTimeout=3 "root@${BACKEND_MGMT[$failed_id]}" \
-            bash -s -- "$PG_DATA" "$PG_BIN" postgres 5 <"$STOP_SCRIPT" 2>&1)
+            bash -s -- "$PG_DATA" "$PG_BIN" postgres 2 <"$STOP_SCRIPT" 2>&1)
     fi
     rc=$?
     if ((rc == 0)); then

@@ -306,15 +306,10 @@ driver:
     # itself, as with Debian's pgpool2.service); removes a delegate IP the
     # killed pgpool left behind, keeps pgpool_status
     pgpool: "$restart"
-# Proposed for the harness (not read yet; an unknown key is an error):
-#  watchdog:
-#    vip: $WD_VIP
-#    vip_ifname: $WD_VIP_IF
-#    pool_port: $POOL_PORT
-#    pcp_hosts: [$(addr node1 mgmt), $(addr node2 mgmt), $(addr node3 mgmt)]   # node1..3
-#    pool_log: $WD_LOG
-#    failover_log: /var/log/postgresql/pgpool-failover.log
-#    start_command: "/bin/bash $WD_NODE_SCRIPT start"
-#    stop_command: "/bin/bash $WD_NODE_SCRIPT stop"
+  # the delegate IP and the nodes running a pgpool: targets pool_leader /
+  # pool_standby, vip_s and the single_vip checker (docs/inventory.md)
+  watchdog:
+    vip: $WD_VIP
+    nodes: [node1, node2, node3]
 EOT
 }

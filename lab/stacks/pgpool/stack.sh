@@ -322,6 +322,9 @@ driver:
   pcp_user: $PCP_USER
   pcp_passfile: $PCPPASS
   ssh_host: $(addr pool mgmt)
+  # t_detect: pgpool's log on the pool host (a backend's health check failed)
+  detect_log: $STATE/pool/pgpool.log
+  detect_pattern: "health check failed on node|failed to make persistent db connection|received degenerate backend request"
   restart:
     # the heal of a SIGKILL of pgpool (nothing restarts it by itself here);
     # keeps pgpool_status, so detached nodes stay detached

@@ -42,7 +42,8 @@ void add_lab_help(CLI::App& app) {
   // main() hands `lab` to the lab script before parsing.
   app.add_subcommand(
       "lab",
-      "The embedded lab: up --stack pgpool|pgrex|shared-disk|patroni [--profile fast] [--disk PROFILE] | "
+      "The embedded lab: up --stack pgpool|pgpool-wd|pgrex|shared-disk|patroni [--profile fast] [--disk PROFILE] "
+      "[--fence on|off] | "
       "down | status | "
       "power-off NODE | power-on NODE | exec NODE -- CMD");
 }

@@ -303,9 +303,9 @@ steps:
 // tests, and the lab's synchronous runs prove its healthy control.
 TEST_CASE("asynchronous replication loses acknowledged writes on power-off, and durability fails", "[extended]") {
   struct RestoreSyncLab {
-    ~RestoreSyncLab() { sh(lab("up --stack pgpool"), 300s); }
+    ~RestoreSyncLab() { sh(lab("up --stack pgpool --fence off"), 300s); }
   } restore;
-  auto up = sh(lab("up --stack pgpool --replication async"), 300s);
+  auto up = sh(lab("up --stack pgpool --fence off --replication async"), 300s);
   INFO(up.out << up.err);
   REQUIRE(up.exit_code == 0);
   const fs::path out = fresh_dir("async");

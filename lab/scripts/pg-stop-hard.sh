@@ -56,7 +56,14 @@ fi
 runuser -u "$user" -- "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1
 rc=$?
 if ((rc != 3 && rc != 4)); then # 3: no server running; 4: no data directory
-    echo "pg-stop-hard: pg_ctl status still says running (rc $rc)" >&2
-    exit 1
+    # pg_ctl asks kill(pid, 0), which a killed postmaster passes until its
+    # parent reaps it: a zombie runs nothing.
+    pm=$(head -1 "$data/postmaster.pid" 2>/dev/null)
+    state=
+    [[ $pm =~ ^[0-9]+$ ]] && state=$(awk '{print $3}' "/proc/$pm/stat" 2>/dev/null)
+    if [[ -n $state && $state != Z ]]; then
+        echo "pg-stop-hard: pg_ctl status still says running (rc $rc, postmaster $pm state $state)" >&2
+        exit 1
+    fi
 fi
 echo "fenced: no PostgreSQL process on $data (was: ${before:-none})$killed"

@@ -52,6 +52,9 @@ struct FaultWindow {
   std::optional<Instant> promote;
   std::string promoted;
   std::string label;  // the faults' descriptions
+  // The nodes it powered off: what their own logs say after it is not the
+  // cluster noticing (a pgpool cut from its backends as its node goes down).
+  std::set<std::string> powered_off;
 };
 
 }  // namespace
@@ -74,7 +77,7 @@ struct MetricsPass::State {
   LatencyHistogram latency;
   // Driver detections (process "driver", f "detect"): few, and appended
   // after the steps with earlier timestamps, so judged at finish.
-  std::vector<Instant> detects;
+  std::vector<std::pair<Instant, std::string>> detects;  // and the node whose log says so
   // Cluster operations (process "driver", any other f), and the writes'
   // stall around each (its end once known); the one still open is the last.
   std::vector<OperationRecord> ops;
@@ -103,7 +106,7 @@ struct MetricsPass::State {
   void finish_anchor(RunMetrics& out) const;
   void finish_operations(RunMetrics& out) const;
   void finish_downtime(RunMetrics& out) const;
-  void finish_detect_promote(RunMetrics& out, std::optional<Nanos> next_sent) const;
+  void finish_detect_promote(RunMetrics& out, const FaultWindow& w, std::optional<Nanos> next_sent) const;
   void finish_lost(RunMetrics& out, const std::set<std::int64_t>& final_ids) const;
   void finish_maintenance(RunMetrics& out) const;
 };
@@ -123,8 +126,10 @@ void MetricsPass::State::note_inject(const Op& op) {
   }
   const bool fresh =
       faults.empty() || faults.back().end || (faults.back().returned && op.mono_ns > faults.back().returned->mono);
+  const bool power_off = std::string_view(op.value).starts_with("power_off ");
   if (fresh) {
     FaultWindow w;
+    if (power_off) w.powered_off.insert(op.node);
     w.sent = at;
     w.primaries_before = primaries_now;
     w.label = op.value;
@@ -133,6 +138,7 @@ void MetricsPass::State::note_inject(const Op& op) {
     return;
   }
   FaultWindow& w = faults.back();
+  if (power_off) w.powered_off.insert(op.node);
   if (op.mono_ns < w.sent.mono) w.sent = at;
   if (w.label.find(op.value) == std::string::npos) w.label += " & " + op.value;
 }
@@ -160,7 +166,7 @@ void MetricsPass::State::note_window_end(const Op& op) {
 // A detection, or a planned operation (cluster step).
 void MetricsPass::State::on_driver(const Op& op) {
   if (op.f == op::fn::detect) {
-    detects.push_back(Instant{op.mono_ns, op.wall_ns});
+    detects.emplace_back(Instant{op.mono_ns, op.wall_ns}, op.node);
     return;
   }
   if (op.type == OpType::invoke || op.type == OpType::info) {
@@ -399,16 +405,18 @@ void MetricsPass::State::finish_anchor(RunMetrics& out) const {
   const Nanos next = *i + 1 < faults.size() ? faults[*i + 1].sent.mono : std::numeric_limits<Nanos>::max();
   if (const auto t = moves.vip_moved(*i); t && *t < next) out.figures["vip_s"] = ns_to_s(*t - w.sent.mono);
   if (const auto t = moves.dns_moved(*i); t && *t < next) out.figures["dns_s"] = ns_to_s(*t - w.sent.mono);
-  finish_detect_promote(out, *i + 1 < faults.size() ? std::optional<Nanos>(faults[*i + 1].sent.mono) : std::nullopt);
+  finish_detect_promote(out, w, *i + 1 < faults.size() ? std::optional<Nanos>(faults[*i + 1].sent.mono) : std::nullopt);
 }
 
 // t_detect: the first detection a cluster driver recorded (process "driver",
 // f "detect", any type) at or after the anchored fault was sent and before
-// the next fault; earlier ones are about something else (e.g. the setup).
-void MetricsPass::State::finish_detect_promote(RunMetrics& out, std::optional<Nanos> next_sent) const {
-  for (const auto& d : detects)
+// the next fault; earlier ones are about something else (e.g. the setup),
+// and so are those in the log of a node the fault powered off.
+void MetricsPass::State::finish_detect_promote(RunMetrics& out, const FaultWindow& w,
+                                               std::optional<Nanos> next_sent) const {
+  for (const auto& [d, node] : detects)
     if (d.mono >= out.t_inject_sent->mono && (!next_sent || d.mono < *next_sent) &&
-        (!out.t_detect || d.mono < out.t_detect->mono))
+        (!out.t_detect || d.mono < out.t_detect->mono) && !w.powered_off.count(node))
       out.t_detect = d;
   if (out.t_detect) out.detect_s = ns_to_s(out.t_detect->mono - out.t_inject_sent->mono);
   if (out.t_promote) out.promote_s = ns_to_s(out.t_promote->mono - out.t_inject_sent->mono);

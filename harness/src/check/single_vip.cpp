@@ -39,9 +39,13 @@ class SingleVipPass final : public CheckerPass {
                                                : VipState::free;
       events_.push_back({op.mono_ns, op.node, s});
       samples_ += op.type == OpType::ok;
-    } else if (op::is(op, op::proc::nemesis, op::fn::inject) && op.type == OpType::ok &&
-               std::string_view(op.value).starts_with("power_off ")) {
-      events_.push_back({op.mono_ns, op.node, VipState::down});
+    } else if (op::is(op, op::proc::nemesis, op::fn::inject) && std::string_view(op.value).starts_with("power_off ")) {
+      // Down from the power-off's invoke (its links are cut first, then its
+      // processes killed), once its ok confirms it.
+      if (op.type == OpType::invoke)
+        powering_off_[op.node] = op.mono_ns;
+      else if (op.type == OpType::ok && powering_off_.count(op.node))
+        events_.push_back({powering_off_[op.node], op.node, VipState::down});
     }
   }
 
@@ -56,6 +60,7 @@ class SingleVipPass final : public CheckerPass {
   Nanos last_ = 0;
   std::size_t samples_ = 0;
   std::vector<VipEvent> events_;
+  std::map<std::string, Nanos> powering_off_;  // node -> its power_off's invoke
 };
 
 // An unseen sample followed, within the grace, by the node's state from

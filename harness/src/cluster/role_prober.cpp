@@ -8,8 +8,14 @@
 namespace haverify {
 
 RoleProber::RoleProber(const Inventory& inv, History& history, std::chrono::milliseconds interval,
-                       std::chrono::milliseconds deadline, std::chrono::milliseconds vip_interval)
-    : inv_(inv), history_(history), interval_(interval), deadline_(deadline), vip_interval_(vip_interval) {}
+                       std::chrono::milliseconds deadline, std::chrono::milliseconds vip_interval,
+                       std::chrono::milliseconds vip_deadline)
+    : inv_(inv),
+      history_(history),
+      interval_(interval),
+      deadline_(deadline),
+      vip_interval_(vip_interval),
+      vip_deadline_(vip_deadline) {}
 
 RoleProber::~RoleProber() {
   stop();
@@ -30,11 +36,18 @@ void RoleProber::sleep_until(std::chrono::steady_clock::time_point next) const {
 void RoleProber::vip_loop(const NodeSpec& node) {
   const std::string probe(op::proc::probe), f(op::fn::vip);
   const std::string cmd = vip_held_command(inv_.driver.watchdog->vip);
-  SshTransport ssh(node.ssh);  // its own session: sessions are never shared between threads
+  SshTarget target = node.ssh;
+  target.connect_timeout = vip_deadline_;
+  SshTransport ssh(target);  // its own session: sessions are never shared between threads
+  try {
+    ssh.connect();  // the first sample is not a connect's
+  } catch (const std::exception&) {
+    // a node that is off: its samples say so
+  }
   std::string last;
   while (!stop_) {
     const auto tick = std::chrono::steady_clock::now();
-    const ExecResult r = ssh.exec(cmd, std::max(deadline_, vip_interval_));
+    const ExecResult r = ssh.exec(cmd, vip_deadline_);
     const std::string now = r.ok() ? (vip_held_output(r.out) ? "held" : "free") : "?";
     if (now != last) {
       if (r.ok())

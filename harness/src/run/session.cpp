@@ -176,7 +176,8 @@ RunSession::RunSession(const RunSessionParams& p)
       sc_(p.sc),
       rng_(p.seed),
       pool_(p.inv),
-      prober_(p.inv, history_, p.opts.probe_interval, p.opts.probe_deadline, p.opts.vip_probe_interval) {
+      prober_(p.inv, history_, p.opts.probe_interval, p.opts.probe_deadline, p.opts.vip_probe_interval,
+              p.opts.vip_probe_deadline) {
   init_row();
   fs::create_directories(p.run_dir);
   // The History streams to disk and into the metrics and checker passes as

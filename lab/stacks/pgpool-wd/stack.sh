@@ -99,7 +99,7 @@ heartbeat_device$i = ''
 EOT
     done
     cat <<EOT
-wd_priority = 1
+wd_priority = 1                     # per node: $WD_FIRST_LEADER's is the highest (write_wd_files)
 wd_authkey = ''                     # LAB ONLY
 wd_ipc_socket_dir = '/run/pgpool'   # private /run: the nodes share /tmp
 wd_lifecheck_method = 'heartbeat'
@@ -157,7 +157,10 @@ write_wd_files() {
             cp -p "$(ndir "$first")/pool/pcp.conf" "$(ndir "$first")/pool/pool_hba.conf" \
                 "$(ndir "$first")/pool/pool_passwd" "$d/"
         fi
-        cp "$WD_DIR/pgpool.conf" "$d/pgpool.conf"
+        # The same file but wd_priority: the preferred leader wins the first election.
+        local prio=1
+        [[ $n == "$WD_FIRST_LEADER" ]] && prio=2
+        sed "s/^wd_priority = 1 /wd_priority = $prio /" "$WD_DIR/pgpool.conf" >"$d/pgpool.conf"
         echo "${NODE_ID[$n]}" >"$d/pgpool_node_id"
         echo "HVL_STATE=$STATE" >"$d/haverify.env" # read by pgpool.sh (marks the lab's pgpool processes)
     done
@@ -237,17 +240,11 @@ stack_up() {
 
     fencing_up
     write_wd_files "$profile"
-    # pgpool breaks a tie between equal wd_priority by the startup second:
-    # the first one started, more than a second before the others, leads.
-    # (Its pcp answers once its watchdog has initialised: count from there.)
-    local n others=()
-    log "starting pgpool on $WD_FIRST_LEADER (the first leader)"
-    pool_start "$WD_FIRST_LEADER" --discard-status || die "pgpool did not start on $WD_FIRST_LEADER (see $(ndir "$WD_FIRST_LEADER")/varlog/pgpool.log)"
-    wait_until 10 "pcp of $WD_FIRST_LEADER's pgpool" wd_info "$WD_FIRST_LEADER"
-    sleep 1.1
-    for n in "${DB_NODES[@]}"; do [[ $n == "$WD_FIRST_LEADER" ]] || others+=("$n"); done
-    log "starting pgpool on ${others[*]}"
-    each_node_parallel "pgpool start" pool_start --discard-status -- "${others[@]}"
+    # All three at once: they find each other while loading and elect the
+    # one with the highest wd_priority ($WD_FIRST_LEADER). Started one by
+    # one, the first would wait out its lone LOADING and JOINING (~10 s).
+    log "starting pgpool on ${DB_NODES[*]} ($WD_FIRST_LEADER preferred as the leader)"
+    each_node_parallel "pgpool start" pool_start --discard-status -- "${DB_NODES[@]}"
     WD_LEADER=
     wait_until 40 "watchdog: one leader with the quorum holding $WD_VIP alone, the two others its standbys" wd_healthy
     [[ $WD_LEADER == "$WD_FIRST_LEADER" ]] ||

@@ -441,7 +441,7 @@ haverify::testing::HistoryBuilder lag_then_power_off() {
   h.add("nemesis", OpType::invoke, "inject", "power_off node1", 4995, "node1");
   h.add("nemesis", OpType::ok, "inject", "power_off node1", 5005, "node1");
   h.add("probe", OpType::ok, "role", "down", 5100, "node1");
-  h.add("driver", OpType::info, "detect", "node1 lost", 9000, "node1");
+  h.add("driver", OpType::info, "detect", "node1 lost", 9000, "node2");  // noticed by a survivor
   h.add("probe", OpType::ok, "role", "primary", 65000, "node2");
   for (Nanos t = 71000; t < 72000; t += 10) h.write(1, id++, t, t + 2);
   h.sort();

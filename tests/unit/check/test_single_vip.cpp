@@ -25,7 +25,11 @@ Hist leader_power_off() {
   vip(h, "node3", 5, "held");
   vip(h, "node1", 6, "free");
   vip(h, "node2", 7, "free");
+  vip(h, "node3", 1005, "?");  // its links cut before the power-off's ok: down from the invoke
   vip(h, "node3", 1400, "?");  // powered off: it answers nothing, and holds nothing
+  // Its own pgpool logs its backends failing as it goes down: not the cluster noticing.
+  h.add("driver", OpType::info, "detect", "health check failed on node 1", 1003, "node3");
+  h.add("driver", OpType::info, "detect", "remote node node3 is lost", 2500, "node2");
   vip(h, "node2", 4200, "held");
   h.write(1, 500, 4300, 4310);
   h.add("runner", OpType::ok, "recover", "", 9000);
@@ -47,6 +51,8 @@ TEST_CASE("single_vip: a leader power-off moves the VIP once; vip_s from the fau
   const auto m = compute_metrics(h.ops, std::nullopt);
   REQUIRE(m.value("vip_s"));
   CHECK(*m.value("vip_s") == Approx(3.2));
+  REQUIRE(m.detect_s);
+  CHECK(*m.detect_s == Approx(1.5));
 }
 
 TEST_CASE("single_vip: two holders at once fail with the window; an unseen node beside a holder is unknown", "[unit]") {

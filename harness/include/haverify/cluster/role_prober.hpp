@@ -21,14 +21,16 @@ namespace haverify {
 //  - each role change: {process: probe, f: role, value: primary|standby|down}.
 // With a pgpool watchdog (inventory driver.watchdog), each watchdog node is
 // also asked every `vip_interval` over its own SSH session whether it holds
-// the delegate IP (cluster/vip.hpp), recorded when the answer changes:
+// the delegate IP (cluster/vip.hpp) within `vip_deadline` (the session is
+// opened first, within the same deadline), recorded when the answer changes:
 //  {process: probe, f: vip, node, ok, value held|free} or {fail, "", error}
 // when the node stops answering.
 class RoleProber {
  public:
   RoleProber(const Inventory& inv, History& history, std::chrono::milliseconds interval,
              std::chrono::milliseconds deadline,
-             std::chrono::milliseconds vip_interval = std::chrono::milliseconds(200));
+             std::chrono::milliseconds vip_interval = std::chrono::milliseconds(200),
+             std::chrono::milliseconds vip_deadline = std::chrono::milliseconds(2000));
   ~RoleProber();
   void start();
   void stop();
@@ -40,7 +42,7 @@ class RoleProber {
   void sleep_until(std::chrono::steady_clock::time_point next) const;
   const Inventory& inv_;
   History& history_;
-  std::chrono::milliseconds interval_, deadline_, vip_interval_;
+  std::chrono::milliseconds interval_, deadline_, vip_interval_, vip_deadline_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
 };

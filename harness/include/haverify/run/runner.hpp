@@ -42,6 +42,7 @@ struct RunOptions {
   // With a pgpool watchdog: how often each pgpool node is asked whether it
   // holds the delegate IP (one SSH exec each; vip_s, single_vip).
   std::chrono::milliseconds vip_probe_interval{200};
+  std::chrono::milliseconds vip_probe_deadline{2000};
   std::chrono::milliseconds ssh_check_deadline{5000};
   // The ledger's and the bank's tables at setup (connect and CREATE).
   std::chrono::milliseconds workload_setup_deadline{10000};

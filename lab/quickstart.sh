@@ -12,7 +12,9 @@ cmake --build build -j "$(nproc)" --target haverify haverify-lab-init
 # shellcheck disable=SC2317  # teardown is run by the EXIT trap
 teardown() { [ "${HAVERIFY_KEEP_LAB:-0}" = 1 ] || ./build/haverify lab down; }
 trap teardown EXIT
-./build/haverify lab up --stack pgpool
+# --fence off: the unfenced lab whose split brain the README describes (the
+# fenced default is issue 18's work in progress: docs/lab.md "Fencing").
+./build/haverify lab up --stack pgpool --fence off
 rc=0
 ./build/haverify run scenarios/single-fault "$@" || rc=$?
 echo "haverify: exit code $rc (0 all verdicts pass, 1 a verdict failed, 2 usage/config error, 3 harness error)"

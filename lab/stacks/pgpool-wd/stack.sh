@@ -232,13 +232,7 @@ pools_healthy() {
 # ---------------------------------------------------------------- verbs
 stack_up() {
     local profile=$1
-    log "initdb + start primary on node1"
-    setup_primary
-    log "pg_basebackup node2 node3 over the replication LAN"
-    each_node_parallel "standby setup" setup_standby -- node2 node3
-    wait_until 30 "node2 and node3 streaming to node1 (one sync/quorum)" replication_ok
-
-    fencing_up
+    pg_cluster_up
     write_wd_files "$profile"
     # All three at once: they find each other while loading and elect the
     # one with the highest wd_priority ($WD_FIRST_LEADER). Started one by

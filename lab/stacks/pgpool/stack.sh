@@ -205,6 +205,18 @@ EOT
 
 # fencing_up: with --fence on, the host-side power controller the failover
 # script powers nodes off through (lib/power.sh; down stops it).
+# What both pgpool stacks start before their pgpools: node1 primary, node2
+# and node3 streaming from it, and the fencing (--fence).
+pg_cluster_up() {
+    log "initdb + start primary on node1"
+    setup_primary
+    log "pg_basebackup node2 node3 over the replication LAN"
+    each_node_parallel "standby setup" setup_standby -- node2 node3
+    wait_until 30 "node2 and node3 streaming to node1 (one sync/quorum)" replication_ok
+
+    fencing_up
+}
+
 fencing_up() {
     power_fencing_prepare
     if [[ ${FENCE:-on} == on ]]; then
@@ -236,13 +248,7 @@ stack_prepare() { :; } # pgpool's files are written once PostgreSQL runs (stack_
 
 stack_up() {
     local profile=$1
-    log "initdb + start primary on node1"
-    setup_primary
-    log "pg_basebackup node2 node3 over the replication LAN"
-    each_node_parallel "standby setup" setup_standby -- node2 node3
-    wait_until 30 "node2 and node3 streaming to node1 (one sync/quorum)" replication_ok
-
-    fencing_up
+    pg_cluster_up
     log "starting pgpool on pool"
     write_pool_files "$profile"
     start_pgpool

@@ -1,10 +1,8 @@
 #include "haverify/workload/workload_bank.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <random>
 #include <stdexcept>
-#include <system_error>
 
 #include <fmt/format.h>
 
@@ -21,6 +19,7 @@ using workload_detail::EndpointConnector;
 using workload_detail::kServerIdentityReturning;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
+using workload_detail::parse_i64;
 using workload_detail::record_server;
 using workload_detail::run_setup_sql;
 using workload_detail::valid_table_name;
@@ -33,14 +32,6 @@ void validate(const BankOptions& o) {
     throw std::invalid_argument("bank: initial_balance out of range");
   }
   if (o.max_amount < 1 || o.max_amount > 1'000'000'000) throw std::invalid_argument("bank: max_amount must be >= 1");
-}
-
-std::optional<std::int64_t> parse_i64(const char* s) {
-  std::int64_t v = 0;
-  const std::string_view sv(s);
-  auto [p, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), v);
-  if (ec != std::errc() || p != sv.data() + sv.size() || sv.empty()) return std::nullopt;
-  return v;
 }
 
 std::string total_sql(const std::string& table, std::int64_t run_id) {

@@ -1,9 +1,14 @@
 #pragma once
 // Internal helpers shared by the workloads (ledger, bank): not part of the API.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -93,6 +98,15 @@ class EndpointConnector {
   ConnectFailLog fails_;
   std::string last_;  // the last answer recorded: the addresses, or "!" and the failure
 };
+
+// A whole decimal integer (a result field), nullopt for anything else.
+inline std::optional<std::int64_t> parse_i64(const char* s) {
+  std::int64_t v = 0;
+  const std::string_view sv(s);
+  auto [p, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), v);
+  if (ec != std::errc() || p != sv.data() + sv.size() || sv.empty()) return std::nullopt;
+  return v;
+}
 
 // [A-Za-z0-9_.]+, not starting or ending with '.' (may be schema-qualified).
 inline bool valid_table_name(const std::string& t) {

@@ -1,10 +1,8 @@
 #include "haverify/workload/reads.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <optional>
 #include <stdexcept>
-#include <system_error>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,6 +18,7 @@ using Clock = std::chrono::steady_clock;
 using workload_detail::EndpointConnector;
 using workload_detail::op_type;
 using workload_detail::outcome_text;
+using workload_detail::parse_i64;
 using workload_detail::run_setup_sql;
 using workload_detail::valid_table_name;
 
@@ -44,22 +43,14 @@ struct ReadAnswer {
   std::int64_t instance = 0;
 };
 
-std::optional<std::int64_t> to_i64(const char* s) {
-  std::int64_t v = 0;
-  const std::string_view sv(s);
-  auto [p, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), v);
-  if (sv.empty() || ec != std::errc() || p != sv.data() + sv.size()) return std::nullopt;
-  return v;
-}
-
 std::optional<ReadAnswer> parse_answer(const QueryOutcome& o, std::string* why) {
   const PGresult* r = o.result.get();
   if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 4) {
     *why = "the read returned no row of 4 fields";
     return std::nullopt;
   }
-  const auto count = to_i64(PQgetvalue(r, 0, 0)), port = to_i64(PQgetvalue(r, 0, 2)),
-             instance = to_i64(PQgetvalue(r, 0, 3));
+  const auto count = parse_i64(PQgetvalue(r, 0, 0)), port = parse_i64(PQgetvalue(r, 0, 2)),
+             instance = parse_i64(PQgetvalue(r, 0, 3));
   if (!count || !port || !instance) {
     *why = fmt::format("malformed read answer '{}'", PQgetvalue(r, 0, 0));
     return std::nullopt;

@@ -1,8 +1,11 @@
 #include "faults/fault.hpp"
 
+#include <optional>
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "haverify/cluster/probe.hpp"
 #include "haverify/core/shell.hpp"
@@ -58,7 +61,76 @@ FaultAction plan_power_off(const Inventory& inv, const NodeSpec& node) {
   return a;
 }
 
-FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
+// The addresses of the cut's peers on its LAN ("" without a peer): an nft
+// set of IPv4 or IPv6 addresses, and the match word for it.
+struct PeerMatch {
+  std::string family;  // "ip" | "ip6"
+  std::string set;     // "{ 198.18.1.11, 198.18.1.12 }"
+};
+
+std::optional<PeerMatch> peer_match(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node) {
+  if (spec.peer.empty()) return std::nullopt;
+  if (spec.peer_nodes.empty())
+    throw FaultError(fmt::format("lan_cut of {} with peer '{}': the peer resolved to no node", node.name, spec.peer));
+  PeerMatch m;
+  std::vector<std::string> addrs;
+  for (const auto& name : spec.peer_nodes) {
+    const NodeSpec* peer = inv.node(name);
+    if (!peer) throw FaultError(fmt::format("lan_cut peer '{}' is not a node of the inventory", name));
+    if (peer->name == node.name)
+      throw FaultError(
+          fmt::format("lan_cut of {} with peer '{}': the peer is the cut node itself (pick another "
+                      "peer or target)",
+                      node.name, spec.peer));
+    const InterfaceSpec* itf = peer->interface_on(spec.lan);
+    if (!itf) throw FaultError(fmt::format("lan_cut peer {} has no interface on LAN '{}'", name, spec.lan));
+    const std::string a = address_without_prefix(itf->address);
+    const std::string family = a.find(':') == std::string::npos ? "ip" : "ip6";
+    if (!m.family.empty() && m.family != family)
+      throw FaultError(fmt::format("lan_cut peers of {} mix IPv4 and IPv6 addresses on LAN '{}'", node.name, spec.lan));
+    m.family = family;
+    addrs.push_back(a);
+  }
+  m.set = fmt::format("{{ {} }}", fmt::join(addrs, ", "));
+  return m;
+}
+
+// lan_cut by nft: drop rules in a table of the cut's own, before conntrack.
+void plan_nft_cut(FaultAction& a, const FaultSpec& spec, const Inventory& inv, const NodeSpec& node,
+                  const InterfaceSpec& itf) {
+  if (spec.port && *spec.port == node.ssh.port && node.ssh.host == address_without_prefix(itf.address))
+    throw FaultError(fmt::format("lan_cut of port {} on {}: that is haverify's own SSH channel to {}", *spec.port,
+                                 spec.lan, node.name));
+  const auto peer = peer_match(spec, inv, node);
+  std::string table = "haverify_cut_" + itf.ifname + (spec.port ? "_" + std::to_string(*spec.port) : std::string());
+  if (peer) table += "_" + fmt::format("{}", fmt::join(spec.peer_nodes, "_"));
+  // One port: TCP to it coming in, and from it going out (the server's side
+  // of its connections). A peer: only packets from it in, to it out.
+  std::string in_match = peer ? fmt::format(" {} saddr {}", peer->family, peer->set) : "";
+  std::string out_match = peer ? fmt::format(" {} daddr {}", peer->family, peer->set) : "";
+  if (spec.port) {
+    in_match += fmt::format(" tcp dport {}", *spec.port);
+    out_match += fmt::format(" tcp sport {}", *spec.port);
+  }
+  std::string rules;
+  if (spec.direction != "out")
+    rules += fmt::format("add rule inet {} input iifname \"{}\"{} drop\n", table, itf.ifname, in_match);
+  if (spec.direction != "in")
+    rules += fmt::format("add rule inet {} output oifname \"{}\"{} drop\n", table, itf.ifname, out_match);
+  // Both chains hook before conntrack so established connections are cut too.
+  a.inject_command = fmt::format(
+      "nft -f - <<'EOF'\n"
+      "add table inet {0}\n"
+      "add chain inet {0} input {{ type filter hook input priority -400; policy accept; }}\n"
+      "add chain inet {0} output {{ type filter hook output priority -400; policy accept; }}\n"
+      "{1}EOF",
+      table, rules);
+  a.verify_command = fmt::format("nft list table inet {} >/dev/null", table);
+  a.heal_command =
+      fmt::format("nft delete table inet {} 2>/dev/null; ! nft list table inet {} >/dev/null 2>&1", table, table);
+}
+
+FaultAction plan_lan_cut(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node) {
   const InterfaceSpec* itf = node.interface_on(spec.lan);
   if (!itf)
     throw FaultError(fmt::format("node {} has no interface on LAN '{}' (see its interfaces: in the inventory)",
@@ -71,34 +143,12 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const NodeSpec& node) {
     a.verify_command = fmt::format("ip -o link show dev {} | grep -qv '[<,]UP[,>]'", ifq);
     a.heal_command = fmt::format("ip link set dev {} up", ifq);
   } else {
-    if (spec.port && *spec.port == node.ssh.port && node.ssh.host == address_without_prefix(itf->address))
-      throw FaultError(fmt::format("lan_cut of port {} on {}: that is haverify's own SSH channel to {}", *spec.port,
-                                   spec.lan, node.name));
-    const std::string table =
-        "haverify_cut_" + itf->ifname + (spec.port ? "_" + std::to_string(*spec.port) : std::string());
-    // One port: TCP to it coming in, and from it going out (the server's side of its connections).
-    const std::string in_match = spec.port ? fmt::format(" tcp dport {}", *spec.port) : "";
-    const std::string out_match = spec.port ? fmt::format(" tcp sport {}", *spec.port) : "";
-    std::string rules;
-    if (spec.direction != "out")
-      rules += fmt::format("add rule inet {} input iifname \"{}\"{} drop\n", table, itf->ifname, in_match);
-    if (spec.direction != "in")
-      rules += fmt::format("add rule inet {} output oifname \"{}\"{} drop\n", table, itf->ifname, out_match);
-    // Both chains hook before conntrack so established connections are cut too.
-    a.inject_command = fmt::format(
-        "nft -f - <<'EOF'\n"
-        "add table inet {0}\n"
-        "add chain inet {0} input {{ type filter hook input priority -400; policy accept; }}\n"
-        "add chain inet {0} output {{ type filter hook output priority -400; policy accept; }}\n"
-        "{1}EOF",
-        table, rules);
-    a.verify_command = fmt::format("nft list table inet {} >/dev/null", table);
-    a.heal_command =
-        fmt::format("nft delete table inet {} 2>/dev/null; ! nft list table inet {} >/dev/null 2>&1", table, table);
+    plan_nft_cut(a, spec, inv, node, *itf);
   }
   a.description =
-      fmt::format("lan_cut {}{} ({}, {}) on {}", spec.lan, spec.port ? ":" + std::to_string(*spec.port) : std::string(),
-                  itf->ifname, spec.method, node.name);
+      fmt::format("lan_cut {}{} ({}, {}) on {}{}", spec.lan,
+                  spec.port ? ":" + std::to_string(*spec.port) : std::string(), itf->ifname, spec.method, node.name,
+                  spec.peer_nodes.empty() ? std::string() : fmt::format(" with {}", fmt::join(spec.peer_nodes, "+")));
   return a;
 }
 
@@ -212,7 +262,7 @@ FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSp
   if (spec.kind == "power_off")
     a = plan_power_off(inv, node);
   else if (spec.kind == "lan_cut")
-    a = plan_lan_cut(spec, node);
+    a = plan_lan_cut(spec, inv, node);
   else if (spec.kind == "process_kill") {
     a = plan_process_kill(spec, node, tag);
     // A process that nothing restarts by itself (pgpool, outside systemd):

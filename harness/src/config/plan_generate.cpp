@@ -58,6 +58,12 @@ std::string slug_of(const std::string& target) {
 // single_writer sees two writable nodes).
 std::string expect(const Inventory& inv, const std::string& family, const FaultSpec& f, const std::string& target) {
   if (target == kPoolNode) return "outage";  // one pgpool, no watchdog: the endpoint is gone
+  // The watchdog leader's node may be a standby or the primary when the item
+  // runs: either the VIP moves alone or the primary fails over with it.
+  // Writes must resume within the bound either way (single_vip and
+  // single_writer judge the rest). A pgpool alone: the VIP moves, or nothing.
+  if (target == "pool_leader" || target == "pool_standby")
+    return f.kind == "process_kill" ? "no-failover" : target == "pool_leader" ? "failover-or-restart" : "unknown";
   const bool primary = target == "primary";
   const std::string what = f.kind == "lan_cut" ? "lan:" + f.lan : f.kind == "process_kill" ? f.process : "power";
   // Membership lost both sides: the side without quorum stops its resources,
@@ -154,6 +160,7 @@ void emit_fault(YAML::Emitter& y, const FaultSpec& f, const std::string& id) {
   else
     y << YAML::Flow << f.targets;
   if (f.kind == "lan_cut") y << YAML::Key << "lan" << YAML::Value << f.lan << YAML::Key << "method" << f.method;
+  if (f.kind == "lan_cut" && !f.peer.empty()) y << YAML::Key << "peer" << YAML::Value << YAML::DoubleQuoted << f.peer;
   if (f.kind == "process_kill")
     y << YAML::Key << "process" << YAML::Value << f.process << YAML::Key << "signal" << YAML::Value << f.signal;
   y << YAML::EndMap;
@@ -194,7 +201,7 @@ void emit_steps(YAML::Emitter& y, const PlanItem& item) {
     return;
   }
   timeout("await_writes", "60s");
-  step("wait", "5s");
+  step("wait", fmt::format("{}ms", item.hold.count()));
   step("heal", "all");
   timeout("recover", "120s");
   step("wait", "2s");
@@ -214,7 +221,7 @@ void emit_checks(YAML::Emitter& y, const std::map<std::string, Bound>& bounds) {
 }
 
 bool same_fault(const FaultSpec& a, const FaultSpec& b) {
-  return a.kind == b.kind && a.targets == b.targets && a.lan == b.lan && a.process == b.process &&
+  return a.kind == b.kind && a.targets == b.targets && a.lan == b.lan && a.process == b.process && a.peer == b.peer &&
          (a.kind != "lan_cut" || a.method == b.method) && (a.kind != "process_kill" || a.signal == b.signal);
 }
 
@@ -262,16 +269,25 @@ std::vector<PlannedFault> single_faults(const Inventory& inv, const std::vector<
   std::vector<PlannedFault> out;
   const auto targets = role_targets(inv);
   for (const auto& t : targets) out.push_back(make_fault(inv, "power_off", t, "", ""));
+  // The watchdog leader's node, whichever role its PostgreSQL has: the VIP must move.
+  if (inv.driver.watchdog) out.push_back(make_fault(inv, "power_off", "pool_leader", "", ""));
   for (const auto& p : processes) {
     if (p == "pgpool") {
-      // pgpool runs on the pool host, not on the PostgreSQL nodes.
-      if (inv.node(kPoolNode)) out.push_back(make_fault(inv, "process_kill", kPoolNode, "", p));
+      // pgpool runs on the pool host, or with a watchdog on the nodes: its
+      // leader (the VIP moves) and one of its standbys.
+      if (inv.driver.watchdog)
+        for (const char* t : {"pool_leader", "pool_standby"}) out.push_back(make_fault(inv, "process_kill", t, "", p));
+      else if (inv.node(kPoolNode))
+        out.push_back(make_fault(inv, "process_kill", kPoolNode, "", p));
       continue;
     }
     for (const auto& t : targets) out.push_back(make_fault(inv, "process_kill", t, "", p));
   }
   for (const auto& l : lans)
     for (const auto& t : targets) out.push_back(make_fault(inv, "lan_cut", t, l, ""));
+  // The leader cut from the clients' LAN: it gives the VIP up (trusted_servers).
+  if (inv.driver.watchdog && std::find(lans.begin(), lans.end(), "service") != lans.end())
+    out.push_back(make_fault(inv, "lan_cut", "pool_leader", "service", ""));
   return out;
 }
 
@@ -311,12 +327,48 @@ static PlanItem site_power_loss(const Inventory& inv) {
   return it;
 }
 
+// The named watchdog items (pgpool with driver.watchdog), each held 20 s:
+// - wd-leader-isolated: the leader pgpool loses the other two (the
+//   interconnect carries the watchdog and its heartbeat). The two keep the
+//   quorum and elect a new leader, which brings the VIP up; the old one,
+//   without quorum, must give it up (single_vip: never two holders); the
+//   primary stays (no false failover).
+// - wd-primary-lost-alone: one pgpool (standby:1's node) loses the primary
+//   while the others still reach it. Consensus refuses its failover request
+//   (the backend is quarantined there), so the primary stays.
+static void watchdog_items(const Inventory& inv, std::vector<PlanItem>& out) {
+  auto has_lan = [&](const std::string& lan) {
+    return std::any_of(inv.nodes.begin(), inv.nodes.end(), [&](const NodeSpec& n) { return n.interface_on(lan); });
+  };
+  if (has_lan("interconnect")) {
+    PlanItem it = make_item(inv, "wd-leader-isolated", "multi-fault",
+                            {make_fault(inv, "lan_cut", "pool_leader", "interconnect", "")});
+    it.expected = "no-failover";
+    it.bounds = bounds_for(it.expected, 60);
+    it.hold = std::chrono::seconds(20);
+    out.push_back(std::move(it));
+  }
+  if (has_lan("service") && inv.nodes.size() >= 3) {
+    PlannedFault cut = make_fault(inv, "lan_cut", "standby:1", "service", "");
+    cut.spec.method = "nft";
+    cut.spec.peer = "primary";
+    cut.slug = "cut-service-standby1-from-primary";
+    cut.expected = "no-failover";
+    PlanItem it = make_item(inv, "wd-primary-lost-alone", "multi-fault", {cut});
+    it.hold = std::chrono::seconds(20);
+    out.push_back(std::move(it));
+  }
+}
+
 std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<std::string>& processes) {
   const auto singles = single_faults(inv, processes);
   std::vector<PlanItem> out;
+  // The watchdog's roles are not paired: pool_leader may be any role's node
+  // when the item runs (the named watchdog items below combine them).
+  auto pool_role = [](const PlannedFault& f) { return f.spec.targets.at(0).rfind("pool_", 0) == 0; };
   for (std::size_t i = 0; i < singles.size(); ++i)
     for (std::size_t j = i + 1; j < singles.size(); ++j)
-      if (combinable(singles[i], singles[j]))
+      if (combinable(singles[i], singles[j]) && !pool_role(singles[i]) && !pool_role(singles[j]))
         out.push_back(
             make_item(inv, singles[i].slug + "_x_" + singles[j].slug, "multi-fault", {singles[i], singles[j]}));
   // Named combinations.
@@ -343,6 +395,7 @@ std::vector<PlanItem> multi_fault_plan(const Inventory& inv, const std::vector<s
     ic.expected = family == "pgpool" ? "no-failover" : "outage";
     out.push_back(make_item(inv, "ic-all", "multi-fault", {ic}));
   }
+  if (inv.driver.watchdog) watchdog_items(inv, out);
   out.push_back(site_power_loss(inv));
   return out;
 }

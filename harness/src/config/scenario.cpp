@@ -63,8 +63,11 @@ bool valid_skip_condition(const std::string& c) {
 
 std::string FaultSpec::describe() const {
   std::string t = fmt::format("{}", fmt::join(targets, "+"));
-  if (kind == "lan_cut" && port) return fmt::format("lan_cut {}:{} of {} ({})", lan, *port, t, method);
-  if (kind == "lan_cut") return fmt::format("lan_cut {} of {} ({})", lan, t, method);
+  if (kind == "lan_cut") {
+    const std::string what = port ? fmt::format("{}:{}", lan, *port) : lan;
+    const std::string with = peer.empty() ? "" : " with " + peer;
+    return fmt::format("lan_cut {} of {}{} ({})", what, t, with, method);
+  }
   if (kind == "process_kill") return fmt::format("process_kill {} SIG{} on {}", process, signal, t);
   if (kind == "process_pause")
     return fmt::format("process_pause {} for {}ms on {}", process, pause ? pause->count() : 0, t);

@@ -40,6 +40,16 @@ std::vector<std::string> read_targets(MapReader& r, ConfigContext& ctx) {
   return out;
 }
 
+// The peer of a cut: one word (a node name or a role); not `all` (a cut of
+// the whole LAN needs no peer) and not the pgpool host (no LAN address of its
+// own in the inventory's nodes).
+bool valid_peer(const std::string& w) {
+  if (w.rfind("standby:", 0) == 0)
+    return w.size() > 8 && w.find_first_not_of("0123456789", 8) == std::string::npos &&
+           w.substr(8).find_first_not_of('0') != std::string::npos;
+  return w != "all" && w != "pool" && valid_name(w);
+}
+
 FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
   FaultSpec f;
   f.line = r.node().Mark().line + 1;
@@ -69,6 +79,14 @@ FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
     if (f.method == "link" && f.direction != "both")
       ctx.error(r.child("direction"), r.key_path("direction"),
                 "a link-down cut is always both ways; use method: nft for one direction");
+    f.peer = r.get_string("peer", "");
+    if (r.has("peer") && f.method != "nft")
+      ctx.error(r.child("peer"), r.key_path("peer"), "a cut between two hosts needs method: nft");
+    else if (r.has("peer") && !valid_peer(f.peer))
+      ctx.error(r.child("peer"), r.key_path("peer"),
+                fmt::format("'{}': expected one node name or role (primary, standby, standby:N, sync_standby, "
+                            "standbys, pool_leader, pool_standby, pool_standbys)",
+                            f.peer));
   } else if (f.kind == "process_kill" || f.kind == "process_pause") {
     f.process = r.req_string("process");
     if (!f.process.empty() && !valid_process_selector(f.process)) {

@@ -126,9 +126,13 @@ std::vector<faults::StepFault> resolve_step_faults(StepContext& ctx, const Step&
   const std::vector<std::string> nodes = node_names(ctx.inv), aux = aux_names(ctx.inv);
   RoleSnapshot roles(ctx.inv, ctx.driver, &ctx.pool);
   std::vector<faults::StepFault> out;
-  for (const auto& f : step.faults)
-    out.push_back(faults::StepFault{f.id.empty() ? fmt::format("f{}", ++ctx.auto_fault_id) : f.id, f,
-                                    resolve_targets(f.targets, nodes, roles, ctx.rng, aux)});
+  for (const auto& f : step.faults) {
+    faults::StepFault sf{f.id.empty() ? fmt::format("f{}", ++ctx.auto_fault_id) : f.id, f,
+                         resolve_targets(f.targets, nodes, roles, ctx.rng, aux)};
+    // A cut between two hosts: its peer from the same snapshot (PostgreSQL nodes only).
+    if (!f.peer.empty()) sf.spec.peer_nodes = resolve_targets({f.peer}, nodes, roles, ctx.rng);
+    out.push_back(std::move(sf));
+  }
   return out;
 }
 

@@ -157,6 +157,39 @@ TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
   cut.lan = "replication";
   CHECK_THROWS_AS(faults::plan_fault(cut, inv, inv.nodes[1]), faults::FaultError);
 
+  // A cut between two hosts: only packets from the peer's address on that LAN
+  // in, and to it out; a table of its own, named after the peer.
+  cut.lan = "service";
+  cut.direction = "both";
+  cut.peer = "primary";
+  cut.peer_nodes = {"node2"};
+  auto pe = faults::plan_fault(cut, inv, inv.nodes[0]);
+  CHECK(pe.inject_command.find(
+            "add rule inet haverify_cut_svc0_node2 input iifname \"svc0\" ip saddr { 198.18.1.12 } drop") !=
+        std::string::npos);
+  CHECK(pe.inject_command.find(
+            "add rule inet haverify_cut_svc0_node2 output oifname \"svc0\" ip daddr { 198.18.1.12 } drop") !=
+        std::string::npos);
+  CHECK(pe.heal_command.find("nft delete table inet haverify_cut_svc0_node2") != std::string::npos);
+  CHECK(pe.description == "lan_cut service (svc0, nft) on node1 with node2");
+  cut.port = 5432;  // both: that peer's traffic to and from the port
+  CHECK(faults::plan_fault(cut, inv, inv.nodes[0])
+            .inject_command.find("input iifname \"svc0\" ip saddr { 198.18.1.12 } tcp dport 5432 drop") !=
+        std::string::npos);
+  cut.port.reset();
+  // The peer is the cut node itself, resolved to nothing, or off the LAN: refused.
+  cut.peer_nodes = {"node1"};
+  CHECK_THROWS_WITH(faults::plan_fault(cut, inv, inv.nodes[0]), Catch::Contains("the peer is the cut node itself"));
+  cut.peer_nodes = {};
+  CHECK_THROWS_WITH(faults::plan_fault(cut, inv, inv.nodes[0]), Catch::Contains("resolved to no node"));
+  cut.peer_nodes = {"node1"};
+  cut.lan = "management";
+  cut.port = 5432;
+  CHECK_THROWS_WITH(faults::plan_fault(cut, inv, inv.nodes[1]), Catch::Contains("has no interface on LAN"));
+  cut.port.reset();
+  cut.peer.clear();
+  cut.peer_nodes.clear();
+
   FaultSpec kill;
   kill.kind = "process_kill";
   kill.process = "postmaster";

@@ -440,3 +440,56 @@ TEST_CASE("plan: power-all powers every node off in one step, then starts the cl
   REQUIRE(sc.expect);
   CHECK(sc.expect->outcome == "outage");
 }
+
+TEST_CASE("plan: a pgpool watchdog adds its leader's and standby's faults and the two named watchdog items", "[unit]") {
+  // The shape `lab up --stack pgpool-wd` writes: pgpool on every node, no pool host.
+  std::string y = lab_inventory(3, "generic", "pgpool-wd");
+  y = y.substr(0, y.find("endpoint:")) +
+      "endpoint: {kind: vip, host: 198.18.1.100, port: 9999}\n"
+      "driver: {type: pgpool, pcp_host: 198.18.1.100, pcp_user: pcpadmin,\n"
+      "         watchdog: {vip: 198.18.1.100, nodes: [node1, node2, node3]}}\n";
+  const Inventory inv = parse_inventory(y, "inv.yaml");
+  REQUIRE(inv.driver.watchdog);
+  REQUIRE(inv.node(kPoolNode) == nullptr);
+  const auto singles = single_fault_plan(inv, stack_processes(inv));
+  // 3 roles x (power, postmaster, 3 LANs) + power-off, pgpool kill and service
+  // cut of the leader + pgpool kill of a watchdog standby.
+  CHECK(singles.size() == 19);
+  const auto by_id = [](const std::vector<PlanItem>& v, const std::string& id) {
+    auto it = std::find_if(v.begin(), v.end(), [&](const PlanItem& i) { return i.id == id; });
+    REQUIRE(it != v.end());
+    return *it;
+  };
+  CHECK(by_id(singles, "power-off-pool_leader").expected == "failover-or-restart");
+  CHECK(by_id(singles, "kill-pgpool-pool_leader").expected == "no-failover");
+  CHECK(by_id(singles, "kill-pgpool-pool_standby").expected == "no-failover");
+  CHECK(by_id(singles, "cut-service-pool_leader").expected == "failover-or-restart");
+  CHECK(by_id(singles, "cut-service-primary").expected == "failover");
+  CHECK(std::none_of(singles.begin(), singles.end(), [](const PlanItem& i) { return i.id == "kill-pgpool-pool"; }));
+
+  // Pairs of the 15 role faults only (C(15,2) - 12), then svc-primary_x_repl-both,
+  // ic-all, the two watchdog items and power-all.
+  const auto multi = multi_fault_plan(inv, stack_processes(inv));
+  CHECK(multi.size() == 105 - 12 + 5);
+  for (const auto& m : multi)
+    if (m.faults.size() == 2)
+      for (const auto& f : m.faults) CHECK(f.spec.targets.at(0).rfind("pool_", 0) != 0);
+  const PlanItem iso = by_id(multi, "wd-leader-isolated");
+  CHECK(iso.expected == "no-failover");
+  CHECK(iso.faults.at(0).spec.targets == std::vector<std::string>{"pool_leader"});
+  CHECK(iso.faults[0].spec.lan == "interconnect");
+  const PlanItem alone = by_id(multi, "wd-primary-lost-alone");
+  CHECK(alone.expected == "no-failover");
+  // Its scenario cuts standby:1's node from the primary only, with nft, and
+  // holds the cut 20 s (long enough for pgpool's health check to see it).
+  const Scenario sc = parse_scenario(scenario_yaml(alone, inv), "a.yaml");
+  const Step& inject = *sc.first_inject();
+  REQUIRE(inject.faults.size() == 1);
+  CHECK(inject.faults[0].method == "nft");
+  CHECK(inject.faults[0].peer == "primary");
+  CHECK(inject.faults[0].targets == std::vector<std::string>{"standby:1"});
+  CHECK(std::any_of(sc.steps.begin(), sc.steps.end(),
+                    [](const Step& s) { return s.kind == StepKind::wait && s.duration == std::chrono::seconds(20); }));
+  REQUIRE(sc.expect);
+  CHECK(sc.expect->outcome == "no-failover");
+}

@@ -2,6 +2,8 @@
 
 #include "config_issues.hpp"
 
+#include <fmt/format.h>
+
 #include "haverify/config/config_reader.hpp"
 #include "haverify/config/scenario.hpp"
 
@@ -305,6 +307,18 @@ TEST_CASE("recover: repair is allowed or forbidden (the default), anything else 
   }
 }
 
+namespace {
+// The error of a scenario file p.yaml, or "no error".
+std::string error_of(const std::string& yaml) {
+  try {
+    parse_scenario(yaml, "p.yaml");
+  } catch (const ConfigError& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
+}
+}  // namespace
+
 TEST_CASE("lan_cut port: one port of a LAN with nft, the management LAN only that way", "[unit]") {
   auto sc = parse_scenario(
       "steps:\n  - inject: {fault: lan_cut, lan: management, method: nft, port: 5432, target: primary}\n", "p.yaml");
@@ -312,18 +326,32 @@ TEST_CASE("lan_cut port: one port of a LAN with nft, the management LAN only tha
   REQUIRE(sc.steps[0].faults.at(0).port);
   CHECK(*sc.steps[0].faults[0].port == 5432);
   CHECK(sc.steps[0].faults[0].describe() == "lan_cut management:5432 of primary (nft)");
-  const auto error_of = [](const std::string& yaml) {
-    try {
-      parse_scenario(yaml, "p.yaml");
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   CHECK(error_of("steps:\n  - inject: {fault: lan_cut, lan: management, target: primary}\n")
             .find("cannot be cut (one port of it can: method: nft, port: 5432)") != std::string::npos);
   CHECK(error_of("steps:\n  - inject: {fault: lan_cut, lan: service, port: 5432, target: primary}\n")
             .find("a cut of one port needs method: nft") != std::string::npos);
   CHECK(error_of("steps:\n  - inject: {fault: lan_cut, lan: service, method: nft, port: 70000, target: primary}\n")
             .find("from 1 to 65535") != std::string::npos);
+}
+
+TEST_CASE("lan_cut peer: a cut between two hosts, with nft only", "[unit]") {
+  auto sc = parse_scenario(
+      "steps:\n  - inject: {fault: lan_cut, lan: service, method: nft, target: standby:1, peer: primary}\n", "p.yaml");
+  REQUIRE(sc.steps.size() == 1);
+  CHECK(sc.steps[0].faults.at(0).peer == "primary");
+  CHECK(sc.steps[0].faults[0].describe() == "lan_cut service of standby:1 with primary (nft)");
+  CHECK(parse_scenario("steps:\n  - inject: {fault: lan_cut, lan: service, method: nft, target: node2, peer: "
+                       "standby:2}\n",
+                       "p.yaml")
+            .steps[0]
+            .faults[0]
+            .peer == "standby:2");
+  CHECK(error_of("steps:\n  - inject: {fault: lan_cut, lan: service, target: node2, peer: primary}\n")
+            .find("p.yaml:2:65: key 'steps[0].inject.peer': a cut between two hosts needs method: nft") !=
+        std::string::npos);
+  for (const char* bad : {"all", "pool", "standby:0", "'standby:'", "'a b'", "'x;y'"})
+    CHECK(error_of(fmt::format("steps:\n  - inject: {{fault: lan_cut, lan: service, method: nft, target: node2, "
+                               "peer: {}}}\n",
+                               bad))
+              .find("expected one node name or role") != std::string::npos);
 }

@@ -2,6 +2,7 @@
 // Test plans: `haverify plan single-fault|multi-fault` enumerates the faults an
 // inventory allows, writes one scenario per item and a sheet (plan.csv) that
 // `haverify run --plan` runs and fills in. See docs/scenarios.md ("Plans").
+#include <chrono>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -84,6 +85,9 @@ struct PlanItem {
   // A site power loss (`power-all`): after the heal (every node powered on)
   // the cluster is started as after a real one (`cluster: {op: start}`).
   bool restart_cluster = false;
+  // How long the fault is held after the writes resumed, before the heal
+  // (long enough for what the item is about to happen, or not).
+  std::chrono::milliseconds hold{5000};
 };
 std::vector<PlanItem> single_fault_plan(const Inventory& inv, const std::vector<std::string>& processes);
 // Every combinable pair, then the named combinations (svc-primary_x_repl-both,

@@ -22,6 +22,12 @@ struct FaultSpec {
   // lan_cut with nft: only TCP traffic to and from this port (e.g. 5432:
   // blind haverify's probes on the management LAN, SSH untouched).
   std::optional<int> port;
+  // lan_cut with nft: only traffic between the target and this node or role
+  // on the LAN (a broken path between two hosts: one pgpool losing the
+  // primary while the others still see it). Resolved with the targets, into
+  // peer_nodes, when the step runs.
+  std::string peer;
+  std::vector<std::string> peer_nodes;
   std::string process;  // process_kill: see process_selectors() | name:<comm> | pidfile:<path>
   std::string signal = "KILL";
   std::optional<std::chrono::milliseconds> duration;  // heal at the end of the step

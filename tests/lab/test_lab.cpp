@@ -44,6 +44,12 @@ TEST_CASE("single-fault suite on the pgpool lab: failovers pass, the service-LAN
                                 "overlapping time, node") != std::string::npos;
     CHECK(moved != overlapped);
     if (std::string(sc) != "lan-cut-service-primary") CHECK(moved);
+    // Issue 18 item 5: pgpool's effective health-check settings and counters, with the run's status.
+    const std::string status = slurp(fs::path(r.run_dir) / "status-before.txt");
+    INFO(status);
+    CHECK(status.find("PGPOOL SHOW health_check:\nitem | value | description\n") != std::string::npos);
+    CHECK(status.find("\nhealth_check_period | 1 | ") != std::string::npos);
+    CHECK(status.find("SHOW pool_health_check_stats:\nnode_id | hostname | port | status | ") != std::string::npos);
     WARN(fmt::format("{}: writes {}", sc, moved ? "moved to the new primary" : "overlapped on two nodes"));
     if (std::string(sc) == "lan-cut-service-primary") {
       CHECK(r.verdict == "fail");

@@ -90,12 +90,25 @@ class PgpoolDriver : public GenericDriver {
     return out;
   }
 
+  // SHOW pool_nodes, then what explains a slow failover: the effective
+  // health-check settings (PGPOOL SHOW health_check: the global values and
+  // each backend's own) and the per-backend health-check counters
+  // (SHOW pool_health_check_stats, pgpool-II 4.2+).
   std::string status_text(std::chrono::milliseconds deadline) override {
+    const auto until = std::chrono::steady_clock::now() + deadline;
     std::string err;
     auto conn = pg_connect(endpoint_target(inv_), deadline, &err);
     if (!conn) return "pgpool endpoint unreachable: " + err + "\n";
-    auto res = pg_exec(conn.get(), "SHOW pool_nodes", deadline);
-    if (res.kind != QueryOutcome::ok || !res.result) return "SHOW pool_nodes failed: " + res.error + "\n";
+    std::string out = show_table(conn.get(), "SHOW pool_nodes", until);
+    for (const char* q : {"PGPOOL SHOW health_check", "SHOW pool_health_check_stats"})
+      out += fmt::format("\n{}:\n{}", q, show_table(conn.get(), q, until));
+    return out;
+  }
+
+  // One SHOW's rows as text, columns joined with " | "; the error instead.
+  static std::string show_table(PGconn* conn, const std::string& query, std::chrono::steady_clock::time_point until) {
+    auto res = pg_exec(conn, query, time_left(until));
+    if (res.kind != QueryOutcome::ok || !res.result) return query + " failed: " + res.error + "\n";
     PGresult* r = res.result.get();
     std::string out;
     for (int c = 0; c < PQnfields(r); ++c) out += fmt::format("{}{}", c ? " | " : "", PQfname(r, c));

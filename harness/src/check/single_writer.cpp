@@ -374,8 +374,9 @@ std::string describe_unknown(const TimeWindow& w, const std::map<std::string, st
     return fmt::format("{}", fmt::join(nodes, ", "));
   };
   return fmt::format(
-      "split brain not excluded: {} unseen by the probes (failed or missing after it was last seen writable, and "
-      "not taken down by haverify) for {:.3f} s, {} .. {} (t={:.3f}..{:.3f} s), while {} was writable",
+      "split brain not excluded: {} unseen by the probes (failed or missing before it was first seen or after it was "
+      "last seen writable, and not taken down by haverify) for {:.3f} s, {} .. {} (t={:.3f}..{:.3f} s), while {} "
+      "was writable",
       touching(blind), ns_to_s(w.to - w.from), tr.wall(w.from), tr.wall(w.to), tr.rel_s(w.from), tr.rel_s(w.to),
       touching(writable));
 }

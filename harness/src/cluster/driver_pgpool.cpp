@@ -6,6 +6,7 @@
 #include "haverify/cluster/driver_generic.hpp"
 #include "haverify/core/errors.hpp"
 #include "haverify/core/shell.hpp"
+#include "haverify/io/dns.hpp"
 
 namespace haverify {
 
@@ -140,12 +141,26 @@ class PgpoolDriver : public GenericDriver {
 
   static bool is_attached(const PoolNode& pn) { return pn.status == "up" || pn.status == "waiting"; }
 
+  // pcp_host as the pcp tools get it: a host name is resolved here, within
+  // half of what is left (the pcp tools would resolve it with a blocking
+  // getaddrinfo): with the endpoint's DNS server when it is the endpoint's
+  // name (a watchdog behind a DNS endpoint: pcp reaches the leader), else
+  // with the system resolver.
+  std::string pcp_address(time_point until) const {
+    const std::string& host = inv_.driver.pcp_host;
+    if (!is_host_name(host)) return host;
+    const bool endpoint_name = inv_.endpoint.kind == "dns" && host == inv_.endpoint.host;
+    const DnsResult r = dns_resolve(host, endpoint_name ? inv_.endpoint.dns_server : "", time_left(until) / 2);
+    if (!r.ok()) throw std::runtime_error(fmt::format("pcp_host: {}", r.error));
+    return r.addresses.at(0);
+  }
+
   // Runs a pcp tool on the harness host (PCPPASSFILE, -w); throws saying
   // `what` on failure.
   ExecResult pcp_run(const std::string& tool, const std::string& options, time_point until, const std::string& what) {
     const auto& d = inv_.driver;
     const std::string cmd = fmt::format("PCPPASSFILE={} {} -h {} -p {} -U {} -w {}", sh_quote(d.pcp_passfile), tool,
-                                        sh_quote(d.pcp_host), d.pcp_port, sh_quote(d.pcp_user), options);
+                                        sh_quote(pcp_address(until)), d.pcp_port, sh_quote(d.pcp_user), options);
     ExecResult r = pool_.local().exec(cmd, time_left(until));
     // The read-only tools are retried until `until`: pgpool's pcp process
     // drops connections while a failover restarts its children ("unable to

@@ -24,7 +24,8 @@ RoleProber::~RoleProber() {
 void RoleProber::start() {
   stop_ = false;
   for (const auto& n : inv_.nodes) threads_.emplace_back([this, &n] { loop(n); });
-  if (inv_.driver.watchdog)
+  // The VIP's holders (none to sample with a DNS endpoint: its answers are the clients' dns ops).
+  if (inv_.driver.watchdog && !inv_.driver.watchdog->vip.empty())
     for (const auto& name : inv_.driver.watchdog->nodes)
       if (const NodeSpec* n = inv_.node(name)) threads_.emplace_back([this, n] { vip_loop(*n); });
 }

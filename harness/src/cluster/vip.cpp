@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "haverify/core/errors.hpp"
 #include "haverify/core/shell.hpp"
+#include "haverify/io/dns.hpp"
 
 namespace haverify {
 
@@ -19,7 +21,15 @@ VipHolders vip_holders(const Inventory& inv, TransportPool& pool, std::chrono::m
   VipHolders h;
   if (!inv.driver.watchdog) return h;
   const auto until = std::chrono::steady_clock::now() + deadline;
-  const std::string cmd = vip_held_command(inv.driver.watchdog->vip);
+  std::string address = inv.driver.watchdog->vip;
+  if (address.empty()) {
+    // A DNS endpoint: where its name points now (within half the deadline).
+    const DnsResult r = dns_resolve(inv.endpoint.host, inv.endpoint.dns_server, deadline / 2);
+    if (!r.ok()) throw HarnessFailure(fmt::format("the watchdog leader (where the endpoint points): {}", r.error));
+    address = r.addresses.at(0);
+    h.address = address;
+  }
+  const std::string cmd = vip_held_command(address);
   for (const auto& n : inv.driver.watchdog->nodes) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     ExecResult r;

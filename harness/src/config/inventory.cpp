@@ -351,7 +351,12 @@ void read_watchdog(MapReader& dr, ConfigContext& ctx, Inventory& inv) {
   MapReader w(ctx, dr.child("watchdog"), "driver.watchdog");
   if (w.valid()) {
     WatchdogSpec spec;
-    spec.vip = w.req_string("vip");
+    // Without a VIP the endpoint is a DNS name that the escalation points at
+    // the leader: the leader is the node holding the address it resolves to.
+    if (inv.endpoint.kind == "dns")
+      spec.vip = w.get_string("vip", "");
+    else
+      spec.vip = w.req_string("vip");
     if (!spec.vip.empty() && (!is_ip_literal(spec.vip) || spec.vip.find(':') != std::string::npos))
       ctx.error(w.child("vip"), "driver.watchdog.vip", fmt::format("'{}' is not an IPv4 address", spec.vip));
     const YAML::Node list = w.child("nodes");

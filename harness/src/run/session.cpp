@@ -106,7 +106,7 @@ struct RunSinks {
     if (sc.ledger) c.insert(c.begin(), &durability);
     if (sc.bank) c.push_back(&bank_checker);
     if (sc.reads) c.push_back(&read_your_writes);
-    if (inv.driver.watchdog) c.push_back(&single_vip);
+    if (inv.driver.watchdog && !inv.driver.watchdog->vip.empty()) c.push_back(&single_vip);
     if (sc.sampler) c.push_back(&memory_growth);
     return c;
   }

@@ -48,9 +48,11 @@ std::vector<std::string> pool_role(const std::string& word, RoleSource& roles, s
   const auto vip = roles.vip();
   if (!vip) throw HarnessFailure(fmt::format("fault target '{}': the inventory has no driver.watchdog", word));
   if (word == "pool_leader") {
+    const std::string what = vip->address.empty() ? "the VIP" : "the endpoint's address " + vip->address;
     if (vip->held.size() != 1)
-      throw HarnessFailure(fmt::format("fault target 'pool_leader': {} node(s) hold the VIP ({}; not asked: {})",
-                                       vip->held.size(), fmt::join(vip->held, ", "), fmt::join(vip->unanswered, ", ")));
+      throw HarnessFailure(fmt::format("fault target 'pool_leader': {} node(s) hold {} ({}; not asked: {})",
+                                       vip->held.size(), what, fmt::join(vip->held, ", "),
+                                       fmt::join(vip->unanswered, ", ")));
     return vip->held;
   }
   if (vip->free.empty())

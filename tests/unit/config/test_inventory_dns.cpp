@@ -44,6 +44,24 @@ ConfigIssue one_issue(const std::string& text) {
   return issues[0];
 }
 
+// A two-node pgpool inventory with `endpoint`; its driver block is open for a watchdog: line.
+std::string watchdog_inventory(const std::string& endpoint, const std::string& pcp_host) {
+  return R"(name: t
+stack: pgpool-wd
+ssh: {user: root, key: /k, known_hosts: /kh}
+nodes:
+  - {name: node1, ssh: {host: 198.18.0.11}, postgres: {host: 198.18.0.11}, power: {controller: command, off: 'true', on: 'true'}}
+  - {name: node2, ssh: {host: 198.18.0.12}, postgres: {host: 198.18.0.12}, power: {controller: command, off: 'true', on: 'true'}}
+endpoint: )" +
+         endpoint + R"(
+driver:
+  type: pgpool
+  pcp_host: )" +
+         pcp_host + R"(
+  pcp_user: pcpadmin
+)";
+}
+
 }  // namespace
 
 TEST_CASE("inventory: a dns endpoint reads its name, port and server", "[unit]") {
@@ -205,18 +223,7 @@ TEST_CASE("dns: a bad name or server fails typed, without a network", "[unit]") 
 }
 
 TEST_CASE("inventory: driver.watchdog names the VIP and the pgpool nodes", "[unit]") {
-  const std::string pg = R"(name: t
-stack: pgpool-wd
-ssh: {user: root, key: /k, known_hosts: /kh}
-nodes:
-  - {name: node1, ssh: {host: 198.18.0.11}, postgres: {host: 198.18.0.11}, power: {controller: command, off: 'true', on: 'true'}}
-  - {name: node2, ssh: {host: 198.18.0.12}, postgres: {host: 198.18.0.12}, power: {controller: command, off: 'true', on: 'true'}}
-endpoint: {kind: vip, host: 198.18.1.100, port: 9999}
-driver:
-  type: pgpool
-  pcp_host: 198.18.1.100
-  pcp_user: pcpadmin
-)";
+  const std::string pg = watchdog_inventory("{kind: vip, host: 198.18.1.100, port: 9999}", "198.18.1.100");
   const auto all = parse_inventory(pg + "  watchdog: {vip: 198.18.1.100}\n", "wd.yaml");
   REQUIRE(all.driver.watchdog);
   CHECK(all.driver.watchdog->vip == "198.18.1.100");
@@ -232,4 +239,15 @@ driver:
   CHECK(issue("  watchdog: {vip: 198.18.1.100, nodes: [node1, node1]}\n").message.find("twice") != std::string::npos);
   CHECK(issue("  watchdog: {vip: 198.18.1.100, nodes: []}\n").key == "driver.watchdog.nodes");
   CHECK(issue("  watchdog: {vip: 198.18.1.100, leader: node1}\n").key == "driver.watchdog.leader");
+}
+
+TEST_CASE("inventory: a watchdog behind a DNS endpoint needs no VIP (its leader is where the name points)", "[unit]") {
+  const std::string pg =
+      watchdog_inventory("{kind: dns, name: db.lab.test, server: 198.18.1.53, port: 9999}", "db.lab.test");
+  const auto inv = parse_inventory(pg + "  watchdog: {nodes: [node1, node2]}\n", "wd.yaml");
+  REQUIRE(inv.driver.watchdog);
+  CHECK(inv.driver.watchdog->vip.empty());
+  // A VIP may still be named (a DNS name in front of a delegate IP).
+  CHECK(parse_inventory(pg + "  watchdog: {vip: 198.18.1.100}\n", "wd.yaml").driver.watchdog->vip == "198.18.1.100");
+  CHECK(one_issue(pg + "  watchdog: {vip: db.lab.test}\n").key == "driver.watchdog.vip");
 }

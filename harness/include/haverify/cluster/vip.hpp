@@ -20,10 +20,15 @@ struct VipHolders {
   std::vector<std::string> held;        // the watchdog nodes holding the VIP, in inventory order
   std::vector<std::string> unanswered;  // the ones that could not be asked (powered off, cut, ...)
   std::vector<std::string> free;        // the ones that answered and do not hold it
+  // Without a VIP (a DNS endpoint): the address the endpoint's name resolved
+  // to, which the nodes were asked about.
+  std::string address;
 };
 
 // Asks every node of inv.driver.watchdog (none without one), each within
-// what is left of `deadline`.
+// what is left of `deadline`. Without a VIP (a DNS endpoint) the endpoint's
+// name is resolved first and the nodes are asked about that address; a
+// resolution that fails throws HarnessFailure with the DNS error.
 VipHolders vip_holders(const Inventory& inv, TransportPool& pool, std::chrono::milliseconds deadline);
 
 }  // namespace haverify

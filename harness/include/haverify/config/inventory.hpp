@@ -79,7 +79,9 @@ struct EndpointSpec {
 // (the node holding the VIP) and pool_standby, the probes' VIP samples
 // (vip_s, the single_vip checker) come from it.
 struct WatchdogSpec {
-  std::string vip;                 // an IPv4 address
+  // An IPv4 address; empty with a DNS endpoint (kind dns): the leader is then
+  // the node holding the address the endpoint's name resolves to.
+  std::string vip;
   std::vector<std::string> nodes;  // inventory nodes that run a pgpool; default: every node
 };
 

@@ -28,6 +28,9 @@ packages=(
   # pings trusted_servers and its delegate IP, and announces the IP with
   # iputils' arping (/usr/bin/arping -U -I svc0; not package arping)
   iputils-ping iputils-arping
+  # pgpool-wd --endpoint dns: the DNS server of node dns (dnsmasq, the binary
+  # only: no system service) and dig, which the lab's checks resolve with
+  dnsmasq-base bind9-dnsutils
   # the Patroni stack: Patroni 3 (etcd v2 API client) and etcd 3.4
   patroni python3-etcd python3-psycopg2 etcd-server etcd-client
 )

@@ -26,7 +26,7 @@ node=${1:?usage: node-boot.sh NODE STATE_DIR}
 state=${2:?usage: node-boot.sh NODE STATE_DIR}
 ndir="$state/nodes/$node"
 # shellcheck source=/dev/null
-. "$ndir/node.env"   # NODE_KIND (db|pool), STACK, MGMT_ADDR
+. "$ndir/node.env"   # NODE_KIND (db, or the host's name: pool, dns), STACK, MGMT_ADDR
 lab_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 stack_boot_mounts() { :; }

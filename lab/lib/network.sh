@@ -10,10 +10,12 @@ declare -A LAN_LONG=([mgmt]=management [svc]=service [repl]=replication [ic]=int
 declare -A LAN_NET=([mgmt]=198.18.0 [svc]=198.18.1 [repl]=198.18.2 [ic]=198.18.3)
 declare -A LAN_BR=([mgmt]=hvl-mgmt [svc]=hvl-svc [repl]=hvl-repl [ic]=hvl-ic)
 declare -A HOST_ADDR=([mgmt]=198.18.0.1 [svc]=198.18.1.1)   # LANs the host is on
-declare -A OCTET=([node1]=11 [node2]=12 [node3]=13 [pool]=10)
-declare -A SHORT=([node1]=n1 [node2]=n2 [node3]=n3 [pool]=p)
+declare -A OCTET=([node1]=11 [node2]=12 [node3]=13 [pool]=10 [dns]=53)
+declare -A SHORT=([node1]=n1 [node2]=n2 [node3]=n3 [pool]=p [dns]=d)
 
-node_lans() { if [[ $1 == pool ]]; then echo mgmt svc; else echo "${LANS[@]}"; fi; }
+# The hosts that are not database nodes (pool: pgpool; dns: a DNS server)
+# are on the management and service LANs only.
+node_lans() { if [[ $1 == pool || $1 == dns ]]; then echo mgmt svc; else echo "${LANS[@]}"; fi; }
 addr() { echo "${LAN_NET[$2]}.${OCTET[$1]}"; }          # addr NODE LAN
 veth() { echo "hvl-${SHORT[$1]}-$2"; }                  # host-side veth name
 

@@ -42,7 +42,7 @@ write_node_files() {
     chown root:postgres "$d/varlog"
     chmod 1775 "$d/varlog"
     cat >"$d/node.env" <<EOT
-NODE_KIND=$(is_db_node "$n" && echo db || echo pool)
+NODE_KIND=$(if is_db_node "$n"; then echo db; else echo "$n"; fi)
 STACK=$STACK
 MGMT_ADDR=$(addr "$n" mgmt)
 DISK=$DISK

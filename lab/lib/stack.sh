@@ -18,6 +18,8 @@
 #   stack_offers_async        true if `up --replication async` is offered
 #   stack_offers_fence        true if `up --fence on|off` is offered (the
 #                             stack reads FENCE, on by default, from lab.env)
+#   stack_offers_endpoint_dns true if `up --endpoint vip|dns` is offered (the
+#                             stack reads ENDPOINT, vip by default, from lab.env)
 #   stack_service_monitored   true if the cluster fails over on a service-LAN cut
 #   stack_node_role NODE POWER  the ROLE column of `status` for a node that is
 #                               not a database node
@@ -44,6 +46,7 @@ ALL_NODES=()
 
 stack_offers_async() { false; }
 stack_offers_fence() { false; }
+stack_offers_endpoint_dns() { false; }
 stack_service_monitored() { false; }
 stack_node_role() { echo -; }
 stack_pg_log() { echo "$PG_LOG"; } # the server log haverify reads (inventory postgres.log_file)
@@ -63,7 +66,7 @@ load_stack() { # load_stack NAME: source lab/stacks/NAME/stack.sh, set the nodes
 
 load_lab_env() {
     [[ -r $STATE/lab.env ]] || die "no lab in $STATE (run: haverify-lab up --stack NAME)"
-    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE
+    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE, ENDPOINT
     . "$STATE/lab.env"
     load_stack "$STACK"
 }

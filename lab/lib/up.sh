@@ -26,6 +26,13 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     elif [[ -n ${FENCE:-} ]]; then
         die "--fence is only offered on --stack $(offering_stacks stack_offers_fence)"
     fi
+    # --endpoint: how clients find the active pgpool (pgpool-wd: the VIP, or a DNS name).
+    if stack_offers_endpoint_dns; then
+        ENDPOINT=${ENDPOINT:-vip}
+        [[ $ENDPOINT == vip || $ENDPOINT == dns ]] || die "--endpoint must be vip or dns"
+    elif [[ -n ${ENDPOINT:-} ]]; then
+        die "--endpoint is only offered on --stack $(offering_stacks stack_offers_endpoint_dns)"
+    fi
     [[ $profile == default || $profile == fast ]] || die "--profile must be default or fast"
     [[ $REPLICATION == sync || $REPLICATION == async ]] || die "--replication must be sync or async"
     [[ " $DISKS " == *" ${DISK:-} "* ]] || die "--disk must be one of: $DISKS (docs/lab.md, \"The lab disk\")"
@@ -42,8 +49,8 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     INIT=$(find_init_binary)
     DISK_BIN=
     [[ $DISK == tmpfs ]] || DISK_BIN=$(lab_disk_bin)
-    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\n' "$stack" "$profile" "$INIT" "$DISK" "$DISK_BIN" "${FENCE:-}" \
-        >"$STATE/lab.env"
+    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\n' "$stack" "$profile" "$INIT" \
+        "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" >"$STATE/lab.env"
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=1
     trap 'echo "haverify-lab: up FAILED; clean up with: $SCRIPT down" >&2' ERR
@@ -74,6 +81,7 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     trap - ERR
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=
-    printf 'lab up (stack %s, profile %s, disk %s%s) in %s s\ninventory: %s\n' \
-        "$stack" "$profile" "$DISK" "${FENCE:+, fence $FENCE}" "$(elapsed)" "$STATE/inventory.yaml"
+    printf 'lab up (stack %s, profile %s, disk %s%s%s) in %s s\ninventory: %s\n' \
+        "$stack" "$profile" "$DISK" "${FENCE:+, fence $FENCE}" "${ENDPOINT:+, endpoint $ENDPOINT}" "$(elapsed)" \
+        "$STATE/inventory.yaml"
 }

@@ -18,6 +18,10 @@
 #   leader pgpool, PCP_HOST = that node's own pgpool), fencing per --fence.
 # Clients use the delegate IP, port 9999. docs/lab.md "Stack pgpool-wd" says
 # why each setting is what it is.
+# With --endpoint dns there is no delegate IP: a fourth node, dns, runs
+# dnsmasq on the service LAN, authoritative for lab.test, and the leader's
+# wd_escalation_command points db.lab.test at its own service address over
+# SSH (dns-record.sh), as a cloud setup updates a DNS record with a short TTL.
 # shellcheck disable=SC2153  # PG_PORT, PG_USER, POWER_FENCE_AGENT: lab/lib/*.sh, not misspellings
 
 # shellcheck source=../pgpool/stack.sh
@@ -34,10 +38,23 @@ WD_LOG=/var/log/postgresql/pgpool.log # inside a node ($STATE/nodes/<node>/varlo
 WD_NODE_SCRIPT="$LAB_DIR/stacks/pgpool-wd/pgpool.sh"
 PCPPASS="$WD_DIR/pcppass"
 
+WD_DNS_NAME=db.lab.test  # --endpoint dns: the clients' name (dnsmasq on node dns)
+WD_DNS_TTL=2              # seconds: the TTL of its answers
+WD_DNS_SCRIPT="$LAB_DIR/stacks/pgpool-wd/dns-record.sh"
+
 # shellcheck disable=SC2034  # DB_NODES and ALL_NODES are read by lab/lib/*.sh
-stack_nodes() { DB_NODES=(node1 node2 node3) ALL_NODES=(node1 node2 node3); }
-pool_endpoint() { echo "$WD_VIP"; }
-pcp_host() { echo "$WD_VIP"; } # pcp_listen_addresses '*': the delegate IP reaches the leader's pcp
+stack_nodes() {
+    DB_NODES=(node1 node2 node3) ALL_NODES=(node1 node2 node3)
+    if wd_dns; then ALL_NODES+=(dns); fi
+}
+stack_offers_endpoint_dns() { true; }
+wd_dns() { [[ ${ENDPOINT:-vip} == dns ]]; }
+wd_dns_hosts() { echo "$(ndir dns)/hosts.d"; } # dnsmasq --hostsdir (host side)
+wd_dns_answer() { # the address db.lab.test resolves to now (empty: none)
+    dig +short +time=1 +tries=1 "@$(addr dns svc)" "$WD_DNS_NAME" A 2>/dev/null | grep -E '^[0-9.]+$' | head -n 1
+}
+pool_endpoint() { if wd_dns; then wd_dns_answer; else echo "$WD_VIP"; fi; }
+pcp_host() { pool_endpoint; } # pcp_listen_addresses '*': the endpoint reaches the leader's pcp
 
 # Watchdog lifecheck timing: wd_heartbeat_keepalive, wd_heartbeat_deadtime,
 # wd_interval (seconds; pgpool's defaults are 2, 30, 10). A dead pgpool is
@@ -66,6 +83,14 @@ stack_prepare() { # the directory each node mounts at /etc/pgpool2 (boot.sh)
     local n
     for n in "${DB_NODES[@]}"; do mkdir -p "$(ndir "$n")/pool"; done
     mkdir -p "$WD_DIR"
+    if wd_dns; then
+        command -v dnsmasq >/dev/null || die "dnsmasq not found: install dnsmasq-base (lab/install-deps.sh)"
+        command -v dig >/dev/null || die "dig not found: install bind9-dnsutils (lab/install-deps.sh)"
+        mkdir -p "$(wd_dns_hosts)"
+        # What node dns's boot.sh starts dnsmasq with.
+        printf 'DNS_ADDR=%s\nDNS_HOSTS=%s\nDNS_TTL=%s\n' "$(addr dns svc)" "$(wd_dns_hosts)" "$WD_DNS_TTL" \
+            >"$(ndir dns)/dns.env"
+    fi
 }
 
 # ---------------------------------------------------------------- pgpool.conf
@@ -111,6 +136,17 @@ wd_monitoring_interfaces_list = ''
 # marks itself lost and exits, releasing the delegate IP.
 trusted_servers = '${HOST_ADDR[svc]}'
 ping_path = '$WD_PING_DIR'
+EOT
+    if wd_dns; then
+        cat <<EOT
+# ---- no delegate IP: the leader points $WD_DNS_NAME at itself (run with
+# system(), by the pgpool that becomes the leader / stops being it)
+delegate_IP = ''
+wd_escalation_command = '/bin/bash $WD_DNS_SCRIPT set'
+wd_de_escalation_command = '/bin/bash $WD_DNS_SCRIPT clear'
+EOT
+    else
+        cat <<EOT
 # ---- the delegate IP (pgpool execv's these, split on spaces, no shell)
 delegate_IP = '$WD_VIP'
 if_cmd_path = '$(dirname "$WD_IP")'
@@ -118,9 +154,12 @@ if_up_cmd = '$WD_IP addr add \$_IP_\$/24 dev $WD_VIP_IF label $WD_VIP_IF:0'
 if_down_cmd = '$WD_IP addr del \$_IP_\$/24 dev $WD_VIP_IF'
 arping_path = '$(dirname "$WD_ARPING")'
 arping_cmd = '$WD_ARPING -U -I $WD_VIP_IF -c 2 \$_IP_\$'
-clear_memqcache_on_escalation = off
 wd_escalation_command = ''
 wd_de_escalation_command = ''
+EOT
+    fi
+    cat <<EOT
+clear_memqcache_on_escalation = off
 # ---- quorum and consensus (3 pgpools: 2 must agree)
 failover_when_quorum_exists = on
 failover_require_consensus = on
@@ -138,7 +177,8 @@ write_wd_files() {
     # pcp.conf, pool_hba.conf, pool_passwd: the first node's copy is the
     # model; pcppass has the delegate IP and every node's management address.
     local first=${DB_NODES[0]} pcp_hosts=("$WD_VIP")
-    for n in "${DB_NODES[@]}"; do pcp_hosts+=("$(addr "$n" mgmt)"); done
+    # (and each service address: a DNS endpoint resolves to one)
+    for n in "${DB_NODES[@]}"; do pcp_hosts+=("$(addr "$n" mgmt)" "$(addr "$n" svc)"); done
     pool_auth_files "$(ndir "$first")/pool" "${pcp_hosts[@]}"
     local pool_pcp=''
     for n in "${DB_NODES[@]}"; do pool_pcp+="[$n]=$(addr "$n" mgmt) "; done
@@ -163,6 +203,11 @@ write_wd_files() {
         sed "s/^wd_priority = 1 /wd_priority = $prio /" "$WD_DIR/pgpool.conf" >"$d/pgpool.conf"
         echo "${NODE_ID[$n]}" >"$d/pgpool_node_id"
         echo "HVL_STATE=$STATE" >"$d/haverify.env" # read by pgpool.sh (marks the lab's pgpool processes)
+        if wd_dns; then # read by dns-record.sh, the escalation
+            printf 'DNS_MGMT=%s\nDNS_NAME=%s\nDNS_HOSTS=%s\nOWN_ADDR=%s\nSSH_KEY=%s\nKNOWN_HOSTS=%s\n' \
+                "$(addr dns mgmt)" "$WD_DNS_NAME" "$(wd_dns_hosts)" "$(addr "$n" svc)" "$SSH_KEY" "$KNOWN_HOSTS" \
+                >"$d/dns.env"
+        fi
     done
 }
 
@@ -203,7 +248,8 @@ wd_node_of() { # wd_node_of IC_ADDRESS: the node with that interconnect address
 
 # wd_healthy: every pgpool answers and names the same leader; the leader's
 # pgpool leads with the quorum and is escalated, the other two are its
-# standbys, and the leader's node alone holds the delegate IP. Sets WD_LEADER.
+# standbys, and the leader's node alone holds the delegate IP (--endpoint
+# dns: the DNS name resolves to the leader's service address). Sets WD_LEADER.
 wd_healthy() {
     local n v st q e l leader=''
     for n in "${DB_NODES[@]}"; do
@@ -217,15 +263,21 @@ wd_healthy() {
             [[ $st == STANDBY ]] || return 1
         fi
     done
-    [[ $(vip_holders) == "$leader" ]] || return 1
+    if wd_dns; then
+        [[ $(wd_dns_answer) == "$(addr "$leader" svc)" ]] || return 1
+    else
+        [[ $(vip_holders) == "$leader" ]] || return 1
+    fi
     WD_LEADER=$leader
 }
 
 # pools_healthy: through the delegate IP and through each pgpool's own
 # address: node1 primary, node2/node3 standby, all up.
 pools_healthy() {
-    local n
-    pool_healthy "$WD_VIP" || return 1
+    local n e
+    e=$(pool_endpoint)
+    [[ -n $e ]] || return 1
+    pool_healthy "$e" || return 1
     for n in "${DB_NODES[@]}"; do pool_healthy "$(addr "$n" svc)" || return 1; done
 }
 
@@ -240,20 +292,32 @@ stack_up() {
     log "starting pgpool on ${DB_NODES[*]} ($WD_FIRST_LEADER preferred as the leader)"
     each_node_parallel "pgpool start" pool_start --discard-status -- "${DB_NODES[@]}"
     WD_LEADER=
-    wait_until 40 "watchdog: one leader with the quorum holding $WD_VIP alone, the two others its standbys" wd_healthy
+    local what=$WD_VIP
+    if wd_dns; then what="$WD_DNS_NAME (dns $(addr dns svc))"; fi
+    wait_until 40 "watchdog: one leader with the quorum holding $what alone, the two others its standbys" wd_healthy
     [[ $WD_LEADER == "$WD_FIRST_LEADER" ]] ||
         log "WARNING: the watchdog leader is $WD_LEADER, not $WD_FIRST_LEADER (the leader and the primary may share a node)"
-    log "watchdog leader $WD_LEADER holds $WD_VIP"
-    wait_until 30 "SHOW pool_nodes through $WD_VIP:$POOL_PORT and every pgpool: node1 primary, node2/node3 standby, all up" \
+    log "watchdog leader $WD_LEADER holds $what"
+    wait_until 30 "SHOW pool_nodes through $what:$POOL_PORT and every pgpool: node1 primary, node2/node3 standby, all up" \
         pools_healthy
 }
 
+stack_node_role() { # node dns (--endpoint dns)
+    [[ $2 == on ]] || { echo -; return; }
+    if node_exec "$1" pgrep -x dnsmasq >/dev/null 2>&1; then echo "dnsmasq running"; else echo "dnsmasq down"; fi
+}
+
 stack_status() {
-    echo "pgpool through the delegate IP (SHOW pool_nodes on $WD_VIP:$POOL_PORT):"
-    psql "host=$WD_VIP port=$POOL_PORT user=$PG_USER dbname=postgres connect_timeout=2" -X -c \
+    local endpoint
+    endpoint=$(pool_endpoint)
+    if wd_dns; then
+        echo "dns: $WD_DNS_NAME -> ${endpoint:-(no answer)} (dnsmasq on $(addr dns svc))"
+    fi
+    echo "pgpool through the endpoint (SHOW pool_nodes on ${endpoint:-?}:$POOL_PORT):"
+    [[ -z $endpoint ]] || psql "host=$endpoint port=$POOL_PORT user=$PG_USER dbname=postgres connect_timeout=2" -X -c \
         'show pool_nodes' 2>&1 </dev/null | cut -c1-160 || true
     echo
-    echo "watchdog (pcp_watchdog_info of each node's pgpool; VIP: holds $WD_VIP):"
+    echo "watchdog (pcp_watchdog_info of each node's pgpool; VIP: holds $WD_VIP$(wd_dns && echo ', none with --endpoint dns')):"
     printf '%-6s %-28s %-22s %-10s %-14s %s\n' NODE PGPOOL QUORUM ESCALATED LEADER VIP
     local n v st q e l vip holders
     holders=" $(vip_holders | tr '\n' ' ') "
@@ -273,19 +337,31 @@ stack_status() {
 
 stack_inventory() {
     local restart="pgrep -x pgpool >/dev/null || /bin/bash $WD_NODE_SCRIPT start"
-    cat <<EOT
+    if wd_dns; then
+        cat <<EOT
+
+endpoint:
+  kind: dns
+  name: $WD_DNS_NAME
+  server: $(addr dns svc)
+EOT
+    else
+        cat <<EOT
 
 endpoint:
   kind: vip
   host: $WD_VIP
+EOT
+    fi
+    cat <<EOT
   port: $POOL_PORT
   user: $PG_USER
   database: postgres
 
 driver:
   type: pgpool
-  # pcp through the delegate IP: always the watchdog leader's pgpool
-  pcp_host: $WD_VIP
+  # pcp through the endpoint: always the watchdog leader's pgpool
+  pcp_host: $(if wd_dns; then echo "$WD_DNS_NAME"; else echo "$WD_VIP"; fi)
   pcp_port: $PCP_PORT
   pcp_user: $PCP_USER
   pcp_passfile: $PCPPASS
@@ -297,10 +373,21 @@ driver:
     # itself, as with Debian's pgpool2.service); removes a delegate IP the
     # killed pgpool left behind, keeps pgpool_status
     pgpool: "$restart"
+EOT
+    if wd_dns; then
+        cat <<EOT
+  # the nodes running a pgpool: targets pool_leader (where the endpoint's
+  # name points) / pool_standby (docs/inventory.md); no VIP
+  watchdog:
+    nodes: [node1, node2, node3]
+EOT
+    else
+        cat <<EOT
   # the delegate IP and the nodes running a pgpool: targets pool_leader /
   # pool_standby, vip_s and the single_vip checker (docs/inventory.md)
   watchdog:
     vip: $WD_VIP
     nodes: [node1, node2, node3]
 EOT
+    fi
 }

@@ -118,7 +118,7 @@ workload:
 steps:
   - start: ledger
   - wait: 3s
-  - exec: {{target: {0}, command: "sleep 8"}}
+  - exec: {{node: {0}, command: "sleep 8"}}
   - inject: {{id: kill, fault: process_kill, process: pgpool, target: {0}}}
   - await_writes: {{timeout: 90s}}
   - wait: 3s

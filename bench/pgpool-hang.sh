@@ -6,7 +6,7 @@
 # before the powered-off node comes back. docs/benchmarks.md ("The pgpool
 # hang") has what it found.
 #
-# Usage (as root, a lab up: haverify lab up --stack pgpool):
+# Usage (as root, a lab up: haverify lab up --stack pgpool, or --stack pgpool-wd):
 #   bash bench/pgpool-hang.sh [-n RUNS] [--seed N] [--after S] [--unstick] [--out DIR]
 #   -n RUNS    power-offs of the primary (default 20; stops at the first failed run)
 #   --after S  seconds without a connection through pgpool that count as a hang (default 20)
@@ -35,12 +35,18 @@ out=${out:-$ROOT/runs/bench/pgpool-hang-$(date -u +%Y%m%dT%H%M%S)}
 [[ -r $STATE/lab.env ]] || { echo "no lab is up ($STATE/lab.env)" >&2; exit 2; }
 # shellcheck disable=SC1091  # written by haverify-lab up
 . "$STATE/lab.env"
-[[ ${STACK:-} == pgpool ]] || { echo "this needs a lab up with --stack pgpool (it is ${STACK:-none})" >&2; exit 2; }
-pool_pid_file=$STATE/nodes/pool/init.pid
-svc=$(sed -n 's/^listen_addresses = .\([0-9.]*\).*/\1/p' "$STATE/pool/pgpool.conf")
-[[ -n $svc ]] || { echo "cannot read pgpool's address from $STATE/pool/pgpool.conf" >&2; exit 2; }
+case ${STACK:-} in
+    pgpool) conf=$STATE/pool/pgpool.conf key=listen_addresses ;;
+    pgpool-wd) conf=$STATE/pgpool-wd/pgpool.conf key=delegate_IP ;;
+    *) echo "this needs a lab up with --stack pgpool or pgpool-wd (it is ${STACK:-none})" >&2; exit 2 ;;
+esac
+svc=$(sed -n "s/^$key = .\([0-9.]*\).*/\1/p" "$conf")
+[[ -n $svc ]] || { echo "cannot read pgpool's address ($key) from $conf" >&2; exit 2; }
 mkdir -p "$out"
-log_start=$(wc -l <"$STATE/pool/pgpool.log")
+
+pgpool_logs() { # the pgpool logs of the lab: the pool node's, or each node's (pgpool-wd)
+    if [[ $STACK == pgpool ]]; then echo "$STATE/pool/pgpool.log"; else ls "$STATE"/nodes/node*/varlog/pgpool.log; fi
+}
 
 accepts() { # pgpool answers a query within 2 s
     timeout 3 psql "host=$svc port=9999 user=postgres dbname=postgres connect_timeout=2" -XAtqc 'select 1' \
@@ -58,15 +64,19 @@ capture() { # capture FILE: what every pgpool process is doing, and its sockets
             title=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)
             [[ $title == *"wait for connection request"* ]] && continue # idle children (none while hung)
             echo
-            echo "## pid $p: $title"
+            echo "## pid $p ($(ip netns identify "$p" 2>/dev/null)): $title"
             echo "### /proc/$p/stack"
             cat "/proc/$p/stack" 2>&1 || true
             echo "### strace 3 s"
             timeout 3 strace -tt -p "$p" 2>&1 | head -n 20 || true
         done
         echo
-        echo "## sockets of the pool node (ss -tnpoi)"
-        nsenter -t "$(cat "$pool_pid_file")" -n ss -tnpoi 2>&1 || true
+        local d
+        for d in "$STATE"/nodes/*/; do
+            [[ -r $d/init.pid ]] || continue
+            echo "## sockets of node $(basename "$d") (ss -tnpoi)"
+            nsenter -t "$(cat "$d/init.pid")" -n ss -tnpoi 2>&1 || true
+        done
     } >"$f"
 }
 
@@ -114,8 +124,13 @@ rc=0
 "$HAVERIFY" run "$ROOT/scenarios/single-fault/power-off-primary.yaml" --repeat "$runs" --stop-after-fail \
     --seed "$seed" --out "$out/run" || rc=$?
 kill "$watcher" 2>/dev/null || true
-tail -n +"$((log_start + 1))" "$STATE/pool/pgpool.log" >"$out/pgpool.log"
+for l in $(pgpool_logs); do
+    n=$(echo "$l" | sed -n 's|.*/nodes/\([^/]*\)/.*|\1|p')
+    cp "$l" "$out/pgpool-${n:-pool}.log"
+done
+cat "$out"/pgpool-*.log >"$out/pgpool.log"
 cp "$STATE/pool/failover.log" "$out/failover.log" 2>/dev/null || true
+cat "$STATE"/nodes/node*/varlog/pgpool-failover.log >"$out/failover.log" 2>/dev/null || true
 
 echo "suite exit $rc; runs: $(($(wc -l <"$out/run/results.csv") - 1)); hangs captured: $(find "$out" -name 'hang-*.txt' | wc -l)"
 cut -d, -f1,20,22,32 "$out/run/results.csv" | column -t -s,

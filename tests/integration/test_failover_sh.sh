@@ -122,7 +122,9 @@ kill -CONT "$pm"
 [[ $(q 1 'select pg_is_in_recovery()') == f ]] || fail "node2 (most advanced, lowest id) was not promoted"
 [[ $(q 2 'select pg_is_in_recovery()') == t ]] || fail "node3 was promoted"
 grep -q "a planned switchover" "$T/failover.log" && fail "a frozen primary was taken for a planned switchover"
-((elapsed_ms < 1500)) || fail "an unplanned failover took ${elapsed_ms} ms (waited for the dead primary?)"
+# Waiting for the frozen primary would cost its psql's connect_timeout (2 s)
+# at least: that is the bound (1.5 s failed under a loaded machine at 1.74 s).
+((elapsed_ms < 2000)) || fail "an unplanned failover took ${elapsed_ms} ms (waited for the dead primary?)"
 
 echo "case 3: planned, no live standby"
 setup

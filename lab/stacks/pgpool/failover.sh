@@ -41,6 +41,16 @@
 #   FENCE=off (`--fence off`) keeps the unfenced behaviour, a planted
 #   defect: after a service-LAN cut the old primary stays writable (split
 #   brain), which haverify must catch.
+# - A failed standby, or a failed primary that does not answer (DROP_STALE=on
+#   in lab.env, the default): this pgpool's own TCP connections to the
+#   failed backend are aborted (`ss -K`). A workaround for
+#   a pgpool-II 4.3 defect (docs/benchmarks.md, "The pgpool hang"): its
+#   sr_check worker may be blocked reading an answer the powered-off server
+#   never sends (its query was acknowledged by the server's kernel; pgpool
+#   sets no keepalive, so the socket has no timer and waits forever) while
+#   it holds the follow-primary lock, which pgpool's main process then waits
+#   for after this script (find_primary_node): no client is served until the
+#   worker dies. In the field: the same line with sudo (CAP_NET_ADMIN).
 # Always exits 0: a non-zero exit changes nothing in pgpool 4.3 and the log
 # says what happened.
 set -uo pipefail
@@ -55,7 +65,18 @@ log() { printf '%s failover[%d]: %s\n' "$(date '+%F %T.%3N')" "$$" "$*" >>"$LOG"
 
 log "called: failed node $failed_id ($failed_host), new main $new_main_id, old primary $old_primary_id; args: $*"
 
+# The workaround for pgpool 4.3's hang (header): a failed backend that does
+# not answer may hold one of this pgpool's reads forever. (Not for a planned
+# switchover: that server still answers, and its walsenders must finish.)
+drop_stale() {
+    [[ ${DROP_STALE:-on} == on && -n $failed_host ]] || return 0
+    local dropped
+    dropped=$(ss -K -tn dst "$failed_host" dport = ":$PG_PORT" 2>&1 | tail -n +2 | wc -l)
+    log "aborted $dropped TCP connection(s) of this node to $failed_host:$PG_PORT (DROP_STALE=on)"
+}
+
 if [[ $failed_id != "$old_primary_id" ]]; then
+    drop_stale
     log "node $failed_id was not the primary: nothing to do (pgpool detaches it)"
     exit 0
 fi
@@ -202,6 +223,7 @@ if [[ -z $best ]]; then
 fi
 
 if [[ $planned == no ]]; then
+    drop_stale
     if [[ ${FENCE:-off} != on ]]; then
         log "fencing is off (lab up --fence off): node $failed_id (${BACKEND_NAME[$failed_id]}) is not stopped before the promotion"
     elif ! fence_old_primary; then

@@ -198,6 +198,10 @@ FOLLOW_TIMEOUT=5
 FENCE=${FENCE:-on}
 FENCE_AGENT=$POWER_FENCE_AGENT
 STOP_SCRIPT=$LAB_DIR/scripts/pg-stop-hard.sh
+# failover.sh aborts this pgpool's connections to the failed backend (the
+# workaround for pgpool 4.3's hang); HVL_POOL_DROP_STALE=off at lab up
+# reproduces the hang (bench/pgpool-hang.sh)
+DROP_STALE=${HVL_POOL_DROP_STALE:-on}
 EOT
         printf '%s\n' "$@"
     } >"$dir/lab.env"

@@ -1,3 +1,4 @@
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -119,6 +120,40 @@ class PgpoolDriver : public GenericDriver {
       out += "\n";
     }
     return out;
+  }
+
+  // With a watchdog: a node whose pgpool does not run (it exited when it
+  // lost its trusted servers, or was killed, and nothing restarted it) leaves
+  // the watchdog a member short: the next failure may find no quorum, and no
+  // failover. Not healthy, though its PostgreSQL could take over. A node that
+  // cannot be asked is not reported (cannot tell).
+  std::map<std::string, std::string> takeover_blockers(const std::vector<NodeStatus>& roles,
+                                                       std::chrono::milliseconds deadline) override {
+    (void)roles;
+    std::map<std::string, std::string> out;
+    if (!inv_.driver.watchdog) return out;
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    const auto& members = inv_.driver.watchdog->nodes;
+    std::vector<std::string> missing;
+    for (const auto& n : members) {
+      const ExecResult r = pool_.run("ssh", n, "pgrep -x pgpool >/dev/null; echo $?", time_left(until));
+      if (r.ok() && r.out.rfind("1", 0) == 0) missing.push_back(n);
+    }
+    for (const auto& n : missing)
+      out[n] = fmt::format(
+          "its pgpool does not run: the watchdog has {} of {} members (the next failover may lack the quorum)",
+          members.size() - missing.size(), members.size());
+    return out;
+  }
+
+  // Starts the node's pgpool again (driver.restart.pgpool), as its service manager would.
+  void unblock(const std::string& node, std::chrono::milliseconds deadline) override {
+    const auto restart = inv_.driver.restart_commands.find("pgpool");
+    if (!inv_.driver.watchdog || restart == inv_.driver.restart_commands.end()) return;
+    ExecResult r = pool_.run("ssh", node, restart->second, deadline);
+    if (!r.ok())
+      throw std::runtime_error(
+          fmt::format("unblock {}: `{}` failed: {} {}", node, restart->second, describe(r), r.out));
   }
 
   // pcp_promote_node --switchover (pgpool-II 4.3): pgpool detaches the

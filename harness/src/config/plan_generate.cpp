@@ -46,6 +46,11 @@ std::vector<std::string> role_targets(const Inventory& inv) {
 
 namespace {
 
+// Whether some PostgreSQL node has an interface on `lan`.
+bool any_node_on(const Inventory& inv, const std::string& lan) {
+  return std::any_of(inv.nodes.begin(), inv.nodes.end(), [&](const NodeSpec& n) { return n.interface_on(lan); });
+}
+
 std::string slug_of(const std::string& target) {
   std::string s = target;
   s.erase(std::remove(s.begin(), s.end(), ':'), s.end());
@@ -62,8 +67,10 @@ std::string expect(const Inventory& inv, const std::string& family, const FaultS
   // runs: either the VIP moves alone or the primary fails over with it.
   // Writes must resume within the bound either way (single_vip and
   // single_writer judge the rest). A pgpool alone: the VIP moves, or nothing.
-  if (target == "pool_leader" || target == "pool_standby")
-    return f.kind == "process_kill" ? "no-failover" : target == "pool_leader" ? "failover-or-restart" : "unknown";
+  if (target == "pool_leader" || target == "pool_standby") {
+    if (f.kind == "process_kill") return "no-failover";
+    return target == "pool_leader" ? "failover-or-restart" : "unknown";
+  }
   const bool primary = target == "primary";
   const std::string what = f.kind == "lan_cut" ? "lan:" + f.lan : f.kind == "process_kill" ? f.process : "power";
   // Membership lost both sides: the side without quorum stops its resources,
@@ -257,11 +264,8 @@ void check_reads_back(const std::string& yaml, const PlanItem& item, const std::
 std::vector<PlannedFault> single_faults(const Inventory& inv, const std::vector<std::string>& processes) {
   // LANs the PostgreSQL nodes have, in the order of lans:, never management.
   std::vector<std::string> lans;
-  auto has_lan = [&](const std::string& lan) {
-    return std::any_of(inv.nodes.begin(), inv.nodes.end(), [&](const NodeSpec& n) { return n.interface_on(lan); });
-  };
   for (const auto& l : inv.lans)
-    if (l.name != "management" && has_lan(l.name)) lans.push_back(l.name);
+    if (l.name != "management" && any_node_on(inv, l.name)) lans.push_back(l.name);
   for (const auto& n : inv.nodes)
     for (const auto& i : n.interfaces)
       if (i.lan != "management" && std::find(lans.begin(), lans.end(), i.lan) == lans.end()) lans.push_back(i.lan);
@@ -337,10 +341,7 @@ static PlanItem site_power_loss(const Inventory& inv) {
 //   while the others still reach it. Consensus refuses its failover request
 //   (the backend is quarantined there), so the primary stays.
 static void watchdog_items(const Inventory& inv, std::vector<PlanItem>& out) {
-  auto has_lan = [&](const std::string& lan) {
-    return std::any_of(inv.nodes.begin(), inv.nodes.end(), [&](const NodeSpec& n) { return n.interface_on(lan); });
-  };
-  if (has_lan("interconnect")) {
+  if (any_node_on(inv, "interconnect")) {
     PlanItem it = make_item(inv, "wd-leader-isolated", "multi-fault",
                             {make_fault(inv, "lan_cut", "pool_leader", "interconnect", "")});
     it.expected = "no-failover";
@@ -348,7 +349,7 @@ static void watchdog_items(const Inventory& inv, std::vector<PlanItem>& out) {
     it.hold = std::chrono::seconds(20);
     out.push_back(std::move(it));
   }
-  if (has_lan("service") && inv.nodes.size() >= 3) {
+  if (any_node_on(inv, "service") && inv.nodes.size() >= 3) {
     PlannedFault cut = make_fault(inv, "lan_cut", "standby:1", "service", "");
     cut.spec.method = "nft";
     cut.spec.peer = "primary";

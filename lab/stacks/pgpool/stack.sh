@@ -207,8 +207,6 @@ EOT
     } >"$dir/lab.env"
 }
 
-# fencing_up: with --fence on, the host-side power controller the failover
-# script powers nodes off through (lib/power.sh; down stops it).
 # What both pgpool stacks start before their pgpools: node1 primary, node2
 # and node3 streaming from it, and the fencing (--fence).
 pg_cluster_up() {
@@ -221,6 +219,8 @@ pg_cluster_up() {
     fencing_up
 }
 
+# fencing_up: with --fence on, the host-side power controller the failover
+# script powers nodes off through (lib/power.sh; down stops it).
 fencing_up() {
     power_fencing_prepare
     if [[ ${FENCE:-on} == on ]]; then

@@ -31,6 +31,14 @@ log_replication_commands = on
 EOT
 }
 
+pg_user_config() { # the --pg-set settings, last in postgresql.conf (nothing without)
+    ((${#PG_SET[@]} == 0)) || { echo "# ---- haverify-lab up --pg-set"; settings_lines "%s = '%s'\n" "${PG_SET[@]}"; }
+}
+
+pool_user_config() { # the --pool-set settings, last in pgpool.conf (nothing without)
+    ((${#POOL_SET[@]} == 0)) || { echo "# ---- haverify-lab up --pool-set"; settings_lines "%s = '%s'\n" "${POOL_SET[@]}"; }
+}
+
 pg_hba() {
     cat <<'EOT'
 # haverify LAB ONLY: trust on the lab LANs and local sockets. No passwords,

@@ -18,6 +18,7 @@
 #   stack_offers_async        true if `up --replication async` is offered
 #   stack_offers_fence        true if `up --fence on|off` is offered (the
 #                             stack reads FENCE, on by default, from lab.env)
+#   stack_has_pgpool          true if the stack runs pgpool-II (`up --pool-set`)
 #   stack_offers_endpoint_dns true if `up --endpoint vip|dns` is offered (the
 #                             stack reads ENDPOINT, vip by default, from lab.env)
 #   stack_service_monitored   true if the cluster fails over on a service-LAN cut
@@ -47,6 +48,7 @@ ALL_NODES=()
 stack_offers_async() { false; }
 stack_offers_fence() { false; }
 stack_offers_endpoint_dns() { false; }
+stack_has_pgpool() { false; }
 stack_service_monitored() { false; }
 stack_node_role() { echo -; }
 stack_pg_log() { echo "$PG_LOG"; } # the server log haverify reads (inventory postgres.log_file)
@@ -66,7 +68,9 @@ load_stack() { # load_stack NAME: source lab/stacks/NAME/stack.sh, set the nodes
 
 load_lab_env() {
     [[ -r $STATE/lab.env ]] || die "no lab in $STATE (run: haverify-lab up --stack NAME)"
-    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE, ENDPOINT
+    # shellcheck disable=SC2034  # read by the stacks (a lab.env written before --pg-set has neither)
+    PG_SET=() POOL_SET=()
+    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE, ENDPOINT, PG_SET, POOL_SET
     . "$STATE/lab.env"
     load_stack "$STACK"
 }

@@ -33,6 +33,11 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     elif [[ -n ${ENDPOINT:-} ]]; then
         die "--endpoint is only offered on --stack $(offering_stacks stack_offers_endpoint_dns)"
     fi
+    check_settings --pg-set "${PG_SET[@]}"
+    if ((${#POOL_SET[@]})); then
+        stack_has_pgpool || die "--pool-set is only offered on --stack $(offering_stacks stack_has_pgpool)"
+        check_settings --pool-set "${POOL_SET[@]}"
+    fi
     [[ $profile == default || $profile == fast ]] || die "--profile must be default or fast"
     [[ $REPLICATION == sync || $REPLICATION == async ]] || die "--replication must be sync or async"
     [[ " $DISKS " == *" ${DISK:-} "* ]] || die "--disk must be one of: $DISKS (docs/lab.md, \"The lab disk\")"
@@ -51,6 +56,8 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     [[ $DISK == tmpfs ]] || DISK_BIN=$(lab_disk_bin)
     printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\n' "$stack" "$profile" "$INIT" \
         "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" >"$STATE/lab.env"
+    # The arrays quoted for bash (sourced again by load_lab_env).
+    printf 'PG_SET=(%s)\nPOOL_SET=(%s)\n' "${PG_SET[*]@Q}" "${POOL_SET[*]@Q}" >>"$STATE/lab.env"
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=1
     trap 'echo "haverify-lab: up FAILED; clean up with: $SCRIPT down" >&2' ERR
@@ -81,7 +88,36 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     trap - ERR
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=
-    printf 'lab up (stack %s, profile %s, disk %s%s%s) in %s s\ninventory: %s\n' \
-        "$stack" "$profile" "$DISK" "${FENCE:+, fence $FENCE}" "${ENDPOINT:+, endpoint $ENDPOINT}" "$(elapsed)" \
-        "$STATE/inventory.yaml"
+    printf 'lab up (stack %s, profile %s, disk %s%s%s%s) in %s s\ninventory: %s\n' \
+        "$stack" "$profile" "$DISK" "${FENCE:+, fence $FENCE}" "${ENDPOINT:+, endpoint $ENDPOINT}" \
+        "$(settings_summary)" "$(elapsed)" "$STATE/inventory.yaml"
+}
+
+# check_settings OPTION KEY=VALUE...: each a lower-case setting name, '=',
+# and a value on one line (written as KEY = 'VALUE' by settings_lines).
+check_settings() {
+    local opt=$1 kv
+    shift
+    for kv in "$@"; do
+        [[ $kv =~ ^[a-z_][a-z0-9_]*=[^[:cntrl:]]*$ ]] ||
+            die "$opt '$kv': expected KEY=VALUE (KEY: a lower-case setting name; VALUE: one line)"
+    done
+}
+
+# settings_lines FORMAT KEY=VALUE...: one FORMAT line per setting (printf,
+# the key then the value with ' doubled): postgresql.conf and pgpool.conf
+# read KEY = 'VALUE' for any setting, YAML reads '...' the same way.
+settings_lines() {
+    local format=$1 kv v
+    shift
+    for kv in "$@"; do
+        v=${kv#*=}
+        # shellcheck disable=SC2059  # the format is the caller's
+        printf "$format" "${kv%%=*}" "${v//\'/\'\'}"
+    done
+}
+
+settings_summary() { # for up's last line and status: ", pg-set a=b c=d, pool-set e=f"
+    ((${#PG_SET[@]} == 0)) || printf ', pg-set %s' "${PG_SET[*]}"
+    ((${#POOL_SET[@]} == 0)) || printf ', pool-set %s' "${POOL_SET[*]}"
 }

@@ -5,6 +5,9 @@
 //  - [stacks-extended]: the DNS endpoint (--endpoint dns): the leader's power-off
 //    moves the name (dns_s), and a DNS server that stops answering fails each
 //    connect within its deadline, with a DNS error of its own.
+//  - [stacks-extended]: read load balancing: with load_balance_mode = on reads
+//    reach the standbys and read_your_writes counts the stale ones; with
+//    disable_load_balance_on_write = 'always' none is stale (the control).
 #include <nlohmann/json.hpp>
 
 #include "lab_support.hpp"
@@ -57,6 +60,28 @@ std::string dns_leader() {
       return n.name;
   FAIL("db.lab.test resolves to " << r.addresses[0] << ", no node's service address");
   return {};
+}
+
+// The figures one checker wrote to a run's checkers.txt ("  key = value"
+// lines under its "<checker> <verdict>: ..." line), and that verdict line.
+std::map<std::string, double> checker_figures(const fs::path& run_dir, const std::string& checker,
+                                              std::string& line_out) {
+  std::map<std::string, double> out;
+  std::ifstream in(run_dir / "checkers.txt");
+  bool mine = false;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] != ' ') {
+      mine = line.rfind(checker + " ", 0) == 0;
+      if (mine) line_out = line;
+      continue;
+    }
+    const auto eq = line.find(" = ");
+    if (mine && eq != std::string::npos) {
+      const auto b = line.find_first_not_of(' ');
+      out[line.substr(b, eq - b)] = std::stod(line.substr(eq + 3));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -169,4 +194,40 @@ checks:
   const auto silent_rows = read_wd_rows(silent / "suite" / "results.csv");
   CHECK(silent_rows.at(0).lost_acked == "0");
   CHECK_FALSE(silent_rows.at(0).failover_s.empty());  // writes resumed once the server answered
+}
+
+TEST_CASE("pgpool-wd stack with read load balancing: stale reads are counted per node; 'always' removes them",
+          "[stacks-extended]") {
+  for (const bool control : {false, true}) {
+    const std::string sets = control
+                                 ? " --pool-set load_balance_mode=on --pool-set disable_load_balance_on_write=always"
+                                 : " --pool-set load_balance_mode=on";
+    WdLab up(sets);
+    const fs::path out = fresh_dir(control ? "pgpool-wd-reads-always" : "pgpool-wd-reads");
+    run_scenarios(out, "tests/lab/scenarios/wd-reads.yaml");
+    const WdRow& r = row_of(read_wd_rows(out / "suite" / "results.csv"), "wd-reads");
+    std::string line;
+    const auto f = checker_figures(r.run_dir, "read_your_writes", line);
+    INFO(sets << ": " << r.verdict << " " << r.reason << "\n" << line);
+    REQUIRE(f.count("reads_ok"));
+    CHECK(f.at("reads_ok") >= 100);
+    double on_standbys = 0;
+    for (const auto& [k, v] : f)
+      if (k.rfind("reads_on_", 0) == 0 && k != "reads_on_node1") on_standbys += v;  // node1: the first primary
+    WARN(fmt::format("pgpool-wd{}: {} reads, {} on the standbys, {} stale of own rows, {} of others', worst {:.3f} ms",
+                     sets, f.at("reads_ok"), on_standbys, f.at("reads_stale"), f.at("reads_stale_foreign"),
+                     f.at("read_staleness_ms")));
+    if (control) {
+      // After its first write a session is never balanced again: every read on the primary.
+      CHECK(f.at("reads_stale") == 0);
+      CHECK(f.at("reads_stale_foreign") == 0);
+      CHECK(r.verdict == "pass");
+    } else {
+      // Load balancing sends reads to the standbys, and some of them miss the row just written.
+      CHECK(on_standbys > 0);
+      CHECK(f.at("reads_stale") > 0);
+      CHECK(r.verdict == "fail");
+      CHECK(r.checkers.find("read_your_writes=fail") != std::string::npos);
+    }
+  }
 }

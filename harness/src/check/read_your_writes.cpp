@@ -71,6 +71,13 @@ class ReadYourWritesPass final : public CheckerPass {
                  {"reads_stale_unresolved", count(unresolved_)},
                  {"read_staleness_ms", worst_ms_},
                  {"reads_bad", count(bad_)}};
+    std::string served;
+    for (const auto& [server, n] : nodes_) {
+      v.figures["reads_on_" + server] = count(n.reads);
+      v.figures["reads_stale_on_" + server] = count(n.stale + n.stale_foreign);
+      served += fmt::format("{}{} {}", served.empty() ? "reads served by: " : ", ", server, n.reads);
+    }
+    if (!served.empty()) v.reasons.push_back(served);
     for (const auto& [server, n] : nodes_)
       if (n.stale + n.stale_foreign > 0)
         v.reasons.push_back(fmt::format("{}: {} of {} reads stale ({} of the client's own rows, {} of others')", server,

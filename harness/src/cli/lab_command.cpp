@@ -43,7 +43,7 @@ void add_lab_help(CLI::App& app) {
   app.add_subcommand(
       "lab",
       "The embedded lab: up --stack pgpool|pgpool-wd|pgrex|shared-disk|patroni [--profile fast] [--disk PROFILE] "
-      "[--fence on|off] | "
+      "[--fence on|off] [--endpoint vip|dns] [--pg-set K=V]... [--pool-set K=V]... | "
       "down | status | "
       "power-off NODE | power-on NODE | exec NODE -- CMD");
 }

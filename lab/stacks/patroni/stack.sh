@@ -9,6 +9,9 @@ PATRONI_SCOPE=hvlab
 PATRONI_LOG=/var/log/postgresql/patroni.log # inside a node (private bind mount)
 REST_PORT=8008
 
+# The --pg-set settings as Patroni's local postgresql.parameters (YAML).
+patroni_user_parameters() { settings_lines "    %s: '%s'\n" "${PG_SET[@]}"; }
+
 # shellcheck disable=SC2034  # DB_NODES and ALL_NODES are read by lab/lib/*.sh
 stack_nodes() { DB_NODES=(node1 node2 node3) ALL_NODES=(node1 node2 node3); }
 
@@ -105,6 +108,7 @@ postgresql:
   parameters:
     unix_socket_directories: /run/postgresql
     log_line_prefix: '%m [%p] %q%u@%d '
+$(patroni_user_parameters)
 tags:
   nofailover: false
   noloadbalance: false

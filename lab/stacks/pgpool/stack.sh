@@ -22,6 +22,7 @@ declare -gA NODE_ID=([node1]=0 [node2]=1 [node3]=2)   # pgpool backend ids
 stack_nodes() { DB_NODES=(node1 node2 node3) ALL_NODES=(node1 node2 node3 pool); }
 stack_offers_async() { true; }
 stack_offers_fence() { true; }
+stack_has_pgpool() { true; }
 
 # Where clients reach pgpool, and where pcp commands go (pgpool-wd: the
 # delegate IP, i.e. the watchdog leader).
@@ -42,6 +43,7 @@ setup_primary() {
         else
             echo "synchronous_standby_names = 'ANY 1 (node1,node2,node3)'"
         fi
+        pg_user_config
     } | node_append node1 "$PG_DATA/postgresql.conf"
     pg_hba | node_write node1 "$PG_DATA/pg_hba.conf"
     pg_start node1 || die "PostgreSQL did not start on node1 (see $(ndir node1)/varlog/)"
@@ -82,6 +84,7 @@ pool_passwd = '$p/pool_passwd'
 use_watchdog = off
 EOT
         pool_shared_conf "$profile" "$p"
+        pool_user_config
     } >"$p/pgpool.conf"
 }
 

@@ -20,8 +20,11 @@ pcmk_seed() { # initdb on the host, into the shared disk; Pacemaker starts it
     runuser -u postgres -- "$PG_BIN/initdb" -D "$shared" -k -N -U "$PG_USER" \
         --auth=trust -E UTF8 --locale=C.UTF-8 >"$STATE/initdb.log" 2>&1 ||
         die "initdb failed for the shared disk (see $STATE/initdb.log)"
-    pcmk_pg_config >>"$shared/postgresql.conf"
-    echo "synchronous_standby_names = ''   # shared disk: no standby" >>"$shared/postgresql.conf"
+    {
+        pcmk_pg_config
+        echo "synchronous_standby_names = ''   # shared disk: no standby"
+        pg_user_config
+    } >>"$shared/postgresql.conf"
     pg_hba >"$shared/pg_hba.conf"
 }
 

@@ -45,6 +45,11 @@ TEST_CASE("read_your_writes: every read saw its row: pass with the counts", "[un
   CHECK(fig(v, "reads_ok") == 4);
   CHECK(fig(v, "reads_stale") == 0);
   CHECK(fig(v, "read_staleness_ms") == 0);
+  // Which node served the reads: a figure per node, and one line.
+  CHECK(fig(v, "reads_on_node1") == 2);
+  CHECK(fig(v, "reads_on_node2") == 2);
+  CHECK(fig(v, "reads_stale_on_node2") == 0);
+  CHECK(has_reason(v, "reads served by: node1 2, node2 2"));
 }
 
 TEST_CASE("read_your_writes: a stale read of the client's own row fails, named per node", "[unit]") {
@@ -64,6 +69,8 @@ TEST_CASE("read_your_writes: a stale read of the client's own row fails, named p
   CHECK(has_reason(v, "node2: 2 of 2 reads stale (1 of the client's own rows, 1 of others')"));
   CHECK(has_reason(v, "10.9.9.9:5432: 1 of 1 reads stale"));
   CHECK(has_reason(v, "not seen by any re-read"));
+  CHECK(fig(v, "reads_stale_on_node2") == 2);
+  CHECK(fig(v, "reads_on_10.9.9.9:5432") == 1);
   // Within the bounds the scenario allows: pass, the counts kept.
   const auto allowed = ReadYourWritesChecker(opts(2)).check(h.ops, {});
   CHECK(allowed.status == CheckStatus::pass);

@@ -338,7 +338,9 @@ void MetricsPass::State::finish_downtime(RunMetrics& out) const {
 // inject), measuring each gap only up to the window's end. Writes that
 // still succeed on a dying primary right after the fault (a killed
 // postmaster's backends can commit for a few ms) are thus not mistaken for
-// the failover's end.
+// the failover's end. Nor are acks that come back while the fault is still
+// being applied (before its inject returned: a power-off of several nodes
+// takes most of a second): they are commits in flight, not a resumption.
 void MetricsPass::State::first_write_gap_to(const std::optional<Instant>& prev, const Instant& ack) {
   for (std::size_t i = first_open_fault; i < faults.size(); ++i) {
     if (ack.mono <= faults[i].sent.mono) break;  // later faults were sent later still
@@ -358,6 +360,7 @@ void MetricsPass::State::first_write_gap_to(FaultWindow& w, const std::optional<
   // Only the part of a gap inside the window counts: a stall that begins
   // after writes had resumed and runs past the window is not this outage.
   const Nanos gap = std::min(ack.mono, end) - from;
+  if (w.returned && ack.mono < w.returned->mono) return;  // in flight while the fault was applied
   if (gap > w.first_write_gap) {
     w.first_write_gap = gap;
     w.first_write = ack;
@@ -400,7 +403,10 @@ void MetricsPass::State::finish_anchor(RunMetrics& out) const {
   out.t_promote = w.promote;
   out.promoted = w.promoted;
   out.primaries_before = w.primaries_before;
-  if (w.first_write) out.failover_s = ns_to_s(w.first_write->mono - w.sent.mono);
+  // An ack released before the inject's return was known (an injection
+  // slower than the acks' reorder window) is no resumption either.
+  if (w.first_write && w.returned && w.first_write->mono < w.returned->mono) out.t_first_write.reset();
+  if (out.t_first_write) out.failover_s = ns_to_s(out.t_first_write->mono - w.sent.mono);
   // The endpoint's move, unless the next fault came first.
   const Nanos next = *i + 1 < faults.size() ? faults[*i + 1].sent.mono : std::numeric_limits<Nanos>::max();
   if (const auto t = moves.vip_moved(*i); t && *t < next) out.figures["vip_s"] = ns_to_s(*t - w.sent.mono);

@@ -111,6 +111,30 @@ TEST_CASE("writes resuming only after the heal still end the outage", "[unit]") 
   CHECK(*m.failover_s == Approx(5.1));
 }
 
+TEST_CASE("acks in flight while the fault is applied are no resumption: writes that never came back", "[unit]") {
+  // A site power loss: the inject of both nodes takes 740 ms; the old primary
+  // acknowledges one commit 134 ms after the send, then nothing ever again.
+  Builder b;
+  for (Nanos t = 0; t < 100; t += 10) b.write(1, t / 10 + 1, t, t + 2);
+  b.add("nemesis", OpType::invoke, "inject", "power_off node1", 100);
+  b.add("nemesis", OpType::invoke, "inject", "power_off node2", 100);
+  b.write(2, 50, 90, 234);
+  b.add("nemesis", OpType::ok, "inject", "power_off node1", 840);
+  b.add("nemesis", OpType::ok, "inject", "power_off node2", 860);
+  b.add("nemesis", OpType::invoke, "heal", "power_off node1", 10000);
+  for (int i = 0; i < 5; ++i) b.add("client-3", OpType::fail, "write", std::to_string(60 + i), 11000 + i * 1000);
+  b.sort();
+  auto m = compute_metrics(b.ops, std::nullopt);
+  CHECK_FALSE(m.t_first_write);
+  CHECK_FALSE(m.failover_s);  // not 0.134 s
+  // The same with a write on the new primary after the heal: that ends the outage.
+  b.write(3, 70, 20000, 20100);
+  b.sort();
+  auto resumed = compute_metrics(b.ops, std::nullopt);
+  REQUIRE(resumed.failover_s);
+  CHECK(*resumed.failover_s == Approx(20.0));
+}
+
 TEST_CASE("metrics stay unknown when they cannot be computed", "[unit]") {
   Builder b;
   b.write(1, 1, 0, 5);

@@ -14,50 +14,62 @@
 
 namespace haverify::reports {
 
+const std::vector<ResultsColumn>& results_columns() {
+  using enum ColumnType;
+  static const std::vector<ResultsColumn> c = {
+      {"scenario", kText},
+      {"kind", kText},
+      {"stack", kText},
+      {"profile", kText},
+      {"disk", kText},
+      {"fault", kText},
+      {"target", kText},
+      {"seed", kCount},
+      {"repetition", kCount},
+      {"t_inject_sent", kText},
+      {"t_inject_returned", kText},
+      {"injection_skew_ms", kMeasure},
+      {"t_detect", kText},
+      {"t_promote", kText},
+      {"t_first_write", kText},
+      {"detect_s", kMeasure},
+      {"promote_s", kMeasure},
+      {"redo_s", kMeasure},
+      {"checkpoint_s", kMeasure},
+      {"failover_s", kMeasure},
+      {"downtime_s", kMeasure},
+      {"lost_acked", kCount},
+      {"unknown_commits", kCount},
+      {"failed_writes", kCount},
+      {"acked_total", kCount},
+      {"lost_unknown", kCount},
+      {"failed_but_present", kCount},
+      {"split_brain_windows", kCount},
+      {"converged_s", kMeasure},
+      {"bank_ok", kCount},
+      {"checkers", kText},
+      {"verdict", kText},
+      {"reason", kText},
+      {"run_dir", kText},
+      {"p99_latency_ms", kMeasure},
+      {"max_rss_slope_mb_h", kMeasure},
+      {"op_s", kMeasure},
+      {"stall_s", kMeasure},
+      {"measured_from", kText},
+      {"duration_s", kMeasure},
+      {"maintenance_in_flight", kCount},
+      {"vip_s", kMeasure},
+      {"dns_s", kMeasure},
+  };
+  return c;
+}
+
 const std::vector<std::string>& results_header() {
-  static const std::vector<std::string> h = {"scenario",
-                                             "kind",
-                                             "stack",
-                                             "profile",
-                                             "disk",
-                                             "fault",
-                                             "target",
-                                             "seed",
-                                             "repetition",
-                                             "t_inject_sent",
-                                             "t_inject_returned",
-                                             "injection_skew_ms",
-                                             "t_detect",
-                                             "t_promote",
-                                             "t_first_write",
-                                             "detect_s",
-                                             "promote_s",
-                                             "redo_s",
-                                             "checkpoint_s",
-                                             "failover_s",
-                                             "downtime_s",
-                                             "lost_acked",
-                                             "unknown_commits",
-                                             "failed_writes",
-                                             "acked_total",
-                                             "lost_unknown",
-                                             "failed_but_present",
-                                             "split_brain_windows",
-                                             "converged_s",
-                                             "bank_ok",
-                                             "checkers",
-                                             "verdict",
-                                             "reason",
-                                             "run_dir",
-                                             "p99_latency_ms",
-                                             "max_rss_slope_mb_h",
-                                             "op_s",
-                                             "stall_s",
-                                             "measured_from",
-                                             "duration_s",
-                                             "maintenance_in_flight",
-                                             "vip_s",
-                                             "dns_s"};
+  static const std::vector<std::string> h = [] {
+    std::vector<std::string> out;
+    for (const auto& c : results_columns()) out.push_back(c.name);
+    return out;
+  }();
   return h;
 }
 

@@ -34,6 +34,14 @@ struct RunRow {
   std::vector<std::string> recorded;
 };
 
+// results.csv's columns in order, each with what its values are: a count
+// (integer), a measure (seconds, ms, MB/h) or text. summary.json types by it.
+enum class ColumnType { kText, kCount, kMeasure };
+struct ResultsColumn {
+  std::string name;
+  ColumnType type;
+};
+const std::vector<ResultsColumn>& results_columns();
 const std::vector<std::string>& results_header();
 std::vector<std::string> results_fields(const RunRow& row);
 // Written whole (write_file_atomic): a crash leaves the previous rows or the

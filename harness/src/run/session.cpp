@@ -23,6 +23,7 @@
 #include "haverify/run/watches.hpp"
 #include "haverify/workload/sampler.hpp"
 #include "reports/stream.hpp"
+#include "reports/summary.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -419,6 +420,7 @@ void RunSession::close_reports() {
   }
   reports::write_results_csv(p_.run_dir + "/results.csv", {row_});
   reports::write_checkers_txt(p_.run_dir + "/checkers.txt", row_.checkers);
+  reports::write_run_json(p_.run_dir + "/run.json", row_);
 }
 
 }  // namespace

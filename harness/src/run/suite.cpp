@@ -20,6 +20,7 @@
 #include "haverify/run/suite_manifest.hpp"
 #include "reports/results.hpp"
 #include "reports/results_read.hpp"
+#include "reports/summary.hpp"
 #include "reports/timing.hpp"
 
 namespace fs = std::filesystem;
@@ -268,7 +269,7 @@ class Suite {
   faults::FaultLedger ledger_;
   DriverOptions driver_;
   std::uint64_t seed_ = 0;
-  std::string suite_, out_, plan_out_;
+  std::string suite_, out_, plan_out_, started_;
   std::vector<bool> plan_in_shard_;
   std::map<std::size_t, bool> stopped_;  // scenario -> --stop-after-fail hit
 };
@@ -278,7 +279,9 @@ int Suite::run() {
     seed_ = resume_->seed;
     suite_ = resume_->suite;
     out_ = resume_->out;
+    started_ = resume_->started;
   } else {
+    started_ = format_wall_ns(wall_now_ns());
     seed_ = opts_.seed ? opts_.seed : static_cast<std::uint64_t>(wall_now_ns() % 1'000'000'007ULL);
     std::tie(suite_, out_) = prepare_output(opts_, c_.scenarios);
   }
@@ -320,6 +323,7 @@ void Suite::start_fresh(const std::vector<SuiteItem>& items) {
   m.cwd = fs::current_path().string();
   m.suite = suite_;
   m.out = out_;
+  m.started = started_;
   m.seed = seed_;
   m.options = opts_;
   m.options.ledger_path = fs::absolute(ledger_.path()).string();
@@ -413,10 +417,11 @@ bool Suite::after_run() {
   return true;
 }
 
-// results.csv, junit.xml and the plan sheet from the rows so far, each written whole.
+// results.csv, junit.xml, summary.json and the plan sheet from the rows so far, each written whole.
 void Suite::write_reports() {
   reports::write_results_csv(out_ + "/results.csv", rows_);
   reports::write_junit_xml(out_ + "/junit.xml", suite_, rows_);
+  reports::write_summary_json(out_ + "/summary.json", {suite_, started_, out_}, rows_);
   write_plan_back();
 }
 
@@ -435,7 +440,7 @@ int Suite::finish() {
     std::cout << fmt::format("\nplan:    {}\n", plan_out_);
   }
   std::cout << "\n" << reports::summary_table(rows_);
-  std::cout << fmt::format("\nresults: {}/results.csv\njunit:   {}/junit.xml\n", out_, out_);
+  std::cout << fmt::format("\nresults: {0}/results.csv\njunit:   {0}/junit.xml\nsummary: {0}/summary.json\n", out_);
   if (std::any_of(c_.scenarios.begin(), c_.scenarios.end(),
                   [](const Scenario& s) { return s.kind == "switchover-timing"; })) {
     std::vector<reports::CompareRun> runs;

@@ -68,7 +68,7 @@ void write_suite_manifest(const SuiteManifest& m) {
                          {"position", it.position},
                          {"dir", it.dir}});
   const json j{{"haverify_suite", kManifestVersion},
-               {"started", format_wall_ns(wall_now_ns())},
+               {"started", m.started.empty() ? format_wall_ns(wall_now_ns()) : m.started},
                {"cwd", m.cwd},
                {"suite", m.suite},
                {"out", m.out},
@@ -100,6 +100,7 @@ SuiteManifest read_suite_manifest(const std::string& dir) {
     m.cwd = j.at("cwd").get<std::string>();
     m.suite = j.at("suite").get<std::string>();
     m.out = j.at("out").get<std::string>();
+    m.started = j.value("started", std::string());
     m.seed = j.at("seed").get<std::uint64_t>();
     m.options = options_from(j.at("options"));
     m.options.seed = m.seed;

@@ -30,6 +30,7 @@ struct SuiteManifest {
   std::string dir;  // where it was read from (not stored)
   std::string cwd;  // haverify's working directory: the paths below are relative to it
   std::string suite, out;
+  std::string started;  // ISO 8601 UTC; written as now when empty
   std::uint64_t seed = 0;
   // The options as the suite ran with them: seed resolved, ledger_path
   // resolved (absolute), plan_out resolved (the sheet the results go to).

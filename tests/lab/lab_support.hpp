@@ -139,11 +139,12 @@ inline std::map<std::string, std::vector<ResultRow>> read_results(const fs::path
   return out;
 }
 
-inline fs::path run_scenarios(const fs::path& out, const std::string& what, const std::string& extra = "") {
+inline fs::path run_scenarios(const fs::path& out, const std::string& what, const std::string& extra = "",
+                              std::chrono::seconds deadline = 1200s) {
   auto r = sh(fmt::format("cd {} && HAVERIFY_LEDGER={} {} run {} --inventory {} --out {} --seed 7 {}", sh_quote(kSrc),
                           sh_quote((out / "ledger.json").string()), sh_quote(kBin), what, sh_quote(inventory_path()),
                           sh_quote((out / "suite").string()), extra),
-              1200s);
+              deadline);
   INFO(r.out << r.err);
   CHECK((r.exit_code == 0 || r.exit_code == 1));  // verdicts, not a harness or usage error
   CHECK_FALSE(fs::exists(out / "ledger.json"));   // every fault healed

@@ -348,13 +348,24 @@ TEST_CASE("shared-disk stack on an hdd lab disk: with the default settings a pow
 
 namespace {
 
-// The generated `power-all` item (haverify plan multi-fault) of the lab's inventory.
+// The generated `power-all` item (haverify plan multi-fault) of the lab's
+// inventory, its cluster start bounded at 150 s instead of 300 s: on hdd the
+// surviving node answers as primary within about 70 s, and PG-REX keeps the
+// old primary out (below), so the start always waits its whole bound.
 fs::path power_all_scenario(const fs::path& dir) {
   auto r = sh(fmt::format("{} plan multi-fault --inventory {} --out {}", sh_quote(kBin), sh_quote(inventory_path()),
                           sh_quote((dir / "plan").string())));
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
-  return dir / "plan" / "power-all.yaml";
+  const fs::path p = dir / "plan" / "power-all.yaml";
+  std::string text = slurp(p);
+  const std::string from = "cluster: {op: start, timeout: 300s}";
+  const auto at = text.find(from);
+  INFO(text);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, from.size(), "cluster: {op: start, timeout: 150s}");
+  std::ofstream(p) << text;
+  return p;
 }
 
 // fsync = off on every node (ALTER SYSTEM on each, then a reload).
@@ -365,44 +376,52 @@ void plant_fsync_off() {
 
 }  // namespace
 
-// Label `extended`, issue 15's site power loss: pgrex on an hdd lab disk
-// with fsync = off on both nodes. `power-all` (every node off in one step,
-// on again, the cluster started) must either lose acknowledged writes
-// (durability fails with the count) or leave a cluster that does not come
-// back (the run fails saying what did not); which one is printed. Bounded:
-// 3 tries. Then the control: the same item with the default settings loses
-// nothing, 5 times out of 5.
+// Label `extended` (its own ctest group: about 30 min), issue 15's site
+// power loss: pgrex on an hdd lab disk, `power-all` (every node off in one
+// step, on again, the cluster started). PG-REX keeps the old primary out
+// after such a double failure by design (the pgsql agent refuses to start a
+// node holding PGSQL.lock: an operator decides), so no run passes as a
+// whole: each run's setup rejoins that node (--repair-at-setup), and the
+// test judges what the defect changes, durability and resumption.
+//  - Planted, fsync = off on both nodes: a run loses acknowledged writes
+//    (durability fails with the count), or no write is ever acknowledged
+//    again (failover_s empty: the service did not come back); which one is
+//    printed. Up to 3 runs, until one shows it.
+//  - Control, the default settings, 5 runs: nothing lost, and writes resume
+//    on the surviving node every time.
 TEST_CASE("pgrex stack on an hdd lab disk: a site power loss with fsync = off is caught, and loses nothing without it",
-          "[stacks-extended]") {
+          "[stacks-long]") {
   StackLab up("pgrex", "hdd");
   require_healthy(true);
   const fs::path out = fresh_dir("stack-pgrex-power-all");
   const fs::path scenario = power_all_scenario(out);
   plant_fsync_off();
-  const auto planted = read_results(
-      run_scenarios(out / "fsync-off", sh_quote(scenario.string()), "--repeat 3 --stop-after-fail --repair-at-setup"));
   bool caught = false;
-  for (const auto& r : planted.at("power-all")) {
+  for (int attempt = 1; attempt <= 3 && !caught; ++attempt) {
+    const auto planted = read_results(run_scenarios(out / fmt::format("fsync-off-{}", attempt),
+                                                    sh_quote(scenario.string()), "--repair-at-setup", 900s));
+    const ResultRow& r = planted.at("power-all").at(0);
     INFO(r.verdict << " " << r.reason << " " << r.checkers);
     const bool lost = !r.lost_acked.empty() && std::stol(r.lost_acked) > 0;
-    const bool not_back =
-        r.reason.find("cluster start") != std::string::npos || r.reason.find("not healthy") != std::string::npos;
-    if (r.verdict == "fail" && (lost || not_back)) {
-      caught = true;
-      if (lost) CHECK(r.checkers.find("durability=fail") != std::string::npos);
-      WARN(fmt::format("pgrex, fsync = off, site power loss: {}", lost ? r.lost_acked + " acknowledged writes lost"
-                                                                       : "the cluster did not come back: " + r.reason));
-    }
+    if (lost) CHECK(r.checkers.find("durability=fail") != std::string::npos);
+    caught = lost || r.failover_s.empty();
+    WARN(fmt::format("pgrex, fsync = off, site power loss, run {}: {}", attempt,
+                     lost                   ? r.lost_acked + " acknowledged writes lost"
+                     : r.failover_s.empty() ? "no write was acknowledged again: " + r.reason
+                                            : "nothing lost, writes resumed after " + r.failover_s + " s"));
   }
   CHECK(caught);
   // The control, on a cluster rebuilt with the default settings.
   StackLab again("pgrex", "hdd");
   require_healthy(true);
-  const auto control = read_results(run_scenarios(out / "control", sh_quote(scenario.string()), "--repeat 5"));
+  const auto control =
+      read_results(run_scenarios(out / "control", sh_quote(scenario.string()), "--repeat 5 --repair-at-setup", 2400s));
   const auto& rows = control.at("power-all");
   REQUIRE(rows.size() == 5);
   for (const auto& r : rows) {
     INFO(r.verdict << " " << r.reason << " " << r.checkers);
     CHECK(r.lost_acked == "0");
+    CHECK(r.checkers.find("durability=pass") != std::string::npos);
+    CHECK_FALSE(r.failover_s.empty());
   }
 }

@@ -192,67 +192,6 @@ void write_history_jsonl(const std::string& path, const std::vector<Op>& history
   for (const auto& op : history) out << history_json_line(op) << '\n';
 }
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if (c < 0x20 && c != '\n' && c != '\t' && c != '\r')
-          out += fmt::format("&#{};", static_cast<int>(c));
-        else
-          out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
-void write_junit_xml(const std::string& path, const std::string& suite, const std::vector<RunRow>& rows) {
-  int failures = 0, errors = 0;
-  double total = 0;
-  for (const auto& r : rows) {
-    if (r.verdict == "fail") ++failures;
-    if (r.verdict == "error") ++errors;
-    total += r.duration_s;
-  }
-  std::ostringstream out;
-  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out << fmt::format("<testsuites name=\"haverify\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
-                     rows.size(), failures, errors, total);
-  out << fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
-                     xml_escape(suite), rows.size(), failures, errors, total);
-  for (const auto& r : rows) {
-    out << fmt::format("    <testcase classname=\"{}.{}\" name=\"{} #{}\" time=\"{:.3f}\">\n", xml_escape(r.kind),
-                       xml_escape(r.stack), xml_escape(r.scenario), r.repetition, r.duration_s);
-    if (r.verdict == "fail")
-      out << fmt::format("      <failure message=\"{}\" type=\"verdict\"/>\n", xml_escape(r.reason));
-    else if (r.verdict == "error")
-      out << fmt::format("      <error message=\"{}\" type=\"harness\"/>\n", xml_escape(r.reason));
-    std::string so;
-    const auto h = results_header();
-    const auto f = results_fields(r);
-    for (std::size_t i = 0; i < h.size(); ++i) so += h[i] + "=" + f[i] + "\n";
-    out << "      <system-out>" << xml_escape(so) << "</system-out>\n";
-    out << "    </testcase>\n";
-  }
-  out << "  </testsuite>\n</testsuites>\n";
-  write_file_atomic(path, out.str());
-}
-
 std::string summary_table(const std::vector<RunRow>& rows) {
   std::string out = fmt::format("{:<34} {:>3} {:<7} {:>10} {:>10} {:>8} {:>6} {:>7}  {}\n", "scenario", "rep",
                                 "verdict", "failover_s", "downtime_s", "acked", "lost", "unknown", "reason");

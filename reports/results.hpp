@@ -27,6 +27,7 @@ struct RunRow {
   std::vector<CheckerVerdict> checkers;
   std::string verdict;  // pass | fail | unknown | error
   std::string reason;
+  std::string started;  // ISO 8601 UTC, when the run began (empty: not known, a row kept from an older run)
   double duration_s = 0;
   // The row's results.csv fields as read back by `haverify run --resume`
   // (read_results_rows): when set, results_fields returns them unchanged, so
@@ -63,8 +64,22 @@ void write_events_csv(const std::string& path, const std::vector<Op>& history, N
 // Every op, one JSON object per line.
 void write_history_jsonl(const std::string& path, const std::vector<Op>& history);
 
-// Written whole, as results.csv.
-void write_junit_xml(const std::string& path, const std::string& suite, const std::vector<RunRow>& rows);
+// A run the suite did not make (--stop-after-fail skipped its remaining
+// repetitions): a skipped testcase in junit.xml.
+struct SkippedRun {
+  std::string scenario, kind, stack;
+  int repetition = 1;
+  std::string why;
+};
+
+// junit.xml, written whole (as results.csv): one <testsuite> per run (its
+// timestamp, time and <properties>: stack, profile, disk, seed, fault,
+// target, the figures, each checker's status), holding one <testcase> with
+// <failure>, <error> or <skipped> and a <system-out> of the row and
+// [[ATTACHMENT|path]] lines. Valid per docs/junit.xsd (the Jenkins xUnit
+// plugin's junit-10 rules), docs/metrics.md "junit.xml".
+void write_junit_xml(const std::string& path, const std::string& suite, const std::vector<RunRow>& rows,
+                     const std::vector<SkippedRun>& skipped = {});
 std::string xml_escape(const std::string& s);
 
 std::string summary_table(const std::vector<RunRow>& rows);

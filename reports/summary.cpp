@@ -63,7 +63,7 @@ nlohmann::json kept_run_json(const RunRow& row) {
       // unreadable: the fields alone
     }
   }
-  return {{"row", fields}, {"checkers", nullptr}};
+  return {{"started", nullptr}, {"row", fields}, {"checkers", nullptr}};
 }
 
 }  // namespace
@@ -79,7 +79,15 @@ nlohmann::json run_json(const RunRow& row) {
   if (!row.recorded.empty()) return kept_run_json(row);
   nlohmann::json checkers = nlohmann::json::array();
   for (const auto& c : row.checkers) checkers.push_back(checker_json(c));
-  return {{"row", typed_row(results_header(), results_fields(row))}, {"checkers", checkers}};
+  return {{"started", row.started.empty() ? nlohmann::json() : nlohmann::json(row.started)},
+          {"row", typed_row(results_header(), results_fields(row))},
+          {"checkers", checkers}};
+}
+
+std::string run_started(const RunRow& row) {
+  if (!row.started.empty() || row.recorded.empty()) return row.started;
+  const auto j = kept_run_json(row);
+  return j.contains("started") && j["started"].is_string() ? j["started"].get<std::string>() : std::string();
 }
 
 void write_run_json(const std::string& path, const RunRow& row) {

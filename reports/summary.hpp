@@ -20,8 +20,10 @@ inline constexpr int kSummaryFormat = 1;
 // milliseconds as numbers, the rest as strings; an empty field is null.
 nlohmann::json typed_row(const std::vector<std::string>& header, const std::vector<std::string>& fields);
 
-// {"row": typed_row, "checkers": [{checker, status, reasons, figures}]}
+// {"started", "row": typed_row, "checkers": [{checker, status, reasons, figures}]}
 nlohmann::json run_json(const RunRow& row);
+// When the run began: row.started, else (a kept row) its run.json's; "" if neither says.
+std::string run_started(const RunRow& row);
 void write_run_json(const std::string& path, const RunRow& row);
 
 struct SummaryInfo {

@@ -211,6 +211,7 @@ void RunSession::init_row() {
   row_.seed = p_.seed;
   row_.repetition = p_.repetition;
   row_.run_dir = p_.run_dir;
+  row_.started = format_wall_ns(wall_now_ns());
   if (const Step* first = sc_.first_inject()) {
     std::vector<std::string> fault_labels;
     for (const auto& f : first->faults) {

@@ -271,7 +271,12 @@ class Suite {
   std::uint64_t seed_ = 0;
   std::string suite_, out_, plan_out_, started_;
   std::vector<bool> plan_in_shard_;
-  std::map<std::size_t, bool> stopped_;  // scenario -> --stop-after-fail hit
+  std::map<std::size_t, bool> stopped_;       // scenario -> --stop-after-fail hit
+  std::vector<reports::SkippedRun> skipped_;  // junit.xml's skipped testcases
+
+  void note_skipped(const SuiteItem& item, const std::string& why) {
+    skipped_.push_back({item.name, c_.scenarios[item.scenario].kind, c_.inv.stack, item.repetition, why});
+  }
 };
 
 int Suite::run() {
@@ -305,15 +310,18 @@ int Suite::run() {
       note_row(item, k->second);
       continue;
     }
-    if (cancel::requested()) break;
-    if (stopped_[item.scenario]) continue;
+    if (cancel::requested() || stopped_[item.scenario]) {
+      note_skipped(item, cancel::requested() ? "not run: the suite was interrupted"
+                                             : "not run: --stop-after-fail, an earlier repetition failed");
+      continue;
+    }
     if (!written) write_reports();
     written = true;
     const reports::RunRow row = run_item(item);
     note_row(item, row);
     if (!after_run()) return kExitHarness;
   }
-  if (!written) write_reports();
+  if (!written || !skipped_.empty()) write_reports();  // (the skipped runs after the last one made)
   return finish();
 }
 
@@ -420,7 +428,7 @@ bool Suite::after_run() {
 // results.csv, junit.xml, summary.json and the plan sheet from the rows so far, each written whole.
 void Suite::write_reports() {
   reports::write_results_csv(out_ + "/results.csv", rows_);
-  reports::write_junit_xml(out_ + "/junit.xml", suite_, rows_);
+  reports::write_junit_xml(out_ + "/junit.xml", suite_, rows_, skipped_);
   reports::write_summary_json(out_ + "/summary.json", {suite_, started_, out_}, rows_);
   write_plan_back();
 }

@@ -79,8 +79,10 @@ find_init_binary() {
         return
     fi
     local c
+    # (the build tree's, the .deb's /usr/lib/haverify, PATH)
     for c in "$LAB_DIR/../build/lab/haverify-lab-init" "$LAB_DIR/../build/haverify-lab-init" \
-        "$LAB_DIR/../build/bin/haverify-lab-init" "$(command -v haverify-lab-init || true)"; do
+        "$LAB_DIR/../build/bin/haverify-lab-init" "$LAB_DIR/../../../lib/haverify/haverify-lab-init" \
+        "$(command -v haverify-lab-init || true)"; do
         if [[ -n $c && -x $c ]]; then
             readlink -f "$c"
             return
@@ -93,7 +95,8 @@ find_init_binary() {
 }
 
 # lab_disk_bin: the path of haverify-lab-disk (lab/disk/, docs/lab.md "The lab
-# disk"): $HAVERIFY_LAB_DISK, the build's build/lab/, or PATH; else it is built
+# disk"): $HAVERIFY_LAB_DISK, the build's build/lab/, the .deb's
+# /usr/lib/haverify, or PATH; else it is built
 # with g++ and libfuse3 (pkg-config fuse3) into $STATE/bin.
 lab_disk_bin() {
     if [[ -n ${HAVERIFY_LAB_DISK:-} ]]; then
@@ -102,7 +105,8 @@ lab_disk_bin() {
         return
     fi
     local c
-    for c in "$LAB_DIR/../build/lab/haverify-lab-disk" "$(command -v haverify-lab-disk || true)"; do
+    for c in "$LAB_DIR/../build/lab/haverify-lab-disk" "$LAB_DIR/../../../lib/haverify/haverify-lab-disk" \
+        "$(command -v haverify-lab-disk || true)"; do
         if [[ -n $c && -x $c ]]; then
             readlink -f "$c"
             return

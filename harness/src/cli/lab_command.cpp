@@ -16,8 +16,17 @@
 
 namespace haverify::cli {
 
+// The lab's helper binaries for the lab script: installed next to haverify
+// (the .deb), else the build's own haverify-lab-init (the lab script finds
+// build/lab/haverify-lab-disk itself).
 void export_lab_init() {
-  if (!std::getenv("HAVERIFY_LAB_INIT")) setenv("HAVERIFY_LAB_INIT", HAVERIFY_LAB_INIT_PATH, 1);
+  if (!std::getenv("HAVERIFY_LAB_INIT")) {
+    const std::string installed = installed_helper("haverify-lab-init");
+    setenv("HAVERIFY_LAB_INIT", installed.empty() ? HAVERIFY_LAB_INIT_PATH : installed.c_str(), 1);
+  }
+  if (const std::string disk = installed_helper("haverify-lab-disk");
+      !disk.empty() && !std::getenv("HAVERIFY_LAB_DISK"))
+    setenv("HAVERIFY_LAB_DISK", disk.c_str(), 1);
 }
 
 bool is_lab_command(int argc, char** argv) {

@@ -13,9 +13,38 @@
 
 namespace haverify {
 
+namespace {
+
+// The directory of the running executable ("" if /proc/self/exe is unreadable).
+std::filesystem::path exe_dir() {
+  std::error_code ec;
+  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path() : p.parent_path();
+}
+
+}  // namespace
+
+std::string data_dir() {
+  if (const char* d = std::getenv("HAVERIFY_DATA_DIR"); d && *d) return d;
+  std::error_code ec;
+  if (const auto e = exe_dir(); !e.empty()) {
+    const auto installed = (e / ".." / "share" / "haverify").lexically_normal();
+    if (std::filesystem::is_regular_file(installed / "lab" / "haverify-lab", ec)) return installed.string();
+  }
+  return HAVERIFY_SOURCE_DIR;
+}
+
+std::string installed_helper(const std::string& name) {
+  std::error_code ec;
+  const auto e = exe_dir();
+  if (e.empty()) return {};
+  const auto p = (e / ".." / "lib" / "haverify" / name).lexically_normal();
+  return std::filesystem::is_regular_file(p, ec) ? p.string() : std::string();
+}
+
 std::string lab_dir() {
   if (const char* d = std::getenv("HAVERIFY_LAB_DIR"); d && *d) return d;
-  return std::string(HAVERIFY_SOURCE_DIR) + "/lab";
+  return data_dir() + "/lab";
 }
 
 std::string lab_script_path() {

@@ -14,6 +14,7 @@
 #include "haverify/config/plan.hpp"
 #include "haverify/core/cancel.hpp"
 #include "haverify/core/clock.hpp"
+#include "haverify/run/lab.hpp"
 #include "haverify/run/run_log.hpp"
 #include "haverify/run/runner.hpp"
 #include "haverify/run/session.hpp"
@@ -28,7 +29,7 @@ namespace fs = std::filesystem;
 namespace haverify {
 
 std::string default_rejoin_script() {
-  return std::string(HAVERIFY_SOURCE_DIR) + "/lab/scripts/pg-rejoin.sh";
+  return lab_dir() + "/scripts/pg-rejoin.sh";
 }
 
 namespace {

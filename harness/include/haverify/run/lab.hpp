@@ -9,7 +9,14 @@
 
 namespace haverify {
 
-// $HAVERIFY_LAB_DIR, or the source tree's lab/.
+// Where haverify's data (lab/, scenarios/) lives: $HAVERIFY_DATA_DIR; else,
+// installed (the .deb: /usr/bin/haverify), <exe>/../share/haverify when it
+// holds lab/haverify-lab; else the source tree haverify was built from.
+std::string data_dir();
+// A helper binary installed next to haverify (<exe>/../lib/haverify/NAME),
+// or "" when haverify runs from its build tree.
+std::string installed_helper(const std::string& name);
+// $HAVERIFY_LAB_DIR, or data_dir()/lab.
 std::string lab_dir();
 // lab_dir()/haverify-lab.
 std::string lab_script_path();

@@ -12,6 +12,7 @@
 #include "haverify/run/runner.hpp"
 #include "local_pg.hpp"
 #include "local_sshd.hpp"
+#include "loopback_inventory.hpp"
 
 namespace fs = std::filesystem;
 using haverify::testing::Lab;
@@ -24,30 +25,8 @@ TEST_CASE("run --plan: rows run in sheet order and the sheet is written back wit
   const fs::path dir = lab.dir.path / "plan";
   fs::create_directories(dir);
   const std::string inventory = (lab.dir.path / "inventory.yaml").string();
-  std::ofstream(inventory) << fmt::format(R"(name: loopback
-stack: loopback
-ssh: {{user: root, port: {}, key: {}, known_hosts: {}}}
-nodes:
-  - name: n1
-    ssh: {{host: 127.0.0.1}}
-    postgres: {{host: 127.0.0.1, port: {}, user: postgres}}
-    power: {{controller: command, off: "false", on: "true"}}
-endpoint: {{kind: hostlist, host: 127.0.0.1, port: {}, user: postgres}}
-driver: {{type: generic}}
-)",
-                                          lab.port, lab.client_key.string(), lab.known_hosts.string(), pg.port(),
-                                          pg.port());
-  std::ofstream(dir / "writes.yaml") << R"(kind: normal
-converge_timeout: 5s
-workload:
-  ledger: {clients: 2}
-steps:
-  - start: ledger
-  - wait: 1s
-  - stop: ledger
-checks:
-  lost_acked: {max: 0}
-)";
+  haverify::testing::write_loopback_inventory(inventory, lab, pg);
+  std::ofstream(dir / "writes.yaml") << haverify::testing::kWritesScenarioBody << "  lost_acked: {max: 0}\n";
   // Row b (first in the sheet) gets an impossible bound from the sheet; row a keeps a passing one.
   std::ofstream(dir / "plan.csv")
       << "id,kind,fault,target_role,lan,process,expected,bounds,scenario_file,verdict,failover_s,lost_acked,reason,"

@@ -1,5 +1,6 @@
 // `haverify compare` and `haverify report merge|timing`: runs and results.csv
 // files of several stacks or runs, side by side.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -12,9 +13,11 @@
 
 #include "commands.hpp"
 #include "haverify/core/cancel.hpp"
+#include "haverify/core/errors.hpp"
 #include "haverify/io/csv_read.hpp"
 #include "haverify/run/compare.hpp"
 #include "reports/comparison.hpp"
+#include "reports/merge.hpp"
 #include "reports/timing.hpp"
 
 namespace haverify::cli {
@@ -38,8 +41,22 @@ int compare_command(CompareCli& c) {
   return run_compare(c.options);
 }
 
-// A CsvReadError (a usage error) reaches main.
+// Suite directories (the shards of a suite) -> one suite's reports in `out`;
+// CSV files -> one CSV file. A CsvReadError or UsageError reaches main.
 int report_merge(const std::string& out, const std::vector<std::string>& inputs) {
+  std::error_code ec;
+  const auto is_dir = [&ec](const std::string& p) { return std::filesystem::is_directory(p, ec); };
+  if (std::all_of(inputs.begin(), inputs.end(), is_dir)) {
+    const auto m = reports::merge_suite_dirs(inputs, out);
+    std::cout << fmt::format(
+        "{0}: suite {1}, {2} run(s) from {3} shard(s): {4} pass, {5} fail, {6} unknown, {7} error\n"
+        "results: {0}/results.csv\njunit:   {0}/junit.xml\nsummary: {0}/summary.json\n",
+        out, m.suite, m.rows, inputs.size(), m.pass, m.fail, m.unknown, m.error);
+    // As the suite's own exit code: 0 only when every verdict passed.
+    return exit_code(m.pass == m.rows ? ExitStatus::pass : ExitStatus::verdict_failed);
+  }
+  if (std::any_of(inputs.begin(), inputs.end(), is_dir))
+    throw UsageError("report merge: give either suite directories (the shards of a suite) or CSV files, not both");
   const auto n = reports::merge_csv_files(inputs, out);
   std::cout << fmt::format("{}: {} row(s) from {} file(s)\n", out, n, inputs.size());
   return exit_code(ExitStatus::pass);
@@ -118,9 +135,13 @@ void add_report(CLI::App& app, Commands& out) {
   auto r = std::make_shared<ReportCli>();
   auto* report = app.add_subcommand("report", "Report tools");
   report->require_subcommand(1);
-  auto* merge = report->add_subcommand("merge", "Join results.csv (or plan.csv) files with the same header");
-  merge->add_option("-o,--out", r->merge_out, "the merged file")->required();
-  merge->add_option("files", r->merge_in, "CSV files")->required();
+  auto* merge = report->add_subcommand(
+      "merge",
+      "Join the output directories of a sharded suite into one (results.csv, junit.xml, summary.json), or "
+      "results.csv (or plan.csv) files with the same header into one");
+  merge->add_option("-o,--out", r->merge_out, "the merged directory (suite directories) or file (CSV files)")
+      ->required();
+  merge->add_option("inputs", r->merge_in, "suite directories, or CSV files")->required();
   auto* timing = report->add_subcommand(
       "timing", "Failover min/median/p95/max per condition (scenario) and the worst case, from results.csv files");
   timing->add_option("--out", r->timing_out, "folder for timing.csv and timing.txt (default: the first file's)");

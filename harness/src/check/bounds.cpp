@@ -3,13 +3,14 @@
 #include <fmt/format.h>
 
 #include "haverify/check/metrics.hpp"
+#include "haverify/core/numbers.hpp"
 
 namespace haverify {
 
 std::string format_bound(const Bound& b) {
-  if (b.min && b.max) return fmt::format("{:g} <= x <= {:g}", *b.min, *b.max);
-  if (b.min) return fmt::format(">= {:g}", *b.min);
-  if (b.max) return fmt::format("<= {:g}", *b.max);
+  if (b.min && b.max) return fmt::format("{} <= x <= {}", format_number(*b.min), format_number(*b.max));
+  if (b.min) return ">= " + format_number(*b.min);
+  if (b.max) return "<= " + format_number(*b.max);
   return "any";
 }
 
@@ -56,7 +57,8 @@ Verdict evaluate(const RunMetrics& m, const std::map<std::string, Bound>& checks
       const bool lo = !bound.min || x >= *bound.min;
       const bool hi = !bound.max || x <= *bound.max;
       c.pass = lo && hi;
-      c.reason = fmt::format("{} = {:g} {} bound {}", metric, x, c.pass ? "within" : "outside", format_bound(bound));
+      c.reason = fmt::format("{} = {} {} bound {}", metric, format_figure(metric, x), c.pass ? "within" : "outside",
+                             format_bound(bound));
       if (metric == "lost_acked" && !m.lost_ids.empty() && !c.pass) {
         std::string ids;
         for (auto id : m.lost_ids) ids += (ids.empty() ? "" : " ") + std::to_string(id);

@@ -148,7 +148,7 @@ class MemoryGrowthPass final : public CheckerPass {
       }
       if (f.lower > o_.max_mb_per_hour)
         growing.push_back(fmt::format(
-            "{} pid {} ({}) grows {:.1f} MB/h (95 % lower bound {:.1f} > {:g} MB/h; {} samples over {:.0f} s, "
+            "{} pid {} ({}) grows {:.1f} MB/h (95 % lower bound {:.1f} > {} MB/h; {} samples over {:.0f} s, "
             "{:.1f} -> {:.1f} MB {})",
             s.node, s.pid, s.process, f.slope, f.lower, o_.max_mb_per_hour, s.n, s.last_x * 3600, s.first_mb, s.last_mb,
             o_.memory == "rss" ? "VmRSS" : "RssAnon"));
@@ -193,7 +193,7 @@ class MemoryGrowthPass final : public CheckerPass {
       v.reasons.insert(v.reasons.begin(), r.begin(), r.end());
     } else {
       v.status = CheckStatus::pass;
-      v.reasons.insert(v.reasons.begin(), fmt::format("no memory growth above {:g} MB/h in {} processes; {}",
+      v.reasons.insert(v.reasons.begin(), fmt::format("no memory growth above {} MB/h in {} processes; {}",
                                                       o_.max_mb_per_hour, fitted, worst_text));
     }
     return v;

@@ -77,7 +77,7 @@ bool Lineages::finish(CheckerVerdict& v, const TimeRef& tr) const {
     if (n >= o_.min_samples && hours > 0 && grown / hours > o_.max_mb_per_hour)
       growing.push_back(fmt::format(
           "{} {} grows {:.1f} MB/h summed across its {} pids (+{:.1f} MB in {:.0f} s of "
-          "samples; > {:g} MB/h)",
+          "samples; > {} MB/h)",
           key.first, key.second, grown / hours, l.segments.size(), grown, hours * 3600, o_.max_mb_per_hour));
   }
   v.figures["restarts"] = count(unexplained);

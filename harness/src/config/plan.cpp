@@ -1,4 +1,5 @@
 #include "haverify/config/plan.hpp"
+#include "haverify/core/numbers.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -97,11 +98,11 @@ std::string format_bounds(const std::map<std::string, Bound>& bounds) {
   std::vector<std::string> terms;
   for (const auto& [m, b] : bounds) {
     if (b.min && b.max && *b.min == *b.max) {
-      terms.push_back(fmt::format("{}=={:g}", m, *b.max));
+      terms.push_back(m + "==" + format_number(*b.max));
       continue;
     }
-    if (b.min) terms.push_back(fmt::format("{}>={:g}", m, *b.min));
-    if (b.max) terms.push_back(fmt::format("{}<={:g}", m, *b.max));
+    if (b.min) terms.push_back(m + ">=" + format_number(*b.min));
+    if (b.max) terms.push_back(m + "<=" + format_number(*b.max));
   }
   return terms.empty() ? "none" : fmt::format("{}", fmt::join(terms, ";"));
 }

@@ -111,7 +111,7 @@ TEST_CASE("checks pass and fail against their bounds with reasons", "[unit]") {
                            {"lost_acked", Bound{std::nullopt, 0.0}},
                            {"unknown_commits", Bound{0.0, 5.0}}});
   CHECK_FALSE(fail.pass);
-  CHECK(fail.reason.find("failover_s = 3.5 outside bound <= 3") != std::string::npos);
+  CHECK(fail.reason.find("failover_s = 3.500 outside bound <= 3") != std::string::npos);
   CHECK(fail.reason.find("lost_acked = 2 outside bound <= 0 (e.g. ids 7 9)") != std::string::npos);
   CHECK(fail.reason.find("unknown_commits") == std::string::npos);
   REQUIRE(fail.checks.size() == 3);
@@ -146,7 +146,7 @@ TEST_CASE("detect_s and promote_s: phases of a failover measured from the inject
 
   Verdict v = evaluate(m, {{"detect_s", Bound{std::nullopt, 1.0}}, {"promote_s", Bound{std::nullopt, 1.5}}});
   CHECK_FALSE(v.pass);
-  CHECK(v.reason.find("promote_s = 1.6 outside bound <= 1.5") != std::string::npos);
+  CHECK(v.reason.find("promote_s = 1.600 outside bound <= 1.5") != std::string::npos);
   CHECK(v.reason.find("detect_s") == std::string::npos);
 }
 
@@ -316,7 +316,7 @@ TEST_CASE("op_s, stall_s and the operations from a synthetic normal run", "[unit
                            {"stall_s", Bound{std::nullopt, 2.0}},
                            {"downtime_s", Bound{std::nullopt, 30.0}}});
   CHECK_FALSE(v.pass);
-  CHECK(v.reason == "stall_s = 2.51 outside bound <= 2");
+  CHECK(v.reason == "stall_s = 2.510 outside bound <= 2");
 }
 
 TEST_CASE("op_s and stall_s: unknown without operations, not measured when every one was skipped", "[unit]") {

@@ -30,6 +30,7 @@ struct RunCli {
   RunOptions options;
   std::uint64_t seed = 0;
   int fault_deadline_ms = 15000;
+  int progress_every_s = 10;
   std::string shard;
   std::string duration;
 };
@@ -48,6 +49,7 @@ int run_command(RunCli& c) {
   }
   o.seed = c.seed;
   o.fault_deadline = std::chrono::milliseconds(c.fault_deadline_ms);
+  o.progress_every = std::chrono::seconds(c.progress_every_s);
   if (!c.duration.empty()) o.duration = parse_duration(c.duration);
   cancel::cooperate();  // the suite heals on Ctrl-C
   return run_suite(o);
@@ -169,6 +171,13 @@ void add_run(CLI::App& app, Commands& out) {
                                  "rows, run the rest; run `haverify heal` first");
   for (auto* other : run->get_options())
     if (other != resume && other != run->get_help_ptr()) resume->excludes(other);
+  // How the run shows its progress (also with --resume).
+  run->add_option("--progress", o.progress,
+                  "auto: a live line on a terminal (step, elapsed, acked writes/s, roles, faults), else plain lines; "
+                  "plain; off")
+      ->check(CLI::IsMember({"auto", "plain", "off"}));
+  run->add_option("--progress-every", c->progress_every_s, "seconds between plain progress lines")
+      ->check(CLI::Range(1, 3600));
   out.push_back({run, [c] { return run_command(*c); }});
 }
 

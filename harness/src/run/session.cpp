@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <random>
 #include <set>
@@ -17,6 +18,7 @@
 #include "haverify/core/cancel.hpp"
 #include "haverify/core/op.hpp"
 #include "haverify/run/final_state.hpp"
+#include "haverify/run/progress.hpp"
 #include "haverify/run/recover.hpp"
 #include "haverify/run/run_log.hpp"
 #include "haverify/run/steps.hpp"
@@ -102,6 +104,17 @@ struct RunSinks {
     all = {&history_out, &events_out, &throughput_out, &metrics_pass, &checker_feed, &first_inject, &repairs};
     if (series_out) all.push_back(&*series_out);
   }
+  // The live progress line (after the History's other sinks: it only counts).
+  void start_progress(const RunOptions& opts, std::string label, std::size_t steps) {
+    if (opts.progress == "off") return;
+    ProgressOptions po;
+    po.label = std::move(label);
+    po.steps = steps;
+    po.tty = opts.progress == "auto" && is_terminal(1);
+    po.plain_every = opts.progress_every;
+    progress = std::make_unique<Progress>(po, std::cout);
+    all.push_back(progress.get());
+  }
   std::vector<const Checker*> checkers(const Scenario& sc, const Inventory& inv) const {
     std::vector<const Checker*> c = {&single_writer, &convergence};
     if (sc.ledger) c.insert(c.begin(), &durability);
@@ -128,6 +141,7 @@ struct RunSinks {
   FirstInjectWatch first_inject;
   RepairWatch repairs;
   std::vector<HistorySink*> all;
+  std::unique_ptr<Progress> progress;  // --progress (not off)
 };
 
 class RunSession {
@@ -184,6 +198,7 @@ RunSession::RunSession(const RunSessionParams& p)
   // The History streams to disk and into the metrics and checker passes as
   // it is appended; it keeps no ops (docs/architecture.md).
   sinks_ = std::make_unique<RunSinks>(sc_, inv_, p.opts, p.run_dir, start_);
+  sinks_->start_progress(p.opts, fmt::format("{} #{}", sc_.name, p.repetition), sc_.steps.size());
   for (HistorySink* s : sinks_->all) history_.add_sink(s);
   history_.set_listener([this](const Op& op) { acks_.on_op(op); });
   driver_ = make_driver(inv_, pool_, p.driver);

@@ -37,6 +37,11 @@ struct RunOptions {
   // not changed; an error if no scenario has one).
   std::optional<std::chrono::milliseconds> duration;
   std::chrono::milliseconds fault_deadline{15000};
+  // The live progress of each run (run/progress.hpp): "auto" (a line redrawn
+  // in place on a terminal, else a plain line every progress_every), "plain"
+  // or "off".
+  std::string progress = "auto";
+  std::chrono::milliseconds progress_every{10000};
   std::chrono::milliseconds probe_interval{50};
   std::chrono::milliseconds probe_deadline{500};
   // With a pgpool watchdog: how often each pgpool node is asked whether it

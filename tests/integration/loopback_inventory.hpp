@@ -13,19 +13,23 @@
 
 namespace haverify::testing {
 
-inline void write_loopback_inventory(const std::string& path, const Lab& lab, const LocalPg& pg) {
+// `pg_log_file`: the node's postgres.log_file (none when empty).
+inline void write_loopback_inventory(const std::string& path, const Lab& lab, const LocalPg& pg,
+                                     const std::string& pg_log_file = "") {
+  const std::string log = pg_log_file.empty() ? "" : fmt::format(", log_file: {}", pg_log_file);
   std::ofstream(path) << fmt::format(R"(name: loopback
 stack: loopback
 ssh: {{user: root, port: {}, key: {}, known_hosts: {}}}
 nodes:
   - name: n1
     ssh: {{host: 127.0.0.1}}
-    postgres: {{host: 127.0.0.1, port: {}, user: postgres}}
+    postgres: {{host: 127.0.0.1, port: {}, user: postgres{}}}
     power: {{controller: command, off: "false", on: "true"}}
 endpoint: {{kind: hostlist, host: 127.0.0.1, port: {}, user: postgres}}
 driver: {{type: generic}}
 )",
-                                     lab.port, lab.client_key.string(), lab.known_hosts.string(), pg.port(), pg.port());
+                                     lab.port, lab.client_key.string(), lab.known_hosts.string(), pg.port(), log,
+                                     pg.port());
 }
 
 // A one-second ledger run, no fault; the caller appends its bounds under `checks:`.

@@ -35,6 +35,8 @@ void add_inventory(CLI::App& app, Commands& out);
 
 // cluster_commands.cpp: cluster status|switchover|rejoin|...
 void add_cluster(CLI::App& app, Commands& out);
+// `haverify collect`: the nodes' log slices by hand (collect_command.cpp).
+void add_collect(CLI::App& app, Commands& out);
 
 // lab_command.cpp: `haverify lab ...` goes verbatim to lab/haverify-lab.
 bool is_lab_command(int argc, char** argv);

@@ -25,6 +25,7 @@ cli::Commands add_commands(CLI::App& app) {
   cli::add_plan(app, commands);
   cli::add_report(app, commands);
   cli::add_cluster(app, commands);
+  cli::add_collect(app, commands);
   cli::add_lab_help(app);
   return commands;
 }

@@ -178,6 +178,10 @@ void add_run(CLI::App& app, Commands& out) {
       ->check(CLI::IsMember({"auto", "plain", "off"}));
   run->add_option("--progress-every", c->progress_every_s, "seconds between plain progress lines")
       ->check(CLI::Range(1, 3600));
+  run->add_option("--collect-logs", o.collect_logs,
+                  "failed (default): each node's log slices covering a run that did not pass, in its logs/; always; "
+                  "never")
+      ->check(CLI::IsMember({"failed", "always", "never"}));
   out.push_back({run, [c] { return run_command(*c); }});
 }
 

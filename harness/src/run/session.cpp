@@ -13,6 +13,7 @@
 #include "haverify/check/checkers.hpp"
 #include "haverify/check/expectation.hpp"
 #include "haverify/check/metrics.hpp"
+#include "haverify/cluster/log_bundle.hpp"
 #include "haverify/cluster/recovery_log.hpp"
 #include "haverify/cluster/role_prober.hpp"
 #include "haverify/core/cancel.hpp"
@@ -158,6 +159,7 @@ class RunSession {
   void finish_history();
   void read_recovery(std::chrono::milliseconds deadline);
   void compose_verdict();
+  void collect_log_bundle();
   void close_reports();
   std::string prefix() const { return fmt::format("{} #{}", sc_.name, p_.repetition); }
 
@@ -167,6 +169,7 @@ class RunSession {
   reports::RunRow row_;
   std::vector<std::string> target_labels_;  // the first inject step's, one per fault
   const Nanos start_ = mono_now_ns();
+  const Nanos start_wall_ = wall_now_ns();
   std::unique_ptr<RunSinks> sinks_;  // declared before the History: outlives it
   History history_{/*keep_in_memory=*/false};
   AckWatch acks_;
@@ -264,8 +267,22 @@ reports::RunRow RunSession::run() {
   finish_history();
   read_recovery(10s);
   compose_verdict();
+  collect_log_bundle();
   close_reports();
   return row_;
+}
+
+// The nodes' log slices covering the run (run_dir/logs): always after a run
+// that did not pass, after every run with --collect-logs always.
+void RunSession::collect_log_bundle() {
+  const std::string& when = p_.opts.collect_logs;
+  if (when == "never" || (when == "failed" && row_.verdict == "pass")) return;
+  LogBundleOptions o;
+  o.since_wall = start_wall_;
+  o.deadline = p_.opts.collect_deadline;
+  const auto r = collect_logs(inv_, pool_, p_.run_dir + "/logs", o);
+  run_log(fmt::format("{}log bundle: {} slice(s) in {}/logs{}", prefix(), r.files, p_.run_dir,
+                      r.notes.empty() ? "" : fmt::format(" ({} not read or cut: logs/collect.txt)", r.notes.size())));
 }
 
 void RunSession::setup() {

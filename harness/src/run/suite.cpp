@@ -274,10 +274,6 @@ class Suite {
   std::vector<bool> plan_in_shard_;
   std::map<std::size_t, bool> stopped_;       // scenario -> --stop-after-fail hit
   std::vector<reports::SkippedRun> skipped_;  // junit.xml's skipped testcases
-
-  void note_skipped(const SuiteItem& item, const std::string& why) {
-    skipped_.push_back({item.name, c_.scenarios[item.scenario].kind, c_.inv.stack, item.repetition, why});
-  }
 };
 
 int Suite::run() {
@@ -312,8 +308,9 @@ int Suite::run() {
       continue;
     }
     if (cancel::requested() || stopped_[item.scenario]) {
-      note_skipped(item, cancel::requested() ? "not run: the suite was interrupted"
-                                             : "not run: --stop-after-fail, an earlier repetition failed");
+      skipped_.push_back({item.name, c_.scenarios[item.scenario].kind, c_.inv.stack, item.repetition,
+                          cancel::requested() ? "not run: the suite was interrupted"
+                                              : "not run: --stop-after-fail, an earlier repetition failed"});
       continue;
     }
     if (!written) write_reports();

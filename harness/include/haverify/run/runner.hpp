@@ -41,6 +41,10 @@ struct RunOptions {
   // in place on a terminal, else a plain line every progress_every), "plain"
   // or "off".
   std::string progress = "auto";
+  // The log bundle of a run (run_dir/logs, cluster/log_bundle.hpp): "failed"
+  // (a run that did not pass), "always" or "never"; and its deadline.
+  std::string collect_logs = "failed";
+  std::chrono::milliseconds collect_deadline{60000};
   std::chrono::milliseconds progress_every{10000};
   std::chrono::milliseconds probe_interval{50};
   std::chrono::milliseconds probe_deadline{500};

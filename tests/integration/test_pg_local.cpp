@@ -339,6 +339,13 @@ TEST_CASE("ledger: 4 clients for 2 s, every ack is in the table", "[pg]") {
     }
     // Another run id sees none of these.
     CHECK(ledger_read_ids(c.get(), opt.table, 8, 5s, &err).empty());
+    // A table that does not exist: the node answered, and holds none of the rows.
+    bool missing = false;
+    CHECK(ledger_read_ids(c.get(), "haverify_no_such_table", opt.run_id, 5s, &err, &missing).empty());
+    CHECK(missing);
+    CHECK_FALSE(err.empty());
+    CHECK(ledger_read_ids(c.get(), opt.table, opt.run_id, 5s, &err, &missing).size() == in_table.size());
+    CHECK_FALSE(missing);
   }
 }
 

@@ -197,6 +197,7 @@ CheckerVerdict DurabilityPass::finish(const FinalState& final) {
   std::size_t unknown_present = 0;
   const auto failures = judge_primary(w, *primary->ledger_ids, final.primary, v, &unknown_present);
   v.reasons.insert(v.reasons.begin(), failures.begin(), failures.end());
+  if (!primary->ledger_note.empty()) v.reasons.insert(v.reasons.begin(), primary->ledger_note);
   if (!failures.empty() || !failed_present.empty()) {
     v.status = CheckStatus::fail;
   } else if (w.acked.size() == 0) {

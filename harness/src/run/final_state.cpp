@@ -38,8 +38,14 @@ NodeFinalState read_node(const NodeSpec& n, const FinalStateOptions& opts) {
   s.in_recovery = rows[0][0] == "t";
   s.timeline = rows[0][1].empty() ? 0 : std::stoi(rows[0][1]);
   if (!opts.ledger_table.empty()) {
-    auto ids = ledger_read_ids(conn.get(), opts.ledger_table, opts.run_id, 30s, &err);
+    bool missing = false;
+    auto ids = ledger_read_ids(conn.get(), opts.ledger_table, opts.run_id, 30s, &err, &missing);
     if (err.empty()) s.ledger_ids = std::set<std::int64_t>(ids.begin(), ids.end());
+    if (missing) {  // the node answers without the table: none of the run's rows is there
+      s.ledger_ids = std::set<std::int64_t>();
+      s.ledger_note =
+          fmt::format("table {} does not exist on {}: every row of the run is gone with it", opts.ledger_table, n.name);
+    }
     if (auto c = pg_query_scalar(conn.get(), checksum_sql(opts.ledger_table, "id::text", opts.run_id), 30s, &err))
       s.table_checksums[opts.ledger_table] = *c;
   }

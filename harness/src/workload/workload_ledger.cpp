@@ -118,8 +118,9 @@ void LedgerWorkload::run_client(int index) {
 }
 
 std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table, std::int64_t run_id,
-                                          std::chrono::milliseconds deadline, std::string* error) {
+                                          std::chrono::milliseconds deadline, std::string* error, bool* table_missing) {
   std::vector<std::int64_t> ids;
+  if (table_missing) *table_missing = false;
   if (!valid_table_name(table)) {
     if (error) *error = fmt::format("invalid table name '{}'", table);
     return ids;
@@ -128,6 +129,7 @@ std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table
   QueryOutcome o = pg_exec(conn, sql, deadline);
   if (!o.is_ok() || !o.result || PQresultStatus(o.result.get()) != PGRES_TUPLES_OK) {
     if (error) *error = o.is_ok() ? std::string("query returned no rows") : outcome_text(o);
+    if (table_missing) *table_missing = o.sqlstate == "42P01";  // undefined_table
     return ids;
   }
   const PGresult* r = o.result.get();

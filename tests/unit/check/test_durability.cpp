@@ -52,6 +52,20 @@ TEST_CASE("durability: acknowledged writes lost on the primary fail, naming the 
   CHECK(v.reasons.front().find("2 acknowledged writes lost on the primary n1: 2,4") != std::string::npos);
 }
 
+TEST_CASE("durability: the ledger table gone from the final primary fails with every acknowledged write lost",
+          "[unit]") {
+  // A site power loss with fsync = off: the promoted node answers, without the table.
+  const Hist h = ledger_history();
+  FinalState f = two_nodes({}, {});
+  f.nodes[0].ledger_note = "table haverify_ledger does not exist on n1: every row of the run is gone with it";
+  const auto v = run_checker(DurabilityChecker(), h.ops, f);
+  INFO(dump(v));
+  CHECK(v.status == CheckStatus::fail);
+  CHECK(fig(v, "lost_acked") == 5);  // every acknowledged write of ledger_history
+  REQUIRE_FALSE(v.reasons.empty());
+  CHECK(v.reasons.front().find("does not exist on n1") != std::string::npos);
+}
+
 TEST_CASE("durability: only the first 10 lost ids are named", "[unit]") {
   Hist h;
   for (std::int64_t id = 1; id <= 25; ++id) h.write(1, id, id * 10, id * 10 + 1);

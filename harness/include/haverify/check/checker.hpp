@@ -43,7 +43,8 @@ struct CheckerVerdict {
 // cluster/health.hpp judges it (streaming_from_primary per the primary's
 // pg_stat_replication), and its data.
 struct NodeFinalState : NodeReading {
-  std::optional<std::set<std::int64_t>> ledger_ids;    // ids of this run present on the node
+  std::optional<std::set<std::int64_t>> ledger_ids;  // ids of this run present on the node
+  std::string ledger_note;  // why ledger_ids is what it is, when it says more than the ids (a missing table)
   std::map<std::string, std::string> table_checksums;  // table -> checksum (e.g. md5 of ordered rows)
 };
 

@@ -65,8 +65,12 @@ class LedgerWorkload final : public Workload {
 };
 
 // Every id of `run_id` in `table` on the node behind `conn`, sorted. On failure
-// returns an empty vector and sets *error (cleared on success).
+// returns an empty vector and sets *error (cleared on success). When the
+// server answers that the table does not exist (SQLSTATE 42P01: lost with
+// the data, e.g. a site power loss with fsync = off), *table_missing is set
+// too: the node answered, and holds none of the rows.
 std::vector<std::int64_t> ledger_read_ids(PGconn* conn, const std::string& table, std::int64_t run_id,
-                                          std::chrono::milliseconds deadline, std::string* error);
+                                          std::chrono::milliseconds deadline, std::string* error,
+                                          bool* table_missing = nullptr);
 
 }  // namespace haverify

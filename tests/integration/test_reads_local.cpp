@@ -69,7 +69,7 @@ CheckerVerdict run_reads(const PgTarget& write, const PgTarget& read, History& h
 
 }  // namespace
 
-TEST_CASE("reads: a standby that replays 300 ms late serves stale reads; read_your_writes fails, per node",
+TEST_CASE("reads: a standby that replays 300 ms late serves stale reads, read_your_writes fails, per node",
           "[pg][integration]") {
   LocalPg primary;
   REQUIRE_LOCAL_PG(primary);
@@ -108,7 +108,7 @@ TEST_CASE("reads: a standby that replays 300 ms late serves stale reads; read_yo
   CHECK(writes_ok > 0);
 }
 
-TEST_CASE("reads: reads on the connection that wrote see every row; read_your_writes passes", "[pg][integration]") {
+TEST_CASE("reads: reads on the connection that wrote see every row, read_your_writes passes", "[pg][integration]") {
   LocalPg primary;
   REQUIRE_LOCAL_PG(primary);
   History h;

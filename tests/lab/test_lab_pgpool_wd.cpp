@@ -196,8 +196,10 @@ checks:
   CHECK_FALSE(silent_rows.at(0).failover_s.empty());  // writes resumed once the server answered
 }
 
-TEST_CASE("pgpool-wd stack with read load balancing: stale reads are counted per node; 'always' removes them",
-          "[stacks-extended]") {
+TEST_CASE(
+    "pgpool-wd stack with read load balancing: stale reads are counted per node, and disable_load_balance_on_write = "
+    "always removes them",
+    "[stacks-extended]") {
   for (const bool control : {false, true}) {
     const std::string sets = control
                                  ? " --pool-set load_balance_mode=on --pool-set disable_load_balance_on_write=always"
@@ -205,7 +207,8 @@ TEST_CASE("pgpool-wd stack with read load balancing: stale reads are counted per
     WdLab up(sets);
     const fs::path out = fresh_dir(control ? "pgpool-wd-reads-always" : "pgpool-wd-reads");
     run_scenarios(out, "tests/lab/scenarios/wd-reads.yaml");
-    const WdRow& r = row_of(read_wd_rows(out / "suite" / "results.csv"), "wd-reads");
+    const auto rows = read_wd_rows(out / "suite" / "results.csv");  // (row_of returns a reference into it)
+    const WdRow& r = row_of(rows, "wd-reads");
     std::string line;
     const auto f = checker_figures(r.run_dir, "read_your_writes", line);
     INFO(sets << ": " << r.verdict << " " << r.reason << "\n" << line);

@@ -49,7 +49,7 @@ TEST_CASE("AckStream: an ack older than one released is late, not a gap", "[unit
   CHECK(r.stream.count() == 4);
 }
 
-TEST_CASE("metrics: acks out of order within the window give the sorted figures; late ones are counted", "[unit]") {
+TEST_CASE("metrics: acks out of order within the window give the sorted figures, late ones are counted", "[unit]") {
   HistoryBuilder in_order, shuffled;
   for (Nanos t = 0; t < 1000; t += 10) in_order.write(1, t / 10 + 1, t, t + 2);
   in_order.write(1, 500, 4000, 4002);  // a 2.81 s outage

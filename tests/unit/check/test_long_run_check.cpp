@@ -223,7 +223,7 @@ TEST_CASE("memory_growth: a leaking process respawned every 45 s fails on restar
   CHECK(has_reason(w, "summed across its 10 pids"));
 }
 
-TEST_CASE("memory_growth: a restart after a fault is explained; workers that come and go are no restarts", "[unit]") {
+TEST_CASE("memory_growth: a restart after a fault is explained, workers that come and go are no restarts", "[unit]") {
   MemoryGrowthOptions o;
   std::vector<Op> ops;
   ops.push_back(make_op("nemesis", OpType::invoke, "inject", "process_kill postmaster node1", 100 * kSec, "n1"));

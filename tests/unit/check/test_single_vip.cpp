@@ -40,7 +40,7 @@ Hist leader_power_off() {
 
 }  // namespace
 
-TEST_CASE("single_vip: a leader power-off moves the VIP once; vip_s from the fault", "[unit]") {
+TEST_CASE("single_vip: a leader power-off moves the VIP once, vip_s from the fault", "[unit]") {
   const Hist h = leader_power_off();
   const auto v = SingleVipChecker().check(h.ops, {});
   INFO(dump(v));
@@ -55,7 +55,7 @@ TEST_CASE("single_vip: a leader power-off moves the VIP once; vip_s from the fau
   CHECK(*m.detect_s == Approx(1.5));
 }
 
-TEST_CASE("single_vip: two holders at once fail with the window; an unseen node beside a holder is unknown", "[unit]") {
+TEST_CASE("single_vip: two holders at once fail with the window, an unseen node beside a holder is unknown", "[unit]") {
   Hist split;
   vip(split, "node3", 5, "held");
   vip(split, "node2", 6, "free");

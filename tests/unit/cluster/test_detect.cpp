@@ -8,7 +8,7 @@
 
 using namespace haverify;
 
-TEST_CASE("log stamps: PostgreSQL's UTC stamps are UTC whatever the local zone; syslog's are local", "[unit]") {
+TEST_CASE("log stamps: PostgreSQL's UTC stamps are UTC whatever the local zone, syslog's are local", "[unit]") {
   const auto t = parse_log_time("2026-12-06 18:20:41.123 UTC [123] LOG:  redo starts at 0/3000028", 0);
   REQUIRE(t);
   CHECK(*t == 1796581241123000000LL);

@@ -238,7 +238,7 @@ TEST_CASE("hostile files: an unreadable folder under a scenario folder is a usag
   CHECK(WEXITSTATUS(status) == 0);  // 1: wrong message, 2: accepted, 3: could not drop root, 4: other exception
 }
 
-TEST_CASE("hostile sheets: ';' separators get a hint; BOM and CRLF are accepted", "[unit]") {
+TEST_CASE("hostile sheets: semicolon separators get a hint, BOM and CRLF are accepted", "[unit]") {
   const auto dir = temp_dir("hostile-sheets");
   write(dir / "semi.csv", "id;kind;fault\r\npower-off-primary;single-fault;power_off\r\n");
   auto e = usage_error_of([&] { read_plan_csv((dir / "semi.csv").string()); });

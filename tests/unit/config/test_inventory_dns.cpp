@@ -118,7 +118,7 @@ TEST_CASE("inventory: a bad dns endpoint is reported with file:line:col and the 
   }
 }
 
-TEST_CASE("inventory: a read_endpoint is read like the endpoint; reads use it, writes do not", "[unit]") {
+TEST_CASE("inventory: a read_endpoint is read like the endpoint, reads use it, writes do not", "[unit]") {
   const std::string base = inventory_with("{kind: vip, host: 198.18.1.100, port: 9999}");
   CHECK_FALSE(parse_inventory(base, "inv.yaml").read_endpoint);
   CHECK(read_endpoint_target(parse_inventory(base, "inv.yaml")).host == "198.18.1.100");
@@ -140,7 +140,7 @@ TEST_CASE("inventory: a read_endpoint is read like the endpoint; reads use it, w
   CHECK(one_issue(base + "read_endpoint: {host: 198.18.1.12, name: x.test}\n").key == "read_endpoint.name");
 }
 
-TEST_CASE("inventory: endpoint and node hosts given as names are accepted; a bad name is not", "[unit]") {
+TEST_CASE("inventory: endpoint and node hosts given as names are accepted, a bad name is not", "[unit]") {
   const auto inv =
       parse_inventory(inventory_with("{kind: pgpool, host: pool.example.test, port: 9999}", "db1.test"), "inv.yaml");
   CHECK(inv.endpoint.host == "pool.example.test");

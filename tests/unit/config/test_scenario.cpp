@@ -254,7 +254,7 @@ TEST_CASE("cluster steps: malformed ones are errors with file:line:col and the k
   CHECK(lists_ops);
 }
 
-TEST_CASE("expect: an outcome with its bounds; split-brain-risk and unknown outcomes are errors", "[unit]") {
+TEST_CASE("expect: an outcome with its bounds, split-brain-risk and unknown outcomes are errors", "[unit]") {
   auto sc = parse_scenario(R"(steps:
   - wait: 1s
 expect: {outcome: failover, resume_within: 20s, max_write_gap: 5s, min_outage: 2s}
@@ -277,7 +277,7 @@ expect: {outcome: failover, resume_within: 20s, max_write_gap: 5s, min_outage: 2
   }
 }
 
-TEST_CASE("recover: settle is how long health must hold; await_writes has none", "[unit]") {
+TEST_CASE("recover: settle is how long health must hold, await_writes has none", "[unit]") {
   auto sc = parse_scenario("steps:\n  - recover: {timeout: 30s, settle: 2s}\n  - recover: {}\n", "r.yaml");
   REQUIRE(sc.steps.size() == 2);
   CHECK(sc.steps[0].duration == std::chrono::seconds(30));

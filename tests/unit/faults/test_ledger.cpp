@@ -100,7 +100,7 @@ TEST_CASE("a ledger nested deeper than its schema is refused before anything rec
   CHECK_THAT(parse_error(deep), Contains("nested deeper"));
 }
 
-TEST_CASE("the ledger's own entries parse; an empty file is an empty ledger", "[unit]") {
+TEST_CASE("the ledger's own entries parse, an empty file is an empty ledger", "[unit]") {
   CHECK(parse_error("").empty());
   auto e = valid_entry();
   e["ssh"]["port"] = 2222;

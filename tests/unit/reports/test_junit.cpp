@@ -47,7 +47,7 @@ int xmllint(const fs::path& xml) {
 
 }  // namespace
 
-TEST_CASE("junit.xml: a pass, a fail, an unknown, an error and a skipped run; valid per docs/junit.xsd", "[unit]") {
+TEST_CASE("junit.xml: a pass, a fail, an unknown, an error and a skipped run, valid per docs/junit.xsd", "[unit]") {
   const fs::path dir = haverify::testing::tmpfile("junit");
   fs::create_directories(dir / "r1");
   std::ofstream(dir / "r1" / "run.json") << "{}\n";

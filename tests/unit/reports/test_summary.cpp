@@ -57,7 +57,7 @@ void validate(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("summary.json: typed rows, checker details, kept rows from their run.json; valid per its schema", "[unit]") {
+TEST_CASE("summary.json: typed rows, checker details, kept rows from their run.json, valid per its schema", "[unit]") {
   const fs::path dir = haverify::testing::tmpfile("summary");
   fs::create_directories(dir / "r1");
   fs::create_directories(dir / "r2");

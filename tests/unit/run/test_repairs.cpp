@@ -71,7 +71,7 @@ TEST_CASE("repairs: an unblock, or a rejoin of a node the scenario did not touch
   CHECK(v->reasons[0].find("recover: {repair: allowed}") != std::string::npos);
 }
 
-TEST_CASE("repairs: recover: {repair: allowed} notes them and passes; setup repairs are noted apart", "[unit]") {
+TEST_CASE("repairs: recover: {repair: allowed} notes them and passes, setup repairs are noted apart", "[unit]") {
   HistoryBuilder h;
   h.add("runner", OpType::invoke, "setup", "s", 0);
   h.add("runner", OpType::invoke, "recover", "setup, repair: allowed", 1);

@@ -122,7 +122,7 @@ TEST_CASE("results.csv read back: a row seen twice is kept once, the first", "[u
   CHECK(back.notes.at(0).find("dropped a second row for runs/s/01-a-r1") != std::string::npos);
 }
 
-TEST_CASE("results.csv read back: rows that do not parse are dropped; another header is an error", "[unit]") {
+TEST_CASE("results.csv read back: rows that do not parse are dropped, another header is an error", "[unit]") {
   const std::string path = tmpfile("resume-bad.csv");
   auto fields = results_fields(sample_row("runs/s/01-a-r1", "pass"));
   std::string text = csv_line(results_header());
@@ -149,7 +149,7 @@ TEST_CASE("write_file_atomic replaces a file whole and leaves no temporary file"
   CHECK_THROWS_WITH(write_file_atomic(tmpfile("no-such-dir") + "/x/y", "z"), Catch::Contains("cannot write"));
 }
 
-TEST_CASE("the suite manifest reads back what was written; its items are compared", "[unit]") {
+TEST_CASE("the suite manifest reads back what was written, its items are compared", "[unit]") {
   const fs::path dir = tmpfile("manifest-suite");
   fs::create_directories(dir);
   SuiteManifest m;

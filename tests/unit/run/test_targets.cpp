@@ -115,7 +115,7 @@ class WatchdogRoles final : public RoleSource {
 
 }  // namespace
 
-TEST_CASE("targets: pool_leader holds the VIP, pool_standby(s) answered without it; the pool host by name", "[unit]") {
+TEST_CASE("targets: pool_leader holds the VIP, pool_standby(s) answered without it, the pool host by name", "[unit]") {
   VipHolders h;
   h.held = {"node3"};
   h.free = {"node1", "node2"};

@@ -62,17 +62,13 @@ for c in "${configs[@]}"; do
   $bin lab down >/dev/null
 done
 python3 - "$out" "${configs[@]}" <<'PY'
-import csv, os, re, sys
+import csv, json, os, re, sys
 out, configs = sys.argv[1], sys.argv[2:]
-def figures(run_dir):
-    f, sec = {}, None
-    for line in open(os.path.join(run_dir, "checkers.txt")):
-        if not line.startswith(" "):
-            sec = line.split(" ", 1)[0]
-        elif sec == "read_your_writes":
-            k, _, v = line.strip().partition(" = ")
-            f[k] = float(v)
-    return f
+def figures(run_dir):  # read_your_writes' figures, from the run's run.json
+    for c in json.load(open(os.path.join(run_dir, "run.json")))["checkers"] or []:
+        if c["checker"] == "read_your_writes":
+            return {k: v for k, v in c["figures"].items() if v is not None}
+    return {}
 print(f"{'config':<10} {'runs':>4} {'reads':>7} {'stale own':>9} {'stale other':>11} {'unseen':>6} {'worst ms':>9}  reads per node (stale)")
 for c in configs:
     p = os.path.join(out, c, "results.csv")

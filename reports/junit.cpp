@@ -10,7 +10,6 @@
 
 #include "haverify/core/atomic_file.hpp"
 #include "reports/results.hpp"
-#include "reports/summary.hpp"
 
 namespace haverify::reports {
 
@@ -31,11 +30,15 @@ std::string property(const std::string& name, const std::string& value) {
   return fmt::format("        <property name=\"{}\" value=\"{}\"/>\n", xml_escape(name), xml_escape(value));
 }
 
-// The row's non-empty fields, and each checker's status as checker.<name>.
-std::string properties(const std::string& suite, const RunRow& r) {
+// A verdict that is no pass: a failure, unknown included (a verdict without its evidence).
+bool junit_failure(const RunRow& r) {
+  return r.verdict == "fail" || r.verdict == "unknown";
+}
+
+// The row's non-empty fields `f`, and each checker's status as checker.<name>.
+std::string properties(const std::string& suite, const std::vector<std::string>& f) {
   std::string out = "      <properties>\n" + property("suite", suite);
   const auto& h = results_header();
-  const auto f = results_fields(r);
   for (std::size_t i = 0; i < h.size() && i < f.size(); ++i) {
     if (f[i].empty() || h[i] == "reason" || h[i] == "checkers") continue;
     out += property(h[i], f[i]);
@@ -48,11 +51,10 @@ std::string properties(const std::string& suite, const RunRow& r) {
   return out + "      </properties>\n";
 }
 
-// The row as name=value lines, then the run's files for CI systems to attach.
-std::string system_out(const RunRow& r) {
+// The row's fields `f` as name=value lines, then the run's files for CI systems to attach.
+std::string system_out(const RunRow& r, const std::vector<std::string>& f) {
   std::string so;
   const auto& h = results_header();
-  const auto f = results_fields(r);
   for (std::size_t i = 0; i < h.size() && i < f.size(); ++i) so += h[i] + "=" + f[i] + "\n";
   for (const char* file : {"report.html", "logs", "run.json", "checkers.txt", "events.csv"}) {
     std::error_code ec;
@@ -63,21 +65,22 @@ std::string system_out(const RunRow& r) {
 }
 
 std::string run_suite(const std::string& suite, const std::string& host, const RunRow& r) {
-  const bool fail = r.verdict == "fail" || r.verdict == "unknown", error = r.verdict == "error";
-  const std::string stamp = junit_timestamp(run_started(r));
+  const bool fail = junit_failure(r), error = r.verdict == "error";
+  const std::string stamp = junit_timestamp(r.started);
+  const auto fields = results_fields(r);
   std::string out = fmt::format(
       "  <testsuite name=\"{}.{}.{} #{}\" tests=\"1\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{:.3f}\"{} "
       "hostname=\"{}\">\n",
       xml_escape(r.kind), xml_escape(r.stack), xml_escape(r.scenario), r.repetition, fail ? 1 : 0, error ? 1 : 0,
       r.duration_s, stamp.empty() ? "" : fmt::format(" timestamp=\"{}\"", stamp), xml_escape(host));
-  out += properties(suite, r);
+  out += properties(suite, fields);
   out += fmt::format("      <testcase classname=\"{}.{}\" name=\"{} #{}\" time=\"{:.3f}\">\n", xml_escape(r.kind),
                      xml_escape(r.stack), xml_escape(r.scenario), r.repetition, r.duration_s);
   if (fail)
     out += fmt::format("        <failure message=\"{}\" type=\"{}\"/>\n", xml_escape(r.reason), r.verdict);
   else if (error)
     out += fmt::format("        <error message=\"{}\" type=\"harness\"/>\n", xml_escape(r.reason));
-  out += "        <system-out>" + xml_escape(system_out(r)) + "</system-out>\n";
+  out += "        <system-out>" + xml_escape(system_out(r, fields)) + "</system-out>\n";
   return out + "      </testcase>\n  </testsuite>\n";
 }
 
@@ -128,7 +131,7 @@ void write_junit_xml(const std::string& path, const std::string& suite, const st
   int failures = 0, errors = 0;
   double total = 0;
   for (const auto& r : rows) {
-    if (r.verdict == "fail" || r.verdict == "unknown") ++failures;
+    if (junit_failure(r)) ++failures;
     if (r.verdict == "error") ++errors;
     total += r.duration_s;
   }

@@ -1,4 +1,5 @@
 #include "reports/results_read.hpp"
+#include "reports/summary.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -122,6 +123,7 @@ ResultsReadBack read_results_rows(const std::string& path) {
     }
     try {
       RunRow r = row_from_results_fields(*fields);
+      r.started = kept_run_started(r);  // (results.csv has no column for it)
       if (!seen.insert(r.run_dir).second) {
         ++out.duplicates;
         out.notes.push_back(fmt::format("{}:{}: dropped a second row for {}", path, line, r.run_dir));

@@ -8,6 +8,7 @@
 #include "haverify/core/atomic_file.hpp"
 #include "haverify/core/clock.hpp"
 #include "haverify/core/files.hpp"
+#include "haverify/core/numbers.hpp"
 
 namespace haverify::reports {
 
@@ -26,7 +27,7 @@ ColumnType column_type(const std::string& column) {
 // A count that is a whole number stays an integer in JSON ("numbers for people").
 nlohmann::json number(double v) {
   if (!std::isfinite(v)) return nullptr;
-  if (v == std::floor(v) && std::fabs(v) < 9.0e15) return static_cast<std::int64_t>(v);
+  if (const auto n = as_count(v)) return *n;
   return v;
 }
 
@@ -84,8 +85,7 @@ nlohmann::json run_json(const RunRow& row) {
           {"checkers", checkers}};
 }
 
-std::string run_started(const RunRow& row) {
-  if (!row.started.empty() || row.recorded.empty()) return row.started;
+std::string kept_run_started(const RunRow& row) {
   const auto j = kept_run_json(row);
   return j.contains("started") && j["started"].is_string() ? j["started"].get<std::string>() : std::string();
 }

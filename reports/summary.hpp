@@ -22,8 +22,9 @@ nlohmann::json typed_row(const std::vector<std::string>& header, const std::vect
 
 // {"started", "row": typed_row, "checkers": [{checker, status, reasons, figures}]}
 nlohmann::json run_json(const RunRow& row);
-// When the run began: row.started, else (a kept row) its run.json's; "" if neither says.
-std::string run_started(const RunRow& row);
+// When a kept row's run began (RunRow::recorded set): its run.json's
+// "started", "" if that does not say. Read once, as the row is read back.
+std::string kept_run_started(const RunRow& row);
 void write_run_json(const std::string& path, const RunRow& row);
 
 struct SummaryInfo {

@@ -31,12 +31,15 @@ log_replication_commands = on
 EOT
 }
 
-pg_user_config() { # the --pg-set settings, last in postgresql.conf (nothing without)
-    ((${#PG_SET[@]} == 0)) || { echo "# ---- haverify-lab up --pg-set"; settings_lines "%s = '%s'\n" "${PG_SET[@]}"; }
-}
-
-pool_user_config() { # the --pool-set settings, last in pgpool.conf (nothing without)
-    ((${#POOL_SET[@]} == 0)) || { echo "# ---- haverify-lab up --pool-set"; settings_lines "%s = '%s'\n" "${POOL_SET[@]}"; }
+# user_config OPTION KEY=VALUE...: the `up OPTION` settings, last in a
+# postgresql.conf (--pg-set "${PG_SET[@]}") or pgpool.conf (--pool-set
+# "${POOL_SET[@]}"); nothing without any.
+user_config() {
+    local opt=$1
+    shift
+    (($#)) || return 0
+    echo "# ---- haverify-lab up $opt"
+    settings_lines "%s = '%s'\n" "$@"
 }
 
 pg_hba() {

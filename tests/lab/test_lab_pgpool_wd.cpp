@@ -62,24 +62,18 @@ std::string dns_leader() {
   return {};
 }
 
-// The figures one checker wrote to a run's checkers.txt ("  key = value"
-// lines under its "<checker> <verdict>: ..." line), and that verdict line.
+// The figures of one checker of a run, and its status and first reason, from
+// the run's run.json.
 std::map<std::string, double> checker_figures(const fs::path& run_dir, const std::string& checker,
                                               std::string& line_out) {
   std::map<std::string, double> out;
-  std::ifstream in(run_dir / "checkers.txt");
-  bool mine = false;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] != ' ') {
-      mine = line.rfind(checker + " ", 0) == 0;
-      if (mine) line_out = line;
-      continue;
-    }
-    const auto eq = line.find(" = ");
-    if (mine && eq != std::string::npos) {
-      const auto b = line.find_first_not_of(' ');
-      out[line.substr(b, eq - b)] = std::stod(line.substr(eq + 3));
-    }
+  const auto j = nlohmann::json::parse(slurp(run_dir / "run.json"));
+  for (const auto& c : j.at("checkers")) {
+    if (c.at("checker") != checker) continue;
+    line_out =
+        c.at("status").get<std::string>() + ": " + (c.at("reasons").empty() ? "" : c["reasons"][0].get<std::string>());
+    for (const auto& [k, v] : c.at("figures").items())
+      if (v.is_number()) out[k] = v.get<double>();
   }
   return out;
 }

@@ -7,9 +7,13 @@
 
 namespace haverify {
 
+std::optional<std::int64_t> as_count(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.0e15) return static_cast<std::int64_t>(v);
+  return std::nullopt;
+}
+
 std::string format_number(double v) {
-  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.0e15)
-    return fmt::format("{}", static_cast<std::int64_t>(v));
+  if (const auto n = as_count(v)) return fmt::format("{}", *n);
   return fmt::format("{}", v);
 }
 

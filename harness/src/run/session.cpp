@@ -201,7 +201,7 @@ RunSession::RunSession(const RunSessionParams& p)
   // The History streams to disk and into the metrics and checker passes as
   // it is appended; it keeps no ops (docs/architecture.md).
   sinks_ = std::make_unique<RunSinks>(sc_, inv_, p.opts, p.run_dir, start_);
-  sinks_->start_progress(p.opts, fmt::format("{} #{}", sc_.name, p.repetition), sc_.steps.size());
+  sinks_->start_progress(p.opts, prefix(), sc_.steps.size());
   for (HistorySink* s : sinks_->all) history_.add_sink(s);
   history_.set_listener([this](const Op& op) { acks_.on_op(op); });
   driver_ = make_driver(inv_, pool_, p.driver);
@@ -229,7 +229,7 @@ void RunSession::init_row() {
   row_.seed = p_.seed;
   row_.repetition = p_.repetition;
   row_.run_dir = p_.run_dir;
-  row_.started = format_wall_ns(wall_now_ns());
+  row_.started = format_wall_ns(start_wall_);
   if (const Step* first = sc_.first_inject()) {
     std::vector<std::string> fault_labels;
     for (const auto& f : first->faults) {
@@ -281,7 +281,7 @@ void RunSession::collect_log_bundle() {
   o.since_wall = start_wall_;
   o.deadline = p_.opts.collect_deadline;
   const auto r = collect_logs(inv_, pool_, p_.run_dir + "/logs", o);
-  run_log(fmt::format("{}log bundle: {} slice(s) in {}/logs{}", prefix(), r.files, p_.run_dir,
+  run_log(fmt::format("{}: log bundle: {} slice(s) in {}/logs{}", prefix(), r.files, p_.run_dir,
                       r.notes.empty() ? "" : fmt::format(" ({} not read or cut: logs/collect.txt)", r.notes.size())));
 }
 

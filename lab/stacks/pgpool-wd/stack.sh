@@ -169,7 +169,7 @@ wd_remove_shutdown_nodes = off
 wd_lost_node_removal_timeout = 0
 wd_no_show_node_removal_timeout = 0
 EOT
-    pool_user_config
+    user_config --pool-set "${POOL_SET[@]}"
 }
 
 write_wd_files() {

@@ -43,7 +43,7 @@ setup_primary() {
         else
             echo "synchronous_standby_names = 'ANY 1 (node1,node2,node3)'"
         fi
-        pg_user_config
+        user_config --pg-set "${PG_SET[@]}"
     } | node_append node1 "$PG_DATA/postgresql.conf"
     pg_hba | node_write node1 "$PG_DATA/pg_hba.conf"
     pg_start node1 || die "PostgreSQL did not start on node1 (see $(ndir node1)/varlog/)"
@@ -84,7 +84,7 @@ pool_passwd = '$p/pool_passwd'
 use_watchdog = off
 EOT
         pool_shared_conf "$profile" "$p"
-        pool_user_config
+        user_config --pool-set "${POOL_SET[@]}"
     } >"$p/pgpool.conf"
 }
 

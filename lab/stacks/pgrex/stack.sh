@@ -16,7 +16,7 @@ pcmk_seed() { # initdb on node1, pg_basebackup to node2; both start under Pacema
     local n
     for n in "${DB_NODES[@]}"; do install -d -o postgres -g postgres -m 700 "$(ndir "$n")/varlib/tmp"; done
     pg_initdb node1
-    { pcmk_pg_config; pg_user_config; } | node_append node1 "$PG_DATA/postgresql.conf"
+    { pcmk_pg_config; user_config --pg-set "${PG_SET[@]}"; } | node_append node1 "$PG_DATA/postgresql.conf"
     pg_hba | node_write node1 "$PG_DATA/pg_hba.conf"
     pg_start node1 || die "PostgreSQL did not start on node1"
     log "pg_basebackup node2 (the pgsql agent writes its recovery settings itself)"

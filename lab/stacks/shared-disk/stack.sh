@@ -23,7 +23,7 @@ pcmk_seed() { # initdb on the host, into the shared disk; Pacemaker starts it
     {
         pcmk_pg_config
         echo "synchronous_standby_names = ''   # shared disk: no standby"
-        pg_user_config
+        user_config --pg-set "${PG_SET[@]}"
     } >>"$shared/postgresql.conf"
     pg_hba >"$shared/pg_hba.conf"
 }

@@ -31,8 +31,9 @@ packages=(
   # pgpool-wd --endpoint dns: the DNS server of node dns (dnsmasq, the binary
   # only: no system service) and dig, which the lab's checks resolve with
   dnsmasq-base bind9-dnsutils
-  # the reports' tests: summary.json against its JSON Schema, junit.xml against its XSD
-  python3-jsonschema libxml2-utils
+  # the reports' tests: summary.json against its JSON Schema, junit.xml against its XSD,
+  # report.html loaded by headless Chromium (DOM and screenshot)
+  python3-jsonschema libxml2-utils chromium
   # the Patroni stack: Patroni 3 (etcd v2 API client) and etcd 3.4
   patroni python3-etcd python3-psycopg2 etcd-server etcd-client
 )

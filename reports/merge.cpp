@@ -9,6 +9,7 @@
 
 #include "haverify/core/errors.hpp"
 #include "haverify/core/files.hpp"
+#include "reports/html_report.hpp"
 #include "reports/results.hpp"
 #include "reports/results_read.hpp"
 #include "reports/summary.hpp"
@@ -17,10 +18,7 @@ namespace haverify::reports {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// The suite's name and start from a shard's summary.json, else its suite.json.
-SummaryInfo shard_info(const std::string& dir) {
+SummaryInfo suite_info(const std::string& dir) {
   for (const char* file : {"summary.json", "suite.json"}) {
     const fs::path p = fs::path(dir) / file;
     std::error_code ec;
@@ -35,8 +33,6 @@ SummaryInfo shard_info(const std::string& dir) {
                   dir));
 }
 
-}  // namespace
-
 MergedSuite merge_suite_dirs(const std::vector<std::string>& dirs, const std::string& out) {
   if (dirs.empty()) throw UsageError("report merge: no suite directory given");
   SummaryInfo info;
@@ -46,7 +42,7 @@ MergedSuite merge_suite_dirs(const std::vector<std::string>& dirs, const std::st
     std::error_code ec;
     if (!fs::is_regular_file(results, ec))
       throw UsageError(fmt::format("{}: no results.csv: not a suite's output directory", dir));
-    const SummaryInfo shard = shard_info(dir);
+    const SummaryInfo shard = suite_info(dir);
     if (info.suite.empty()) info = shard;
     if (shard.suite != info.suite)
       throw UsageError(fmt::format("{}: suite '{}', but {} is suite '{}': merge the shards of one suite", dir,
@@ -76,6 +72,7 @@ MergedSuite merge_suite_dirs(const std::vector<std::string>& dirs, const std::st
   write_results_csv((fs::path(out) / "results.csv").string(), rows);
   write_junit_xml((fs::path(out) / "junit.xml").string(), info.suite, rows);
   write_summary_json((fs::path(out) / "summary.json").string(), info, rows);
+  write_report_html((fs::path(out) / "report.html").string(), info, rows, dirs);
   return m;
 }
 

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "reports/summary.hpp"
+
 namespace haverify::reports {
 
 struct MergedSuite {
@@ -12,10 +14,14 @@ struct MergedSuite {
   std::size_t pass = 0, fail = 0, unknown = 0, error = 0;
 };
 
+// The suite's name and start from DIR's summary.json, else its suite.json
+// (`out` = DIR). Throws UsageError naming DIR when neither names the suite.
+SummaryInfo suite_info(const std::string& dir);
+
 // Reads each DIR's results.csv (its complete rows, as `run --resume` does)
 // and summary.json (the suite's name and start), orders the runs by their
 // place in the whole suite (run directories are NN-<scenario>-r<rep>), and
-// writes OUT/results.csv, OUT/junit.xml and OUT/summary.json, each run once
+// writes OUT/results.csv, OUT/junit.xml, OUT/summary.json and OUT/report.html, each run once
 // (its run.json read from its own run directory, which stays where it is).
 // Throws UsageError naming the directory for: a directory without
 // results.csv, shards of different suites, the same run in two shards.

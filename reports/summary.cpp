@@ -45,7 +45,14 @@ nlohmann::json typed_field(const std::string& column, const std::string& field) 
 nlohmann::json checker_json(const CheckerVerdict& c) {
   nlohmann::json figures = nlohmann::json::object();
   for (const auto& [k, v] : c.figures) figures[k] = number(v);
-  return {{"checker", c.checker}, {"status", to_string(c.status)}, {"reasons", c.reasons}, {"figures", figures}};
+  nlohmann::json out = {
+      {"checker", c.checker}, {"status", to_string(c.status)}, {"reasons", c.reasons}, {"figures", figures}};
+  if (!c.windows.empty()) {
+    auto& windows = out["windows"] = nlohmann::json::array();
+    for (const auto& w : c.windows)
+      windows.push_back({{"kind", w.kind}, {"from_s", number(w.from_s)}, {"to_s", number(w.to_s)}, {"label", w.label}});
+  }
+  return out;
 }
 
 // A kept row: its run.json, when that is the same run (same run_dir and

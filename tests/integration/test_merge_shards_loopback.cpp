@@ -1,8 +1,8 @@
 // `haverify report merge -o OUT DIR...` on the outputs of a real sharded
 // suite: three shards (run --shard K/3) of a three-run suite on loopback (the
 // throwaway PostgreSQL over the throwaway sshd, generic driver, no fault),
-// one run failing a bound; the merge gives one results.csv, junit.xml and
-// summary.json with every run once, in the suite's order, and refuses a shard
+// one run failing a bound; the merge gives one results.csv, junit.xml,
+// summary.json and report.html with every run once, in the suite's order, and refuses a shard
 // given twice.
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -23,8 +23,10 @@ namespace fs = std::filesystem;
 using haverify::testing::Lab;
 using haverify::testing::LocalPg;
 
-TEST_CASE("report merge: three shards of a suite give one results.csv, junit.xml and summary.json, each run once",
-          "[pg][ssh]") {
+TEST_CASE(
+    "report merge: three shards of a suite give one results.csv, junit.xml, summary.json and report.html, each run "
+    "once",
+    "[pg][ssh]") {
   LocalPg pg;
   REQUIRE_LOCAL_PG(pg);
   Lab lab;
@@ -80,6 +82,18 @@ TEST_CASE("report merge: three shards of a suite give one results.csv, junit.xml
   REQUIRE(summary["runs"].size() == 3);
   for (const auto& run : summary["runs"]) CHECK(run["checkers"].is_array());  // from each run's run.json
   CHECK(summary["runs"][1]["row"]["scenario"] == "b-impossible");
+
+  // One report.html: every run once, each drawn from its own run directory (found through its shard).
+  const std::string html = haverify::testing::slurp(out + "/report.html");
+  for (const auto& row : rows) {
+    const std::string id = fmt::format("id=\"run-{}\"", fs::path(row.run_dir).filename().string());
+    const auto first = html.find(id);
+    CHECK(first != std::string::npos);
+    CHECK(html.find(id, first + 1) == std::string::npos);
+  }
+  CHECK(html.find("run directory not found") == std::string::npos);
+  CHECK(html.find("<svg class=\"timeline\"") != std::string::npos);
+  CHECK(html.find(R"(<span class="v-fail" data-count="fail">1 fail</span>)") != std::string::npos);
 
   // A shard given twice is refused, naming the run it shares.
   CHECK_THROWS_AS(haverify::reports::merge_suite_dirs({shards[0], shards[0]}, out + "-twice"), haverify::UsageError);

@@ -3,6 +3,7 @@
 // fails; each test case below runs in its own process against that lab.
 // The Pacemaker and Patroni stacks are in test_lab_stacks.cpp.
 #include "lab_support.hpp"
+#include "report_html_check.hpp"
 
 using namespace labtest;
 
@@ -59,6 +60,8 @@ TEST_CASE("single-fault suite on the pgpool lab: failovers pass, the service-LAN
       CHECK(r.checkers.find("durability=pass") != std::string::npos);
       // pgpool did fail over (the promised outcome): the split brain is single_writer's finding.
       CHECK(r.checkers.find("expectation=pass") != std::string::npos);
+      // Issue 16: the suite's report.html shows it, as read by a browser.
+      check_split_brain_report(out / "suite", r.run_dir);
     } else {
       CHECK(r.verdict == "pass");
       // expectation: the scenario's expect: block (issue 13) is a checker too.

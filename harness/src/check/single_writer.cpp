@@ -364,21 +364,39 @@ std::string overlap_ledger_writes(const TimeWindow& w, const std::map<std::strin
   return ledger + " (attributed to the endpoint, not to either node)";
 }
 
+// The nodes with a window in `m` that overlaps w: "node1, node2".
+std::string nodes_touching(const TimeWindow& w, const std::map<std::string, std::vector<TimeWindow>>& m) {
+  std::vector<std::string> nodes;
+  for (const auto& [node, ws] : m)
+    if (std::any_of(ws.begin(), ws.end(), [&w](const TimeWindow& x) { return overlap(x, w); })) nodes.push_back(node);
+  return fmt::format("{}", fmt::join(nodes, ", "));
+}
+
 // "n1 may have been writable unseen for 1.234 s, ... (t=..); meanwhile n2 was writable".
 std::string describe_unknown(const TimeWindow& w, const std::map<std::string, std::vector<TimeWindow>>& writable,
                              const std::map<std::string, std::vector<TimeWindow>>& blind, const detail::TimeRef& tr) {
-  const auto touching = [&w](const std::map<std::string, std::vector<TimeWindow>>& m) {
-    std::vector<std::string> nodes;
-    for (const auto& [node, ws] : m)
-      if (std::any_of(ws.begin(), ws.end(), [&w](const TimeWindow& x) { return overlap(x, w); })) nodes.push_back(node);
-    return fmt::format("{}", fmt::join(nodes, ", "));
-  };
+  const auto touching = [&w](const std::map<std::string, std::vector<TimeWindow>>& m) { return nodes_touching(w, m); };
   return fmt::format(
       "split brain not excluded: {} unseen by the probes (failed or missing before it was first seen or after it was "
       "last seen writable, and not taken down by haverify) for {:.3f} s, {} .. {} (t={:.3f}..{:.3f} s), while {} "
       "was writable",
       touching(blind), ns_to_s(w.to - w.from), tr.wall(w.from), tr.wall(w.to), tr.rel_s(w.from), tr.rel_s(w.to),
       touching(writable));
+}
+
+// The windows for report.html's timeline (CheckerVerdict::windows).
+void mark_windows(CheckerVerdict& v, const std::vector<TimeWindow>& overlaps, const std::vector<TimeWindow>& unknown,
+                  const std::map<std::string, std::vector<TimeWindow>>& writable,
+                  const std::map<std::string, std::vector<TimeWindow>>& blind, const detail::TimeRef& tr) {
+  for (const auto& w : overlaps) {
+    if (v.windows.size() >= kMaxMarkedWindows) return;
+    v.windows.push_back({"split_brain", tr.rel_s(w.from), tr.rel_s(w.to), nodes_touching(w, writable) + " writable"});
+  }
+  for (const auto& w : unknown) {
+    if (v.windows.size() >= kMaxMarkedWindows) return;
+    v.windows.push_back({"unknown", tr.rel_s(w.from), tr.rel_s(w.to),
+                         nodes_touching(w, blind) + " unseen while " + nodes_touching(w, writable) + " writable"});
+  }
 }
 
 CheckerVerdict SingleWriterPass::finish(const FinalState& /*final*/) {
@@ -422,6 +440,7 @@ CheckerVerdict SingleWriterPass::finish(const FinalState& /*final*/) {
   v.figures["unknown_windows"] = count(unknown.size());
   v.figures["unknown_s"] = total(unknown);
 
+  mark_windows(v, overlaps, unknown, writable, blind, tr_);
   std::vector<std::string> described;
   for (std::size_t k = 0; k < overlaps.size() && k < kListWindows; ++k) {
     const auto& w = overlaps[k];

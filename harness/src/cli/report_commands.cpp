@@ -17,6 +17,7 @@
 #include "haverify/io/csv_read.hpp"
 #include "haverify/run/compare.hpp"
 #include "reports/comparison.hpp"
+#include "reports/html_report.hpp"
 #include "reports/merge.hpp"
 #include "reports/timing.hpp"
 
@@ -50,7 +51,7 @@ int report_merge(const std::string& out, const std::vector<std::string>& inputs)
     const auto m = reports::merge_suite_dirs(inputs, out);
     std::cout << fmt::format(
         "{0}: suite {1}, {2} run(s) from {3} shard(s): {4} pass, {5} fail, {6} unknown, {7} error\n"
-        "results: {0}/results.csv\njunit:   {0}/junit.xml\nsummary: {0}/summary.json\n",
+        "results: {0}/results.csv\njunit:   {0}/junit.xml\nsummary: {0}/summary.json\nreport:  {0}/report.html\n",
         out, m.suite, m.rows, inputs.size(), m.pass, m.fail, m.unknown, m.error);
     // As the suite's own exit code: 0 only when every verdict passed.
     return exit_code(m.pass == m.rows ? ExitStatus::pass : ExitStatus::verdict_failed);
@@ -94,7 +95,15 @@ struct ReportCli {
   std::vector<std::string> merge_in;
   std::string timing_out;
   std::vector<std::string> timing_in;
+  std::string html_dir;
 };
+
+// `haverify report html DIR`: DIR/report.html rebuilt from the run directories.
+int report_html(const std::string& dir) {
+  const auto n = reports::rebuild_report_html(dir);
+  std::cout << fmt::format("{}/report.html: {} run(s)\n", dir, n);
+  return exit_code(ExitStatus::pass);
+}
 
 }  // namespace
 
@@ -137,7 +146,8 @@ void add_report(CLI::App& app, Commands& out) {
   report->require_subcommand(1);
   auto* merge = report->add_subcommand(
       "merge",
-      "Join the output directories of a sharded suite into one (results.csv, junit.xml, summary.json), or "
+      "Join the output directories of a sharded suite into one (results.csv, junit.xml, summary.json, "
+      "report.html), or "
       "results.csv (or plan.csv) files with the same header into one");
   merge->add_option("-o,--out", r->merge_out, "the merged directory (suite directories) or file (CSV files)")
       ->required();
@@ -146,7 +156,11 @@ void add_report(CLI::App& app, Commands& out) {
       "timing", "Failover min/median/p95/max per condition (scenario) and the worst case, from results.csv files");
   timing->add_option("--out", r->timing_out, "folder for timing.csv and timing.txt (default: the first file's)");
   timing->add_option("files", r->timing_in, "results.csv files")->required()->check(CLI::ExistingFile);
+  auto* html = report->add_subcommand(
+      "html", "Rebuild a suite's report.html (timelines, phases, the suite table) from its output directory");
+  html->add_option("dir", r->html_dir, "the suite's output directory")->required()->check(CLI::ExistingDirectory);
   out.push_back({merge, [r] { return report_merge(r->merge_out, r->merge_in); }});
+  out.push_back({html, [r] { return report_html(r->html_dir); }});
   out.push_back({timing, [r] { return report_timing(r->timing_out, r->timing_in); }});
 }
 

@@ -55,6 +55,13 @@ std::optional<double> LatencyHistogram::max_ms() const {
   return static_cast<double>(max_) / 1e6;
 }
 
+void LatencyHistogram::merge(const LatencyHistogram& other) {
+  if (other.buckets_.size() > buckets_.size()) buckets_.resize(other.buckets_.size(), 0);
+  for (std::size_t i = 0; i < other.buckets_.size(); ++i) buckets_[i] += other.buckets_[i];
+  count_ += other.count_;
+  max_ = std::max(max_, other.max_);
+}
+
 void LatencyHistogram::reset() {
   std::fill(buckets_.begin(), buckets_.end(), 0);
   count_ = 0;

@@ -17,6 +17,7 @@
 #include "haverify/run/lab.hpp"
 #include "haverify/run/runner.hpp"
 #include "reports/comparison.hpp"
+#include "reports/html_report.hpp"
 
 namespace fs = std::filesystem;
 
@@ -234,6 +235,11 @@ int run_compare(const CompareOptions& given) {
   copts.resamples = opts.resamples;
   copts.seed = seed;
   write_comparison(out, groups, copts);
+  if (!all_rows.empty()) {
+    reports::write_report_html(out + "/report.html", {"compare " + scenario.name, all_rows.front().started, out},
+                               all_rows);
+    std::cout << fmt::format("report:     {}/report.html\n", out);
+  }
   if (cancel::requested())
     std::cerr << fmt::format("haverify compare: {}; {}\n", cancel::reason(),
                              down_failed ? "a lab did not go down (see above)" : "every lab was taken down");

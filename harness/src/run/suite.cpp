@@ -19,6 +19,7 @@
 #include "haverify/run/runner.hpp"
 #include "haverify/run/session.hpp"
 #include "haverify/run/suite_manifest.hpp"
+#include "reports/html_report.hpp"
 #include "reports/results.hpp"
 #include "reports/results_read.hpp"
 #include "reports/summary.hpp"
@@ -151,8 +152,7 @@ struct SuiteConfig {
   std::vector<std::string> errors;
 };
 
-// A resumed suite reads the copy of the sheet it took at its start (the
-// sheet itself has results written into it, or only a shard's rows).
+// A resumed suite reads the copy of the sheet it took at its start (the sheet has results, or a shard's rows).
 void load_scenarios(const RunOptions& opts, const SuiteManifest* resume, SuiteConfig& c) {
   if (!opts.plan_path.empty()) {
     if (!opts.scenario_paths.empty()) c.errors.push_back("give either scenario files or --plan, not both");
@@ -439,14 +439,16 @@ void Suite::write_plan_back() {
   write_plan_csv(plan_out_, out);
 }
 
-// The plan sheet, the summary, the timing report; the exit code.
+// The plan sheet, report.html, the summary, the timing report; the exit code.
 int Suite::finish() {
   if (!c_.plan_rows.empty()) {
     write_plan_back();
     std::cout << fmt::format("\nplan:    {}\n", plan_out_);
   }
+  reports::write_report_html(out_ + "/report.html", {suite_, started_, out_}, rows_);
   std::cout << "\n" << reports::summary_table(rows_);
-  std::cout << fmt::format("\nresults: {0}/results.csv\njunit:   {0}/junit.xml\nsummary: {0}/summary.json\n", out_);
+  std::cout << fmt::format("\nresults: {0}/results.csv\njunit:   {0}/junit.xml\n", out_)
+            << fmt::format("summary: {0}/summary.json\nreport:  {0}/report.html\n", out_);
   if (std::any_of(c_.scenarios.begin(), c_.scenarios.end(),
                   [](const Scenario& s) { return s.kind == "switchover-timing"; })) {
     std::vector<reports::CompareRun> runs;

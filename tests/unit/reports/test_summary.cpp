@@ -39,7 +39,12 @@ RunRow failing_row(const std::string& run_dir) {
   d.status = CheckStatus::fail;
   d.reasons = {"1010131 acknowledged writes missing on the primary node2"};
   d.figures = {{"lost_acked", 1010131}, {"max_gap_s", 0.125}};
-  r.checkers = {d};
+  CheckerVerdict w;  // a checker with windows on the run's timeline (report.html)
+  w.checker = "single_writer";
+  w.status = CheckStatus::fail;
+  w.reasons = {"split brain: node1 and node2 writable at once"};
+  w.windows = {{"split_brain", 12.5, 14.25, "node1, node2 writable"}};
+  r.checkers = {d, w};
   r.verdict = "fail";
   r.reason = "lost_acked = 1010131 outside bound <= 0";
   return r;
@@ -87,8 +92,13 @@ TEST_CASE("summary.json: typed rows, checker details, kept rows from their run.j
   CHECK(row["failover_s"] == Approx(3.457));
   CHECK(row["checkpoint_s"].is_null());
   CHECK(row["repetition"] == 2);
-  CHECK(row["checkers"] == "durability=fail");
+  CHECK(row["checkers"] == "durability=fail single_writer=fail");
   const auto& c = j["runs"][0]["checkers"][0];
+  CHECK_FALSE(c.contains("windows"));  // none: absent
+  const auto& sw = j["runs"][0]["checkers"][1];
+  CHECK(sw["windows"][0]["kind"] == "split_brain");
+  CHECK(sw["windows"][0]["from_s"] == Approx(12.5));
+  CHECK(sw["windows"][0]["to_s"] == Approx(14.25));
   CHECK(c["checker"] == "durability");
   CHECK(c["status"] == "fail");
   CHECK(c["figures"]["lost_acked"].is_number_integer());

@@ -32,12 +32,25 @@ enum class CheckStatus { pass, fail, unknown };
 
 const char* to_string(CheckStatus s);
 
+// A stretch of the run a checker marks (two writable nodes, a node unseen
+// while another was writable), in seconds from the run's first op (the
+// t_rel_s of events.csv): report.html draws them on the run's timeline.
+struct MarkedWindow {
+  std::string kind;  // split_brain | unknown
+  double from_s = 0;
+  double to_s = 0;
+  std::string label;  // what it is, for people: "node1 and node2 writable"
+};
+
 struct CheckerVerdict {
   std::string checker;
   CheckStatus status = CheckStatus::unknown;
   std::map<std::string, double> figures;  // absent = could not be computed
   std::vector<std::string> reasons;       // why it failed / was unknown, and notable findings
+  std::vector<MarkedWindow> windows;      // where in the run (run.json; at most kMaxMarkedWindows)
 };
+
+inline constexpr std::size_t kMaxMarkedWindows = 1000;
 
 // Read from each node after the run (the runner fills it): its role as
 // cluster/health.hpp judges it (streaming_from_primary per the primary's

@@ -19,6 +19,8 @@ class LatencyHistogram {
   std::optional<double> quantile_ms(double q) const;
   std::optional<double> max_ms() const;
   void reset();
+  // Adds every value of `other`, as if each had been add()ed here.
+  void merge(const LatencyHistogram& other);
 
  private:
   std::vector<std::uint64_t> buckets_;

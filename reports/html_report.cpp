@@ -217,6 +217,21 @@ std::string checkers_list(const nlohmann::json& run) {
 const char* kLaneKey =
     R"(<div class="key"><span><i style="background:#1f5fbf"></i>writable</span><span><i style="background:#a6c8ee"></i>standby</span><span><i style="background:#8e6cc0"></i>read-only</span><span><i style="background:#9e9e9e"></i>not answering</span><span><i style="background:#ff9800;opacity:.4"></i>fault</span><span><i style="background:#d50000;opacity:.5"></i>split brain</span><span><i style="background:#ffd600;opacity:.5"></i>unknown (a node unseen)</span></div>)";
 
+// The memory_growth checker's fitted slope, the lower end of its confidence
+// interval and its verdict over the memory chart.
+std::string memory_heading(const nlohmann::json& run) {
+  std::string fit = "no memory_growth verdict";
+  if (run.contains("checkers") && run["checkers"].is_array())
+    for (const auto& c : run["checkers"])
+      if (c.value("checker", std::string()) == "memory_growth" && c.contains("figures")) {
+        const auto& f = c["figures"];
+        fit = fmt::format("memory_growth {}: worst slope {} MB/h, its 95% lower bound {} MB/h",
+                          c.value("status", std::string()), text_of(f, "max_rss_slope_mb_h"),
+                          text_of(f, "max_rss_slope_lower_mb_h"));
+      }
+  return fmt::format("<h3>memory (RSS)</h3><p>{}</p>", xml_escape(fit));
+}
+
 // Open: a run that did not pass, or the only run.
 std::string run_section(const RunRow& row, const std::string& item, const std::string& dir, bool open) {
   const auto run = run_json(row);
@@ -233,7 +248,7 @@ std::string run_section(const RunRow& row, const std::string& item, const std::s
   const RunTimeline t = read_run_timeline(dir);
   out += kLaneKey + timeline_svg(t);
   if (!t.memory.empty()) {
-    out += fmt::format("<h3>memory (max_rss_slope_mb_h {})</h3>", xml_escape(text_of(r, "max_rss_slope_mb_h")));
+    out += memory_heading(run);
     out += memory_svg(t.memory, t.end_s);
   }
   if (!t.note.empty()) out += fmt::format(R"(<p class="note">{}</p>)", xml_escape(t.note));

@@ -182,6 +182,7 @@ TEST_CASE("report.html: two stacks of one scenario get the architects' chart, a 
   CHECK(html.find(R"(data-phase="detect" data-s="2.000")") != std::string::npos);
   CHECK(html.find("ratio 1.19 [") != std::string::npos);  // median 12.5 / 10.5, with its CI
   CHECK(html.find(R"(<svg class="memory")") != std::string::npos);
+  CHECK(html.find("<h3>memory (RSS)</h3><p>no memory_growth verdict</p>") != std::string::npos);
   CHECK(html.find(R"x(data-series="node1 postmaster (pid 101)")x") != std::string::npos);
   // One run alone: no chart to compare.
   const std::string one = report_html({"single-fault", "", dir.parent_path().string()}, {a});

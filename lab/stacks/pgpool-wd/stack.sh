@@ -168,6 +168,13 @@ enable_consensus_with_half_votes = off
 wd_remove_shutdown_nodes = off
 wd_lost_node_removal_timeout = 0
 wd_no_show_node_removal_timeout = 0
+# ---- as the field runs pgpool-II (issue 18; docs/lab.md "Stack pgpool-wd"):
+# read load balancing on (--pool-set load_balance_mode=off for none), and a
+# failed health check retried twice before this pgpool asks to detach the
+# backend: without retries one slow check on a loaded host, seen by two
+# pgpools, was a false failover (docs/benchmarks.md, the pgpool-wd sheet).
+load_balance_mode = on
+health_check_max_retries = 2
 EOT
     user_config --pool-set "${POOL_SET[@]}"
 }

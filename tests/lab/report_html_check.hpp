@@ -52,7 +52,8 @@ inline std::string chromium_dom(const fs::path& html, const fs::path& png) {
   INFO("chromium is not installed (lab/install-deps.sh installs it)");
   REQUIRE(which.exit_code == 0);
   const std::string common =
-      "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --user-data-dir=" +
+      "chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars --no-first-run "
+      "--user-data-dir=" +
       sh_quote((png.parent_path() / "chromium-profile").string());
   const auto shot = sh(fmt::format("{} --window-size=1280,2400 --screenshot={} {}", common, sh_quote(png.string()),
                                    sh_quote("file://" + html.string())),

@@ -43,7 +43,8 @@
 #   brain), which haverify must catch.
 # - A failed standby, or a failed primary that does not answer (DROP_STALE=on
 #   in lab.env, the default): this pgpool's own TCP connections to the
-#   failed backend are aborted (`ss -K`). A workaround for
+#   failed backend are aborted (`ss -K`), and on pgpool-wd every other
+#   pgpool node's too, over the management LAN. A workaround for
 #   a pgpool-II 4.3 defect (docs/benchmarks.md, "The pgpool hang"): its
 #   sr_check worker may be blocked reading an answer the powered-off server
 #   never sends (its query was acknowledged by the server's kernel; pgpool
@@ -73,6 +74,30 @@ drop_stale() {
     local dropped
     dropped=$(ss -K -tn dst "$failed_host" dport = ":$PG_PORT" 2>&1 | tail -n +2 | wc -l)
     log "aborted $dropped TCP connection(s) of this node to $failed_host:$PG_PORT (DROP_STALE=on)"
+    drop_stale_peers
+}
+
+# pgpool-wd (lab.env's POOL_PCP_HOST: every node's pgpool): the other
+# pgpools' workers may be blocked on the same backend too, harmless until
+# that pgpool becomes the leader and needs the follow-primary lock at its
+# next failover or failback (docs/benchmarks.md, the pgpool-wd sheet). Their
+# connections are aborted over the management LAN, all at once, each within
+# 10 s; the failed node itself is skipped (it may be powered off).
+drop_stale_peers() {
+    [[ $(declare -p POOL_PCP_HOST 2>/dev/null) == "declare -A"* ]] || return 0
+    local self n pids=()
+    self=$(uname -n)
+    for n in "${!POOL_PCP_HOST[@]}"; do
+        [[ $n == "$self" || $n == "${BACKEND_NAME[$failed_id]:-}" ]] && continue
+        (
+            out=$(timeout 10 ssh -i "$SSH_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+                -o BatchMode=yes -o ConnectTimeout=3 "root@${POOL_PCP_HOST[$n]}" \
+                "ss -K -tn dst $failed_host dport = :$PG_PORT | tail -n +2 | wc -l" 2>&1)
+            log "aborted ${out:-?} TCP connection(s) of $n's pgpool to $failed_host:$PG_PORT (DROP_STALE=on)"
+        ) &
+        pids+=($!)
+    done
+    ((${#pids[@]} == 0)) || wait "${pids[@]}"
 }
 
 if [[ $failed_id != "$old_primary_id" ]]; then

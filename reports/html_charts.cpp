@@ -194,11 +194,6 @@ std::string timeline_svg(const RunTimeline& t) {
 
 namespace {
 
-std::optional<double> num(const nlohmann::json& row, const char* key) {
-  if (!row.is_object() || !row.contains(key) || !row[key].is_number()) return std::nullopt;
-  return row[key].get<double>();
-}
-
 // A bar's segment [from, to] with its label above it, raised by `level`
 // lines so that the labels of short neighbours do not overlap.
 std::string phase_segment(const char* cls, double x0, double x1, double y, double h, const std::string& name,
@@ -238,12 +233,12 @@ std::string phase_bar_svg(const nlohmann::json& row) {
                                   {"vip_s", "VIP"},
                                   {"dns_s", "DNS"},
                                   {"failover_s", "first write"}})
-    if (const auto v = num(row, key)) points.emplace_back(*v, name);
-  const auto redo = num(row, "redo_s"), ckpt = num(row, "checkpoint_s");
+    if (const auto v = json_number(row, key)) points.emplace_back(*v, name);
+  const auto redo = json_number(row, "redo_s"), ckpt = json_number(row, "checkpoint_s");
   if (points.empty() && !redo && !ckpt) return "";
   std::stable_sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   double end = points.empty() ? 0 : points.back().first;
-  const auto promote = num(row, "promote_s");
+  const auto promote = json_number(row, "promote_s");
   end = std::max(end, (promote ? *promote : 0) + (ckpt ? *ckpt : 0));
   const Axis a{std::max(end, 0.001)};
   std::string out = fmt::format(

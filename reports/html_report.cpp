@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "haverify/core/atomic_file.hpp"
-#include "haverify/core/errors.hpp"
 #include "haverify/core/numbers.hpp"
 #include "reports/comparison.hpp"
 #include "reports/html_charts.hpp"
@@ -77,8 +76,7 @@ window.addEventListener('hashchange',openHash);openHash();})();
 std::string text_of(const nlohmann::json& row, const char* key) {
   if (!row.contains(key) || row[key].is_null()) return "";
   if (row[key].is_string()) return row[key].get<std::string>();
-  if (row[key].is_number_integer()) return format_number(row[key].get<double>());
-  return fmt::format("{:.3f}", row[key].get<double>());
+  return format_figure(key, row[key].get<double>());
 }
 
 std::string item_of(const RunRow& r) {
@@ -144,32 +142,11 @@ std::string suite_table(const std::vector<nlohmann::json>& rows, const std::vect
   return out + "</tbody></table>";
 }
 
-std::optional<double> num(const nlohmann::json& row, const char* key) {
-  if (!row.contains(key) || !row[key].is_number()) return std::nullopt;
-  return row[key].get<double>();
-}
-
-CompareRun compare_run_of(const nlohmann::json& r) {
-  CompareRun c;
-  c.scenario = text_of(r, "scenario");
-  c.stack = text_of(r, "stack");
-  c.profile = text_of(r, "profile");
-  c.disk = text_of(r, "disk");
-  c.fault = text_of(r, "fault");
-  c.verdict = text_of(r, "verdict");
-  c.failover_s = num(r, "failover_s");
-  c.detect_s = num(r, "detect_s");
-  c.promote_s = num(r, "promote_s");
-  c.redo_s = num(r, "redo_s");
-  c.checkpoint_s = num(r, "checkpoint_s");
-  return c;
-}
-
 // The architects' chart: only when there is something to compare (two
 // groups of one scenario with a failover_s, or a group of several runs).
-std::string groups_section(const std::vector<nlohmann::json>& rows) {
+std::string groups_section(const std::vector<RunRow>& rows) {
   std::vector<CompareRun> runs;
-  for (const auto& r : rows) runs.push_back(compare_run_of(r));
+  for (const auto& r : rows) runs.push_back(to_compare_run(r));
   const auto groups = group_runs(runs);
   const auto cmp = compare_groups(groups, ComparisonOptions{});
   std::vector<GroupFigures> figs;
@@ -233,8 +210,7 @@ std::string memory_heading(const nlohmann::json& run) {
 }
 
 // Open: a run that did not pass, or the only run.
-std::string run_section(const RunRow& row, const std::string& item, const std::string& dir, bool open) {
-  const auto run = run_json(row);
+std::string run_section(const nlohmann::json& run, const std::string& item, const std::string& dir, bool open) {
   const auto& r = run["row"];
   const std::string verdict = text_of(r, "verdict");
   std::string out = fmt::format(
@@ -271,11 +247,12 @@ std::string report_html(const SummaryInfo& info, const std::vector<RunRow>& rows
                         const std::vector<std::string>& roots) {
   std::vector<std::string> where{info.out};
   where.insert(where.end(), roots.begin(), roots.end());
-  std::vector<nlohmann::json> typed;
+  std::vector<nlohmann::json> runs, typed;  // each row's run.json, and its typed row
   std::vector<std::string> items;
   std::map<std::string, std::size_t> counts;
   for (const auto& r : rows) {
-    typed.push_back(typed_row(results_header(), results_fields(r)));
+    runs.push_back(run_json(r));
+    typed.push_back(runs.back()["row"]);
     items.push_back(item_of(r));
     ++counts[r.verdict];
   }
@@ -285,8 +262,9 @@ std::string report_html(const SummaryInfo& info, const std::vector<RunRow>& rows
   out += fmt::format(R"(<span>{} run(s)</span>)", rows.size());
   for (const char* v : {"pass", "fail", "unknown", "error"})
     out += fmt::format(R"(<span class="v-{0}" data-count="{0}">{1} {0}</span>)", v, counts[v]);
-  out += "</p>" + suite_table(typed, items) + groups_section(typed) + "<h2>runs</h2>";
-  for (const auto& r : rows) out += run_section(r, item_of(r), run_dir_of(r, where), rows.size() == 1);
+  out += "</p>" + suite_table(typed, items) + groups_section(rows) + "<h2>runs</h2>";
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    out += run_section(runs[i], items[i], run_dir_of(rows[i], where), rows.size() == 1);
   return out + "<script>" + kScript + "</script></body></html>\n";
 }
 
@@ -296,10 +274,7 @@ void write_report_html(const std::string& path, const SummaryInfo& info, const s
 }
 
 std::size_t rebuild_report_html(const std::string& dir) {
-  const std::string results = (fs::path(dir) / "results.csv").string();
-  std::error_code ec;
-  if (!fs::is_regular_file(results, ec))
-    throw UsageError(fmt::format("{}: no results.csv: not a suite's output directory", dir));
+  const std::string results = suite_results_csv(dir);
   SummaryInfo info = suite_info(dir);
   info.out = dir;
   const auto rows = read_results_rows(results).rows;

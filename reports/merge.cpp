@@ -18,6 +18,14 @@ namespace haverify::reports {
 
 namespace fs = std::filesystem;
 
+std::string suite_results_csv(const std::string& dir) {
+  const std::string results = (fs::path(dir) / "results.csv").string();
+  std::error_code ec;
+  if (!fs::is_regular_file(results, ec))
+    throw UsageError(fmt::format("{}: no results.csv: not a suite's output directory", dir));
+  return results;
+}
+
 SummaryInfo suite_info(const std::string& dir) {
   for (const char* file : {"summary.json", "suite.json"}) {
     const fs::path p = fs::path(dir) / file;
@@ -38,10 +46,7 @@ MergedSuite merge_suite_dirs(const std::vector<std::string>& dirs, const std::st
   SummaryInfo info;
   std::map<std::string, std::pair<RunRow, std::string>> by_item;  // run dir name -> row, its shard
   for (const auto& dir : dirs) {
-    const std::string results = (fs::path(dir) / "results.csv").string();
-    std::error_code ec;
-    if (!fs::is_regular_file(results, ec))
-      throw UsageError(fmt::format("{}: no results.csv: not a suite's output directory", dir));
+    const std::string results = suite_results_csv(dir);
     const SummaryInfo shard = suite_info(dir);
     if (info.suite.empty()) info = shard;
     if (shard.suite != info.suite)

@@ -14,6 +14,10 @@ struct MergedSuite {
   std::size_t pass = 0, fail = 0, unknown = 0, error = 0;
 };
 
+// DIR/results.csv; throws UsageError naming DIR when there is none (not a
+// suite's output directory).
+std::string suite_results_csv(const std::string& dir);
+
 // The suite's name and start from DIR's summary.json, else its suite.json
 // (`out` = DIR). Throws UsageError naming DIR when neither names the suite.
 SummaryInfo suite_info(const std::string& dir);

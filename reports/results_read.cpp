@@ -73,6 +73,8 @@ RunRow row_from_results_fields(const std::vector<std::string>& f) {
   if (r.scenario.empty() || r.run_dir.empty()) throw std::invalid_argument("empty scenario or run_dir");
   auto& m = r.metrics;
   m.failover_s = seconds(f, "failover_s");
+  m.detect_s = seconds(f, "detect_s");
+  m.promote_s = seconds(f, "promote_s");
   m.redo_s = seconds(f, "redo_s");
   m.checkpoint_s = seconds(f, "checkpoint_s");
   m.downtime_s = seconds(f, "downtime_s");
@@ -82,6 +84,7 @@ RunRow row_from_results_fields(const std::vector<std::string>& f) {
   m.measured_from = text("measured_from");
   if (const auto vip = seconds(f, "vip_s")) m.figures["vip_s"] = *vip;
   if (const auto dns = seconds(f, "dns_s")) m.figures["dns_s"] = *dns;
+  if (const auto n = seconds(f, "maintenance_in_flight")) m.figures["maintenance_in_flight"] = *n;
   r.duration_s = seconds(f, "duration_s").value_or(0);
   return r;
 }

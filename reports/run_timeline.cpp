@@ -44,12 +44,12 @@ std::optional<std::int64_t> parse_wall_ns(const std::string& iso) {
   return static_cast<std::int64_t>(timegm(&tm)) * 1'000'000'000 + std::int64_t{ms} * 1'000'000;
 }
 
-namespace {
-
 std::optional<double> json_number(const nlohmann::json& row, const char* key) {
   if (!row.is_object() || !row.contains(key) || !row[key].is_number()) return std::nullopt;
   return row[key].get<double>();
 }
+
+namespace {
 
 std::optional<double> json_wall_s(const nlohmann::json& row, const char* key, std::int64_t t0_wall_ns) {
   if (!row.is_object() || !row.contains(key) || !row[key].is_string()) return std::nullopt;
@@ -172,9 +172,7 @@ class HistoryReader {
 void HistoryReader::on_sample(const Op& op, double t_s) {
   auto& lane = lanes_[op.node];
   const LaneState s = lane_state(op);
-  if (!lane.empty()) lane.back().to_s = std::max(lane.back().to_s, t_s);
-  if (!lane.empty() && lane.back().state == s) return;
-  lane.push_back(LaneSegment{t_s, t_s, s});
+  if (lane.empty() || lane.back().state != s) lane.push_back(LaneSegment{t_s, t_s, s});  // its end: finish()
 }
 
 void HistoryReader::on_op(const Op& op, double t_s) {
@@ -210,11 +208,9 @@ void HistoryReader::on_op(const Op& op, double t_s) {
 void HistoryReader::finish(RunTimeline& t) {
   t.end_s = end_s_;
   writes_.into(t);
-  for (auto& [node, lane] : lanes_) {
-    if (!lane.empty()) lane.back().to_s = std::max(lane.back().to_s, end_s_);
-    // A segment ends where the node's next one begins.
-    for (std::size_t i = 0; i + 1 < lane.size(); ++i) lane[i].to_s = lane[i + 1].from_s;
-  }
+  // A segment ends where the node's next one begins, the last at the run's end.
+  for (auto& [node, lane] : lanes_)
+    for (std::size_t i = 0; i < lane.size(); ++i) lane[i].to_s = i + 1 < lane.size() ? lane[i + 1].from_s : end_s_;
   t.lanes = std::move(lanes_);
   faults_.finish(end_s_, fault_out_);
   ops_.finish(end_s_, op_out_);

@@ -68,6 +68,9 @@ std::vector<Marker> row_markers(const nlohmann::json& row, std::int64_t t0_wall_
 // part empty and says so in `note`; never throws for a bad run directory.
 RunTimeline read_run_timeline(const std::string& run_dir, std::size_t max_buckets = 2000);
 
+// A run.json row's number (typed_row): nullopt when absent, null or not a number.
+std::optional<double> json_number(const nlohmann::json& row, const char* key);
+
 // "2026-12-07T07:11:17.478Z" -> ns since the epoch; nullopt for anything else.
 std::optional<std::int64_t> parse_wall_ns(const std::string& iso);
 

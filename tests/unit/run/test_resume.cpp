@@ -14,6 +14,7 @@
 #include "haverify/io/csv.hpp"
 #include "haverify/run/runner.hpp"
 #include "haverify/run/suite_manifest.hpp"
+#include "reports/comparison.hpp"
 #include "reports/results_read.hpp"
 
 using namespace haverify;
@@ -33,6 +34,8 @@ RunRow sample_row(const std::string& dir, const std::string& verdict) {
   r.run_dir = dir;
   r.metrics.failover_s = 3.5;
   r.metrics.redo_s = 0.25;
+  r.metrics.detect_s = 1.125;
+  r.metrics.promote_s = 2.5;
   r.metrics.lost_acked = 0;
   r.metrics.acked_total = 1234;
   r.verdict = verdict;
@@ -81,6 +84,11 @@ TEST_CASE("results.csv read back: complete rows are kept byte for byte, a torn l
     CHECK(back.rows[0].metrics.failover_s == Approx(3.5));
     CHECK(back.rows[0].metrics.redo_s == Approx(0.25));
     CHECK_FALSE(back.rows[0].metrics.checkpoint_s);
+    // The phases too: a resumed timing suite and report.html group kept rows like fresh ones.
+    const auto kept = to_compare_run(back.rows[0]);
+    CHECK(kept.detect_s == Approx(1.125));
+    CHECK(kept.promote_s == Approx(2.5));
+    CHECK(kept.failover_s == Approx(3.5));
     CHECK(back.rows[0].metrics.acked_total == 1234);
     CHECK(back.rows[0].duration_s == Approx(41.25));
     CHECK(back.rows[0].seed == 7);

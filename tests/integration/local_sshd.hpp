@@ -76,6 +76,7 @@ struct TempDir {
     path = tmpl;
   }
   ~TempDir() {
+    if (std::getenv("HAVERIFY_TEST_KEEP") != nullptr) return;  // to read a failed test's files
     std::error_code ec;
     fs::remove_all(path, ec);
   }

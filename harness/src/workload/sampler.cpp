@@ -46,15 +46,20 @@ std::string proc_sample_command(const std::vector<std::string>& selectors, const
       "c=${{st#*\\(}}; c=${{c%\\)*}}; r=${{st##*\\) }}; set -- $r; pp=$2; k=; "
       "case \"$c\" in {}*) ;; esac; "
       "[ -n \"$k\" ] || continue; "
-      "m=; a=; {{ while read -r f v u; do case $f in VmRSS:) m=$v;; RssAnon:) a=$v;; esac; done < \"$p/status\"; }} "
-      "2>/dev/null; "
-      "[ -n \"$m\" ] || continue; "
+      // status in one read: a `while read` loop reads it line by line, and each read
+      // (after bash seeks back) makes the kernel render the file again, so when a busy
+      // backend's figures change length between two reads, lines shift and VmRSS or
+      // RssAnon is skipped (a 0 that memory_growth took for growth; CI, 2026-12-07).
+      "s=; {{ IFS= read -r -d '' s < \"$p/status\"; }} 2>/dev/null; "
+      "case $s in *VmRSS:*) ;; *) continue;; esac; "
+      "m=${{s#*VmRSS:}}; m=${{m%%kB*}}; a=0; "
+      "case $s in *RssAnon:*) a=${{s#*RssAnon:}}; a=${{a%%kB*}};; esac; "
       // The process title without a fork per kept process (with a `tr` each, the sample
       // of the pgpool lab's node1 timed out at 1 s in 15 of 24 rounds): `read` keeps the
       // titles postgres and pgpool write (the only ones parse_proc_sample reads) and
       // drops other processes' NUL separators.
       "cl=; {{ read -r cl < \"$p/cmdline\"; }} 2>/dev/null; "
-      "echo \"P $st\"; echo \"M $m ${{a:-0}}\"; echo \"C $cl\"; "
+      "echo \"P $st\"; echo \"M\" $m $a; echo \"C $cl\"; "
       "done",
       sh_quote(data_dir + "/postmaster.pid"), arms);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes haverify's file readers with libFuzzer + ASan + UBSan (tests/fuzz):
-#   bash bench/fuzz.sh [--runs N] [--seconds S] [--build DIR] [READER...]
+#   bash bench/fuzz.sh [--runs N] [--seconds S] [--timeout S] [--build DIR] [READER...]
 # READER: scenario inventory plan_csv results_csv ledger (default: all five,
 # one after the other). Each runs until N executions (--runs) or S seconds
 # (--seconds; default 60); give both and it stops at the first reached.
@@ -9,7 +9,8 @@
 # tests/fuzz/seeds/READER/, and the regression corpus
 # tests/fuzz/corpus-regress/READER/; the inputs it finds go to
 # DIR/fuzz-corpus/READER/ (kept between runs), a finding (crash, leak,
-# hang over 10 s, OOM over 2 GiB, UB) to DIR/fuzz-findings/READER/TIME/ and
+# hang over --timeout s (default 10), OOM over 2 GiB, UB) to
+# DIR/fuzz-findings/READER/TIME/ and
 # the log to DIR/fuzz-logs/READER-TIME.log. Minimise a finding and keep it in
 # tests/fuzz/corpus-regress/READER/ (its README).
 # Prints one line per reader: executions, seconds, exec/s, corpus size,
@@ -20,9 +21,10 @@ all=(scenario inventory plan_csv results_csv ledger)
 runs=
 seconds=
 build="build-fuzz"
+hang=10
 readers=()
 usage() {
-  echo "usage: bash bench/fuzz.sh [--runs N] [--seconds S] [--build DIR] [${all[*]}]" >&2
+  echo "usage: bash bench/fuzz.sh [--runs N] [--seconds S] [--timeout S] [--build DIR] [${all[*]}]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
     --runs) [ $# -ge 2 ] || usage; runs=$2; shift 2 ;;
     --seconds) [ $# -ge 2 ] || usage; seconds=$2; shift 2 ;;
     --build) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
+    --timeout) [ $# -ge 2 ] || usage; hang=$2; shift 2 ;;
     -h | --help) usage ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; usage ;;
     *)
@@ -37,8 +40,8 @@ while [ $# -gt 0 ]; do
       readers+=("$1"); shift ;;
   esac
 done
-for n in "$runs" "$seconds"; do
-  [[ -z $n || $n =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: --runs and --seconds take a whole number > 0, not '$n'" >&2; exit 2; }
+for n in "$runs" "$seconds" "$hang"; do
+  [[ -z $n || $n =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: --runs, --seconds and --timeout take a whole number > 0, not '$n'" >&2; exit 2; }
 done
 [ -n "$runs" ] || [ -n "$seconds" ] || seconds=60
 [ "${#readers[@]}" -gt 0 ] || readers=("${all[@]}")
@@ -47,7 +50,13 @@ command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is not installed (bash
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAVERIFY_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 cmake --build "$build" --target fuzzers -j "$(nproc)" >/dev/null
 
-limits=(-timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1)
+# --timeout: one input's wall-clock limit. On a machine shared with a lab or
+# builds, a fuzzer at a low priority can wait longer than 10 s for a core
+# (a session's setsid makes its own scheduling group, where nice counts
+# only inside it): give long runs beside other work --timeout 120, and
+# re-run a timeout's input alone (`build-fuzz/tests/fuzz/fuzz_READER FILE`)
+# before calling it a hang.
+limits=(-timeout="$hang" -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1)
 [ -z "$runs" ] || limits+=("-runs=$runs")
 [ -z "$seconds" ] || limits+=("-max_total_time=$seconds")
 found=0

@@ -17,6 +17,8 @@ packages=(
   # the lab: real PostgreSQL 15, pgpool-II, sshd, networking tools
   postgresql-15 postgresql-client-15 pgpool2 openssh-server openssh-client
   nftables iproute2 util-linux procps psmisc
+  # lab up --ssh-user: the QA user's way to root on the nodes, as on real servers
+  sudo
   # the lab disk (lab/disk, haverify-lab-disk): a FUSE file system that loses unsynced writes on power-off
   libfuse3-dev fuse3
   # the lab test that no lab packet leaves the machine captures with tcpdump

@@ -51,6 +51,10 @@ install -d -o postgres -g postgres -m 2775 /run/postgresql
 # A private, empty root home: the host's shell start-up files (~/.bashrc)
 # must not run in every SSH command of a node, as on a real server.
 mount -t tmpfs -o mode=0700,size=16m home-"$node" /root
+# --ssh-user: the node's account for it (lib/node.sh write_become_files).
+if [[ ${SSH_USER:-root} != root ]]; then
+    for f in passwd group shadow sudoers.d; do mount --bind "$state/become/$f" "/etc/$f"; done
+fi
 
 # Private state: the host's own /var/lib/postgresql is never touched.
 if [[ ${DISK:-tmpfs} != tmpfs && $NODE_KIND == db ]] && stack_local_data; then

@@ -14,6 +14,7 @@ PG_PORT=5432
 PG_USER=postgres
 
 SSH_KEY="$STATE/ssh/id_ed25519"
+SSH_USER=root   # lab up --ssh-user (recorded in lab.env): the user haverify logs in as
 KNOWN_HOSTS="$STATE/ssh/known_hosts"
 FW_COMMENT=hvl-lab
 # The storage under every node's PostgreSQL data (lab up --disk; docs/lab.md,

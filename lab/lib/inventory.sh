@@ -24,7 +24,8 @@ lans:
   interconnect: {subnet: 198.18.3.0/24}
 
 ssh:
-  user: root
+  user: $SSH_USER
+$([[ $SSH_USER == root ]] || echo "  become: sudo")
   port: 22
   key: $SSH_KEY
   known_hosts: $KNOWN_HOSTS

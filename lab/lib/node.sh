@@ -47,15 +47,18 @@ STACK=$STACK
 MGMT_ADDR=$(addr "$n" mgmt)
 DISK=$DISK
 DISK_BIN=$DISK_BIN
+SSH_USER=$SSH_USER
 EOT
+    local root_login=prohibit-password
+    [[ $SSH_USER == root ]] || root_login=no
     cat >"$d/sshd_config" <<EOT
-# haverify lab node $n: key-only root login on the management LAN only.
+# haverify lab node $n: key-only login on the management LAN only.
 ListenAddress $(addr "$n" mgmt)
 Port 22
 HostKey $d/ssh_host_ed25519_key
 PidFile /run/sshd.pid
-AuthorizedKeysFile $STATE/ssh/authorized_keys
-PermitRootLogin prohibit-password
+AuthorizedKeysFile $STATE/ssh/authorized_keys$([[ $SSH_USER == root ]] || echo " $STATE/become/authorized_keys")
+PermitRootLogin $root_login
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -68,6 +71,40 @@ MaxSessions 50
 AcceptEnv LANG LC_*
 Subsystem sftp internal-sftp
 EOT
+    [[ $SSH_USER == root ]] || cat >>"$d/sshd_config" <<EOT
+# --ssh-user $SSH_USER: the harness host (${HOST_ADDR[mgmt]}) logs in as $SSH_USER only; the
+# nodes keep trusting each other's root (the stacks' fencing and rejoin).
+Match Address ${LAN_NET[mgmt]}.*,!${HOST_ADDR[mgmt]}
+    PermitRootLogin prohibit-password
+EOT
+}
+
+# --ssh-user: the node's own account for it, with sudo and no password. The
+# nodes share the host's /etc, so the account lives in private copies of
+# passwd, group, shadow and sudoers.d that node-boot.sh mounts over the
+# host's in the node's mount namespace: the host itself gets no user.
+write_become_files() {
+    local b="$STATE/become" uid=2900
+    mkdir -p "$b/sudoers.d" "$b/home"
+    while getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null; do uid=$((uid + 1)); done
+    ! getent passwd "$SSH_USER" >/dev/null || die "--ssh-user $SSH_USER: the host already has that user; choose another name"
+    cp /etc/passwd "$b/passwd"
+    cp /etc/group "$b/group"
+    cp /etc/shadow "$b/shadow"
+    echo "$SSH_USER:x:$uid:$uid:haverify lab QA user:$b/home:/bin/bash" >>"$b/passwd"
+    echo "$SSH_USER:x:$uid:" >>"$b/group"
+    echo "$SSH_USER:*:19000:0:99999:7:::" >>"$b/shadow" # no password, not locked (sshd would refuse '!')
+    chmod 0640 "$b/shadow"
+    chown root:shadow "$b/shadow" 2>/dev/null || true
+    cp -a /etc/sudoers.d/. "$b/sudoers.d/" 2>/dev/null || true
+    # !fqdn: the nodes' names are in no /etc/hosts; without it sudo warns
+    # "unable to resolve host" on every command.
+    printf 'Defaults !fqdn\n%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$SSH_USER" >"$b/sudoers.d/haverify-lab"
+    chmod 0440 "$b/sudoers.d/haverify-lab"
+    # sshd reads a user's keys as that user: $STATE/ssh is root's only.
+    install -m 0644 "$SSH_KEY.pub" "$b/authorized_keys"
+    chown "$uid:$uid" "$b/home"
+    chmod 0755 "$b"
 }
 
 boot_node() { # start a fresh init + boot script in the node's namespaces
@@ -123,9 +160,11 @@ gen_ssh_keys() {
     done
 }
 
-ssh_node() { # ssh_node NODE CMD...
+ssh_node() { # ssh_node NODE CMD... (as root: through sudo with --ssh-user)
+    local become=()
+    [[ $SSH_USER == root ]] || become=(sudo -n --)
     ssh 9<&- -i "$SSH_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
-        -o BatchMode=yes -o ConnectTimeout=3 "root@$(addr "$1" mgmt)" "${@:2}"
+        -o BatchMode=yes -o ConnectTimeout=3 "$SSH_USER@$(addr "$1" mgmt)" "${become[@]}" "${@:2}"
 }
 
 # ---------------------------------------------------------------- exec

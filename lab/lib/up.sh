@@ -40,6 +40,10 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     fi
     [[ $profile == default || $profile == fast ]] || die "--profile must be default or fast"
     [[ $REPLICATION == sync || $REPLICATION == async ]] || die "--replication must be sync or async"
+    [[ $SSH_USER =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] ||
+        die "--ssh-user '$SSH_USER': expected a user name (lower-case letters, digits, _ and -)"
+    [[ $SSH_USER == root ]] || command -v sudo >/dev/null ||
+        die "--ssh-user needs sudo on this machine (bash lab/install-deps.sh)"
     [[ " $DISKS " == *" ${DISK:-} "* ]] || die "--disk must be one of: $DISKS (docs/lab.md, \"The lab disk\")"
     check_state_path
 
@@ -54,8 +58,8 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     INIT=$(find_init_binary)
     DISK_BIN=
     [[ $DISK == tmpfs ]] || DISK_BIN=$(lab_disk_bin)
-    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\n' "$stack" "$profile" "$INIT" \
-        "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" >"$STATE/lab.env"
+    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\nSSH_USER=%s\n' "$stack" \
+        "$profile" "$INIT" "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" "$SSH_USER" >"$STATE/lab.env"
     # The arrays quoted for bash (sourced again by load_lab_env).
     printf 'PG_SET=(%s)\nPOOL_SET=(%s)\n' "${PG_SET[*]@Q}" "${POOL_SET[*]@Q}" >>"$STATE/lab.env"
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
@@ -64,6 +68,7 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
 
     fw_open
     gen_ssh_keys
+    [[ $SSH_USER == root ]] || write_become_files
     local n
     for n in "${ALL_NODES[@]}"; do write_node_files "$n"; done
     stack_prepare "$profile" # files the nodes mount at boot
@@ -88,8 +93,9 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     trap - ERR
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=
-    printf 'lab up (stack %s, profile %s, disk %s%s%s%s) in %s s\ninventory: %s\n' \
+    printf 'lab up (stack %s, profile %s, disk %s%s%s%s%s) in %s s\ninventory: %s\n' \
         "$stack" "$profile" "$DISK" "${FENCE:+, fence $FENCE}" "${ENDPOINT:+, endpoint $ENDPOINT}" \
+        "$([[ $SSH_USER == root ]] || echo ", ssh $SSH_USER with sudo")" \
         "$(settings_summary)" "$(elapsed)" "$STATE/inventory.yaml"
 }
 

@@ -16,11 +16,11 @@ using namespace labtest;
 namespace {
 
 struct StackLab {
-  // disk: lab up --disk (empty: the lab's default).
-  explicit StackLab(const std::string& stack, const std::string& disk = "") {
+  // disk: lab up --disk (empty: the lab's default); extra: more options of lab up.
+  explicit StackLab(const std::string& stack, const std::string& disk = "", const std::string& extra = "") {
     const auto t0 = std::chrono::steady_clock::now();
     const std::string args =
-        fmt::format("up --stack {} --profile fast{}", stack, disk.empty() ? "" : " --disk " + disk);
+        fmt::format("up --stack {} --profile fast{}{}", stack, disk.empty() ? "" : " --disk " + disk, extra);
     auto up = sh(lab(args), 600s);
     INFO(up.out << up.err);
     REQUIRE(up.exit_code == 0);
@@ -248,10 +248,41 @@ void planted_async_commit_loses_writes(const std::string& stack) {
   CHECK(caught);
 }
 
-// disk: lab up --disk; then `more` runs while the lab is still up and healthy.
+// Issue 17's lab mode (lab up --ssh-user qa): the harness host cannot log in
+// as root, the inventory logs in as qa with sudo, and inventory check (which
+// runs `id -u` through sudo) passes.
+void require_qa_not_root() {
+  const std::string ssh = fmt::format(
+      "ssh -i {0}/ssh/id_ed25519 -o UserKnownHostsFile={0}/ssh/known_hosts -o BatchMode=yes -o ConnectTimeout=3 ",
+      state_dir());
+  const std::string node = "198.18.0.11";
+  const auto root = sh(ssh + "root@" + node + " true", 20s);
+  INFO(root.out << root.err);
+  CHECK(root.exit_code == 255);
+  CHECK(root.err.find("Permission denied") != std::string::npos);
+  const auto qa = sh(ssh + "qa@" + node + " 'id -u; sudo -n id -u'", 20s);
+  INFO(qa.out << qa.err);
+  CHECK(qa.exit_code == 0);
+  const auto eol = qa.out.find('\n');
+  REQUIRE(eol != std::string::npos);
+  CHECK(qa.out.substr(0, eol) != "0");     // qa is not root
+  CHECK(qa.out.substr(eol + 1) == "0\n");  // sudo -n makes it root, without a password
+  CHECK(qa.err.empty());                   // no sudo warning on the commands' stderr
+  const Inventory inv = load_inventory(inventory_path());
+  for (const auto& n : inv.nodes) {
+    CHECK(n.ssh.user == "qa");
+    CHECK(n.ssh.become == "sudo");
+  }
+  const auto check = sh(fmt::format("{} inventory check {}", sh_quote(kBin), sh_quote(inventory_path())), 60s);
+  INFO(check.out << check.err);
+  CHECK(check.exit_code == 0);
+}
+
+// disk: lab up --disk; extra: more options of lab up; then `more` runs while
+// the lab is still up and healthy.
 void stack_case(const std::string& stack, bool replicated, const std::string& disk = "",
-                const std::function<void()>& more = {}) {
-  StackLab up(stack, disk);
+                const std::function<void()>& more = {}, const std::string& extra = "") {
+  StackLab up(stack, disk, extra);
   require_healthy(replicated);
   // 1. Power-off of the primary under load.
   const fs::path out = fresh_dir("stack-" + stack);
@@ -294,8 +325,10 @@ void stack_case(const std::string& stack, bool replicated, const std::string& di
 
 }  // namespace
 
-TEST_CASE("pgrex stack: power-off, switchover and rejoin through the pacemaker driver", "[stacks]") {
-  stack_case("pgrex", true);
+// As a QA engineer on a production-like cluster (issue 17): SSH as qa,
+// root refused from the harness host, every command through sudo.
+TEST_CASE("pgrex stack as a non-root SSH user with sudo: power-off, LAN cut, switchover and rejoin", "[stacks]") {
+  stack_case("pgrex", true, "", require_qa_not_root, " --ssh-user qa");
 }
 
 // The shared disk on the lab disk with the hdd profile (issue 15): a SAN-like

@@ -55,6 +55,12 @@ void check_host(ConfigContext& ctx, const YAML::Node& at, const std::string& key
   }
 }
 
+bool valid_env_name(const std::string& s) {
+  if (s.empty() || s.size() > 255 || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
 void read_ssh(MapReader& r, SshTarget& t) {
   if (auto v = r.opt_string("host")) t.host = *v;
   if (auto v = r.opt_string("user")) t.user = *v;
@@ -63,6 +69,23 @@ void read_ssh(MapReader& r, SshTarget& t) {
   if (auto v = r.opt_string("known_hosts")) t.known_hosts = *v;
   if (auto v = r.opt_int("connect_timeout_ms", 1, kMaxDuration.count()))
     t.connect_timeout = std::chrono::milliseconds(*v);
+  if (auto v = r.opt_string("passphrase_env")) {
+    if (valid_env_name(*v))
+      t.passphrase_env = *v;
+    else
+      r.ctx().error(r.child("passphrase_env"), r.key_path("passphrase_env"),
+                    fmt::format("'{}' is not an environment variable name (letters, digits, _; not a digit first): "
+                                "name the variable that holds the passphrase, never the passphrase itself",
+                                *v));
+  }
+  if (auto v = r.opt_bool("agent")) t.agent = *v;
+  if (auto v = r.opt_string("become")) {
+    if (*v == "sudo" || *v == "none")
+      t.become = *v == "sudo" ? "sudo" : "";
+    else
+      r.ctx().error(r.child("become"), r.key_path("become"),
+                    "must be sudo or none (how commands get root when the SSH user is not root)");
+  }
   r.finish();
 }
 
@@ -435,7 +458,10 @@ void check_nodes(const YAML::Node& root, ConfigContext& ctx, const Inventory& in
                   fmt::format("'{}' is not an interface name (Linux: at most 15 characters; {})", i.ifname, kNameRule));
     if (n.power.controller == "lab" && !inv.lab)
       ctx.error(root, at + ".power", "controller 'lab' needs a top-level 'lab:' block (script, state_dir)");
-    if (n.ssh.key_file.empty()) ctx.error(root, at + ".ssh.key", "no SSH key given (set ssh.key)");
+    if (n.ssh.key_file.empty() && !n.ssh.agent)
+      ctx.error(root, at + ".ssh.key", "no SSH key given (set ssh.key, or ssh.agent: true)");
+    if (!n.ssh.passphrase_env.empty() && n.ssh.key_file.empty())
+      ctx.error(root, at + ".ssh.passphrase_env", "a passphrase needs a key file (ssh.key)");
     if (n.ssh.known_hosts.empty())
       ctx.error(root, at + ".ssh.known_hosts", "no known_hosts file given (host keys are always verified)");
     for (const auto& i : n.interfaces)

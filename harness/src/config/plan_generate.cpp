@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "haverify/config/config_reader.hpp"
+#include "haverify/config/control_paths.hpp"
 #include "haverify/config/plan.hpp"
 #include "haverify/config/scenario.hpp"
 #include "haverify/io/csv.hpp"
@@ -262,13 +263,20 @@ void check_reads_back(const std::string& yaml, const PlanItem& item, const std::
 }  // namespace
 
 std::vector<PlannedFault> single_faults(const Inventory& inv, const std::vector<std::string>& processes) {
-  // LANs the PostgreSQL nodes have, in the order of lans:, never management.
+  // LANs the PostgreSQL nodes have, in the order of lans:, never management
+  // nor one that carries haverify's SSH or probes to a node (its cut is refused).
   std::vector<std::string> lans;
+  const auto add = [&](const std::string& lan) {
+    if (lan == "management" || std::find(lans.begin(), lans.end(), lan) != lans.end()) return;
+    for (const auto& n : inv.nodes)
+      for (const auto& p : control_paths(inv, n))
+        if (p.lan == lan) return;
+    lans.push_back(lan);
+  };
   for (const auto& l : inv.lans)
-    if (l.name != "management" && any_node_on(inv, l.name)) lans.push_back(l.name);
+    if (any_node_on(inv, l.name)) add(l.name);
   for (const auto& n : inv.nodes)
-    for (const auto& i : n.interfaces)
-      if (i.lan != "management" && std::find(lans.begin(), lans.end(), i.lan) == lans.end()) lans.push_back(i.lan);
+    for (const auto& i : n.interfaces) add(i.lan);
 
   std::vector<PlannedFault> out;
   const auto targets = role_targets(inv);

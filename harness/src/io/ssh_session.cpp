@@ -4,12 +4,19 @@
 #include "ssh_session.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 namespace haverify::ssh {
 namespace {
@@ -94,23 +101,109 @@ void check_target(const SshTarget& t) {
                     "the node's verified host key (e.g. ssh-keyscan -p {} {} >> {}, after checking the "
                     "fingerprint)",
                     where, t.known_hosts, t.port, t.host, t.known_hosts));
-  if (t.key_file.empty())
-    throw TransportError(fmt::format("{}: no private key file configured (set key_file in the inventory)", where));
-  if (!fs::is_regular_file(t.key_file, ec))
+  if (t.key_file.empty() && !t.agent)
+    throw TransportError(fmt::format(
+        "{}: no private key file configured and no agent (set ssh.key, or ssh.agent: true, in the inventory)", where));
+  if (!t.key_file.empty() && !fs::is_regular_file(t.key_file, ec))
     throw TransportError(
         fmt::format("{}: private key file {} does not exist or is not a regular file; fix key_file in "
                     "the inventory",
                     where, t.key_file));
 }
 
+// libssh's passphrase callback: never prompt (a prompt on the terminal would
+// wait for a person; OpenSSL asks for a PEM key's passphrase by itself
+// when no callback is given).
+int no_prompt(const char*, char*, size_t, int, int, void*) {
+  return -1;
+}
+
+// The key file, decrypted with the passphrase from t.passphrase_env if set;
+// null when no key file is configured (agent only).
 KeyPtr load_key(const SshTarget& t) {
+  if (t.key_file.empty()) return nullptr;
+  const char* passphrase = nullptr;
+  if (!t.passphrase_env.empty()) {
+    passphrase = std::getenv(t.passphrase_env.c_str());
+    if (passphrase == nullptr)
+      throw TransportError(
+          fmt::format("{}: the passphrase of key {} is read from the environment variable {}, which is not set; "
+                      "export it before running haverify (never write it into the inventory), or use ssh.agent",
+                      where_of(t), t.key_file, t.passphrase_env));
+  }
   ssh_key kraw = nullptr;
-  if (ssh_pki_import_privkey_file(t.key_file.c_str(), nullptr, nullptr, nullptr, &kraw) != SSH_OK || kraw == nullptr)
+  const int rc = ssh_pki_import_privkey_file(t.key_file.c_str(), passphrase, no_prompt, nullptr, &kraw);
+  if (rc == SSH_OK && kraw != nullptr) return KeyPtr(kraw);
+  if (rc == SSH_EOF)
+    throw TransportError(fmt::format("{}: private key file {} cannot be read (permissions?)", where_of(t), t.key_file));
+  throw TransportError(
+      passphrase != nullptr
+          ? fmt::format("{}: could not load private key {} with the passphrase from ${} (wrong passphrase, or "
+                        "not a private key libssh reads)",
+                        where_of(t), t.key_file, t.passphrase_env)
+          : fmt::format("{}: could not load private key {} (not a private key libssh reads, or "
+                        "passphrase-protected: name the variable that holds the passphrase in "
+                        "ssh.passphrase_env, or use ssh.agent)",
+                        where_of(t), t.key_file));
+}
+
+struct FdCloser {
+  int fd = -1;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Reads exactly `n` bytes before `until`; false on EOF, error or deadline.
+bool read_full(int fd, unsigned char* buf, std::size_t n, Clock::time_point until) {
+  std::size_t got = 0;
+  while (got < n) {
+    pollfd p{fd, POLLIN, 0};
+    const long left = remaining_ms(until);
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+    const ssize_t r = ::recv(fd, buf + got, n - got, 0);
+    if (r <= 0) return false;
+    got += static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+// A connection to the ssh-agent at $SSH_AUTH_SOCK that listed its keys
+// before `until` (libssh's own agent calls wait forever on an agent that
+// does not answer); the number of keys in `keys`. Throws with the reason.
+int open_agent(const SshTarget& t, Clock::time_point until, std::uint32_t* keys) {
+  const char* path = std::getenv("SSH_AUTH_SOCK");
+  if (path == nullptr || *path == '\0')
     throw TransportError(
-        fmt::format("{}: could not load private key {} (unreadable, unsupported format, or "
-                    "passphrase-protected; haverify needs an unencrypted key)",
-                    where_of(t), t.key_file));
-  return KeyPtr(kraw);
+        fmt::format("{}: ssh.agent is set but SSH_AUTH_SOCK is not: start ssh-agent and ssh-add "
+                    "the key, or forward the agent to where haverify runs",
+                    where_of(t)));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (std::strlen(path) >= sizeof addr.sun_path)
+    throw TransportError(fmt::format("{}: SSH_AUTH_SOCK {} is too long for a socket path", where_of(t), path));
+  std::strcpy(addr.sun_path, path);
+  FdCloser fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (fd.fd < 0 || ::connect(fd.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw TransportError(fmt::format("{}: cannot connect to the ssh-agent at SSH_AUTH_SOCK={}: {}", where_of(t), path,
+                                     std::strerror(errno)));
+  static constexpr unsigned char kRequestIdentities[] = {0, 0, 0, 1, 11};
+  unsigned char head[9];
+  if (::send(fd.fd, kRequestIdentities, sizeof kRequestIdentities, MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(sizeof kRequestIdentities) ||
+      !read_full(fd.fd, head, sizeof head, until) || head[4] != 12 /* IDENTITIES_ANSWER */)
+    throw TransportError(
+        fmt::format("{}: the ssh-agent at {} did not list its keys within the connect deadline", where_of(t), path));
+  const std::uint32_t len = (std::uint32_t{head[0]} << 24) | (head[1] << 16) | (head[2] << 8) | head[3];
+  *keys = (std::uint32_t{head[5]} << 24) | (head[6] << 16) | (head[7] << 8) | head[8];
+  if (len < 5 || len > 256 * 1024)
+    throw TransportError(fmt::format("{}: the ssh-agent at {} sent a malformed answer", where_of(t), path));
+  std::vector<unsigned char> rest(len - 5);
+  if (!read_full(fd.fd, rest.data(), rest.size(), until))
+    throw TransportError(fmt::format("{}: the ssh-agent at {} did not finish its answer", where_of(t), path));
+  const int out = fd.fd;
+  fd.fd = -1;
+  return out;
 }
 
 // A new session for the target; never reads ~/.ssh/config or
@@ -194,18 +287,49 @@ void verify_host_key(ssh_session s, const SshTarget& t) {
   }
 }
 
+// Tries the agent's keys; true on success, false when the node refused them all.
+bool authenticate_agent(ssh_session s, const SshTarget& t, Clock::time_point until, long budget_ms) {
+  std::uint32_t keys = 0;
+  const int fd = open_agent(t, until, &keys);
+  if (keys == 0) {
+    ::close(fd);
+    if (t.key_file.empty())
+      throw TransportError(fmt::format("{}: the ssh-agent at SSH_AUTH_SOCK holds no key; ssh-add one", where_of(t)));
+    return false;
+  }
+  ssh_set_agent_socket(s, fd);  // libssh owns it from here (closed by ssh_free)
+  if (!arm_timeout(s, until)) throw timed_out(t, budget_ms, "before authenticating");
+  switch (ssh_userauth_agent(s, nullptr)) {
+    case SSH_AUTH_SUCCESS:
+      return true;
+    case SSH_AUTH_DENIED:
+    case SSH_AUTH_PARTIAL:
+      if (!t.key_file.empty()) return false;
+      throw TransportError(
+          fmt::format("{}: public key authentication as '{}' denied for the {} key(s) of the "
+                      "ssh-agent; install the right public key in ~{}/.ssh/authorized_keys on the "
+                      "node",
+                      where_of(t), t.user, keys, t.user));
+    case SSH_AUTH_AGAIN:
+      throw timed_out(t, budget_ms, "while authenticating with the agent");
+    default:
+      throw TransportError(fmt::format("{}: authentication error with the agent: {}", where_of(t), ssh_err(s)));
+  }
+}
+
 void authenticate(ssh_session s, const SshTarget& t, ssh_key key, Clock::time_point until, long budget_ms) {
+  if (t.agent && authenticate_agent(s, t, until, budget_ms)) return;
   if (!arm_timeout(s, until)) throw timed_out(t, budget_ms, "before authenticating");
   switch (ssh_userauth_publickey(s, nullptr, key)) {
     case SSH_AUTH_SUCCESS:
       return;
     case SSH_AUTH_DENIED:
     case SSH_AUTH_PARTIAL:
-      throw TransportError(
-          fmt::format("{}: public key authentication as '{}' denied for key {}; install {}.pub in "
-                      "~{}/.ssh/authorized_keys on the node (and check sshd PermitRootLogin/"
-                      "PubkeyAuthentication)",
-                      where_of(t), t.user, t.key_file, t.key_file, t.user));
+      throw TransportError(fmt::format(
+          "{}: public key authentication as '{}' denied for key {}{}; install {}.pub in "
+          "~{}/.ssh/authorized_keys on the node (and check sshd PermitRootLogin/"
+          "PubkeyAuthentication)",
+          where_of(t), t.user, t.key_file, t.agent ? " (and for the agent's keys)" : "", t.key_file, t.user));
     case SSH_AUTH_AGAIN:
       throw timed_out(t, budget_ms, "while authenticating");
     default:

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <vector>
 
+#include "haverify/core/shell.hpp"
 #include "ssh_session.hpp"
 
 namespace haverify {
@@ -169,6 +170,19 @@ std::unique_ptr<Channel> try_open_channel(ssh_session s, Clock::time_point t0, C
 
 }  // namespace
 
+bool runs_as_root(const SshTarget& target) {
+  return target.user == "root" || target.become == "sudo";
+}
+
+std::string become_command(const SshTarget& target, const std::string& command) {
+  if (target.become != "sudo" || target.user == "root") return command;
+  // /bin/sh -c: the command is shell text (pipes, redirections, `cd`), which
+  // sudo alone would not run. sudo passes stdin through (scripts piped to
+  // `bash -s`, secrets written to stdin) and resets PATH to its secure_path,
+  // which has the sbin directories that ip, nft and pg tools live in.
+  return "sudo -n -- /bin/sh -c " + sh_quote(command);
+}
+
 struct SshTransport::Session {
   ssh::SessionPtr s;
 };
@@ -181,7 +195,8 @@ SshTransport::~SshTransport() {
 }
 
 std::string SshTransport::describe() const {
-  return fmt::format("ssh {}@{}", target_.user, ssh::host_port(target_));
+  const bool sudo = target_.become == "sudo" && target_.user != "root";
+  return fmt::format("ssh {}@{}{}", target_.user, ssh::host_port(target_), sudo ? " (sudo)" : "");
 }
 
 bool SshTransport::connected() const {
@@ -269,7 +284,7 @@ ExecResult SshTransport::exec_locked(const std::string& command, const std::stri
   if (ch) {
     ssh_session s = session_->s.get();
     const std::string where = describe();
-    o = request_exec(s, *ch, command, until, where, r);
+    o = request_exec(s, *ch, become_command(target_, command), until, where, r);
     if (o == Outcome::ok && input) o = write_input(s, *ch, *input, until, where, r);
     if (o == Outcome::ok) o = read_output(s, *ch, until, where, r);
     if (o == Outcome::ok) o = read_exit(s, *ch, until, where, r);

@@ -12,6 +12,32 @@ namespace fs = std::filesystem;
 
 namespace haverify {
 
+namespace {
+
+// Empty when commands on `n` run as root; else what is wrong and how to fix it.
+std::string root_problem(const NodeSpec& n, const ExecResult& r) {
+  const std::string who = fmt::format("node {}: SSH to {}@{}:{}", n.name, n.ssh.user, n.ssh.host, n.ssh.port);
+  const bool sudo = n.ssh.become == "sudo" && n.ssh.user != "root";
+  if (!r.ok()) {
+    if (sudo)
+      return fmt::format(
+          "{} connected but `sudo -n` failed: {}; haverify needs {} to run any command as root without a "
+          "password (e.g. /etc/sudoers.d/haverify: `{} ALL=(root) NOPASSWD: ALL`, docs/inventory.md \"Real "
+          "clusters\")",
+          who, describe(r), n.ssh.user, n.ssh.user);
+    return fmt::format("{} connected but `id -u` failed: {}", who, describe(r));
+  }
+  std::string uid = r.out;
+  while (!uid.empty() && (uid.back() == '\n' || uid.back() == '\r' || uid.back() == ' ')) uid.pop_back();
+  if (uid == "0") return {};
+  return fmt::format(
+      "{}: commands run as uid {}, not root{}; faults, heals and the drivers need root: set ssh.become: sudo "
+      "for this node (docs/inventory.md \"Real clusters\")",
+      who, uid, sudo ? " (sudo did not switch to root)" : "");
+}
+
+}  // namespace
+
 std::vector<std::string> check_inventory(const Inventory& inv, std::chrono::milliseconds deadline) {
   std::vector<std::string> problems(inv.nodes.size());
   std::vector<std::thread> threads;
@@ -21,10 +47,7 @@ std::vector<std::string> check_inventory(const Inventory& inv, std::chrono::mill
       try {
         SshTransport t(n.ssh);
         t.connect();
-        ExecResult r = t.exec("true", deadline);
-        if (!r.ok())
-          problems[i] = fmt::format("node {}: SSH to {}@{}:{} connected but `true` failed: {}", n.name, n.ssh.user,
-                                    n.ssh.host, n.ssh.port, describe(r));
+        problems[i] = root_problem(n, t.exec("id -u", deadline));
       } catch (const std::exception& e) {
         problems[i] = fmt::format("node {}: {}", n.name, e.what());
       }

@@ -11,6 +11,7 @@
 
 #include "faults/ledger.hpp"
 #include "haverify/config/config_reader.hpp"
+#include "haverify/config/control_paths.hpp"
 #include "haverify/config/plan.hpp"
 #include "haverify/core/cancel.hpp"
 #include "haverify/core/clock.hpp"
@@ -143,8 +144,7 @@ void fill_plan_row(PlanRow& p, const reports::RunRow& r) {
   p.seed = std::to_string(r.seed);
 }
 
-// What the suite runs, read from the files (or the plan sheet); `errors`
-// collects every configuration error.
+// What the suite runs, from the files (or the plan sheet); `errors`: every configuration error.
 struct SuiteConfig {
   Inventory inv;
   std::vector<Scenario> scenarios;
@@ -184,6 +184,7 @@ SuiteConfig load_suite(const RunOptions& opts, const SuiteManifest* resume) {
     c.errors.push_back(e.what());
   }
   load_scenarios(opts, resume, c);
+  if (c.errors.empty()) c.errors = self_cut_problems(c.inv, c.scenarios);  // before any fault (issue 17)
   if (opts.duration && c.errors.empty()) {
     bool any = false;
     for (auto& sc : c.scenarios)
@@ -238,8 +239,7 @@ std::pair<std::string, std::string> prepare_output(const RunOptions& opts, const
   return {suite, out};
 }
 
-// Runs a suite whose configuration and preflight passed (from its start, or
-// resumed from its manifest).
+// Runs a suite whose configuration and preflight passed (from its start, or resumed from its manifest).
 class Suite {
  public:
   Suite(const RunOptions& opts, SuiteConfig& config, std::vector<reports::RunRow>& rows, const SuiteManifest* resume)

@@ -36,6 +36,11 @@ std::string proc_sample_command(const std::vector<std::string>& selectors, const
       throw std::invalid_argument(fmt::format("unknown process selector '{}'", s));
   }
   return fmt::format(
+      // rd: the whole status file in one pass. bash reads a block and seeks
+      // back (hence the single read -d ''); dash (/bin/sh on Debian, what sudo
+      // runs) reads byte by byte and never seeks, so its loop sees one rendering.
+      "if [ -n \"${{BASH_VERSION:-}}\" ]; then rd() {{ IFS= read -r -d '' s; }}; "
+      "else rd() {{ while IFS= read -r l; do s=\"$s$l \"; done; }}; fi; "
       "hz=$(getconf CLK_TCK 2>/dev/null || echo 100); "
       "pm=$(head -n 1 {} 2>/dev/null); "
       "read -r up idle < /proc/uptime; "
@@ -46,11 +51,11 @@ std::string proc_sample_command(const std::vector<std::string>& selectors, const
       "c=${{st#*\\(}}; c=${{c%\\)*}}; r=${{st##*\\) }}; set -- $r; pp=$2; k=; "
       "case \"$c\" in {}*) ;; esac; "
       "[ -n \"$k\" ] || continue; "
-      // status in one read: a `while read` loop reads it line by line, and each read
-      // (after bash seeks back) makes the kernel render the file again, so when a busy
-      // backend's figures change length between two reads, lines shift and VmRSS or
-      // RssAnon is skipped (a 0 that memory_growth took for growth; CI, 2026-12-07).
-      "s=; {{ IFS= read -r -d '' s < \"$p/status\"; }} 2>/dev/null; "
+      // status in one pass (rd): bash's `read` in a loop seeks back after each line and
+      // the kernel renders the file again for the next read, so when a busy backend's
+      // figures change length between two reads, lines shift and VmRSS or RssAnon is
+      // skipped (a 0 that memory_growth took for growth; CI, 2026-12-07).
+      "s=; {{ rd < \"$p/status\"; }} 2>/dev/null; "
       "case $s in *VmRSS:*) ;; *) continue;; esac; "
       "m=${{s#*VmRSS:}}; m=${{m%%kB*}}; a=0; "
       "case $s in *RssAnon:*) a=${{s#*RssAnon:}}; a=${{a%%kB*}};; esac; "

@@ -4,7 +4,9 @@
 //
 //  - SshTransport: libssh, host key verified against ONE known_hosts file
 //    (never ~/.ssh, never /etc/ssh, never added automatically), public-key
-//    auth with ONE private key file, one kept session reused across execs.
+//    auth with the ssh-agent's keys and/or ONE private key file (encrypted:
+//    its passphrase from an environment variable), one kept session reused
+//    across execs.
 //    Never share one SshTransport between threads (exec is mutex-guarded, so
 //    misuse serializes instead of corrupting the session).
 //  - LocalTransport: Boost.Process, `/bin/sh -c command` in its own process
@@ -59,10 +61,28 @@ struct SshTarget {
   std::string host;
   int port = 22;
   std::string user = "root";
-  std::string key_file;     // private key (unencrypted), required
+  std::string key_file;  // private key file; required unless `agent`
+  // The environment variable that holds key_file's passphrase (an encrypted
+  // key); empty: the key must be unencrypted. Never prompted for.
+  std::string passphrase_env;
+  // Authenticate with the keys of the ssh-agent at $SSH_AUTH_SOCK first (as
+  // OpenSSH does), then with key_file if one is given.
+  bool agent = false;
   std::string known_hosts;  // the ONLY known_hosts file consulted, required
   std::chrono::milliseconds connect_timeout{3000};
+  // How commands get root when `user` is not root: "" (they run as `user`)
+  // or "sudo" (every command runs as `sudo -n -- /bin/sh -c '<command>'`;
+  // ignored for root). docs/inventory.md "Real clusters".
+  std::string become;
 };
+
+// The command line sent to the node for `command`: itself, or wrapped for
+// `target.become` (sudo without a password prompt: -n fails at once instead
+// of waiting for a password nobody types).
+std::string become_command(const SshTarget& target, const std::string& command);
+// True when commands on this target run as root: the SSH user is root, or
+// `become` is set.
+bool runs_as_root(const SshTarget& target);
 
 namespace ssh {
 class Channel;  // io/ssh_session.hpp
@@ -91,7 +111,7 @@ class SshTransport final : public Transport {
   // secret reaches a node without being on a command line (which `ps` shows).
   ExecResult exec_with_input(const std::string& command, const std::string& input, std::chrono::milliseconds deadline);
 
-  std::string describe() const override;  // "ssh root@198.18.0.11:22"
+  std::string describe() const override;  // "ssh root@198.18.0.11:22", "ssh qa@198.18.0.11:22 (sudo)"
 
   // Drops the kept session (next exec reconnects).
   void disconnect();

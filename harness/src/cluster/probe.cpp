@@ -53,10 +53,6 @@ PgTarget read_endpoint_target(const Inventory& inv) {
   return inv.read_endpoint ? endpoint_target(*inv.read_endpoint, false) : endpoint_target(inv);
 }
 
-std::string address_without_prefix(const std::string& cidr) {
-  return cidr.substr(0, cidr.find('/'));
-}
-
 // One sample of a node: role, timeline, LSN and whether it accepts writes.
 // "Writable" = it answers, is not in recovery and its sessions are not
 // read-only. The probe deliberately does not write: a probe write on a deposed

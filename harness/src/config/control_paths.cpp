@@ -35,10 +35,6 @@ bool in_subnet(const std::string& address, const std::string& cidr) {
   return true;
 }
 
-std::string without_prefix(const std::string& cidr) {
-  return cidr.substr(0, cidr.find('/'));
-}
-
 // The nodes a fault's targets may resolve to (a role: any PostgreSQL node).
 std::vector<const NodeSpec*> candidates(const Inventory& inv, const FaultSpec& f) {
   std::vector<const NodeSpec*> out;
@@ -63,7 +59,7 @@ bool cuts(const FaultSpec& f, const NodeSpec& n, const ControlPath& p) {
 
 std::string lan_of_address(const Inventory& inv, const NodeSpec& n, const std::string& address) {
   for (const auto& i : n.interfaces)
-    if (without_prefix(i.address) == address) return i.lan;
+    if (address_without_prefix(i.address) == address) return i.lan;
   for (const auto& l : inv.lans)
     if (!l.subnet.empty() && in_subnet(address, l.subnet)) return l.name;
   return {};

@@ -13,6 +13,10 @@
 
 namespace haverify {
 
+std::string address_without_prefix(const std::string& cidr) {
+  return cidr.substr(0, cidr.find('/'));
+}
+
 const InterfaceSpec* NodeSpec::interface_on(const std::string& lan) const {
   for (const auto& i : interfaces)
     if (i.lan == lan) return &i;

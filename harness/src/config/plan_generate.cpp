@@ -265,13 +265,12 @@ void check_reads_back(const std::string& yaml, const PlanItem& item, const std::
 std::vector<PlannedFault> single_faults(const Inventory& inv, const std::vector<std::string>& processes) {
   // LANs the PostgreSQL nodes have, in the order of lans:, never management
   // nor one that carries haverify's SSH or probes to a node (its cut is refused).
+  std::set<std::string> control_lans = {"management"};
+  for (const auto& n : inv.nodes)
+    for (const auto& p : control_paths(inv, n)) control_lans.insert(p.lan);
   std::vector<std::string> lans;
   const auto add = [&](const std::string& lan) {
-    if (lan == "management" || std::find(lans.begin(), lans.end(), lan) != lans.end()) return;
-    for (const auto& n : inv.nodes)
-      for (const auto& p : control_paths(inv, n))
-        if (p.lan == lan) return;
-    lans.push_back(lan);
+    if (!control_lans.count(lan) && std::find(lans.begin(), lans.end(), lan) == lans.end()) lans.push_back(lan);
   };
   for (const auto& l : inv.lans)
     if (any_node_on(inv, l.name)) add(l.name);

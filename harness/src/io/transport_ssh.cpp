@@ -170,12 +170,12 @@ std::unique_ptr<Channel> try_open_channel(ssh_session s, Clock::time_point t0, C
 
 }  // namespace
 
-bool runs_as_root(const SshTarget& target) {
-  return target.user == "root" || target.become == "sudo";
+bool uses_sudo(const SshTarget& target) {
+  return target.become == "sudo" && target.user != "root";
 }
 
 std::string become_command(const SshTarget& target, const std::string& command) {
-  if (target.become != "sudo" || target.user == "root") return command;
+  if (!uses_sudo(target)) return command;
   // /bin/sh -c: the command is shell text (pipes, redirections, `cd`), which
   // sudo alone would not run. sudo passes stdin through (scripts piped to
   // `bash -s`, secrets written to stdin) and resets PATH to its secure_path,
@@ -195,8 +195,7 @@ SshTransport::~SshTransport() {
 }
 
 std::string SshTransport::describe() const {
-  const bool sudo = target_.become == "sudo" && target_.user != "root";
-  return fmt::format("ssh {}@{}{}", target_.user, ssh::host_port(target_), sudo ? " (sudo)" : "");
+  return fmt::format("ssh {}@{}{}", target_.user, ssh::host_port(target_), uses_sudo(target_) ? " (sudo)" : "");
 }
 
 bool SshTransport::connected() const {

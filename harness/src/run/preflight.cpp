@@ -17,7 +17,7 @@ namespace {
 // Empty when commands on `n` run as root; else what is wrong and how to fix it.
 std::string root_problem(const NodeSpec& n, const ExecResult& r) {
   const std::string who = fmt::format("node {}: SSH to {}@{}:{}", n.name, n.ssh.user, n.ssh.host, n.ssh.port);
-  const bool sudo = n.ssh.become == "sudo" && n.ssh.user != "root";
+  const bool sudo = uses_sudo(n.ssh);
   if (!r.ok()) {
     if (sudo)
       return fmt::format(

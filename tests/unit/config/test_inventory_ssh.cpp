@@ -52,14 +52,14 @@ TEST_CASE("become: sudo wraps the whole command for /bin/sh, quoted, and only fo
   t.user = "qa";
   const std::string cmd = "ip link set svc0 down && echo 'it''s' \"$HOME\" | tee /tmp/x";
   CHECK(become_command(t, cmd) == cmd);
-  CHECK_FALSE(runs_as_root(t));
+  CHECK_FALSE(uses_sudo(t));
   t.become = "sudo";
-  CHECK(runs_as_root(t));
+  CHECK(uses_sudo(t));
   CHECK(become_command(t, cmd) ==
         "sudo -n -- /bin/sh -c 'ip link set svc0 down && echo '\\''it'\\'''\\''s'\\'' \"$HOME\" | tee /tmp/x'");
   t.user = "root";
   CHECK(become_command(t, cmd) == cmd);
-  CHECK(runs_as_root(t));
+  CHECK_FALSE(uses_sudo(t));
 }
 
 TEST_CASE("inventory: passphrase_env names a variable, agent may replace the key", "[unit]") {

@@ -35,9 +35,6 @@ PgTarget endpoint_target(const EndpointSpec& e, bool for_writes);
 PgTarget endpoint_target(const Inventory& inv);
 PgTarget read_endpoint_target(const Inventory& inv);
 
-// "10.0.0.1/24" -> "10.0.0.1".
-std::string address_without_prefix(const std::string& cidr);
-
 // One row: pg_is_in_recovery() (t|f), the timeline the node is on (a
 // primary's insert timeline, a standby's received timeline), its LSN,
 // transaction_read_only (on|off), and the server instance: its postmaster's

@@ -24,6 +24,9 @@ struct InterfaceSpec {
   std::string address;  // CIDR
 };
 
+// "10.0.0.1/24" -> "10.0.0.1".
+std::string address_without_prefix(const std::string& cidr);
+
 struct PostgresSpec {
   std::string host;
   int port = 5432;

@@ -80,9 +80,9 @@ struct SshTarget {
 // `target.become` (sudo without a password prompt: -n fails at once instead
 // of waiting for a password nobody types).
 std::string become_command(const SshTarget& target, const std::string& command);
-// True when commands on this target run as root: the SSH user is root, or
-// `become` is set.
-bool runs_as_root(const SshTarget& target);
+// True when commands on this target go through sudo: `become: sudo` and a
+// user other than root.
+bool uses_sudo(const SshTarget& target);
 
 namespace ssh {
 class Channel;  // io/ssh_session.hpp

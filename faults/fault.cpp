@@ -255,6 +255,38 @@ FaultAction plan_process_kill(const FaultSpec& spec, const NodeSpec& node, const
   return a;
 }
 
+// lan_cut self_heal: the cut and its heal run from a script on the node,
+// started detached (setsid, no terminal, its own files) so that it outlives
+// the SSH channel the cut takes down. Its log says whether each part worked.
+void make_self_healing(FaultAction& a, const FaultSpec& spec, const std::string& node, const std::string& tag) {
+  const std::string base = fmt::format("/run/haverify-selfheal-{}-{}", node, tag);
+  const std::string script = sh_quote(base + ".sh"), log = sh_quote(base + ".log");
+  const auto secs = [](std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; };
+  const std::string heal = a.heal_command;
+  a.arm = spec.self_heal_arm;
+  a.lasts = spec.duration.value_or(std::chrono::milliseconds(0));
+  a.inject_command = fmt::format(
+      "rm -f {1} && cat > {0} <<'HAVERIFY_SELF_HEAL' && chmod 700 {0}\n"
+      "echo \"armed $$\" >{1}; sleep {2:.3f}\n{{ {3}\n}} >>{1} 2>&1; echo \"cut $?\" >>{1}\n"
+      "sleep {4:.3f}\n{{ {5}\n}} >>{1} 2>&1; echo \"heal $?\" >>{1}\n"
+      "HAVERIFY_SELF_HEAL\n"
+      "setsid sh {0} </dev/null >/dev/null 2>&1 &\n"
+      "pid=$!; sleep 0.05; kill -0 $pid 2>/dev/null || {{ echo 'the self-heal script {0} did not start' >&2; exit 3; "
+      "}}; echo armed",
+      script, log, secs(a.arm), a.inject_command, secs(a.lasts), heal);
+  const std::string show = fmt::format("$(tr '\\n' ';' < {})", log);
+  a.heal_command = fmt::format(
+      "[ -f {0} ] || {{ echo 'no self-heal log {0} on this node: the script never ran' >&2; exit 3; }}; "
+      "if grep -q '^cut [1-9]' {0}; then echo \"the cut did not take effect: {1}\" >&2; exit 5; fi; "
+      "if grep -q '^heal [1-9]' {0}; then echo \"the node's own heal failed: {1}\" >&2; exit 6; fi; "
+      "grep -qx 'heal 0' {0} || {{ echo \"the node has not healed itself yet: {1}\" >&2; exit {3}; }}; "
+      "rm -f {0} {2}",
+      log, show, script, kNotHealedYet);
+  a.ledger_heal = fmt::format("{}; s=$?; rm -f {} {}; exit $s", heal, log, script);
+  a.verify_command.clear();  // the cut is checked after it healed: haverify cannot reach the node during it
+  a.description += fmt::format(", self-healing after {:.3f} s", secs(a.lasts));
+}
+
 }  // namespace
 
 FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node, const std::string& tag) {
@@ -274,6 +306,7 @@ FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSp
     a = plan_process_pause(spec, node, tag);
   else
     throw FaultError(fmt::format("unknown fault kind '{}'", spec.kind));
+  if (spec.self_heal && spec.kind == "lan_cut") make_self_healing(a, spec, node.name, tag);
   if ((spec.kind == "lan_cut" || spec.kind == "process_pause") && node.power.controller != "none") {
     try {
       const PowerCommands p = power_commands(inv, node);

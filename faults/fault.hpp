@@ -3,6 +3,7 @@
 // an inject command, a verify command (exit 0 proves the fault took effect)
 // and a heal command (idempotent; empty when there is nothing to undo). The
 // commands run on the node over SSH, or on the harness host (power).
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -33,7 +34,20 @@ struct FaultAction {
   // so when their heal cannot reach a node that is off there is nothing left
   // to heal. Empty when the node's power status cannot be read locally.
   std::string void_if_off;
+  // A cut that heals itself on the node (lan_cut self_heal): inject_command
+  // only arms a detached script there, which makes the cut `arm` after the
+  // command was sent and heals it `lasts` later, whether haverify can reach
+  // the node or not. heal_command then checks the script's log on the node
+  // (exit 4: not healed yet); ledger_heal is the plain heal, for `haverify
+  // heal` after a crash. `arm` 0: an ordinary fault.
+  std::chrono::milliseconds arm{0};
+  std::chrono::milliseconds lasts{0};
+  std::string ledger_heal;
 };
+
+// heal_command's exit status for a self-healing fault that has not healed
+// itself yet (the node answered before its timer ran out).
+inline constexpr int kNotHealedYet = 4;
 
 // Throws FaultError if the fault cannot be applied to this node (e.g. the
 // node has no interface on the LAN).

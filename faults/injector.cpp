@@ -99,7 +99,7 @@ FaultInjector::Active FaultInjector::plan_action(const StepFault& f, const NodeS
   a.entry.description = a.action.description;
   a.entry.where = a.action.where;
   a.entry.ssh = node.ssh;
-  a.entry.heal_command = a.action.heal_command;
+  a.entry.heal_command = a.action.ledger_heal.empty() ? a.action.heal_command : a.action.ledger_heal;
   a.entry.void_if_off = a.action.void_if_off;
   if (inv_.lab) a.entry.lab_state_dir = inv_.lab->state_dir;
   return a;
@@ -138,6 +138,9 @@ void FaultInjector::enter_in_ledger(std::vector<Planned>& planned, const std::ve
     if (std::find(order_.begin(), order_.end(), f.id) == order_.end()) order_.push_back(f.id);
   for (auto& p : planned) {
     p.active.entry.injected_at = format_wall_ns(wall_now_ns());
+    const auto due = p.active.action.arm + p.active.action.lasts;
+    if (p.active.action.arm.count() > 0)
+      p.active.heal_due = mono_now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(due).count();
     if (!p.active.action.heal_command.empty()) ledger_.add(p.active.entry);
     active_.emplace(p.fault_id, p.active);
   }
@@ -172,6 +175,7 @@ std::vector<FaultInjector::Outcome> FaultInjector::release_at_barrier(const std:
 // One action's thread, right after the barrier released it: its inject
 // invoke (stamped now: t_inject_sent), the command, its ok or fail.
 void FaultInjector::inject_one(const FaultAction& act, Transport& t, const std::string& command, Outcome& out) {
+  if (act.arm.count() > 0) return arm_one(act, t, out);
   Op op =
       make_op(std::string(op::proc::nemesis), OpType::invoke, std::string(op::fn::inject), act.description, act.node);
   op.mono_ns = mono_now_ns();
@@ -179,6 +183,36 @@ void FaultInjector::inject_one(const FaultAction& act, Transport& t, const std::
   out.sent_mono = op.mono_ns;
   history_.append(op);
   out.result = t.exec(command, deadline_);
+  if (out.result.ok())
+    record(OpType::ok, op::fn::inject, act.description, act.node);
+  else
+    record(OpType::fail, op::fn::inject, act.description, act.node, describe(out.result));
+}
+
+// A self-healing fault: the command arms the node's script, which makes the
+// cut `arm` after it was sent. The inject invoke is stamped then (as close to
+// the cut as haverify can know it without reaching the node); an answer
+// later than that is an error: the cut would have begun before haverify knew
+// it was armed.
+void FaultInjector::arm_one(const FaultAction& act, Transport& t, Outcome& out) {
+  const Nanos sent = mono_now_ns();
+  const Nanos sent_wall = wall_now_ns();
+  out.result = t.exec(act.inject_command, deadline_);
+  const Nanos cut = sent + std::chrono::duration_cast<std::chrono::nanoseconds>(act.arm).count();
+  if (out.result.ok() && mono_now_ns() > cut) {
+    out.result.exit_code = 1;
+    out.result.err = fmt::format(
+        "the node answered {:.3f} s after the command was sent, after its cut began (self_heal_arm {:.3f} s): raise "
+        "self_heal_arm",
+        static_cast<double>(mono_now_ns() - sent) / 1e9, static_cast<double>(act.arm.count()) / 1000.0);
+  }
+  if (out.result.ok()) std::this_thread::sleep_for(std::chrono::nanoseconds(cut - mono_now_ns()));
+  Op op =
+      make_op(std::string(op::proc::nemesis), OpType::invoke, std::string(op::fn::inject), act.description, act.node);
+  op.mono_ns = out.result.ok() ? mono_now_ns() : sent;
+  op.wall_ns = out.result.ok() ? sent_wall + (op.mono_ns - sent) : sent_wall;
+  out.sent_mono = op.mono_ns;
+  history_.append(op);
   if (out.result.ok())
     record(OpType::ok, op::fn::inject, act.description, act.node);
   else
@@ -213,7 +247,8 @@ void FaultInjector::verify_all(const std::vector<Planned>& planned) {
 std::string FaultInjector::heal_one(const Active& a) {
   if (a.action.heal_command.empty()) return {};
   record(OpType::invoke, op::fn::heal, a.action.description, a.action.node);
-  ExecResult r = pool_.run(a.action.where, a.action.node, a.action.heal_command, deadline_);
+  ExecResult r =
+      a.heal_due != 0 ? await_self_heal(a) : pool_.run(a.action.where, a.action.node, a.action.heal_command, deadline_);
   if (!r.ok() && !a.action.void_if_off.empty() &&
       pool_.run("local", a.action.node, a.action.void_if_off, deadline_).ok()) {
     // The node was powered off (say, fenced) while the fault was on: a
@@ -231,6 +266,27 @@ std::string FaultInjector::heal_one(const Active& a) {
   record(OpType::ok, op::fn::heal, a.action.description, a.action.node);
   ledger_.remove(a.entry.id);
   return {};
+}
+
+// A self-healing fault heals itself on the node at heal_due; haverify
+// reaches the node again after that and reads the script's log (its heal
+// command). Until heal_due plus the deadline, a node that cannot be reached
+// or has not healed yet is asked again every half second.
+ExecResult FaultInjector::await_self_heal(const Active& a) {
+  const Nanos give_up = a.heal_due + std::chrono::duration_cast<std::chrono::nanoseconds>(deadline_).count();
+  while (true) {
+    ExecResult r = pool_.run(a.action.where, a.action.node, a.action.heal_command, deadline_);
+    const bool again = !r.error.empty() || r.timed_out || r.exit_code == kNotHealedYet;
+    if (!again || mono_now_ns() >= give_up) {
+      if (again) {
+        const std::string waited = fmt::format(" (still so {:.3f} s after the node was due to heal itself)",
+                                               static_cast<double>(mono_now_ns() - a.heal_due) / 1e9);
+        (r.error.empty() ? r.err : r.error) += waited;
+      }
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
 }
 
 std::vector<std::string> FaultInjector::heal(const std::string& fault_id) {

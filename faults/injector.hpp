@@ -50,6 +50,7 @@ class FaultInjector {
   struct Active {
     FaultAction action;
     LedgerEntry entry;
+    Nanos heal_due = 0;  // a self-healing fault: when the node heals itself (mono)
   };
   struct Planned;  // an action of this step, its ledger entry and its transport
   struct Outcome;  // what its inject command returned, and when it was sent
@@ -58,6 +59,8 @@ class FaultInjector {
   void enter_in_ledger(std::vector<Planned>& planned, const std::vector<StepFault>& faults);
   std::vector<Outcome> release_at_barrier(const std::vector<Planned>& planned);
   void inject_one(const FaultAction& act, Transport& t, const std::string& command, Outcome& out);
+  void arm_one(const FaultAction& act, Transport& t, Outcome& out);
+  ExecResult await_self_heal(const Active& a);
   std::optional<double> record_skew(const std::vector<Outcome>& outcomes);
   void verify_all(const std::vector<Planned>& planned);
   std::string heal_one(const Active& a);

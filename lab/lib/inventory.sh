@@ -39,7 +39,7 @@ nodes:
 EOT
         for n in "${DB_NODES[@]}"; do
             echo "  - name: $n"
-            echo "    ssh: {host: $(addr "$n" mgmt)}"
+            echo "    ssh: {host: $(addr "$n" "$SSH_LAN")}"
             echo "    interfaces:"
             for lan in "${LANS[@]}"; do
                 printf '      %-13s {ifname: %-6s address: %s/24}\n' "${LAN_LONG[$lan]}:" "${lan}0," "$(addr "$n" "$lan")"

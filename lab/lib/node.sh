@@ -52,8 +52,9 @@ EOT
     local root_login=prohibit-password
     [[ $SSH_USER == root ]] || root_login=no
     cat >"$d/sshd_config" <<EOT
-# haverify lab node $n: key-only login on the management LAN only.
-ListenAddress $(addr "$n" mgmt)
+# haverify lab node $n: key-only login on the management LAN (and the LAN of
+# lab up --ssh-lan).
+ListenAddress $(addr "$n" mgmt)$([[ $SSH_LAN == mgmt ]] || printf '\nListenAddress %s' "$(addr "$n" "$SSH_LAN")")
 Port 22
 HostKey $d/ssh_host_ed25519_key
 PidFile /run/sshd.pid
@@ -157,6 +158,8 @@ gen_ssh_keys() {
     : >"$KNOWN_HOSTS"
     for n in "${ALL_NODES[@]}"; do
         echo "$(addr "$n" mgmt) $(cut -d' ' -f1-2 "$(ndir "$n")/ssh_host_ed25519_key.pub")" >>"$KNOWN_HOSTS"
+        [[ $SSH_LAN == mgmt ]] ||
+            echo "$(addr "$n" "$SSH_LAN") $(cut -d' ' -f1-2 "$(ndir "$n")/ssh_host_ed25519_key.pub")" >>"$KNOWN_HOSTS"
     done
 }
 

@@ -70,9 +70,9 @@ load_lab_env() {
     [[ -r $STATE/lab.env ]] || die "no lab in $STATE (run: haverify-lab up --stack NAME)"
     # shellcheck disable=SC2034  # read by the stacks (a lab.env written before --pg-set has neither)
     PG_SET=() POOL_SET=()
-    # shellcheck disable=SC2034  # read by lib/node.sh (ssh_node)
-    SSH_USER=root # a lab.env written before --ssh-user has none
-    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE, ENDPOINT, SSH_USER, PG_SET, POOL_SET
+    # shellcheck disable=SC2034  # read by lib/node.sh (ssh_node, write_node_files)
+    SSH_USER=root SSH_LAN=mgmt # a lab.env written before --ssh-user or --ssh-lan has none
+    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE, ENDPOINT, SSH_USER, SSH_LAN, PG_SET, POOL_SET
     . "$STATE/lab.env"
     load_stack "$STACK"
 }

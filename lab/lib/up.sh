@@ -58,8 +58,9 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     INIT=$(find_init_binary)
     DISK_BIN=
     [[ $DISK == tmpfs ]] || DISK_BIN=$(lab_disk_bin)
-    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\nSSH_USER=%s\n' "$stack" \
-        "$profile" "$INIT" "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" "$SSH_USER" >"$STATE/lab.env"
+    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\nSSH_USER=%s\nSSH_LAN=%s\n' \
+        "$stack" "$profile" "$INIT" "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" "$SSH_USER" "$SSH_LAN" \
+        >"$STATE/lab.env"
     # The arrays quoted for bash (sourced again by load_lab_env).
     printf 'PG_SET=(%s)\nPOOL_SET=(%s)\n' "${PG_SET[*]@Q}" "${POOL_SET[*]@Q}" >>"$STATE/lab.env"
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
@@ -95,7 +96,7 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     UP_RUNNING=
     printf 'lab up (stack %s, profile %s, disk %s%s%s%s%s) in %s s\ninventory: %s\n' \
         "$stack" "$profile" "$DISK" "${FENCE:+, fence $FENCE}" "${ENDPOINT:+, endpoint $ENDPOINT}" \
-        "$([[ $SSH_USER == root ]] || echo ", ssh $SSH_USER with sudo")" \
+        "$([[ $SSH_USER == root ]] || echo ", ssh $SSH_USER with sudo")$([[ $SSH_LAN == mgmt ]] || echo ", ssh over the ${LAN_LONG[$SSH_LAN]} LAN")" \
         "$(settings_summary)" "$(elapsed)" "$STATE/inventory.yaml"
 }
 

@@ -121,6 +121,22 @@ inline bp::child start_cut_run(const fs::path& dir, const fs::path& scenario, co
   return c;
 }
 
+// A stack's lab, brought up with --profile fast and always taken down.
+struct StackLab {
+  // disk: lab up --disk (empty: the lab's default); extra: more options of lab up.
+  explicit StackLab(const std::string& stack, const std::string& disk = "", const std::string& extra = "") {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string args =
+        fmt::format("up --stack {} --profile fast{}{}", stack, disk.empty() ? "" : " --disk " + disk, extra);
+    auto up = sh(lab(args), 600s);
+    INFO(up.out << up.err);
+    REQUIRE(up.exit_code == 0);
+    WARN(fmt::format("lab {}: {:.1f} s", args,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
+  }
+  ~StackLab() { sh(lab("down"), 300s); }
+};
+
 struct ResultRow {
   std::string scenario, t_inject_sent, t_first_write, failover_s, lost_acked, acked_total, split_brain_windows,
       checkers, verdict, reason, run_dir;

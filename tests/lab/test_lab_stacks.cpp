@@ -15,21 +15,6 @@ using namespace labtest;
 // through the driver, and the cluster is healthy afterwards.
 namespace {
 
-struct StackLab {
-  // disk: lab up --disk (empty: the lab's default); extra: more options of lab up.
-  explicit StackLab(const std::string& stack, const std::string& disk = "", const std::string& extra = "") {
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::string args =
-        fmt::format("up --stack {} --profile fast{}{}", stack, disk.empty() ? "" : " --disk " + disk, extra);
-    auto up = sh(lab(args), 600s);
-    INFO(up.out << up.err);
-    REQUIRE(up.exit_code == 0);
-    WARN(fmt::format("lab {}: {:.1f} s", args,
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
-  }
-  ~StackLab() { sh(lab("down"), 300s); }
-};
-
 struct TimingRow {
   std::string t_detect, t_promote, t_first_write, detect_s, promote_s, failover_s, lost_acked, verdict, reason;
 };

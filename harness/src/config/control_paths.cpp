@@ -51,6 +51,7 @@ std::vector<const NodeSpec*> candidates(const Inventory& inv, const FaultSpec& f
 // Does the cut `f` of its LAN on `n` take `p` with it?
 bool cuts(const FaultSpec& f, const NodeSpec& n, const ControlPath& p) {
   if (f.kind != "lan_cut" || f.lan != p.lan || !f.peer.empty()) return false;  // a peer cut spares the harness host
+  if (f.self_heal) return false;  // healed on the node; its probes are unknown meanwhile
   if (!f.port) return true;
   return (p.what == "SSH" && *f.port == n.ssh.port) || (p.what == "probes" && *f.port == n.postgres.port);
 }
@@ -84,7 +85,8 @@ std::vector<std::string> self_cut_problems(const Inventory& inv, const std::vect
             const bool ssh = p.what == "SSH";
             out.push_back(fmt::format(
                 "{}:{}: {} would cut haverify's {} to {} ({} {} is on LAN '{}'): {}. Reach {} over a LAN the suite "
-                "does not cut, or cut one port of the LAN (method: nft, port: P)",
+                "does not cut, cut one port of the LAN (method: nft, port: P), or make the cut heal itself on the node "
+                "(self_heal: true, with a duration)",
                 sc.file, f.line, f.describe(), p.what, n->name, ssh ? "ssh.host" : "postgres.host", p.address, p.lan,
                 ssh ? "the heal could not reach the node, which would stay cut"
                     : "the probes would read the node as down, whatever its state",

@@ -66,7 +66,7 @@ std::string FaultSpec::describe() const {
   if (kind == "lan_cut") {
     const std::string what = port ? fmt::format("{}:{}", lan, *port) : lan;
     const std::string with = peer.empty() ? "" : " with " + peer;
-    return fmt::format("lan_cut {} of {}{} ({})", what, t, with, method);
+    return fmt::format("lan_cut {} of {}{} ({}{})", what, t, with, method, self_heal ? ", self-healing" : "");
   }
   if (kind == "process_kill") return fmt::format("process_kill {} SIG{} on {}", process, signal, t);
   if (kind == "process_pause")

@@ -50,6 +50,19 @@ bool valid_peer(const std::string& w) {
   return w != "all" && w != "pool" && valid_name(w);
 }
 
+// lan_cut `self_heal: true` (with the `duration` it heals after) and
+// `self_heal_arm`.
+void read_self_heal(MapReader& r, ConfigContext& ctx, FaultSpec& f) {
+  f.self_heal = r.get_bool("self_heal", false);
+  f.self_heal_arm = r.get_duration("self_heal_arm", f.self_heal_arm,
+                                   {std::chrono::milliseconds(100), std::chrono::milliseconds(10000)});
+  if (f.self_heal && !f.duration)
+    ctx.error(r.child("self_heal"), r.key_path("self_heal"),
+              "a self-healing cut heals itself on the node after its `duration`: give one (e.g. duration: 20s)");
+  if (r.has("self_heal_arm") && !f.self_heal)
+    ctx.error(r.child("self_heal_arm"), r.key_path("self_heal_arm"), "only with self_heal: true");
+}
+
 FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
   FaultSpec f;
   f.line = r.node().Mark().line + 1;
@@ -87,6 +100,7 @@ FaultSpec read_fault(MapReader& r, ConfigContext& ctx) {
                 fmt::format("'{}': expected one node name or role (primary, standby, standby:N, sync_standby, "
                             "standbys, pool_leader, pool_standby, pool_standbys)",
                             f.peer));
+    read_self_heal(r, ctx, f);
   } else if (f.kind == "process_kill" || f.kind == "process_pause") {
     f.process = r.req_string("process");
     if (!f.process.empty() && !valid_process_selector(f.process)) {

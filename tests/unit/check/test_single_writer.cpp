@@ -222,3 +222,47 @@ TEST_CASE("single writer: unknown without probe samples, malformed samples are u
   v = run_checker(SingleWriterChecker(), h.ops, FinalState{});
   CHECK(has_reason(v, "2 probe samples without a boolean `writable` were taken as unknown"));
 }
+
+TEST_CASE("single writer: a standby blinded by its self-healing cut is unseen, not taken as still not writable",
+          "[unit]") {
+  // Issue 17: a cut of the LAN the probes use heals itself on the node; meanwhile the probes
+  // of that node fail (a timeout says nothing), and the node could have been promoted.
+  const std::string cut = "lan_cut service (svc0, link) on n2, self-healing after 1.000 s";
+  Hist h;
+  h.probes("n1", 0, 3000, true);
+  h.probes("n2", 0, 1000, false);
+  h.add("nemesis", OpType::ok, "inject", cut, 1010, "n2");
+  for (Nanos t = 1050; t <= 2500; t += 50) h.probe_fail("n2", t);
+  h.add("nemesis", OpType::ok, "heal", cut, 2520, "n2");
+  h.probes("n2", 2550, 3000, false);
+  h.sort();
+  const auto v = run_checker(SingleWriterChecker(), h.ops, FinalState{});
+  INFO(dump(v));
+  CHECK(v.status == CheckStatus::unknown);
+  CHECK(fig(v, "unknown_windows") == 1);
+  CHECK(fig(v, "unknown_s") == Approx(1.540));  // 1010 (the cut) .. 2550 (seen again)
+  CHECK(has_reason(v, "n2 unseen by the probes"));
+  CHECK(has_reason(v, "self-healing cut"));
+
+  SECTION("probes over another LAN still see the node: it passes") {
+    Hist g;
+    g.probes("n1", 0, 3000, true);
+    g.probes("n2", 0, 3000, false);
+    g.add("nemesis", OpType::ok, "inject", cut, 1010, "n2");
+    g.add("nemesis", OpType::ok, "heal", cut, 2520, "n2");
+    g.sort();
+    const auto u = run_checker(SingleWriterChecker(), g.ops, FinalState{});
+    INFO(dump(u));
+    CHECK(u.status == CheckStatus::pass);
+    CHECK(fig(u, "unknown_windows") == 0);
+  }
+  SECTION("without the cut, the same failures are read as before (last seen not writable)") {
+    Hist g;
+    g.probes("n1", 0, 3000, true);
+    g.probes("n2", 0, 1000, false);
+    for (Nanos t = 1050; t <= 2500; t += 50) g.probe_fail("n2", t);
+    g.probes("n2", 2550, 3000, false);
+    g.sort();
+    CHECK(run_checker(SingleWriterChecker(), g.ops, FinalState{}).status == CheckStatus::pass);
+  }
+}

@@ -79,6 +79,28 @@ TEST_CASE("self-cut: a cut of the LAN that carries SSH is refused with file:line
   CHECK(p[0].find("the heal could not reach the node") != std::string::npos);
   CHECK(p[0].find("Reach node1 over a LAN the suite does not cut") != std::string::npos);
   CHECK(p[1].find("to node2") != std::string::npos);
+  CHECK(p[0].find("or make the cut heal itself on the node (self_heal: true, with a duration)") != std::string::npos);
+}
+
+TEST_CASE("self-cut: a self-healing cut of the LAN that carries SSH is allowed, and its keys are checked", "[unit]") {
+  const Inventory inv = three_lans();
+  const auto sc = one_cut("fault: lan_cut, lan: service, target: primary, duration: 20s, self_heal: true");
+  CHECK(self_cut_problems(inv, sc).empty());
+  const FaultSpec& f = sc[0].steps[1].faults[0];
+  CHECK(f.self_heal);
+  CHECK(f.self_heal_arm == std::chrono::milliseconds(500));
+  CHECK(f.describe() == "lan_cut service of primary (link, self-healing)");
+  // It heals itself after its duration: without one it is refused, as an arm without self_heal.
+  CHECK_THROWS_WITH(one_cut("fault: lan_cut, lan: service, target: primary, self_heal: true"),
+                    Catch::Contains("cut.yaml:5:") && Catch::Contains("self_heal") &&
+                        Catch::Contains("give one (e.g. duration: 20s)"));
+  CHECK_THROWS_WITH(one_cut("fault: lan_cut, lan: service, target: primary, duration: 5s, self_heal_arm: 1s"),
+                    Catch::Contains("self_heal_arm") && Catch::Contains("only with self_heal: true"));
+  CHECK_THROWS_WITH(one_cut("fault: lan_cut, lan: service, target: primary, duration: 5s, self_heal: true, "
+                            "self_heal_arm: 20ms"),
+                    Catch::Contains("self_heal_arm"));
+  CHECK_THROWS_WITH(one_cut("fault: power_off, target: primary, duration: 5s, self_heal: true"),
+                    Catch::Contains("self_heal"));
 }
 
 TEST_CASE("self-cut: probes, ports and peers decide what a cut takes with it", "[unit]") {

@@ -31,7 +31,8 @@ std::vector<ControlPath> control_paths(const Inventory& inv, const NodeSpec& n);
 // One line per fault of `scenarios` that would cut a control path of a node
 // it may hit ("file:line: ..."): lan_cut of the whole LAN (link, or nft
 // without a port or a peer) or of the SSH / PostgreSQL port. A role may
-// resolve to any PostgreSQL node, so every one counts.
+// resolve to any PostgreSQL node, so every one counts. A self-healing cut
+// (self_heal: true) is allowed: the node heals it without haverify.
 std::vector<std::string> self_cut_problems(const Inventory& inv, const std::vector<Scenario>& scenarios);
 
 }  // namespace haverify

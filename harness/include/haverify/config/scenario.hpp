@@ -32,7 +32,15 @@ struct FaultSpec {
   std::string signal = "KILL";
   std::optional<std::chrono::milliseconds> duration;  // heal at the end of the step
   std::optional<std::chrono::milliseconds> pause;     // process_pause: SIGSTOP..SIGCONT
-  int line = 0;                                       // where it was declared, for messages
+  // lan_cut: the cut heals itself on the node `duration` after it began (a
+  // detached timer armed there before the cut), so that a cut of the LAN
+  // haverify reaches the node over is healed even though haverify cannot
+  // reach it (docs/scenarios.md, "Self-healing cuts").
+  bool self_heal = false;
+  // The cut begins this long after haverify sent the command that arms it,
+  // time for the answer to come back first.
+  std::chrono::milliseconds self_heal_arm{500};
+  int line = 0;  // where it was declared, for messages
   std::string describe() const;
 };
 

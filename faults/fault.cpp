@@ -1,5 +1,7 @@
 #include "faults/fault.hpp"
 
+#include <cstdlib>
+#include <map>
 #include <optional>
 #include <set>
 #include <vector>
@@ -12,8 +14,65 @@
 
 namespace haverify::faults {
 
+namespace {
+
+// `st`, a shell function: return 0 off, 1 on, 2 neither (said on stderr).
+std::string lab_status(const std::string& script, const std::string& node) {
+  return fmt::format(
+      "st() {{ {0} power-status {1} >/dev/null; case $? in 3) return 0 ;; 0) return 1 ;; esac; echo \"lab "
+      "power-status {1} failed\" >&2; return 2; }}",
+      script, node);
+}
+
+// The command's last non-empty line, lower-cased and trimmed, must end in
+// the word on or off ("Chassis Power is off", "Status: OFF", "off").
+std::string command_status(const std::string& status, const std::string& node) {
+  return fmt::format(
+      "st() {{ out=$( ( {} ) 2>&1 ); l=$(printf '%s\\n' \"$out\" | tr -d '\\r' | awk 'NF {{ l = $0 }} END {{ sub(/[ "
+      "\\t]+$/, \"\", l); print tolower(l) }}'); case \"$l\" in off | *[!a-z0-9]off) return 0 ;; on | *[!a-z0-9]on) "
+      "return 1 ;; esac; printf '%s\\n' \"power status of {}: the answer does not end in on or off: $out\" >&2; return "
+      "2; }}",
+      status, node);
+}
+
+std::string ipmitool(const PowerSpec& p, const std::string& what) {
+  const std::string auth = p.password_file.empty() ? "-E" : "-f " + sh_quote(p.password_file);
+  const std::string env = p.password_env.empty() ? "" : fmt::format("IPMI_PASSWORD=\"${{{}}}\" ", p.password_env);
+  // -N 2 -R 2: a lost datagram is sent again after 2 s, twice (the fault deadline bounds the rest).
+  return fmt::format("{}ipmitool -I {} -C {} -H {} -p {} -U {} {} -N 2 -R 2 chassis power {} </dev/null", env,
+                     p.interface, p.cipher_suite, sh_quote(p.bmc), p.bmc_port, sh_quote(p.user), auth, what);
+}
+
+// ipmitool's answer, exactly: "Chassis Power is on|off" and exit 0.
+std::string ipmi_status(const PowerSpec& p, const std::string& node) {
+  return fmt::format(
+      "st() {{ out=$({} 2>&1); rc=$?; case \"$rc:$out\" in '0:Chassis Power is off') return 0 ;; '0:Chassis Power is "
+      "on') return 1 ;; esac; printf '%s\\n' \"BMC {}:{} of {}: unexpected answer to chassis power status (exit $rc): "
+      "$out\" >&2; return 2; }}",
+      ipmitool(p, "status"), p.bmc, p.bmc_port, node);
+}
+
+void ipmi_commands(const NodeSpec& node, PowerCommands& c, std::string& st) {
+  const PowerSpec& p = node.power;
+  if (!p.password_env.empty()) {
+    const char* v = std::getenv(p.password_env.c_str());
+    if (!v || !*v)
+      throw FaultError(
+          fmt::format("node {}: power.password_env names {}, which is not set in haverify's environment "
+                      "(export it, or use power.password_file)",
+                      node.name, p.password_env));
+  }
+  c.where = "local";
+  c.off = ipmitool(p, "off") + " >/dev/null";
+  c.on = ipmitool(p, "on") + " >/dev/null";
+  st = ipmi_status(p, node.name);
+}
+
+}  // namespace
+
 PowerCommands power_commands(const Inventory& inv, const NodeSpec& node) {
   PowerCommands p;
+  std::string st;  // the status function, when the controller has one
   if (node.power.controller == "none")
     throw FaultError(fmt::format("node {} has no power controller (it is not a PostgreSQL node)", node.name));
   if (node.power.controller == "lab") {
@@ -24,27 +83,33 @@ PowerCommands power_commands(const Inventory& inv, const NodeSpec& node) {
     const std::string n = sh_quote(node.name);
     p.where = "local";
     p.off = fmt::format("{} power-off {}", s, n);
-    p.status_is_off = fmt::format("{} power-status {} >/dev/null; [ $? -eq 3 ]", s, n);
-    // Idempotent: only power on what is off.
-    p.on = fmt::format("if {} power-status {} >/dev/null; then :; else {} power-on {}; fi", s, n, s, n);
-    return p;
+    p.on = fmt::format("{} power-on {}", s, n);
+    st = lab_status(s, n);
+  } else if (node.power.controller == "ipmi") {
+    ipmi_commands(node, p, st);
+  } else {
+    std::map<std::string, std::string> vars = node.power.vars;
+    vars["node"] = node.name;
+    vars["host"] = node.ssh.host;
+    std::string missing;
+    p.where = node.power.run_on;
+    p.off = expand_template(node.power.off, vars, &missing);
+    p.on = expand_template(node.power.on, vars, &missing);
+    if (!node.power.status.empty()) st = command_status(expand_template(node.power.status, vars, &missing), node.name);
+    if (!missing.empty())
+      throw FaultError(
+          fmt::format("node {}: power command template uses unknown variable(s) {}; add them under power.vars",
+                      node.name, missing));
   }
-  std::map<std::string, std::string> vars = node.power.vars;
-  vars["node"] = node.name;
-  vars["host"] = node.ssh.host;
-  std::string missing;
-  p.where = node.power.run_on;
-  p.off = expand_template(node.power.off, vars, &missing);
-  p.on = expand_template(node.power.on, vars, &missing);
-  if (!node.power.status.empty()) {
-    const std::string st = expand_template(node.power.status, vars, &missing);
-    p.status_is_off = fmt::format("( {} ) 2>&1 | grep -qiw off", st);
-    // Idempotent: only power on what is off.
-    p.on = fmt::format("if {}; then {}; fi", p.status_is_off, p.on);
-  }
-  if (!missing.empty())
-    throw FaultError(fmt::format(
-        "node {}: power command template uses unknown variable(s) {}; add them under power.vars", node.name, missing));
+  if (st.empty()) return p;  // command, verify: none
+  p.status_is_off = st + "; st";
+  // Idempotent: only power on what is off; an unreadable status is an error.
+  p.on = fmt::format("{}; st; case $? in 0) {} ;; 1) : ;; *) exit 2 ;; esac", st, p.on);
+  // Off within 10 s (a BMC may report the new state a moment later).
+  p.verify_off = fmt::format(
+      "{}; i=0; while :; do st; rc=$?; [ $rc -eq 1 ] || exit $rc; i=$((i + 1)); [ $i -lt 20 ] || {{ echo 'still on "
+      "10 s after the power-off' >&2; exit 1; }}; sleep 0.5; done",
+      st);
   return p;
 }
 
@@ -55,7 +120,7 @@ FaultAction plan_power_off(const Inventory& inv, const NodeSpec& node) {
   const PowerCommands p = power_commands(inv, node);
   a.where = p.where;
   a.inject_command = p.off;
-  a.verify_command = p.status_is_off;
+  a.verify_command = p.verify_off;
   a.heal_command = p.on;
   a.description = fmt::format("power_off {}", node.name);
   return a;
@@ -155,11 +220,17 @@ FaultAction plan_lan_cut(const FaultSpec& spec, const Inventory& inv, const Node
 }  // namespace
 
 std::string managed_process_regex(const std::string& selector) {
-  static const std::set<std::string> daemons = {"corosync",        "pacemakerd",      "pacemaker-controld",
-                                                "pacemaker-execd", "pacemaker-based", "etcd"};
+  // Pacemaker 2.x's daemons and their Pacemaker 1.1 names (RHEL 7, SLES 12):
+  // one scenario kills the same daemon on either.
+  static const std::map<std::string, std::string> daemons = {{"corosync", "corosync"},
+                                                             {"pacemakerd", "pacemakerd"},
+                                                             {"pacemaker-controld", "(pacemaker-controld|crmd)"},
+                                                             {"pacemaker-execd", "(pacemaker-execd|lrmd)"},
+                                                             {"pacemaker-based", "(pacemaker-based|cib)"},
+                                                             {"etcd", "etcd"}};
   // An extended regex on /proc/PID/cmdline (arguments joined by spaces):
   // the program, with or without its directory, as the first word.
-  if (daemons.count(selector)) return fmt::format("^([^ ]*/)?{}( |$)", selector);
+  if (auto it = daemons.find(selector); it != daemons.end()) return fmt::format("^([^ ]*/)?{}( |$)", it->second);
   // Patroni is a Python program: started as a script or through the interpreter.
   if (selector == "patroni") return "^([^ ]*/)?(python[0-9.]* +([^ ]*/)?)?patroni( |$)";
   return {};

@@ -55,15 +55,20 @@ inline constexpr int kNotHealedYet = 4;
 FaultAction plan_fault(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node, const std::string& tag = "0");
 
 // For the named managed processes (corosync, pacemakerd, pacemaker-controld,
-// pacemaker-execd, pacemaker-based, patroni, etcd): the `pgrep -f` extended
+// pacemaker-execd, pacemaker-based, patroni, etcd; the three Pacemaker 2.x
+// daemons also match their 1.1 names crmd, lrmd and cib): the `pgrep -f` extended
 // regex that selects them on a node; empty for any other selector.
 std::string managed_process_regex(const std::string& selector);
 
-// Power control through the node's controller (used by power_off and by
-// `haverify lab power-*` style helpers).
+// Power control through the node's controller (power_off, recover).
+// status_is_off reads the node's power strictly: exit 0 off, 1 on, 2 (with
+// the controller's answer on stderr) when the answer is neither; empty when
+// the controller has no status (command, verify: none). on powers on only
+// what is off, and fails on an unreadable status. verify_off: exit 0 once
+// the node reads off (a BMC may take a moment), else non-zero.
 struct PowerCommands {
   std::string where;  // local | ssh
-  std::string off, on, status_is_off;
+  std::string off, on, status_is_off, verify_off;
 };
 PowerCommands power_commands(const Inventory& inv, const NodeSpec& node);
 

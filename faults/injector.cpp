@@ -234,6 +234,11 @@ std::optional<double> FaultInjector::record_skew(const std::vector<Outcome>& out
 void FaultInjector::verify_all(const std::vector<Planned>& planned) {
   for (const auto& p : planned) {
     const FaultAction& act = p.active.action;
+    if (act.verify_command.empty() && act.kind == "power_off") {
+      const std::string why = fmt::format("{} not verified (power.verify: none)", act.description);
+      record(OpType::info, op::fn::verify, act.description, act.node, why);
+      unverified_.push_back(why);
+    }
     if (act.verify_command.empty()) continue;
     ExecResult v = pool_.run(act.where, act.node, act.verify_command, deadline_);
     if (!v.ok()) {

@@ -45,6 +45,9 @@ class FaultInjector {
   std::vector<std::string> heal(const std::string& fault_id);
   // Heals everything still active; never throws.
   std::vector<std::string> heal_all();
+  // The faults injected without a way to verify them (a power controller
+  // with verify: none), for the row's reason.
+  const std::vector<std::string>& unverified() const { return unverified_; }
 
  private:
   struct Active {
@@ -75,6 +78,7 @@ class FaultInjector {
   std::multimap<std::string, Active> active_;  // fault id -> actions
   std::vector<std::string> order_;             // fault ids in injection order
   int seq_ = 0;
+  std::vector<std::string> unverified_;
 };
 
 }  // namespace haverify::faults

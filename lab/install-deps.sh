@@ -19,6 +19,8 @@ packages=(
   nftables iproute2 util-linux procps psmisc
   # lab up --ssh-user: the QA user's way to root on the nodes, as on real servers
   sudo
+  # lab up --power ipmi: a simulated BMC per node (ipmi_sim) and the ipmitool haverify drives it with
+  openipmi ipmitool
   # the lab disk (lab/disk, haverify-lab-disk): a FUSE file system that loses unsynced writes on power-off
   libfuse3-dev fuse3
   # the lab test that no lab packet leaves the machine captures with tcpdump

@@ -54,9 +54,17 @@ EOT
       bin_dir: $PG_BIN
       log_file: $(stack_pg_log)
       os_user: postgres
+EOT
+            if [[ $POWER == ipmi ]]; then
+                cat <<EOT
+    power: {controller: ipmi, bmc: $(bmc_addr "$n"), user: $BMC_USER, password_file: $STATE/bmc/password}
+EOT
+            else
+                cat <<EOT
     power:
       controller: lab
 EOT
+            fi
         done
         stack_inventory
     } >"$f.tmp"

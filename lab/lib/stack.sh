@@ -71,7 +71,7 @@ load_lab_env() {
     # shellcheck disable=SC2034  # read by the stacks (a lab.env written before --pg-set has neither)
     PG_SET=() POOL_SET=()
     # shellcheck disable=SC2034  # read by lib/node.sh (ssh_node, write_node_files)
-    SSH_USER=root SSH_LAN=mgmt # a lab.env written before --ssh-user or --ssh-lan has none
+    SSH_USER=root SSH_LAN=mgmt POWER=lab # a lab.env written before --ssh-user, --ssh-lan or --power has none
     # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE, ENDPOINT, SSH_USER, SSH_LAN, PG_SET, POOL_SET
     . "$STATE/lab.env"
     load_stack "$STACK"

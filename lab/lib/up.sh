@@ -44,6 +44,7 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
         die "--ssh-user '$SSH_USER': expected a user name (lower-case letters, digits, _ and -)"
     [[ $SSH_USER == root ]] || command -v sudo >/dev/null ||
         die "--ssh-user needs sudo on this machine (bash lab/install-deps.sh)"
+    [[ $POWER == lab || $POWER == ipmi ]] || die "--power must be lab or ipmi"
     [[ " $DISKS " == *" ${DISK:-} "* ]] || die "--disk must be one of: $DISKS (docs/lab.md, \"The lab disk\")"
     check_state_path
 
@@ -58,8 +59,8 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     INIT=$(find_init_binary)
     DISK_BIN=
     [[ $DISK == tmpfs ]] || DISK_BIN=$(lab_disk_bin)
-    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\nSSH_USER=%s\nSSH_LAN=%s\n' \
-        "$stack" "$profile" "$INIT" "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" "$SSH_USER" "$SSH_LAN" \
+    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\nSSH_USER=%s\nSSH_LAN=%s\nPOWER=%s\n' \
+        "$stack" "$profile" "$INIT" "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" "$SSH_USER" "$SSH_LAN" "$POWER" \
         >"$STATE/lab.env"
     # The arrays quoted for bash (sourced again by load_lab_env).
     printf 'PG_SET=(%s)\nPOOL_SET=(%s)\n' "${PG_SET[*]@Q}" "${POOL_SET[*]@Q}" >>"$STATE/lab.env"
@@ -90,13 +91,17 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     for n in "${!pids[@]}"; do
         wait "${pids[$n]}" || die "ssh to ${ALL_NODES[$n]} ($(addr "${ALL_NODES[$n]}" mgmt)) failed"
     done
+    if [[ $POWER == ipmi ]]; then
+        log "starting the simulated BMCs"
+        build_bmcs
+    fi
     write_inventory "$profile"
     trap - ERR
     # shellcheck disable=SC2034  # read by die (lib/common.sh)
     UP_RUNNING=
     printf 'lab up (stack %s, profile %s, disk %s%s%s%s%s) in %s s\ninventory: %s\n' \
         "$stack" "$profile" "$DISK" "${FENCE:+, fence $FENCE}" "${ENDPOINT:+, endpoint $ENDPOINT}" \
-        "$([[ $SSH_USER == root ]] || echo ", ssh $SSH_USER with sudo")$([[ $SSH_LAN == mgmt ]] || echo ", ssh over the ${LAN_LONG[$SSH_LAN]} LAN")" \
+        "$([[ $SSH_USER == root ]] || echo ", ssh $SSH_USER with sudo")$([[ $SSH_LAN == mgmt ]] || echo ", ssh over the ${LAN_LONG[$SSH_LAN]} LAN")$([[ $POWER == lab ]] || echo ", power through IPMI BMCs")" \
         "$(settings_summary)" "$(elapsed)" "$STATE/inventory.yaml"
 }
 

@@ -24,7 +24,7 @@ nodes:
   - name: n1
     ssh: {{host: 127.0.0.1}}
     postgres: {{host: 127.0.0.1, port: {}, user: postgres{}}}
-    power: {{controller: command, off: "false", on: "true"}}
+    power: {{controller: command, off: "false", on: "true", verify: none}}
 endpoint: {{kind: hostlist, host: 127.0.0.1, port: {}, user: postgres}}
 driver: {{type: generic}}
 )",

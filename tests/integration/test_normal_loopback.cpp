@@ -152,7 +152,7 @@ std::string nodes_yaml(const Lab& lab, const LocalPg& primary, const LocalPg& st
     ssh: {{host: 127.0.0.1}}
     postgres: {{host: 127.0.0.1, port: {}, user: postgres, data_dir: {}, bin_dir: {}, os_user: postgres,
                 log_file: {}/server.log}}
-    power: {{controller: command, off: "false", on: "true"}}
+    power: {{controller: command, off: "false", on: "true", verify: none}}
 )",
                        name, pg.port(), pg.data_dir(), pg.bindir(), pg.dir());
   };

@@ -87,7 +87,7 @@ TEST_CASE("SIGINT and SIGTERM end `inventory check` while it waits for a silent 
       "  - name: node1\n"
       "    ssh: {{host: 127.0.0.1}}\n"
       "    postgres: {{}}\n"
-      "    power: {{controller: command, off: 'true', on: 'true'}}\n"
+      "    power: {{controller: command, off: 'true', on: 'true', verify: none}}\n"
       "endpoint: {{kind: vip, host: 127.0.0.1}}\n",
       dir.string(), silent.port);
   for (const int sig : {SIGINT, SIGTERM}) {

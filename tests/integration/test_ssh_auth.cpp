@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "haverify/config/inventory.hpp"
 #include "haverify/io/transport.hpp"
 #include "local_sshd.hpp"
 
@@ -119,7 +120,8 @@ TEST_CASE("ssh: a PEM key (OpenSSL's format) with its passphrase connects, witho
   CHECK(connect_error(t).find("passphrase-protected") != std::string::npos);
 }
 
-TEST_CASE("ssh: the ssh-agent's keys authenticate; no agent, an empty agent or a mute one is a clear error", "[ssh]") {
+TEST_CASE("ssh: the ssh-agent's keys authenticate, and no agent, an empty agent or a mute one is a clear error",
+          "[ssh]") {
   Lab lab;
   SshTarget t = lab.target();
   t.agent = true;
@@ -158,4 +160,28 @@ TEST_CASE("ssh: the ssh-agent's keys authenticate; no agent, an empty agent or a
     CHECK(connect_error(t).find("did not list its keys within the connect deadline") != std::string::npos);
     ::close(fd);
   }
+}
+
+TEST_CASE("ssh: an inventory whose hosts are aliases of an OpenSSH config file connects through them", "[ssh]") {
+  Lab lab;
+  const auto cfg = lab.dir.path / "ssh_config";
+  std::ofstream(cfg) << "Host hvt-node1\n  HostName 127.0.0.1\n  Port " << lab.port << "\n  User root\n  IdentityFile "
+                     << lab.client_key.string() << "\n";
+  const std::string yaml = "name: t\nstack: generic\nssh: {config: " + cfg.string() +
+                           ", known_hosts: " + lab.known_hosts.string() +
+                           "}\n"
+                           "nodes:\n"
+                           "  - {name: node1, ssh: {host: hvt-node1}, postgres: {host: 127.0.0.1}, power: {controller: "
+                           "command, off: 'true', on: 'true', verify: none}}\n"
+                           "endpoint: {kind: vip, host: 127.0.0.1}\ndriver: {type: generic}\n";
+  const haverify::Inventory inv = haverify::parse_inventory(yaml, "inv.yaml");
+  const SshTarget& t = inv.nodes[0].ssh;
+  CHECK(t.host == "127.0.0.1");
+  CHECK(t.port == lab.port);
+  CHECK(t.key_file == lab.client_key.string());
+  SshTransport ssh(t);
+  const auto r = ssh.exec("echo via-alias", 10000ms);
+  INFO(haverify::describe(r) << "\nsshd log:\n" << haverify::testing::slurp(lab.log));
+  CHECK(r.ok());
+  CHECK(r.out == "via-alias\n");
 }

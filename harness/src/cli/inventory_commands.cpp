@@ -13,6 +13,7 @@
 #include "haverify/cluster/driver.hpp"
 #include "haverify/config/inventory.hpp"
 #include "haverify/run/lab.hpp"
+#include "haverify/run/preflight.hpp"
 #include "haverify/run/runner.hpp"
 
 namespace haverify::cli {
@@ -21,7 +22,9 @@ namespace {
 
 int inventory_check(const std::string& file) {
   const Inventory inv = load_inventory(file);
-  auto problems = check_inventory(inv, std::chrono::milliseconds(5000));
+  const Preflight pre = preflight(inv, {});
+  const auto& problems = pre.problems;
+  std::cout << format_preflight(pre);
   for (const auto& s : probe_all(inv, std::chrono::milliseconds(2000)))
     std::cout << fmt::format("node {:<10} postgres {:<8} {}\n", s.node, to_string(s.role), s.detail);
   for (const auto& p : problems) std::cerr << "problem: " << p << "\n";

@@ -10,6 +10,7 @@
 
 #include "haverify/config/config_reader.hpp"
 #include "haverify/io/dns.hpp"
+#include "haverify/io/ssh_config.hpp"
 #include "inventory_blocks.hpp"
 
 namespace haverify {
@@ -74,11 +75,21 @@ bool valid_env_name(const std::string& s) {
                      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
-void read_ssh(MapReader& r, SshTarget& t) {
+// An ssh block's target, the OpenSSH config file it names (`config`), and
+// which keys it gave itself (they win over the file's values).
+struct SshBlock {
+  SshTarget target;
+  std::string config;
+  bool user = false, port = false, key = false;
+};
+
+void read_ssh(MapReader& r, SshBlock& b) {
+  SshTarget& t = b.target;
   if (auto v = r.opt_string("host")) t.host = *v;
-  if (auto v = r.opt_string("user")) t.user = *v;
-  t.port = r.get_port("port", t.port);
-  if (auto v = r.opt_string("key")) t.key_file = *v;
+  if (auto v = r.opt_string("config")) b.config = *v;
+  if (auto v = r.opt_string("user")) t.user = *v, b.user = true;
+  if (auto p = r.opt_port("port")) t.port = *p, b.port = true;
+  if (auto v = r.opt_string("key")) t.key_file = *v, b.key = true;
   if (auto v = r.opt_string("known_hosts")) t.known_hosts = *v;
   if (auto v = r.opt_int("connect_timeout_ms", 1, kMaxDuration.count()))
     t.connect_timeout = std::chrono::milliseconds(*v);
@@ -102,37 +113,83 @@ void read_ssh(MapReader& r, SshTarget& t) {
   r.finish();
 }
 
-void read_power(MapReader& r, PowerSpec& p, ConfigContext& ctx) {
-  p.controller = r.get_string("controller", "lab");
-  if (p.controller != "lab" && p.controller != "command") {
-    ctx.error(r.child("controller"), r.key_path("controller"),
-              fmt::format("unknown power controller '{}' (use lab or command)", p.controller));
+// power.vars: name: value, the template variables of a command controller.
+void read_power_vars(MapReader& r, PowerSpec& p, ConfigContext& ctx) {
+  YAML::Node vars = r.child("vars");
+  if (!vars.IsDefined() || vars.IsNull()) return;
+  if (!vars.IsMap()) {
+    ctx.error(vars, r.key_path("vars"), "expected a mapping of name: value");
+    return;
   }
-  p.run_on = r.get_string("run_on", "local");
-  if (p.run_on != "local" && p.run_on != "ssh")
-    ctx.error(r.child("run_on"), r.key_path("run_on"), "must be local or ssh");
+  MapReader vr(ctx, vars, r.key_path("vars"));
+  for (auto it = vars.begin(); it != vars.end(); ++it) {
+    const std::string name = it->first.Scalar();  // check_yaml_keys: a plain scalar
+    if (!valid_name(name))
+      ctx.error(it->first, vr.key_path(name), fmt::format("not a valid variable name ({})", kNameRule));
+    else if (auto v = vr.opt_string(name))
+      p.vars[name] = *v;
+    vr.child(name);
+  }
+  vr.finish();
+}
+
+// controller: command: off and on templates, and a status template unless verify: none.
+void read_command_power(MapReader& r, PowerSpec& p, ConfigContext& ctx) {
   p.off = r.get_string("off", "");
   p.on = r.get_string("on", "");
   p.status = r.get_string("status", "");
-  YAML::Node vars = r.child("vars");
-  if (vars.IsDefined() && !vars.IsNull()) {
-    if (!vars.IsMap()) {
-      ctx.error(vars, r.key_path("vars"), "expected a mapping of name: value");
-    } else {
-      MapReader vr(ctx, vars, r.key_path("vars"));
-      for (auto it = vars.begin(); it != vars.end(); ++it) {
-        const std::string name = it->first.Scalar();  // check_yaml_keys: a plain scalar
-        if (!valid_name(name))
-          ctx.error(it->first, vr.key_path(name), fmt::format("not a valid variable name ({})", kNameRule));
-        else if (auto v = vr.opt_string(name))
-          p.vars[name] = *v;
-        vr.child(name);
-      }
-      vr.finish();
-    }
-  }
-  if (p.controller == "command" && (p.off.empty() || p.on.empty()))
+  p.verify = r.get_string("verify", "status");
+  read_power_vars(r, p, ctx);
+  if (p.off.empty() || p.on.empty())
     ctx.error(r.node(), r.path(), "a command power controller needs both 'off' and 'on' templates");
+  if (p.verify != "status" && p.verify != "none")
+    ctx.error(r.child("verify"), r.key_path("verify"), "must be status or none");
+  else if (p.verify == "status" && p.status.empty())
+    ctx.error(r.node(), r.key_path("status"),
+              "required key is missing: the command that reads the node's power (its output must end in 'on' or "
+              "'off'), which proves a power-off took effect and tells recover what to power on; without one, say "
+              "verify: none (the power-off is then not verified, and each row says so)");
+  else if (p.verify == "none" && !p.status.empty())
+    ctx.error(r.child("verify"), r.key_path("verify"), "none, but a status template is given: drop one of them");
+}
+
+// controller: ipmi: haverify runs ipmitool itself.
+void read_ipmi_power(MapReader& r, PowerSpec& p, ConfigContext& ctx) {
+  p.bmc = r.req_string("bmc");
+  check_host(ctx, r.child("bmc"), r.key_path("bmc"), p.bmc);
+  if (p.bmc.find(',') != std::string::npos || p.bmc.find('/') != std::string::npos)
+    ctx.error(r.child("bmc"), r.key_path("bmc"), "one address or DNS name (the port is `port`)");
+  p.bmc_port = r.get_port("port", 623);
+  p.user = r.req_string("user");
+  p.password_file = r.get_string("password_file", "");
+  p.password_env = r.get_string("password_env", "");
+  if (p.password_file.empty() == p.password_env.empty())
+    ctx.error(r.node(), r.key_path("password_file"),
+              "give exactly one of password_file (a file holding the BMC password, mode 0600) and password_env (the "
+              "variable that holds it)");
+  if (!p.password_env.empty() && !valid_env_name(p.password_env))
+    ctx.error(r.child("password_env"), r.key_path("password_env"), "not an environment variable name");
+  p.cipher_suite = r.get_int<int>("cipher_suite", 3, 1, 17);
+  p.interface = r.get_string("interface", "lanplus");
+  if (p.interface != "lanplus" && p.interface != "lan")
+    ctx.error(r.child("interface"), r.key_path("interface"), "must be lanplus (IPMI 2.0) or lan (IPMI 1.5)");
+  for (const char* key : {"off", "on", "status", "vars", "verify"})
+    if (r.has(key)) ctx.error(r.child(key), r.key_path(key), "not for controller ipmi: haverify runs ipmitool itself");
+}
+
+void read_power(MapReader& r, PowerSpec& p, ConfigContext& ctx) {
+  p.controller = r.get_string("controller", "lab");
+  p.run_on = r.get_string("run_on", "local");
+  if (p.run_on != "local" && p.run_on != "ssh")
+    ctx.error(r.child("run_on"), r.key_path("run_on"), "must be local or ssh");
+  if (p.controller == "command") {
+    read_command_power(r, p, ctx);
+  } else if (p.controller == "ipmi") {
+    read_ipmi_power(r, p, ctx);
+  } else if (p.controller != "lab") {
+    ctx.error(r.child("controller"), r.key_path("controller"),
+              fmt::format("unknown power controller '{}' (use lab, ipmi or command)", p.controller));
+  }
   r.finish();
 }
 
@@ -157,12 +214,39 @@ void read_lans(MapReader& top, ConfigContext& ctx, Inventory& inv) {
 }
 
 // The top-level ssh: block: defaults for every node's ssh: block.
-SshTarget read_default_ssh(MapReader& top, ConfigContext& ctx) {
-  SshTarget defaults;
+SshBlock read_default_ssh(MapReader& top, ConfigContext& ctx) {
+  SshBlock defaults;
   MapReader sr(ctx, top.child("ssh"), "ssh");
   if (sr.valid()) read_ssh(sr, defaults);
-  if (!defaults.host.empty()) ctx.error(sr.child("host"), "ssh.host", "the host belongs in each node's ssh block");
+  if (!defaults.target.host.empty())
+    ctx.error(sr.child("host"), "ssh.host", "the host belongs in each node's ssh block");
   return defaults;
+}
+
+// ssh.config: the node's host may be an alias of that OpenSSH config file;
+// its HostName, and Port, User and IdentityFile where the inventory gives
+// none, are taken from it. A ProxyJump or ProxyCommand is refused: haverify
+// never runs ssh(1) (which would trust other known_hosts files).
+void apply_ssh_config(SshBlock& b, ConfigContext& ctx, const YAML::Node& at, const std::string& path) {
+  if (b.config.empty() || b.target.host.empty()) return;
+  SshConfigHost h;
+  try {
+    h = resolve_ssh_config(b.config, b.target.host);
+  } catch (const std::exception& e) {
+    ctx.error(at, path + ".config", e.what());
+    return;
+  }
+  if (!h.proxy.empty()) {
+    ctx.error(at, path + ".host",
+              fmt::format("'{}' goes through a jump host in {} ({}): bastions are not supported yet (issue 17); "
+                          "haverify never runs ssh(1) for a ProxyJump or ProxyCommand",
+                          b.target.host, b.config, h.proxy));
+    return;
+  }
+  b.target.host = h.host;
+  if (h.port && !b.port) b.target.port = *h.port;
+  if (h.user && !b.user) b.target.user = *h.user;
+  if (h.key && !b.key) b.target.key_file = *h.key;
 }
 
 void read_lab(MapReader& top, ConfigContext& ctx, Inventory& inv) {
@@ -220,7 +304,7 @@ void read_postgres(MapReader& nr, ConfigContext& ctx, const YAML::Node& node, co
 
 // nodes[i]; nullopt when it is not a mapping (reported by MapReader).
 std::optional<NodeSpec> read_node(const YAML::Node& node, const std::string& path, ConfigContext& ctx,
-                                  const SshTarget& default_ssh, std::set<std::string>& seen) {
+                                  const SshBlock& default_ssh, std::set<std::string>& seen) {
   MapReader nr(ctx, node, path);
   if (!nr.valid()) return std::nullopt;
   NodeSpec n;
@@ -229,11 +313,13 @@ std::optional<NodeSpec> read_node(const YAML::Node& node, const std::string& pat
     ctx.error(nr.child("name"), path + ".name", fmt::format("'{}' is not a valid node name ({})", n.name, kNameRule));
   else if (!n.name.empty() && !seen.insert(n.name).second)
     ctx.error(nr.child("name"), path + ".name", fmt::format("duplicate node name '{}'", n.name));
-  n.ssh = default_ssh;
   {
+    SshBlock b = default_ssh;
     MapReader s(ctx, nr.child("ssh"), path + ".ssh");
-    if (s.valid()) read_ssh(s, n.ssh);
-    if (n.ssh.host.empty()) ctx.error(node, path + ".ssh.host", "required key is missing");
+    if (s.valid()) read_ssh(s, b);
+    if (b.target.host.empty()) ctx.error(node, path + ".ssh.host", "required key is missing");
+    apply_ssh_config(b, ctx, s.valid() ? nr.child("ssh") : node, path + ".ssh");
+    n.ssh = b.target;
   }
   read_interfaces(nr, ctx, path, n);
   read_postgres(nr, ctx, node, path, n);
@@ -245,7 +331,7 @@ std::optional<NodeSpec> read_node(const YAML::Node& node, const std::string& pat
   return n;
 }
 
-void read_nodes(MapReader& top, const YAML::Node& root, ConfigContext& ctx, const SshTarget& default_ssh,
+void read_nodes(MapReader& top, const YAML::Node& root, ConfigContext& ctx, const SshBlock& default_ssh,
                 Inventory& inv) {
   YAML::Node nodes = top.child("nodes");
   if (!nodes.IsDefined() || !nodes.IsSequence() || nodes.size() == 0) {
@@ -261,11 +347,11 @@ void read_nodes(MapReader& top, const YAML::Node& root, ConfigContext& ctx, cons
 
 // The pgpool host is reachable over SSH (driver.ssh_host) but holds no
 // PostgreSQL: a fault target named `pool` (e.g. process_kill pgpool).
-void add_pool_node(const YAML::Node& root, ConfigContext& ctx, const SshTarget& default_ssh, Inventory& inv) {
+void add_pool_node(const YAML::Node& root, ConfigContext& ctx, const SshBlock& default_ssh, Inventory& inv) {
   if (inv.driver.type != "pgpool" || inv.driver.ssh_host.empty()) return;
   NodeSpec pool;
   pool.name = kPoolNode;
-  pool.ssh = default_ssh;
+  pool.ssh = default_ssh.target;
   pool.ssh.host = inv.driver.ssh_host;
   pool.power.controller = "none";
   if (std::any_of(inv.nodes.begin(), inv.nodes.end(), [](const NodeSpec& n) { return n.name == kPoolNode; }))
@@ -313,7 +399,7 @@ Inventory parse_inventory_node(const YAML::Node& root, const std::string& name) 
   inv.profile = top.get_string("profile", "default");
   inv.disk = top.get_string("disk", "");
   read_lans(top, ctx, inv);
-  const SshTarget default_ssh = read_default_ssh(top, ctx);
+  const SshBlock default_ssh = read_default_ssh(top, ctx);
   read_lab(top, ctx, inv);
   read_nodes(top, root, ctx, default_ssh, inv);
   read_endpoints(top, root, ctx, inv);

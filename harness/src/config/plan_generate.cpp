@@ -169,6 +169,9 @@ void emit_fault(YAML::Emitter& y, const FaultSpec& f, const std::string& id) {
     y << YAML::Flow << f.targets;
   if (f.kind == "lan_cut") y << YAML::Key << "lan" << YAML::Value << f.lan << YAML::Key << "method" << f.method;
   if (f.kind == "lan_cut" && !f.peer.empty()) y << YAML::Key << "peer" << YAML::Value << YAML::DoubleQuoted << f.peer;
+  if (f.self_heal)
+    y << YAML::Key << "duration" << YAML::Value << fmt::format("{}ms", f.duration.value_or(kSelfHealingCut).count())
+      << YAML::Key << "self_heal" << YAML::Value << true;
   if (f.kind == "process_kill")
     y << YAML::Key << "process" << YAML::Value << f.process << YAML::Key << "signal" << YAML::Value << f.signal;
   y << YAML::EndMap;
@@ -230,7 +233,8 @@ void emit_checks(YAML::Emitter& y, const std::map<std::string, Bound>& bounds) {
 
 bool same_fault(const FaultSpec& a, const FaultSpec& b) {
   return a.kind == b.kind && a.targets == b.targets && a.lan == b.lan && a.process == b.process && a.peer == b.peer &&
-         (a.kind != "lan_cut" || a.method == b.method) && (a.kind != "process_kill" || a.signal == b.signal);
+         (a.kind != "lan_cut" || a.method == b.method) && (a.kind != "process_kill" || a.signal == b.signal) &&
+         a.self_heal == b.self_heal && a.duration == b.duration;
 }
 
 // What was written must read back as the item: otherwise a value from the
@@ -263,14 +267,15 @@ void check_reads_back(const std::string& yaml, const PlanItem& item, const std::
 }  // namespace
 
 std::vector<PlannedFault> single_faults(const Inventory& inv, const std::vector<std::string>& processes) {
-  // LANs the PostgreSQL nodes have, in the order of lans:, never management
-  // nor one that carries haverify's SSH or probes to a node (its cut is refused).
-  std::set<std::string> control_lans = {"management"};
+  // LANs the PostgreSQL nodes have, in the order of lans:, never management.
+  // A cut of one that carries haverify's SSH or probes to a node heals itself
+  // on the node (docs/scenarios.md, "Self-healing cuts").
+  std::set<std::string> control_lans;
   for (const auto& n : inv.nodes)
     for (const auto& p : control_paths(inv, n)) control_lans.insert(p.lan);
   std::vector<std::string> lans;
   const auto add = [&](const std::string& lan) {
-    if (!control_lans.count(lan) && std::find(lans.begin(), lans.end(), lan) == lans.end()) lans.push_back(lan);
+    if (lan != "management" && std::find(lans.begin(), lans.end(), lan) == lans.end()) lans.push_back(lan);
   };
   for (const auto& l : inv.lans)
     if (any_node_on(inv, l.name)) add(l.name);
@@ -295,7 +300,12 @@ std::vector<PlannedFault> single_faults(const Inventory& inv, const std::vector<
     for (const auto& t : targets) out.push_back(make_fault(inv, "process_kill", t, "", p));
   }
   for (const auto& l : lans)
-    for (const auto& t : targets) out.push_back(make_fault(inv, "lan_cut", t, l, ""));
+    for (const auto& t : targets) {
+      out.push_back(make_fault(inv, "lan_cut", t, l, ""));
+      if (!control_lans.count(l)) continue;
+      out.back().spec.self_heal = true;
+      out.back().spec.duration = kSelfHealingCut;
+    }
   // The leader cut from the clients' LAN: it gives the VIP up (trusted_servers).
   if (inv.driver.watchdog && std::find(lans.begin(), lans.end(), "service") != lans.end())
     out.push_back(make_fault(inv, "lan_cut", "pool_leader", "service", ""));

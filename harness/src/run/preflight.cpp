@@ -1,11 +1,20 @@
 #include "haverify/run/preflight.hpp"
 
+#include <array>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "faults/fault.hpp"
 #include "faults/ledger.hpp"
+#include "haverify/cluster/transport_pool.hpp"
+#include "haverify/core/shell.hpp"
 #include "haverify/io/transport.hpp"
 
 namespace fs = std::filesystem;
@@ -27,7 +36,7 @@ std::string root_problem(const NodeSpec& n, const ExecResult& r) {
           who, describe(r), n.ssh.user, n.ssh.user);
     return fmt::format("{} connected but `id -u` failed: {}", who, describe(r));
   }
-  std::string uid = r.out;
+  std::string uid = r.out.substr(0, r.out.find('\n'));  // its first line
   while (!uid.empty() && (uid.back() == '\n' || uid.back() == '\r' || uid.back() == ' ')) uid.pop_back();
   if (uid == "0") return {};
   return fmt::format(
@@ -36,31 +45,190 @@ std::string root_problem(const NodeSpec& n, const ExecResult& r) {
       who, uid, sudo ? " (sudo did not switch to root)" : "");
 }
 
+// Empty when the node's power controller reads its power (on or off); else
+// what it answered. Nothing to read: no controller, or command with verify: none.
+std::string power_problem(const Inventory& inv, const NodeSpec& n, TransportPool& pool,
+                          std::chrono::milliseconds deadline, std::string& cell) {
+  const PowerSpec& p = n.power;
+  cell = p.controller == "command" && p.verify == "none" ? "not read (verify: none)" : "-";
+  if (p.controller == "none" || (p.controller == "command" && p.verify == "none")) return {};
+  const std::string what = p.controller == "ipmi" ? fmt::format("power controller ipmi (BMC {}:{})", p.bmc, p.bmc_port)
+                                                  : fmt::format("power controller {}", p.controller);
+  try {
+    const faults::PowerCommands pc = faults::power_commands(inv, n);
+    const ExecResult r = pool.run(pc.where, n.name, pc.status_is_off, deadline);
+    const std::string via =
+        p.controller == "ipmi" ? fmt::format(" (ipmi {}:{})", p.bmc, p.bmc_port) : fmt::format(" ({})", p.controller);
+    cell = "unreadable" + via;
+    if (r.error.empty() && !r.timed_out && (r.exit_code == 0 || r.exit_code == 1)) {
+      cell = (r.exit_code == 0 ? "off" : "on") + via;
+      return {};
+    }
+    return fmt::format(
+        "node {}: its {} cannot read the node's power: {}; haverify could neither verify a power-off nor tell what "
+        "to power on (docs/inventory.md \"Power controllers\")",
+        n.name, what, describe(r));
+  } catch (const std::exception& e) {
+    return fmt::format("node {}: its {}: {}", n.name, what, e.what());
+  }
+}
+
 }  // namespace
 
-std::vector<std::string> check_inventory(const Inventory& inv, std::chrono::milliseconds deadline) {
-  std::vector<std::string> problems(inv.nodes.size());
+namespace {
+
+// The node's part of the preflight, over one SSH session: its uid through
+// the node's settings, its clock (read between two of the harness's), and
+// the tools it lacks. Fills `row`; returns the problems.
+std::vector<std::string> check_node(const NodeSpec& n, const std::vector<std::string>& tools, const PreflightOptions& o,
+                                    NodeCheck& row) {
+  std::vector<std::string> problems;
+  std::string command = "id -u; date +%s.%N; for t in";
+  for (const auto& tool : tools) command += " " + sh_quote(tool);
+  if (!n.postgres.bin_dir.empty()) command += " " + sh_quote(n.postgres.bin_dir + "/pg_ctl");
+  // A path must be an executable file (bash's command -v also prints a
+  // non-executable one when nothing better is found).
+  command +=
+      "; do p=$(command -v \"$t\" 2>/dev/null); case $p in /*) [ -f \"$p\" ] && [ -x \"$p\" ] || echo \"missing "
+      "$t\" ;; '') echo \"missing $t\" ;; esac; done";
+  row.ssh = fmt::format("{}@{}:{}{}", n.ssh.user, n.ssh.host, n.ssh.port, uses_sudo(n.ssh) ? " sudo" : "");
+  SshTransport t(n.ssh);
+  t.connect();
+  const auto before = std::chrono::system_clock::now();
+  const ExecResult r = t.exec(command, o.deadline);
+  const auto after = std::chrono::system_clock::now();
+  if (std::string p = root_problem(n, r); !p.empty()) {
+    row.root = "no";
+    problems.push_back(std::move(p));
+    return problems;
+  }
+  row.root = "yes";
+  std::istringstream lines(r.out);
+  std::string uid, clock, line;
+  std::getline(lines, uid);
+  std::getline(lines, clock);
+  std::vector<std::string> missing;
+  while (std::getline(lines, line))
+    if (line.rfind("missing ", 0) == 0) missing.push_back(line.substr(8));
+  row.tools = missing.empty() ? "ok" : fmt::format("missing {}", fmt::join(missing, ", "));
+  if (!missing.empty())
+    problems.push_back(fmt::format(
+        "node {}: {} not found (through sudo's PATH when sudo is used): haverify's faults or the driver run them "
+        "there; install them (docs/inventory.md \"Real clusters\"){}",
+        n.name, fmt::join(missing, ", "),
+        missing.back().ends_with("/pg_ctl")
+            ? "; postgres.bin_dir is PostgreSQL's bin directory on the node: /usr/lib/postgresql/15/bin on Debian, "
+              "/usr/pgsql-15/bin on RHEL-family nodes"
+            : ""));
+  const auto secs = [](std::chrono::system_clock::time_point tp) {
+    return std::chrono::duration<double>(tp.time_since_epoch()).count();
+  };
+  char* end = nullptr;
+  const double node_s = std::strtod(clock.c_str(), &end);
+  if (clock.empty() || end != clock.c_str() + clock.size()) {
+    row.clock = "?";
+    problems.push_back(fmt::format("node {}: `date +%s.%N` printed '{}', not a time", n.name, clock));
+    return problems;
+  }
+  const double mid = (secs(before) + secs(after)) / 2, slack = (secs(after) - secs(before)) / 2;
+  const double offset = node_s - mid;
+  row.clock = fmt::format("{:+.3f} s", offset);
+  if (std::abs(offset) - slack > o.max_clock_offset_s)
+    problems.push_back(fmt::format(
+        "node {}: its clock is {:.3f} s {} the harness's (read within {:.3f} s; bound {:.3f} s): t_detect and the "
+        "log bundle's times come from the nodes' clocks; synchronise the nodes and the harness host (chrony or "
+        "systemd-timesyncd against the same source)",
+        n.name, std::abs(offset), offset > 0 ? "ahead of" : "behind", slack, o.max_clock_offset_s));
+  return problems;
+}
+
+// Empty when `dir` (or the nearest existing folder above it) has room.
+std::string disk_problem(const PreflightOptions& o) {
+  if (o.run_dir.empty()) return {};
+  fs::path p = fs::absolute(o.run_dir);
+  while (!p.empty() && !fs::exists(p) && p != p.parent_path()) p = p.parent_path();
+  std::error_code ec;
+  const auto space = fs::space(p, ec);
+  if (ec) return fmt::format("cannot read the free space of {}: {}", p.string(), ec.message());
+  if (space.available >= o.min_free_bytes) return {};
+  return fmt::format(
+      "{} has {} MB free, under the {} MB a suite's histories and logs may need: free some space or "
+      "choose another --out",
+      p.string(), space.available >> 20, o.min_free_bytes >> 20);
+}
+
+}  // namespace
+
+std::vector<std::string> node_tools(const Inventory& inv, const std::vector<Scenario>* scenarios) {
+  std::set<std::string> tools = {"runuser"};  // PostgreSQL's commands as its OS user
+  const auto add_fault = [&](const FaultSpec& f) {
+    if (f.kind == "lan_cut") tools.insert(f.method == "nft" ? "nft" : "ip");
+    if (f.kind == "lan_cut" && f.self_heal) tools.insert("setsid");
+    if (f.kind == "process_kill" || f.kind == "process_pause") tools.insert("pgrep");
+  };
+  if (!scenarios) {
+    tools.insert({"ip", "nft", "pgrep", "setsid"});
+  } else {
+    for (const auto& sc : *scenarios)
+      for (const auto& step : sc.steps)
+        for (const auto& f : step.faults) add_fault(f);
+  }
+  if (inv.driver.type == "pacemaker")
+    tools.insert({"crm_mon", "crm_resource", "crm_node", "crm_simulate", "attrd_updater"});
+  if (inv.driver.type == "patroni") tools.insert("patronictl");
+  return {tools.begin(), tools.end()};
+}
+
+Preflight preflight(const Inventory& inv, const PreflightOptions& o) {
+  Preflight out;
+  out.rows.resize(inv.nodes.size());
+  std::vector<std::vector<std::string>> problems(inv.nodes.size());
+  const std::vector<std::string> tools = node_tools(inv, o.scenarios);
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < inv.nodes.size(); ++i) {
     threads.emplace_back([&, i] {
       const auto& n = inv.nodes[i];
+      out.rows[i].node = n.name;
       try {
-        SshTransport t(n.ssh);
-        t.connect();
-        problems[i] = root_problem(n, t.exec("id -u", deadline));
+        problems[i] = check_node(n, tools, o, out.rows[i]);
       } catch (const std::exception& e) {
-        problems[i] = fmt::format("node {}: {}", n.name, e.what());
+        out.rows[i].ssh = "unreachable";
+        problems[i] = {fmt::format("node {}: {}", n.name, e.what())};
       }
     });
   }
   for (auto& t : threads) t.join();
-  std::vector<std::string> out;
-  for (auto& p : problems)
-    if (!p.empty()) out.push_back(p);
-  for (const auto& n : inv.nodes) {
+  for (auto& p : problems) out.problems.insert(out.problems.end(), p.begin(), p.end());
+  TransportPool pool(inv);
+  for (std::size_t i = 0; i < inv.nodes.size(); ++i) {
+    const auto& n = inv.nodes[i];
+    std::string p;
     if (n.power.controller == "lab" && inv.lab && !fs::exists(inv.lab->script))
-      out.push_back(fmt::format("node {}: lab power controller script {} does not exist", n.name, inv.lab->script));
+      p = fmt::format("node {}: lab power controller script {} does not exist", n.name, inv.lab->script);
+    else
+      p = power_problem(inv, n, pool, o.deadline, out.rows[i].power);
+    if (!p.empty()) out.problems.push_back(std::move(p));
   }
+  if (std::string d = disk_problem(o); !d.empty()) out.problems.push_back(std::move(d));
+  return out;
+}
+
+std::vector<std::string> check_inventory(const Inventory& inv, const PreflightOptions& o) {
+  return preflight(inv, o).problems;
+}
+
+std::string format_preflight(const Preflight& p) {
+  std::vector<NodeCheck> rows = {{"node", "ssh", "root", "clock", "tools", "power"}};
+  rows.insert(rows.end(), p.rows.begin(), p.rows.end());
+  std::array<std::size_t, 5> w{};
+  for (const auto& r : rows) {
+    const std::array<const std::string*, 5> cells = {&r.node, &r.ssh, &r.root, &r.clock, &r.tools};
+    for (std::size_t c = 0; c < w.size(); ++c) w[c] = std::max(w[c], cells[c]->size());
+  }
+  std::string out;
+  for (const auto& r : rows)
+    out += fmt::format("{:<{}}  {:<{}}  {:<{}}  {:>{}}  {:<{}}  {}\n", r.node, w[0], r.ssh, w[1], r.root, w[2], r.clock,
+                       w[3], r.tools, w[4], r.power);
   return out;
 }
 

@@ -111,7 +111,9 @@ class Recovery {
       auto pc = faults::power_commands(inv_, n);
       if (pc.status_is_off.empty()) continue;
       ExecResult off = pool_.run(pc.where, n.name, pc.status_is_off, 10s);
-      if (!off.ok()) continue;
+      if (off.exit_code == 1 && off.error.empty() && !off.timed_out) continue;  // on
+      if (!off.ok())
+        throw HarnessFailure(fmt::format("recover: cannot read the power status of {}: {}", n.name, describe(off)));
       run_log(fmt::format("recover: powering on {}", n.name));
       history_.record(kRunner, OpType::info, std::string(op::fn::power_on), "recover", n.name);
       ExecResult on = pool_.run(pc.where, n.name, pc.on, left());

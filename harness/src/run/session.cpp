@@ -184,8 +184,9 @@ class RunSession {
   FinalState final_state_;
   // The final primary's recovery phases, from its PostgreSQL log.
   RecoveryPhases recovery_;
-  std::string error_;   // haverify's own failure: verdict error (exit 3)
-  std::string defect_;  // the cluster stopped the steps (ClusterDefect): verdict fail
+  std::string error_;                    // haverify's own failure: verdict error (exit 3)
+  std::string defect_;                   // the cluster stopped the steps (ClusterDefect): verdict fail
+  std::vector<std::string> unverified_;  // faults with no way to verify them (power.verify: none)
 };
 
 RunSession::RunSession(const RunSessionParams& p)
@@ -319,6 +320,7 @@ void RunSession::teardown(faults::FaultInjector& injector, faults::Execs& execs)
   workloads_.stop_all();
   std::vector<std::string> heal_errors = execs.stop_all();
   for (auto& e : injector.heal_all()) heal_errors.push_back(std::move(e));
+  unverified_ = injector.unverified();
   for (auto& e : cluster_ops_->restore(restore_deadline(sc_))) heal_errors.push_back(std::move(e));
   if (!heal_errors.empty()) error_ += fmt::format("{}{}", error_.empty() ? "" : "; ", fmt::join(heal_errors, "; "));
 }
@@ -437,6 +439,7 @@ void RunSession::compose_verdict() {
     reasons.push_back(fmt::format("{}; {} checkers passed", v.reason, row_.checkers.size()));
   }
   if (!skipped_note.empty()) reasons.push_back(skipped_note);
+  reasons.insert(reasons.end(), unverified_.begin(), unverified_.end());
   if (const auto& setup = sinks_->repairs.repairs().at_setup; !setup.empty())
     reasons.push_back(fmt::format("repaired at setup (--repair-at-setup): {}", fmt::join(setup, "; ")));
   row_.reason = fmt::format("{}", fmt::join(reasons, "; "));

@@ -487,7 +487,7 @@ int run_suite(const RunOptions& given, std::vector<reports::RunRow>* rows_out) {
     return kExitHarness;
   }
   // A bad inventory never reaches a fault.
-  auto problems = check_inventory(config.inv, opts.ssh_check_deadline);
+  auto problems = check_inventory(config.inv, {opts.ssh_check_deadline, &config.scenarios, opts.out_dir});
   if (!problems.empty()) {
     for (const auto& p : problems) std::cerr << "inventory " << config.inv.file << ": " << p << "\n";
     std::cerr << "haverify: nothing was run (fix the inventory or the nodes; `haverify inventory check` tells more)\n";

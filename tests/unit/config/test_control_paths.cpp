@@ -1,10 +1,12 @@
 // Self-cut safety (issue 17): a fault that would cut haverify's own SSH or
 // probes to a node is refused before any fault runs, with the file, the line
-// and what to do; the single-fault plan does not generate it.
+// and what to do, unless the cut heals itself on the node, as the single-fault
+// plan makes it.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -125,17 +127,35 @@ TEST_CASE("self-cut: probes, ports and peers decide what a cut takes with it", "
       self_cut_problems(inv, one_cut("fault: lan_cut, lan: service, method: nft, peer: node2, target: node1")).empty());
 }
 
-TEST_CASE("self-cut: the single-fault plan does not generate the cut of a LAN that carries SSH or probes", "[unit]") {
+TEST_CASE("self-cut: the single-fault plan makes the cut of a LAN that carries SSH or probes heal itself", "[unit]") {
   const Inventory inv = three_lans();
   const auto faults = single_faults(inv, {"postmaster"});
-  bool interconnect = false;
+  std::set<std::string> healing, plain;
   for (const auto& f : faults) {
+    if (f.spec.kind != "lan_cut") continue;
     INFO(f.slug);
-    CHECK(f.slug.find("service") == std::string::npos);
-    CHECK(f.slug.find("replication") == std::string::npos);  // node2's probes
-    interconnect = interconnect || f.slug.find("interconnect") != std::string::npos;
+    (f.spec.self_heal ? healing : plain).insert(f.spec.lan);
+    if (f.spec.self_heal) CHECK(f.spec.duration == kSelfHealingCut);
   }
-  CHECK(interconnect);
+  CHECK(healing == std::set<std::string>{"service", "replication"});  // SSH; node2's probes
+  CHECK(plain == std::set<std::string>{"interconnect"});
+  // Its scenario reads back as planned, and is not refused.
+  const std::filesystem::path dir = haverify::testing::tmpfile("selfheal-plan");
+  std::filesystem::remove_all(dir);
+  write_plan(dir.string(), single_fault_plan(inv, {"postmaster"}), inv, false);
+  std::vector<Scenario> scenarios;
+  read_plan_csv((dir / "plan.csv").string(), &scenarios);
+  bool found = false;
+  for (const auto& sc : scenarios)
+    for (const auto& step : sc.steps)
+      for (const auto& f : step.faults)
+        if (f.lan == "service") {
+          found = true;
+          CHECK(f.self_heal);
+          CHECK(f.duration == kSelfHealingCut);
+        }
+  CHECK(found);
+  CHECK(self_cut_problems(inv, scenarios).empty());
 }
 
 TEST_CASE("self-cut: `haverify run` refuses the suite (exit 2) before any SSH or fault", "[unit]") {

@@ -61,7 +61,7 @@ std::string inventory(const std::string& lan_name = "service", const std::string
          "    postgres: {" +
          node_extra +
          "}\n"
-         "    power: {controller: command, off: 'true', on: 'true'}\n"
+         "    power: {controller: command, off: 'true', on: 'true', verify: none}\n"
          "endpoint: {kind: vip, host: 198.18.1.10}\n" +
          tail;
 }

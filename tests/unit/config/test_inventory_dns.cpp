@@ -27,7 +27,7 @@ nodes:
     ssh: {host: 198.18.0.11}
     postgres: {host: )" +
          pg_host + R"(}
-    power: {controller: command, off: 'true', on: 'true'}
+    power: {controller: command, off: 'true', on: 'true', verify: none}
 endpoint: )" +
          endpoint +
          R"(
@@ -50,8 +50,8 @@ std::string watchdog_inventory(const std::string& endpoint, const std::string& p
 stack: pgpool-wd
 ssh: {user: root, key: /k, known_hosts: /kh}
 nodes:
-  - {name: node1, ssh: {host: 198.18.0.11}, postgres: {host: 198.18.0.11}, power: {controller: command, off: 'true', on: 'true'}}
-  - {name: node2, ssh: {host: 198.18.0.12}, postgres: {host: 198.18.0.12}, power: {controller: command, off: 'true', on: 'true'}}
+  - {name: node1, ssh: {host: 198.18.0.11}, postgres: {host: 198.18.0.11}, power: {controller: command, off: 'true', on: 'true', verify: none}}
+  - {name: node2, ssh: {host: 198.18.0.12}, postgres: {host: 198.18.0.12}, power: {controller: command, off: 'true', on: 'true', verify: none}}
 endpoint: )" +
          endpoint + R"(
 driver:

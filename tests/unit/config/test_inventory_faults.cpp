@@ -3,7 +3,10 @@
 #include "config_issues.hpp"
 
 #include <unistd.h>
+#include <chrono>
 #include <filesystem>
+
+#include <fmt/format.h>
 
 #include "faults/fault.hpp"
 #include "faults/ledger.hpp"
@@ -12,8 +15,10 @@
 #include "haverify/config/inventory.hpp"
 #include "haverify/config/scenario.hpp"
 #include "haverify/core/shell.hpp"
+#include "haverify/io/transport.hpp"
 
 using namespace haverify;
+using namespace std::chrono_literals;
 using haverify::testing::inventory_issues;
 
 namespace {
@@ -116,11 +121,9 @@ TEST_CASE("fault plans: power through the lab or a command template", "[unit]") 
   CHECK(a.heal_command.find("power-on 'node1'") != std::string::npos);
   auto b = faults::plan_fault(f, inv, inv.nodes[1]);
   CHECK(b.inject_command == "ipmitool -H '198.18.9.12' power off");
-  CHECK(b.verify_command.find("grep -qiw off") != std::string::npos);
-  // Idempotent: powers on only what the status command reports off.
-  CHECK(b.heal_command ==
-        "if ( ipmitool -H '198.18.9.12' power status ) 2>&1 | grep -qiw off; then ipmitool -H '198.18.9.12' power on; "
-        "fi");
+  CHECK(b.verify_command.find("( ipmitool -H '198.18.9.12' power status ) 2>&1") != std::string::npos);
+  CHECK(b.heal_command.find("case $? in 0) ipmitool -H '198.18.9.12' power on ;; 1) : ;; *) exit 2 ;; esac") !=
+        std::string::npos);
 }
 
 TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
@@ -151,7 +154,8 @@ TEST_CASE("fault plans: LAN cuts by link or nft, and process kills", "[unit]") {
   cut.port.reset();
   cut.direction = "in";
   // An in-node cut is void once the node is off: read from the node's power controller.
-  CHECK(a.void_if_off == "'/opt/lab/haverify-lab' power-status 'node1' >/dev/null; [ $? -eq 3 ]");
+  CHECK(a.void_if_off.find("'/opt/lab/haverify-lab' power-status 'node1' >/dev/null; case $? in 3) return 0") !=
+        std::string::npos);
   CHECK(faults::plan_fault(cut, inv, inv.nodes[1]).void_if_off.find("ipmitool -H '198.18.9.12' power status") !=
         std::string::npos);
   cut.lan = "replication";
@@ -331,4 +335,111 @@ TEST_CASE("pacemaker scores: a standby or passive node with -INFINITY cannot tak
   CHECK(b.at("node2").find("allocation score for pg-group on node2 is -INFINITY") != std::string::npos);
   CHECK(pacemaker_takeover_blockers(group, "pg-group", true, {"node2"}).empty());  // no promotion lines
   CHECK(pacemaker_takeover_blockers("", "pg-group", false, {"node2"}).empty());
+}
+
+namespace {
+
+// A node whose command controller answers `answer` to status and whose on
+// command leaves a mark.
+NodeSpec command_node(const std::string& answer, const std::string& mark) {
+  NodeSpec n;
+  n.name = "n1";
+  n.power.controller = "command";
+  n.power.off = "true";
+  n.power.on = "touch " + sh_quote(mark);
+  n.power.status = "printf '%s\\n' " + sh_quote(answer);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("power status is read strictly: on, off, or an error that quotes the answer", "[unit]") {
+  Inventory inv;
+  const std::string mark = fmt::format("/tmp/haverify-unit-power-{}", ::getpid());
+  LocalTransport local;
+  const auto status = [&](const std::string& answer) {
+    return local.exec(faults::power_commands(inv, command_node(answer, mark)).status_is_off, 10000ms);
+  };
+  for (const char* off : {"Chassis Power is off", "Status: OFF", "off", "power: off  \r", "x\nChassis Power is off\n"})
+    CHECK(status(off).exit_code == 0);
+  for (const char* on : {"Chassis Power is on", "Status: ON", "on"}) CHECK(status(on).exit_code == 1);
+  for (const char* neither : {"", "offline", "Error: Unable to establish IPMI v2 / RMCP+ session", "power is unknown",
+                              "Chassis Power is off (or is it) maybe"}) {
+    const auto r = status(neither);
+    INFO(neither << " -> " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("power status of n1: the answer does not end in on or off") != std::string::npos);
+  }
+  // Power on: only what reads off; an unreadable status is an error, never a blind power-on.
+  std::filesystem::remove(mark);
+  CHECK(local.exec(faults::power_commands(inv, command_node("Status: ON", mark)).on, 10000ms).exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(mark));
+  CHECK(local.exec(faults::power_commands(inv, command_node("timeout", mark)).on, 10000ms).exit_code == 2);
+  CHECK_FALSE(std::filesystem::exists(mark));
+  CHECK(local.exec(faults::power_commands(inv, command_node("Status: OFF", mark)).on, 10000ms).exit_code == 0);
+  CHECK(std::filesystem::exists(mark));
+  std::filesystem::remove(mark);
+  // verify: none: no status, so nothing to verify with.
+  NodeSpec none = command_node("", mark);
+  none.power.status.clear();
+  const auto p = faults::power_commands(inv, none);
+  CHECK(p.status_is_off.empty());
+  CHECK(p.verify_off.empty());
+}
+
+TEST_CASE("power controller ipmi: haverify's own ipmitool commands, the password never on the command line", "[unit]") {
+  const std::string yaml = std::string(kInventory);
+  const auto with_power = [&](const std::string& power) {
+    std::string y = yaml;
+    const std::string from = "    power:\n      controller: command\n";
+    const auto at = y.find(from);
+    REQUIRE(at != std::string::npos);
+    const auto end = y.find("endpoint:", at);
+    return y.replace(at, end - at, "    power: " + power + "\n");
+  };
+  const Inventory inv = parse_inventory(
+      with_power("{controller: ipmi, bmc: 198.18.0.22, user: hvadmin, password_file: /etc/ipmi.pw}"), "inv.yaml");
+  const auto p = faults::power_commands(inv, inv.nodes[1]);
+  CHECK(p.where == "local");
+  CHECK(p.off ==
+        "ipmitool -I lanplus -C 3 -H '198.18.0.22' -p 623 -U 'hvadmin' -f '/etc/ipmi.pw' -N 2 -R 2 chassis power off "
+        "</dev/null >/dev/null");
+  CHECK(p.status_is_off.find("'0:Chassis Power is off') return 0 ;; '0:Chassis Power is on') return 1") !=
+        std::string::npos);
+  CHECK(p.verify_off.find("still on 10 s after the power-off") != std::string::npos);
+
+  const Inventory env = parse_inventory(
+      with_power("{controller: ipmi, bmc: bmc2.example, port: 6230, user: hvadmin, password_env: HVT_IPMI_PW, "
+                 "cipher_suite: 17, interface: lan}"),
+      "inv.yaml");
+  ::unsetenv("HVT_IPMI_PW");
+  CHECK_THROWS_WITH(faults::power_commands(env, env.nodes[1]),
+                    Catch::Contains("power.password_env names HVT_IPMI_PW, which is not set"));
+  ::setenv("HVT_IPMI_PW", "s3cret", 1);
+  const auto q = faults::power_commands(env, env.nodes[1]);
+  CHECK(q.off ==
+        "IPMI_PASSWORD=\"${HVT_IPMI_PW}\" ipmitool -I lan -C 17 -H 'bmc2.example' -p 6230 -U 'hvadmin' -E -N 2 "
+        "-R 2 chassis power off </dev/null >/dev/null");
+  CHECK(q.off.find("s3cret") == std::string::npos);
+  ::unsetenv("HVT_IPMI_PW");
+
+  const auto issues = [&](const std::string& power) {
+    std::string all;
+    for (const auto& i : inventory_issues(with_power(power))) all += i.str() + "\n";
+    return all;
+  };
+  CHECK_THAT(issues("{controller: ipmi, bmc: 198.18.0.22, user: u}"),
+             Catch::Contains("give exactly one of password_file") && Catch::Contains("nodes[1].power"));
+  CHECK_THAT(issues("{controller: ipmi, bmc: 198.18.0.22, user: u, password_file: /f, password_env: X}"),
+             Catch::Contains("give exactly one of password_file"));
+  CHECK_THAT(issues("{controller: ipmi, bmc: 198.18.0.22, user: u, password_file: /f, cipher_suite: 0}"),
+             Catch::Contains("nodes[1].power.cipher_suite"));
+  CHECK_THAT(issues("{controller: ipmi, bmc: 198.18.0.22, user: u, password_file: /f, off: 'x'}"),
+             Catch::Contains("nodes[1].power.off") && Catch::Contains("not for controller ipmi"));
+  CHECK_THAT(issues("{controller: ipmi, user: u, password_file: /f}"), Catch::Contains("nodes[1].power.bmc"));
+  CHECK_THAT(issues("{controller: command, off: 'x', on: 'y'}"),
+             Catch::Contains("nodes[1].power.status") && Catch::Contains("verify: none"));
+  CHECK_THAT(issues("{controller: command, off: 'x', on: 'y', status: 'z', verify: none}"),
+             Catch::Contains("nodes[1].power.verify"));
+  CHECK(issues("{controller: command, off: 'x', on: 'y', verify: none}").empty());
 }

@@ -4,7 +4,10 @@
 
 #include "config_issues.hpp"
 
+#include <fstream>
 #include <string>
+
+#include "../test_files.hpp"
 
 #include "haverify/config/inventory.hpp"
 #include "haverify/io/transport.hpp"
@@ -20,10 +23,10 @@ std::string inventory_with(const std::string& top, const std::string& node2 = ""
          "}\n"
          "nodes:\n"
          "  - {name: node1, ssh: {host: 198.18.0.11}, postgres: {host: 198.18.0.11}, power: {controller: command, off: "
-         "'true', on: 'true'}}\n"
+         "'true', on: 'true', verify: none}}\n"
          "  - {name: node2, ssh: {host: 198.18.0.12" +
          node2 +
-         "}, postgres: {host: 198.18.0.12}, power: {controller: command, off: 'true', on: 'true'}}\n"
+         "}, postgres: {host: 198.18.0.12}, power: {controller: command, off: 'true', on: 'true', verify: none}}\n"
          "endpoint: {kind: vip, host: 198.18.1.100}\n"
          "driver: {type: generic}\n";
 }
@@ -73,4 +76,48 @@ TEST_CASE("inventory: passphrase_env names a variable, agent may replace the key
   REQUIRE(issues.size() == 1);
   CHECK(issues[0].str().rfind("inv.yaml:3:", 0) == 0);
   CHECK(issues[0].str().find("never the passphrase itself") != std::string::npos);
+}
+
+TEST_CASE("inventory: ssh.config resolves host aliases, the inventory's own keys win, a jump host is refused",
+          "[unit]") {
+  const std::string cfg = haverify::testing::tmpfile("ssh_config");
+  std::ofstream(cfg) << "Host db1\n  HostName 198.18.0.11\n  Port 2222\n  User admin\n  IdentityFile ~/.ssh/id_db\n"
+                        "Host db2\n  HostName 198.18.0.12\n  Port 2200\n"
+                        "Host viajump\n  HostName 198.18.0.13\n  ProxyJump bastion.example\n";
+  const auto with = [&](const std::string& node2) {
+    std::string y = "name: t\nstack: pgrex\nssh: {config: " + cfg +
+                    ", known_hosts: /kh}\n"
+                    "nodes:\n"
+                    "  - {name: node1, ssh: {host: db1}, postgres: {host: 198.18.0.11}, power: {controller: command, "
+                    "off: 'true', on: 'true', verify: none}}\n"
+                    "  - {name: node2, ssh: {host: " +
+                    node2 +
+                    "}, postgres: {host: 198.18.0.12}, power: {controller: command, off: 'true', on: 'true', verify: "
+                    "none}}\n"
+                    "endpoint: {kind: vip, host: 198.18.1.100}\ndriver: {type: generic}\n";
+    return y;
+  };
+  const Inventory inv = parse_inventory(with("db2, port: 22, user: qa, key: /k"), "inv.yaml");
+  const SshTarget& a = inv.nodes[0].ssh;
+  CHECK(a.host == "198.18.0.11");
+  CHECK(a.port == 2222);
+  CHECK(a.user == "admin");
+  CHECK(a.key_file.ends_with("/.ssh/id_db"));
+  CHECK(a.key_file.front() == '/');  // ~ expanded
+  const SshTarget& b = inv.nodes[1].ssh;
+  CHECK(b.host == "198.18.0.12");  // the alias resolved
+  CHECK(b.port == 22);             // but the inventory's port, user and key win
+  CHECK(b.user == "qa");
+  CHECK(b.key_file == "/k");
+  // A host the file does not name stays itself.
+  CHECK(parse_inventory(with("198.18.0.14, key: /k"), "inv.yaml").nodes[1].ssh.host == "198.18.0.14");
+  std::string issues;
+  for (const auto& i : inventory_issues(with("viajump"))) issues += i.str() + "\n";
+  CHECK_THAT(issues, Catch::Contains("nodes[1].ssh.host") && Catch::Contains("bastions are not supported yet") &&
+                         Catch::Contains("never runs ssh(1)"));
+  std::string missing;
+  std::string y = with("db2");
+  y.replace(y.find(cfg), cfg.size(), cfg + ".absent");
+  for (const auto& i : inventory_issues(y)) missing += i.str() + "\n";
+  CHECK_THAT(missing, Catch::Contains("nodes[0].ssh.config") && Catch::Contains("cannot be read"));
 }

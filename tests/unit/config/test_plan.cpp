@@ -2,6 +2,8 @@
 // and shards, report merge, multi-fault inject steps.
 #include <catch2/catch.hpp>
 
+#include <regex>
+
 #include <unistd.h>
 #include <algorithm>
 #include <filesystem>
@@ -401,7 +403,18 @@ steps:
 }
 
 TEST_CASE("managed processes are selected on their full command line", "[unit]") {
-  CHECK(faults::managed_process_regex("pacemaker-controld") == "^([^ ]*/)?pacemaker-controld( |$)");
+  CHECK(faults::managed_process_regex("pacemaker-controld") == "^([^ ]*/)?(pacemaker-controld|crmd)( |$)");
+  // The Pacemaker 1.1 names of the same daemons (RHEL 7): the regex, run as pgrep -f runs it.
+  const auto matches = [](const std::string& selector, const std::string& cmdline) {
+    return std::regex_search(cmdline, std::regex(faults::managed_process_regex(selector), std::regex::extended));
+  };
+  CHECK(matches("pacemaker-controld", "/usr/libexec/pacemaker/crmd"));
+  CHECK(matches("pacemaker-controld", "/usr/lib/pacemaker/pacemaker-controld"));
+  CHECK(matches("pacemaker-execd", "/usr/libexec/pacemaker/lrmd"));
+  CHECK(matches("pacemaker-based", "/usr/libexec/pacemaker/cib"));
+  CHECK_FALSE(matches("pacemaker-based", "/usr/bin/cibadmin --query"));
+  CHECK_FALSE(matches("pacemaker-controld", "/usr/sbin/crm_mon -1"));
+  CHECK(matches("corosync", "corosync -f"));
   CHECK(faults::managed_process_regex("patroni").find("python") != std::string::npos);
   CHECK(faults::managed_process_regex("postmaster").empty());
   CHECK(valid_process_selector("etcd"));

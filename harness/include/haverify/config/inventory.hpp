@@ -47,10 +47,23 @@ struct PostgresSpec {
 };
 
 struct PowerSpec {
-  std::string controller = "lab";  // lab | command | none (aux nodes: no power control)
+  std::string controller = "lab";  // lab | command | ipmi | none (aux nodes: no power control)
   std::string run_on = "local";    // local | ssh
   std::string off, on, status;     // templates for controller=command
   std::map<std::string, std::string> vars;
+  // command: `status` (read, strictly, after a power-off and before a
+  // power-on) or `none` (no status template: the power-off is not verified,
+  // and the row says so).
+  std::string verify = "status";
+  // ipmi: haverify runs ipmitool on the harness host (docs/inventory.md,
+  // "Power controllers").
+  std::string bmc;  // the BMC's address or DNS name
+  int bmc_port = 623;
+  std::string user;
+  std::string password_file;          // ipmitool -f FILE
+  std::string password_env;           // or the variable holding the password (ipmitool -E)
+  int cipher_suite = 3;               // -C: 3 (HMAC-SHA1, AES-128) unless the BMC needs another; never 0
+  std::string interface = "lanplus";  // lanplus (IPMI 2.0) | lan (IPMI 1.5)
 };
 
 struct NodeSpec {

@@ -29,6 +29,11 @@ class PlanError : public UsageError {
 };
 
 // One single fault of a plan: a fault on one target (a role, or `pool`).
+// How long a planned self-healing cut lasts (a cut of a LAN that carries
+// haverify's SSH or probes): the node heals it itself after this, longer than
+// the failovers the plans bound (30 s).
+inline constexpr std::chrono::milliseconds kSelfHealingCut{40000};
+
 struct PlannedFault {
   std::string slug;       // e.g. kill-postmaster-primary
   FaultSpec spec;         // one target

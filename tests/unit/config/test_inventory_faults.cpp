@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <chrono>
 #include <filesystem>
+#include <regex>
 
 #include <fmt/format.h>
 
@@ -442,4 +443,19 @@ TEST_CASE("power controller ipmi: haverify's own ipmitool commands, the password
   CHECK_THAT(issues("{controller: command, off: 'x', on: 'y', status: 'z', verify: none}"),
              Catch::Contains("nodes[1].power.verify"));
   CHECK(issues("{controller: command, off: 'x', on: 'y', verify: none}").empty());
+}
+
+TEST_CASE("managed processes: the Pacemaker 2.x selectors also match the 1.1 daemons (crmd, lrmd, cib)", "[unit]") {
+  CHECK(faults::managed_process_regex("pacemaker-controld") == "^([^ ]*/)?(pacemaker-controld|crmd)( |$)");
+  // The Pacemaker 1.1 names of the same daemons (RHEL 7): the regex, run as pgrep -f runs it.
+  const auto matches = [](const std::string& selector, const std::string& cmdline) {
+    return std::regex_search(cmdline, std::regex(faults::managed_process_regex(selector), std::regex::extended));
+  };
+  CHECK(matches("pacemaker-controld", "/usr/libexec/pacemaker/crmd"));
+  CHECK(matches("pacemaker-controld", "/usr/lib/pacemaker/pacemaker-controld"));
+  CHECK(matches("pacemaker-execd", "/usr/libexec/pacemaker/lrmd"));
+  CHECK(matches("pacemaker-based", "/usr/libexec/pacemaker/cib"));
+  CHECK_FALSE(matches("pacemaker-based", "/usr/bin/cibadmin --query"));
+  CHECK_FALSE(matches("pacemaker-controld", "/usr/sbin/crm_mon -1"));
+  CHECK(matches("corosync", "corosync -f"));
 }

@@ -267,10 +267,13 @@ TEST_CASE("normal suite on the pgpool lab: every planned operation succeeds and 
 
 // Issue 13: probes blinded to the primary (an nft drop of PostgreSQL's port on
 // its management address only: the probes' path; pgpool reaches the backends
-// over the service LAN, so the clients are unaffected), then the primary's
+// over the service LAN, so the clients are unaffected), and the primary's
 // service LAN cut, so pgpool promotes a standby while the old primary stays
 // writable. The probes cannot see the old primary: single_writer must say
-// unknown or fail, never pass.
+// unknown or fail, never pass. A cut of the probes' path is refused unless it
+// heals itself on the node (issue 17), so the blind is self-healing; its step
+// lasts the blind, so both faults are fired in one step (the blind begins
+// self_heal_arm after the service cut, seconds before pgpool promotes).
 TEST_CASE("probes blinded to the primary while a standby is promoted: single_writer is never pass", "[lab]") {
   const fs::path out = fresh_dir("blind");
   const fs::path sc = out / "blind-probes.yaml";
@@ -281,9 +284,10 @@ workload:
 steps:
   - start: ledger
   - wait: 3s
-  - inject: {id: blind, fault: lan_cut, lan: management, method: nft, port: 5432, target: primary}
-  - wait: 2s
-  - inject: {id: cut, fault: lan_cut, lan: service, target: primary}
+  - inject:
+      - {id: blind, fault: lan_cut, lan: management, method: nft, port: 5432, target: primary, duration: 30s,
+         self_heal: true}
+      - {id: cut, fault: lan_cut, lan: service, target: primary}
   - await_writes: {timeout: 60s}
   - wait: 5s
   - heal: all

@@ -2,6 +2,7 @@
 
 #include <libssh/libssh.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
@@ -12,6 +13,8 @@
 namespace haverify {
 
 namespace {
+
+constexpr off_t kMaxConfigBytes = 1024 * 1024;
 
 struct FreeSession {
   void operator()(ssh_session s) const noexcept { ssh_free(s); }  // never connected
@@ -57,8 +60,14 @@ std::string expand_home(const std::string& path) {
 }  // namespace
 
 SshConfigHost resolve_ssh_config(const std::string& file, const std::string& alias) {
-  if (::access(file.c_str(), R_OK) != 0)
+  // A regular file of a sane size: never a device, a FIFO or a huge file,
+  // which libssh would read forever or block on.
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0 || ::access(file.c_str(), R_OK) != 0)
     throw std::runtime_error(fmt::format("the SSH config file {} cannot be read", file));
+  if (!S_ISREG(st.st_mode) || st.st_size > kMaxConfigBytes)
+    throw std::runtime_error(
+        fmt::format("the SSH config file {} is not a regular file of at most {} KiB", file, kMaxConfigBytes / 1024));
   const Session base = parsed(alias, nullptr);  // libssh's own defaults, to tell the file's values apart
   const Session s = parsed(alias, file.c_str());
   SshConfigHost h;

@@ -120,4 +120,10 @@ TEST_CASE("inventory: ssh.config resolves host aliases, the inventory's own keys
   y.replace(y.find(cfg), cfg.size(), cfg + ".absent");
   for (const auto& i : inventory_issues(y)) missing += i.str() + "\n";
   CHECK_THAT(missing, Catch::Contains("nodes[0].ssh.config") && Catch::Contains("cannot be read"));
+  // Never a device or a FIFO (libssh would read /dev/zero forever).
+  std::string device;
+  std::string z = with("db2");
+  z.replace(z.find(cfg), cfg.size(), "/dev/zero");
+  for (const auto& i : inventory_issues(z)) device += i.str() + "\n";
+  CHECK_THAT(device, Catch::Contains("nodes[0].ssh.config") && Catch::Contains("not a regular file"));
 }

@@ -3,7 +3,6 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
-#include <set>
 #include <vector>
 
 #include <fmt/format.h>

@@ -175,7 +175,7 @@ std::vector<FaultInjector::Outcome> FaultInjector::release_at_barrier(const std:
 // One action's thread, right after the barrier released it: its inject
 // invoke (stamped now: t_inject_sent), the command, its ok or fail.
 void FaultInjector::inject_one(const FaultAction& act, Transport& t, const std::string& command, Outcome& out) {
-  if (act.arm.count() > 0) return arm_one(act, t, out);
+  if (act.arm.count() > 0) return arm_one(act, t, command, out);
   Op op =
       make_op(std::string(op::proc::nemesis), OpType::invoke, std::string(op::fn::inject), act.description, act.node);
   op.mono_ns = mono_now_ns();
@@ -183,10 +183,14 @@ void FaultInjector::inject_one(const FaultAction& act, Transport& t, const std::
   out.sent_mono = op.mono_ns;
   history_.append(op);
   out.result = t.exec(command, deadline_);
-  if (out.result.ok())
+  record_inject_result(act, out.result);
+}
+
+void FaultInjector::record_inject_result(const FaultAction& act, const ExecResult& r) {
+  if (r.ok())
     record(OpType::ok, op::fn::inject, act.description, act.node);
   else
-    record(OpType::fail, op::fn::inject, act.description, act.node, describe(out.result));
+    record(OpType::fail, op::fn::inject, act.description, act.node, describe(r));
 }
 
 // A self-healing fault: the command arms the node's script, which makes the
@@ -194,10 +198,10 @@ void FaultInjector::inject_one(const FaultAction& act, Transport& t, const std::
 // the cut as haverify can know it without reaching the node); an answer
 // later than that is an error: the cut would have begun before haverify knew
 // it was armed.
-void FaultInjector::arm_one(const FaultAction& act, Transport& t, Outcome& out) {
+void FaultInjector::arm_one(const FaultAction& act, Transport& t, const std::string& command, Outcome& out) {
   const Nanos sent = mono_now_ns();
   const Nanos sent_wall = wall_now_ns();
-  out.result = t.exec(act.inject_command, deadline_);
+  out.result = t.exec(command, deadline_);
   const Nanos cut = sent + std::chrono::duration_cast<std::chrono::nanoseconds>(act.arm).count();
   if (out.result.ok() && mono_now_ns() > cut) {
     out.result.exit_code = 1;
@@ -213,10 +217,7 @@ void FaultInjector::arm_one(const FaultAction& act, Transport& t, Outcome& out) 
   op.wall_ns = out.result.ok() ? sent_wall + (op.mono_ns - sent) : sent_wall;
   out.sent_mono = op.mono_ns;
   history_.append(op);
-  if (out.result.ok())
-    record(OpType::ok, op::fn::inject, act.description, act.node);
-  else
-    record(OpType::fail, op::fn::inject, act.description, act.node, describe(out.result));
+  record_inject_result(act, out.result);
 }
 
 // The spread of the send times of two or more actions, as an event.

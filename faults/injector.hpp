@@ -62,7 +62,9 @@ class FaultInjector {
   void enter_in_ledger(std::vector<Planned>& planned, const std::vector<StepFault>& faults);
   std::vector<Outcome> release_at_barrier(const std::vector<Planned>& planned);
   void inject_one(const FaultAction& act, Transport& t, const std::string& command, Outcome& out);
-  void arm_one(const FaultAction& act, Transport& t, Outcome& out);
+  void arm_one(const FaultAction& act, Transport& t, const std::string& command, Outcome& out);
+  // The inject's ok, or its fail with what the command said.
+  void record_inject_result(const FaultAction& act, const ExecResult& r);
   ExecResult await_self_heal(const Active& a);
   std::optional<double> record_skew(const std::vector<Outcome>& outcomes);
   void verify_all(const std::vector<Planned>& planned);

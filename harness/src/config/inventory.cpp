@@ -87,9 +87,18 @@ void read_ssh(MapReader& r, SshBlock& b) {
   SshTarget& t = b.target;
   if (auto v = r.opt_string("host")) t.host = *v;
   if (auto v = r.opt_string("config")) b.config = *v;
-  if (auto v = r.opt_string("user")) t.user = *v, b.user = true;
-  if (auto p = r.opt_port("port")) t.port = *p, b.port = true;
-  if (auto v = r.opt_string("key")) t.key_file = *v, b.key = true;
+  if (auto v = r.opt_string("user")) {
+    t.user = *v;
+    b.user = true;
+  }
+  if (auto p = r.opt_port("port")) {
+    t.port = *p;
+    b.port = true;
+  }
+  if (auto v = r.opt_string("key")) {
+    t.key_file = *v;
+    b.key = true;
+  }
   if (auto v = r.opt_string("known_hosts")) t.known_hosts = *v;
   if (auto v = r.opt_int("connect_timeout_ms", 1, kMaxDuration.count()))
     t.connect_timeout = std::chrono::milliseconds(*v);

@@ -1,5 +1,6 @@
 #include "haverify/run/preflight.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdlib>
@@ -37,7 +38,7 @@ std::string root_problem(const NodeSpec& n, const ExecResult& r) {
     return fmt::format("{} connected but `id -u` failed: {}", who, describe(r));
   }
   std::string uid = r.out.substr(0, r.out.find('\n'));  // its first line
-  while (!uid.empty() && (uid.back() == '\n' || uid.back() == '\r' || uid.back() == ' ')) uid.pop_back();
+  while (!uid.empty() && (uid.back() == '\r' || uid.back() == ' ')) uid.pop_back();
   if (uid == "0") return {};
   return fmt::format(
       "{}: commands run as uid {}, not root{}; faults, heals and the drivers need root: set ssh.become: sudo "
@@ -52,13 +53,12 @@ std::string power_problem(const Inventory& inv, const NodeSpec& n, TransportPool
   const PowerSpec& p = n.power;
   cell = p.controller == "command" && p.verify == "none" ? "not read (verify: none)" : "-";
   if (p.controller == "none" || (p.controller == "command" && p.verify == "none")) return {};
-  const std::string what = p.controller == "ipmi" ? fmt::format("power controller ipmi (BMC {}:{})", p.bmc, p.bmc_port)
-                                                  : fmt::format("power controller {}", p.controller);
+  const std::string via =
+      p.controller == "ipmi" ? fmt::format(" (ipmi {}:{})", p.bmc, p.bmc_port) : fmt::format(" ({})", p.controller);
+  const std::string what = "power controller" + via;
   try {
     const faults::PowerCommands pc = faults::power_commands(inv, n);
     const ExecResult r = pool.run(pc.where, n.name, pc.status_is_off, deadline);
-    const std::string via =
-        p.controller == "ipmi" ? fmt::format(" (ipmi {}:{})", p.bmc, p.bmc_port) : fmt::format(" ({})", p.controller);
     cell = "unreadable" + via;
     if (r.error.empty() && !r.timed_out && (r.exit_code == 0 || r.exit_code == 1)) {
       cell = (r.exit_code == 0 ? "off" : "on") + via;
@@ -72,10 +72,6 @@ std::string power_problem(const Inventory& inv, const NodeSpec& n, TransportPool
     return fmt::format("node {}: its {}: {}", n.name, what, e.what());
   }
 }
-
-}  // namespace
-
-namespace {
 
 // The node's part of the preflight, over one SSH session: its uid through
 // the node's settings, its clock (read between two of the harness's), and
@@ -116,7 +112,7 @@ std::vector<std::string> check_node(const NodeSpec& n, const std::vector<std::st
         "node {}: {} not found (through sudo's PATH when sudo is used): haverify's faults or the driver run them "
         "there; install them (docs/inventory.md \"Real clusters\"){}",
         n.name, fmt::join(missing, ", "),
-        missing.back().ends_with("/pg_ctl")
+        std::any_of(missing.begin(), missing.end(), [](const std::string& m) { return m.ends_with("/pg_ctl"); })
             ? "; postgres.bin_dir is PostgreSQL's bin directory on the node: /usr/lib/postgresql/15/bin on Debian, "
               "/usr/pgsql-15/bin on RHEL-family nodes"
             : ""));

@@ -21,6 +21,25 @@ namespace haverify::faults {
 
 using nlohmann::json;
 
+// An entry's SSH target: what `haverify heal` needs to reach the node as the
+// run did (its user's sudo, agent or key passphrase, its jump hosts).
+static json ssh_json(const SshTarget& t) {
+  json j{{"host", t.host},
+         {"port", t.port},
+         {"user", t.user},
+         {"key", t.key_file},
+         {"known_hosts", t.known_hosts},
+         {"connect_timeout_ms", t.connect_timeout.count()},
+         {"become", t.become},
+         {"agent", t.agent},
+         {"passphrase_env", t.passphrase_env}};
+  if (!t.jump.empty()) {
+    j["jump"] = json::array();
+    for (const SshTarget& hop : t.jump) j["jump"].push_back(ssh_json(hop));
+  }
+  return j;
+}
+
 static json to_json(const LedgerEntry& e) {
   return json{{"id", e.id},
               {"run", e.run},
@@ -28,13 +47,7 @@ static json to_json(const LedgerEntry& e) {
               {"node", e.node},
               {"description", e.description},
               {"where", e.where},
-              {"ssh",
-               {{"host", e.ssh.host},
-                {"port", e.ssh.port},
-                {"user", e.ssh.user},
-                {"key", e.ssh.key_file},
-                {"known_hosts", e.ssh.known_hosts},
-                {"connect_timeout_ms", e.ssh.connect_timeout.count()}}},
+              {"ssh", ssh_json(e.ssh)},
               {"heal_command", e.heal_command},
               {"void_if_off", e.void_if_off},
               {"lab_state_dir", e.lab_state_dir},
@@ -44,7 +57,7 @@ static json to_json(const LedgerEntry& e) {
 namespace {
 
 constexpr std::uintmax_t kMaxLedgerBytes = 16u << 20;  // a ledger lists a few faults: a few KiB
-constexpr int kMaxDepth = 8;                           // the schema nests 3 deep
+constexpr int kMaxDepth = 8;                           // the schema nests 6 deep (ssh.jump[i])
 
 // What is wrong with one entry, every problem of it.
 using Problems = std::vector<std::string>;
@@ -105,21 +118,52 @@ void unknown_keys(const json& obj, const std::string& prefix, std::initializer_l
   }
 }
 
-SshTarget read_ssh(const json& s, bool needed, Problems& p) {
+// The keys a ledger written before haverify stored them lacks (a root user
+// with a key file, connected directly): optional.
+void read_ssh_access(const json& s, const std::string& prefix, SshTarget& t, Problems& p) {
+  if (s.contains("become")) {
+    t.become = read_text(s, prefix, "become", p);
+    if (!t.become.empty() && t.become != "sudo")
+      p.push_back(fmt::format("{}become: {} is neither \"\" nor \"sudo\"", prefix, brief(s["become"])));
+  }
+  if (s.contains("agent")) {
+    if (s["agent"].is_boolean())
+      t.agent = s["agent"].get<bool>();
+    else
+      p.push_back(fmt::format("{}agent: {} is not true or false", prefix, brief(s["agent"])));
+  }
+  if (s.contains("passphrase_env")) t.passphrase_env = read_text(s, prefix, "passphrase_env", p);
+}
+
+SshTarget read_ssh(const json& s, const std::string& prefix, bool needed, Problems& p) {
   SshTarget t;
   if (!s.is_object()) {
-    p.push_back(fmt::format("ssh: {} is not an object", brief(s)));
+    p.push_back(fmt::format("{}: {} is not an object", prefix.substr(0, prefix.size() - 1), brief(s)));
     return t;
   }
-  unknown_keys(s, "ssh.", {"host", "port", "user", "key", "known_hosts", "connect_timeout_ms"}, p);
-  t.host = read_text(s, "ssh.", "host", p);
+  const bool hop = prefix != "ssh.";
+  unknown_keys(
+      s, prefix,
+      {"host", "port", "user", "key", "known_hosts", "connect_timeout_ms", "become", "agent", "passphrase_env", "jump"},
+      p);
+  if (hop && s.contains("jump")) p.push_back(prefix + "jump: a jump host has no jump hosts of its own");
+  t.host = read_text(s, prefix, "host", p);
   if (needed && t.host.empty() && s.contains("host") && s["host"].is_string())
-    p.push_back("ssh.host: empty, but the heal runs over SSH");
-  t.port = static_cast<int>(read_whole(s, "ssh.", "port", 1, 65535, p));
-  t.user = read_text(s, "ssh.", "user", p);
-  t.key_file = read_text(s, "ssh.", "key", p);
-  t.known_hosts = read_text(s, "ssh.", "known_hosts", p);
-  t.connect_timeout = std::chrono::milliseconds(read_whole(s, "ssh.", "connect_timeout_ms", 1, 3'600'000, p));
+    p.push_back(prefix + "host: empty, but the heal runs over SSH");
+  t.port = static_cast<int>(read_whole(s, prefix, "port", 1, 65535, p));
+  t.user = read_text(s, prefix, "user", p);
+  t.key_file = read_text(s, prefix, "key", p);
+  t.known_hosts = read_text(s, prefix, "known_hosts", p);
+  t.connect_timeout = std::chrono::milliseconds(read_whole(s, prefix, "connect_timeout_ms", 1, 3'600'000, p));
+  read_ssh_access(s, prefix, t, p);
+  if (hop || !s.contains("jump")) return t;
+  const json& jump = s["jump"];
+  if (!jump.is_array() || jump.size() > 8) {
+    p.push_back(fmt::format("ssh.jump: {} is not a list of at most 8 jump hosts", brief(jump)));
+    return t;
+  }
+  for (std::size_t i = 0; i < jump.size(); ++i)
+    t.jump.push_back(read_ssh(jump[i], fmt::format("ssh.jump[{}].", i), needed, p));
   return t;
 }
 
@@ -144,7 +188,7 @@ LedgerEntry from_json(const json& j, Problems& p) {
   if (j.contains("where") && e.where != "local" && e.where != "ssh" && j["where"].is_string())
     p.push_back(fmt::format("where: {} is neither \"local\" nor \"ssh\"", brief(j["where"])));
   if (j.contains("ssh"))
-    e.ssh = read_ssh(j["ssh"], e.where == "ssh", p);
+    e.ssh = read_ssh(j["ssh"], "ssh.", e.where == "ssh", p);
   else
     p.push_back("ssh: missing");
   e.heal_command = read_text(j, "", "heal_command", p);

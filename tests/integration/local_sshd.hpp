@@ -84,6 +84,30 @@ struct TempDir {
   TempDir& operator=(const TempDir&) = delete;
 };
 
+// A listening TCP socket on 127.0.0.1 that never accepts nor speaks: the
+// kernel completes the handshake, then silence (like a wedged node).
+struct SilentListener {
+  int fd = -1;
+  int port = 0;
+  SilentListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = 0;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0)
+      throw std::runtime_error("cannot open silent listener");
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~SilentListener() {
+    if (fd >= 0) ::close(fd);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+};
+
 // Throwaway sshd + keys. Killed by PID in the destructor.
 class Lab {
  public:
@@ -92,7 +116,9 @@ class Lab {
   int port = 0;
   pid_t sshd_pid = -1;
 
-  Lab() {
+  // extra_options: more `-o Key=value` settings of the sshd (a jump host's
+  // AllowTcpForwarding, LogLevel).
+  explicit Lab(std::vector<std::string> extra_options = {}) : extra_options_(std::move(extra_options)) {
     host_key = dir.path / "host_ed25519";
     client_key = dir.path / "client_ed25519";
     other_key = dir.path / "other_ed25519";
@@ -145,6 +171,8 @@ class Lab {
   }
 
  private:
+  std::vector<std::string> extra_options_;
+
   void start_sshd() {
     std::mt19937 rng(std::random_device{}());
     const int base = 22000 + static_cast<int>(rng() % 900);
@@ -187,6 +215,8 @@ class Lab {
         "-o",
         "LogLevel=VERBOSE",
     };
+    // Before the defaults: sshd keeps the first value of a key.
+    for (auto o = extra_options_.rbegin(); o != extra_options_.rend(); ++o) args.insert(args.begin() + 5, {"-o", *o});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -234,6 +264,7 @@ class Lab {
 
 using sshd_detail::Lab;
 using sshd_detail::run_or_fail;
+using sshd_detail::SilentListener;
 using sshd_detail::slurp;
 using sshd_detail::TempDir;
 

@@ -38,6 +38,7 @@ using haverify::TransportError;
 using Clock = std::chrono::steady_clock;
 using haverify::testing::Lab;
 using haverify::testing::run_or_fail;
+using haverify::testing::SilentListener;
 using haverify::testing::slurp;
 using haverify::testing::TempDir;
 
@@ -92,30 +93,6 @@ std::vector<pid_t> processes_with_cmdline(const std::vector<std::string>& argv) 
   }
   return out;
 }
-
-// A listening TCP socket on 127.0.0.1 that never accepts nor speaks: the
-// kernel completes the handshake, then silence (like a wedged node).
-struct SilentListener {
-  int fd = -1;
-  int port = 0;
-  SilentListener() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = 0;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0)
-      throw std::runtime_error("cannot open silent listener");
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  ~SilentListener() {
-    if (fd >= 0) ::close(fd);
-  }
-  SilentListener(const SilentListener&) = delete;
-  SilentListener& operator=(const SilentListener&) = delete;
-};
 
 }  // namespace
 

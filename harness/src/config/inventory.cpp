@@ -10,7 +10,6 @@
 
 #include "haverify/config/config_reader.hpp"
 #include "haverify/io/dns.hpp"
-#include "haverify/io/ssh_config.hpp"
 #include "inventory_blocks.hpp"
 
 namespace haverify {
@@ -65,62 +64,15 @@ void check_host(ConfigContext& ctx, const YAML::Node& at, const std::string& key
 
 namespace {
 
+using detail::apply_ssh_config;
 using detail::check_host;
+using detail::finish_ssh;
+using detail::read_default_ssh;
 using detail::read_driver;
 using detail::read_endpoints;
-
-bool valid_env_name(const std::string& s) {
-  if (s.empty() || s.size() > 255 || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-}
-
-// An ssh block's target, the OpenSSH config file it names (`config`), and
-// which keys it gave itself (they win over the file's values).
-struct SshBlock {
-  SshTarget target;
-  std::string config;
-  bool user = false, port = false, key = false;
-};
-
-void read_ssh(MapReader& r, SshBlock& b) {
-  SshTarget& t = b.target;
-  if (auto v = r.opt_string("host")) t.host = *v;
-  if (auto v = r.opt_string("config")) b.config = *v;
-  if (auto v = r.opt_string("user")) {
-    t.user = *v;
-    b.user = true;
-  }
-  if (auto p = r.opt_port("port")) {
-    t.port = *p;
-    b.port = true;
-  }
-  if (auto v = r.opt_string("key")) {
-    t.key_file = *v;
-    b.key = true;
-  }
-  if (auto v = r.opt_string("known_hosts")) t.known_hosts = *v;
-  if (auto v = r.opt_int("connect_timeout_ms", 1, kMaxDuration.count()))
-    t.connect_timeout = std::chrono::milliseconds(*v);
-  if (auto v = r.opt_string("passphrase_env")) {
-    if (valid_env_name(*v))
-      t.passphrase_env = *v;
-    else
-      r.ctx().error(r.child("passphrase_env"), r.key_path("passphrase_env"),
-                    fmt::format("'{}' is not an environment variable name (letters, digits, _; not a digit first): "
-                                "name the variable that holds the passphrase, never the passphrase itself",
-                                *v));
-  }
-  if (auto v = r.opt_bool("agent")) t.agent = *v;
-  if (auto v = r.opt_string("become")) {
-    if (*v == "sudo" || *v == "none")
-      t.become = *v == "sudo" ? "sudo" : "";
-    else
-      r.ctx().error(r.child("become"), r.key_path("become"),
-                    "must be sudo or none (how commands get root when the SSH user is not root)");
-  }
-  r.finish();
-}
+using detail::read_ssh;
+using detail::SshBlock;
+using detail::valid_env_name;
 
 // power.vars: name: value, the template variables of a command controller.
 void read_power_vars(MapReader& r, PowerSpec& p, ConfigContext& ctx) {
@@ -222,42 +174,6 @@ void read_lans(MapReader& top, ConfigContext& ctx, Inventory& inv) {
   lr.finish();
 }
 
-// The top-level ssh: block: defaults for every node's ssh: block.
-SshBlock read_default_ssh(MapReader& top, ConfigContext& ctx) {
-  SshBlock defaults;
-  MapReader sr(ctx, top.child("ssh"), "ssh");
-  if (sr.valid()) read_ssh(sr, defaults);
-  if (!defaults.target.host.empty())
-    ctx.error(sr.child("host"), "ssh.host", "the host belongs in each node's ssh block");
-  return defaults;
-}
-
-// ssh.config: the node's host may be an alias of that OpenSSH config file;
-// its HostName, and Port, User and IdentityFile where the inventory gives
-// none, are taken from it. A ProxyJump or ProxyCommand is refused: haverify
-// never runs ssh(1) (which would trust other known_hosts files).
-void apply_ssh_config(SshBlock& b, ConfigContext& ctx, const YAML::Node& at, const std::string& path) {
-  if (b.config.empty() || b.target.host.empty()) return;
-  SshConfigHost h;
-  try {
-    h = resolve_ssh_config(b.config, b.target.host);
-  } catch (const std::exception& e) {
-    ctx.error(at, path + ".config", e.what());
-    return;
-  }
-  if (!h.proxy.empty()) {
-    ctx.error(at, path + ".host",
-              fmt::format("'{}' goes through a jump host in {} ({}): bastions are not supported yet (issue 17); "
-                          "haverify never runs ssh(1) for a ProxyJump or ProxyCommand",
-                          b.target.host, b.config, h.proxy));
-    return;
-  }
-  b.target.host = h.host;
-  if (h.port && !b.port) b.target.port = *h.port;
-  if (h.user && !b.user) b.target.user = *h.user;
-  if (h.key && !b.key) b.target.key_file = *h.key;
-}
-
 void read_lab(MapReader& top, ConfigContext& ctx, Inventory& inv) {
   MapReader lab(ctx, top.child("lab"), "lab");
   if (lab.valid()) {
@@ -328,6 +244,7 @@ std::optional<NodeSpec> read_node(const YAML::Node& node, const std::string& pat
     if (s.valid()) read_ssh(s, b);
     if (b.target.host.empty()) ctx.error(node, path + ".ssh.host", "required key is missing");
     apply_ssh_config(b, ctx, s.valid() ? nr.child("ssh") : node, path + ".ssh");
+    finish_ssh(b);
     n.ssh = b.target;
   }
   read_interfaces(nr, ctx, path, n);
@@ -360,7 +277,9 @@ void add_pool_node(const YAML::Node& root, ConfigContext& ctx, const SshBlock& d
   if (inv.driver.type != "pgpool" || inv.driver.ssh_host.empty()) return;
   NodeSpec pool;
   pool.name = kPoolNode;
-  pool.ssh = default_ssh.target;
+  SshBlock b = default_ssh;
+  finish_ssh(b);
+  pool.ssh = b.target;
   pool.ssh.host = inv.driver.ssh_host;
   pool.power.controller = "none";
   if (std::any_of(inv.nodes.begin(), inv.nodes.end(), [](const NodeSpec& n) { return n.name == kPoolNode; }))

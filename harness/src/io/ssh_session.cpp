@@ -79,10 +79,6 @@ bool arm_timeout(ssh_session s, Clock::time_point until) {
   return true;
 }
 
-std::string where_of(const SshTarget& t) {
-  return fmt::format("ssh {}@{}", t.user, host_port(t));
-}
-
 // The target as configured: host, port, known_hosts and key file present.
 void check_target(const SshTarget& t) {
   namespace fs = std::filesystem;
@@ -238,8 +234,13 @@ ConnectTimeout timed_out(const SshTarget& t, long budget_ms, const char* step) {
                   where_of(t), budget_ms, step, t.port));
 }
 
-void connect_session(ssh_session s, const SshTarget& t, Clock::time_point until, long budget_ms) {
-  if (!arm_timeout(s, until)) throw timed_out(t, budget_ms, "before connecting");
+// over_fd: ssh_connect is called even when no time is left (with 1 ms), as
+// only a session that tried to connect closes the fd it was given.
+void connect_session(ssh_session s, const SshTarget& t, Clock::time_point until, long budget_ms, bool over_fd) {
+  if (!arm_timeout(s, until)) {
+    if (!over_fd) throw timed_out(t, budget_ms, "before connecting");
+    arm_timeout(s, Clock::now() + milliseconds(1));
+  }
   if (ssh_connect(s) == SSH_OK) return;
   std::string e = ssh_err(s);
   if (remaining_ms(until) <= 0 || e.find("imeout") != std::string::npos)
@@ -343,8 +344,15 @@ void SessionDeleter::operator()(ssh_session s) const noexcept {
   if (s == nullptr) return;
   // Non-blocking so the goodbye packet can never stall on a dead peer.
   ssh_set_blocking(s, 0);
-  if (ssh_is_connected(s) != 0) ssh_disconnect(s);
-  ssh_free(s);  // also frees any channel libssh still tracks
+  if (!over_fd && ssh_is_connected(s) != 0) ssh_disconnect(s);
+  ssh_free(s);  // also frees any channel libssh still tracks, and closes an fd it was given
+}
+
+std::string where_of(const SshTarget& t) {
+  std::string out = fmt::format("ssh {}@{}", t.user, host_port(t));
+  for (std::size_t i = 0; i < t.jump.size(); ++i)
+    out += fmt::format("{}{}@{}", i == 0 ? " via " : ", ", t.jump[i].user, host_port(t.jump[i]));
+  return out;
 }
 
 Channel::Channel(ssh_session s) : ch_(ssh_channel_new(s)) {
@@ -416,12 +424,20 @@ std::string host_port(const SshTarget& t) {
   return v6 ? fmt::format("[{}]:{}", t.host, t.port) : fmt::format("{}:{}", t.host, t.port);
 }
 
-SessionPtr open_session(const SshTarget& t, Clock::time_point until) {
+SessionPtr open_session(const SshTarget& t, Clock::time_point until, int fd) {
   const long budget_ms = std::max(0L, remaining_ms(until));
+  FdCloser unowned{fd};  // until the session owns it
   check_target(t);
   KeyPtr key = load_key(t);
   SessionPtr s = new_session(t);
-  connect_session(s.get(), t, until, budget_ms);
+  if (fd >= 0) {
+    if (ssh_options_set(s.get(), SSH_OPTIONS_FD, &fd) != SSH_OK)
+      throw TransportError(
+          fmt::format("{}: cannot hand the jump host's forward to libssh: {}", where_of(t), ssh_err(s.get())));
+    s.get_deleter().over_fd = true;
+    unowned.fd = -1;
+  }
+  connect_session(s.get(), t, until, budget_ms, fd >= 0);
   verify_host_key(s.get(), t);
   authenticate(s.get(), t, key.get(), until, budget_ms);
   ssh_set_blocking(s.get(), 0);

@@ -17,6 +17,9 @@ namespace haverify::ssh {
 using Clock = std::chrono::steady_clock;
 
 struct SessionDeleter {
+  // The session runs over one end of a socketpair (through a jump host):
+  // ssh_free alone then closes that fd (ssh_disconnect would leave it open).
+  bool over_fd = false;
   void operator()(ssh_session s) const noexcept;
 };
 struct ChannelDeleter {
@@ -65,12 +68,16 @@ long remaining_ms(Clock::time_point until);
 void wait_session(ssh_session s, Clock::time_point until, long max_slice_ms = 50);
 std::string ssh_err(ssh_session s);
 std::string host_port(const SshTarget& t);
+// "ssh user@host:port", and " via user@host:port, ..." when it has jump hosts.
+std::string where_of(const SshTarget& t);
 int signal_number(const std::string& name);  // "KILL" -> 9; -1 if unknown
 
-// Connects, verifies the host key against the target's known_hosts only,
-// authenticates with its key, all before `until`; the session is returned in
-// non-blocking mode. Throws ConnectTimeout or TransportError (what failed,
-// where, and what to do).
-SessionPtr open_session(const SshTarget& t, Clock::time_point until);
+// Connects (over `fd`, one end of a socketpair, when fd >= 0: a jump host's
+// forward; the session then owns fd, even when this throws), verifies the
+// host key against the target's known_hosts only, authenticates with its
+// key, all before `until`; the session is returned in non-blocking mode.
+// t.jump is not looked at (ssh_jump.hpp open_connection). Throws
+// ConnectTimeout or TransportError (what failed, where, and what to do).
+SessionPtr open_session(const SshTarget& t, Clock::time_point until, int fd = -1);
 
 }  // namespace haverify::ssh

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "haverify/core/shell.hpp"
+#include "ssh_jump.hpp"
 #include "ssh_session.hpp"
 
 namespace haverify {
@@ -184,7 +185,7 @@ std::string become_command(const SshTarget& target, const std::string& command) 
 }
 
 struct SshTransport::Session {
-  ssh::SessionPtr s;
+  ssh::Connection c;  // the target's session, and the pumps of its jump hosts
 };
 
 SshTransport::SshTransport(SshTarget target) : target_(std::move(target)) {}
@@ -195,7 +196,7 @@ SshTransport::~SshTransport() {
 }
 
 std::string SshTransport::describe() const {
-  return fmt::format("ssh {}@{}{}", target_.user, ssh::host_port(target_), uses_sudo(target_) ? " (sudo)" : "");
+  return ssh::where_of(target_) + (uses_sudo(target_) ? " (sudo)" : "");
 }
 
 bool SshTransport::connected() const {
@@ -220,7 +221,7 @@ void SshTransport::connect() {
 
 void SshTransport::connect_locked(Clock::time_point until) {
   auto session = std::make_unique<Session>();
-  session->s = ssh::open_session(target_, until);
+  session->c = ssh::open_connection(target_, until);
   session_ = std::move(session);
   ++connects_;
 }
@@ -248,7 +249,7 @@ std::unique_ptr<ssh::Channel> SshTransport::open_channel_locked(Clock::time_poin
     // peer that does not answer within connect_timeout is treated as dead.
     const auto open_until = fresh ? until : std::min(until, Clock::now() + target_.connect_timeout);
     std::string why;
-    auto ch = try_open_channel(session_->s.get(), t0, open_until, why);
+    auto ch = try_open_channel(session_->c.get(), t0, open_until, why);
     if (ch) return ch;
     drop_locked();
     // Nothing was sent yet: retrying on a fresh session is safe. Retry once.
@@ -281,7 +282,7 @@ ExecResult SshTransport::exec_locked(const std::string& command, const std::stri
   std::unique_ptr<Channel> ch = open_channel_locked(t0, until, r);  // always released before the session
   Outcome o = Outcome::failed;
   if (ch) {
-    ssh_session s = session_->s.get();
+    ssh_session s = session_->c.get();
     const std::string where = describe();
     o = request_exec(s, *ch, become_command(target_, command), until, where, r);
     if (o == Outcome::ok && input) o = write_input(s, *ch, *input, until, where, r);

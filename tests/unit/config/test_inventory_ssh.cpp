@@ -78,12 +78,16 @@ TEST_CASE("inventory: passphrase_env names a variable, agent may replace the key
   CHECK(issues[0].str().find("never the passphrase itself") != std::string::npos);
 }
 
-TEST_CASE("inventory: ssh.config resolves host aliases, the inventory's own keys win, a jump host is refused",
+TEST_CASE("inventory: ssh.config resolves host aliases, the inventory's own keys win, a ProxyJump becomes jump hosts",
           "[unit]") {
   const std::string cfg = haverify::testing::tmpfile("ssh_config");
   std::ofstream(cfg) << "Host db1\n  HostName 198.18.0.11\n  Port 2222\n  User admin\n  IdentityFile ~/.ssh/id_db\n"
                         "Host db2\n  HostName 198.18.0.12\n  Port 2200\n"
-                        "Host viajump\n  HostName 198.18.0.13\n  ProxyJump bastion.example\n";
+                        "Host viajump\n  HostName 198.18.0.13\n  ProxyJump bastion.example\n"
+                        "Host twohop\n  HostName 198.18.0.15\n  ProxyJump ops@198.18.4.6:2200,bastion.example\n"
+                        "Host viacommand\n  HostName 198.18.0.16\n  ProxyCommand nc %h %p\n"
+                        "Host bastion.example\n  HostName 198.18.4.5\n  User jumper\n  Port 2022\n"
+                        "  IdentityFile /keys/jump\n";
   const auto with = [&](const std::string& node2) {
     std::string y = "name: t\nstack: pgrex\nssh: {config: " + cfg +
                     ", known_hosts: /kh}\n"
@@ -111,9 +115,34 @@ TEST_CASE("inventory: ssh.config resolves host aliases, the inventory's own keys
   CHECK(b.key_file == "/k");
   // A host the file does not name stays itself.
   CHECK(parse_inventory(with("198.18.0.14, key: /k"), "inv.yaml").nodes[1].ssh.host == "198.18.0.14");
+  // ProxyJump: the hops, first to last, each resolved through the same file;
+  // each takes the node's known_hosts, and its user and key unless the file
+  // or the item names them.
+  const SshTarget one = parse_inventory(with("viajump, user: qa, key: /k"), "inv.yaml").nodes[1].ssh;
+  CHECK(one.host == "198.18.0.13");
+  REQUIRE(one.jump.size() == 1);
+  CHECK(one.jump[0].host == "198.18.4.5");
+  CHECK(one.jump[0].port == 2022);
+  CHECK(one.jump[0].user == "jumper");
+  CHECK(one.jump[0].key_file == "/keys/jump");
+  CHECK(one.jump[0].known_hosts == "/kh");
+  const SshTarget two = parse_inventory(with("twohop, user: qa, key: /k"), "inv.yaml").nodes[1].ssh;
+  REQUIRE(two.jump.size() == 2);
+  CHECK(two.jump[0].host == "198.18.4.6");
+  CHECK(two.jump[0].port == 2200);
+  CHECK(two.jump[0].user == "ops");
+  CHECK(two.jump[0].key_file == "/k");
+  CHECK(two.jump[1].host == "198.18.4.5");
+  CHECK(two.jump[1].user == "jumper");
+  // The inventory's own ssh.jump wins over the file's.
+  const SshTarget own =
+      parse_inventory(with("viajump, user: qa, key: /k, jump: [{host: 198.18.4.9}]"), "inv.yaml").nodes[1].ssh;
+  REQUIRE(own.jump.size() == 1);
+  CHECK(own.jump[0].host == "198.18.4.9");
+  // Any other ProxyCommand is refused: haverify never runs a command to reach a node.
   std::string issues;
-  for (const auto& i : inventory_issues(with("viajump"))) issues += i.str() + "\n";
-  CHECK_THAT(issues, Catch::Contains("nodes[1].ssh.host") && Catch::Contains("bastions are not supported yet") &&
+  for (const auto& i : inventory_issues(with("viacommand, key: /k"))) issues += i.str() + "\n";
+  CHECK_THAT(issues, Catch::Contains("nodes[1].ssh.host") && Catch::Contains("ProxyCommand") &&
                          Catch::Contains("never runs ssh(1)"));
   std::string missing;
   std::string y = with("db2");
@@ -126,4 +155,45 @@ TEST_CASE("inventory: ssh.config resolves host aliases, the inventory's own keys
   z.replace(z.find(cfg), cfg.size(), "/dev/zero");
   for (const auto& i : inventory_issues(z)) device += i.str() + "\n";
   CHECK_THAT(device, Catch::Contains("nodes[0].ssh.config") && Catch::Contains("not a regular file"));
+}
+
+TEST_CASE("inventory: ssh.jump lists the jump hosts, each taking what it leaves out from the node", "[unit]") {
+  const std::string jump = ", jump: [{host: 198.18.4.5, user: bastion, key: /jk}, {host: 198.18.4.6, port: 2200}]";
+  const Inventory inv = parse_inventory(inventory_with(jump + ", agent: true", ", jump: []"), "inv.yaml");
+  const SshTarget& a = inv.nodes[0].ssh;
+  REQUIRE(a.jump.size() == 2);
+  CHECK(a.jump[0].host == "198.18.4.5");
+  CHECK(a.jump[0].port == 22);
+  CHECK(a.jump[0].user == "bastion");
+  CHECK(a.jump[0].key_file == "/jk");
+  CHECK(a.jump[0].known_hosts == "/kh");
+  CHECK(a.jump[0].agent);
+  CHECK(a.jump[1].host == "198.18.4.6");
+  CHECK(a.jump[1].port == 2200);
+  CHECK(a.jump[1].user == "qa");  // the node's user and key
+  CHECK(a.jump[1].key_file == "/k");
+  CHECK(a.jump[1].jump.empty());
+  CHECK(inv.nodes[1].ssh.jump.empty());  // jump: [] -> direct
+  // A become of the node is not a jump host's.
+  const Inventory sudo = parse_inventory(inventory_with(jump + ", become: sudo"), "inv.yaml");
+  CHECK(sudo.nodes[0].ssh.become == "sudo");
+  CHECK(sudo.nodes[0].ssh.jump[0].become.empty());
+}
+
+TEST_CASE("inventory: a bad ssh.jump is an error at its place", "[unit]") {
+  const auto one = [](const std::string& jump) {
+    std::string all;
+    for (const auto& i : inventory_issues(inventory_with("", ", jump: " + jump))) all += i.str() + "\n";
+    return all;
+  };
+  CHECK_THAT(one("198.18.4.5"), Catch::Contains("inv.yaml:6:") && Catch::Contains("nodes[1].ssh.jump") &&
+                                    Catch::Contains("a list of jump hosts"));
+  CHECK_THAT(one("[{user: x}]"), Catch::Contains("nodes[1].ssh.jump[0].host") && Catch::Contains("missing"));
+  CHECK_THAT(one("[{host: 198.18.4.5, hops: 2}]"), Catch::Contains("nodes[1].ssh.jump[0]") && Catch::Contains("hops"));
+  CHECK_THAT(one("[{host: 198.18.4.5, port: 0}]"), Catch::Contains("nodes[1].ssh.jump[0].port"));
+  CHECK_THAT(one("[{host: 'a,b'}]"), Catch::Contains("one address or DNS name per jump host"));
+  CHECK_THAT(one("[{host: 'bad host!'}]"), Catch::Contains("nodes[1].ssh.jump[0].host"));
+  std::string nine = "[";
+  for (int i = 0; i < 9; ++i) nine += (i ? ", " : "") + std::string("{host: 198.18.4.5}");
+  CHECK_THAT(one(nine + "]"), Catch::Contains("at most 8 jump hosts"));
 }

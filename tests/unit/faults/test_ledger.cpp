@@ -209,3 +209,58 @@ TEST_CASE("adding to a ledger that holds an invalid entry keeps that entry", "[u
   REQUIRE(c.invalid.size() == 1);
   CHECK_THAT(c.invalid[0].json, Contains("\"port\":1e+300"));
 }
+
+TEST_CASE("a ledger entry keeps how the node was reached: sudo, agent, passphrase variable, jump hosts", "[unit]") {
+  const std::string path = testing::tmpfile("ledger-access.json");
+  std::filesystem::remove(path);
+  faults::LedgerEntry e;
+  e.id = "r/f1/1";
+  e.run = "r";
+  e.kind = "lan_cut";
+  e.node = "node1";
+  e.description = "cut";
+  e.where = "ssh";
+  e.ssh.host = "198.18.0.11";
+  e.ssh.user = "qa";
+  e.ssh.key_file = "/k";
+  e.ssh.known_hosts = "/kh";
+  e.ssh.become = "sudo";
+  e.ssh.agent = true;
+  e.ssh.passphrase_env = "PASS";
+  SshTarget hop = e.ssh;
+  hop.host = "198.18.4.5";
+  hop.port = 2022;
+  hop.user = "jumper";
+  hop.become.clear();
+  e.ssh.jump = {hop, hop};
+  e.ssh.jump[1].host = "198.18.4.6";
+  e.heal_command = "true";
+  e.injected_at = "t";
+  {
+    faults::FaultLedger ledger(path);
+    ledger.add(e);
+  }
+  const auto c = faults::FaultLedger(path).contents();
+  REQUIRE(c.entries.size() == 1);
+  const SshTarget& t = c.entries[0].ssh;
+  CHECK(t.become == "sudo");
+  CHECK(t.agent);
+  CHECK(t.passphrase_env == "PASS");
+  REQUIRE(t.jump.size() == 2);
+  CHECK(t.jump[0].host == "198.18.4.5");
+  CHECK(t.jump[0].port == 2022);
+  CHECK(t.jump[0].user == "jumper");
+  CHECK(t.jump[0].become.empty());
+  CHECK(t.jump[1].host == "198.18.4.6");
+  // A ledger written before these keys (root, a key file, direct) still reads.
+  CHECK(faults::parse_ledger(ledger_of({valid_entry()}), "l.json").invalid.empty());
+  // Wrong values are problems, naming the key.
+  CHECK_THAT(ssh_problem_with("become", "su"), Contains("ssh.become"));
+  CHECK_THAT(ssh_problem_with("agent", "yes"), Contains("ssh.agent"));
+  CHECK_THAT(ssh_problem_with("jump", 3), Contains("ssh.jump"));
+  CHECK_THAT(ssh_problem_with("jump", nlohmann::json::array({{{"host", "h"}}})), Contains("ssh.jump[0].port: missing"));
+  auto nested = valid_entry();
+  nested["ssh"]["jump"] = nlohmann::json::array({valid_entry()["ssh"]});
+  nested["ssh"]["jump"][0]["jump"] = nlohmann::json::array();
+  CHECK_THAT(entry_problem(nested.dump()), Contains("ssh.jump[0].jump"));
+}

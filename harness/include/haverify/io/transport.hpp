@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "haverify/core/errors.hpp"
 
@@ -74,6 +75,12 @@ struct SshTarget {
   // or "sudo" (every command runs as `sudo -n -- /bin/sh -c '<command>'`;
   // ignored for root). docs/inventory.md "Real clusters".
   std::string become;
+  // Jump hosts (OpenSSH's ProxyJump), first to last: the session to each
+  // next host, and last to this one, runs through a TCP forward of the one
+  // before. Each hop's host key is checked against its own known_hosts (the
+  // node's unless the inventory names another); connect_timeout covers the
+  // whole chain. A hop's own `jump` and `become` are not used.
+  std::vector<SshTarget> jump;
 };
 
 // The command line sent to the node for `command`: itself, or wrapped for

@@ -1,4 +1,5 @@
 #include "faults/fault.hpp"
+#include "faults/firewall_cut.hpp"
 
 #include <cstdlib>
 #include <map>
@@ -128,8 +129,8 @@ FaultAction plan_power_off(const Inventory& inv, const NodeSpec& node) {
 // The addresses of the cut's peers on its LAN ("" without a peer): an nft
 // set of IPv4 or IPv6 addresses, and the match word for it.
 struct PeerMatch {
-  std::string family;  // "ip" | "ip6"
-  std::string set;     // "{ 198.18.1.11, 198.18.1.12 }"
+  std::string family;              // "ip" | "ip6"
+  std::vector<std::string> addrs;  // the peers' addresses on the LAN
 };
 
 std::optional<PeerMatch> peer_match(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node) {
@@ -137,7 +138,6 @@ std::optional<PeerMatch> peer_match(const FaultSpec& spec, const Inventory& inv,
   if (spec.peer_nodes.empty())
     throw FaultError(fmt::format("lan_cut of {} with peer '{}': the peer resolved to no node", node.name, spec.peer));
   PeerMatch m;
-  std::vector<std::string> addrs;
   for (const auto& name : spec.peer_nodes) {
     const NodeSpec* peer = inv.node(name);
     if (!peer) throw FaultError(fmt::format("lan_cut peer '{}' is not a node of the inventory", name));
@@ -153,45 +153,32 @@ std::optional<PeerMatch> peer_match(const FaultSpec& spec, const Inventory& inv,
     if (!m.family.empty() && m.family != family)
       throw FaultError(fmt::format("lan_cut peers of {} mix IPv4 and IPv6 addresses on LAN '{}'", node.name, spec.lan));
     m.family = family;
-    addrs.push_back(a);
+    m.addrs.push_back(a);
   }
-  m.set = fmt::format("{{ {} }}", fmt::join(addrs, ", "));
   return m;
 }
 
-// lan_cut by nft: drop rules in a table of the cut's own, before conntrack.
+// lan_cut by packet filter (method nft): nft, else iptables (firewall_cut.hpp).
 void plan_nft_cut(FaultAction& a, const FaultSpec& spec, const Inventory& inv, const NodeSpec& node,
                   const InterfaceSpec& itf) {
   if (spec.port && *spec.port == node.ssh.port && node.ssh.host == address_without_prefix(itf.address))
     throw FaultError(fmt::format("lan_cut of port {} on {}: that is haverify's own SSH channel to {}", *spec.port,
                                  spec.lan, node.name));
   const auto peer = peer_match(spec, inv, node);
-  std::string table = "haverify_cut_" + itf.ifname + (spec.port ? "_" + std::to_string(*spec.port) : std::string());
-  if (peer) table += "_" + fmt::format("{}", fmt::join(spec.peer_nodes, "_"));
-  // One port: TCP to it coming in, and from it going out (the server's side
-  // of its connections). A peer: only packets from it in, to it out.
-  std::string in_match = peer ? fmt::format(" {} saddr {}", peer->family, peer->set) : "";
-  std::string out_match = peer ? fmt::format(" {} daddr {}", peer->family, peer->set) : "";
-  if (spec.port) {
-    in_match += fmt::format(" tcp dport {}", *spec.port);
-    out_match += fmt::format(" tcp sport {}", *spec.port);
+  FirewallCut cut;
+  cut.name = "haverify_cut_" + itf.ifname + (spec.port ? "_" + std::to_string(*spec.port) : std::string());
+  if (peer) cut.name += "_" + fmt::format("{}", fmt::join(spec.peer_nodes, "_"));
+  cut.ifname = itf.ifname;
+  cut.direction = spec.direction;
+  cut.port = spec.port;
+  if (peer) {
+    cut.family = peer->family;
+    cut.peers = peer->addrs;
   }
-  std::string rules;
-  if (spec.direction != "out")
-    rules += fmt::format("add rule inet {} input iifname \"{}\"{} drop\n", table, itf.ifname, in_match);
-  if (spec.direction != "in")
-    rules += fmt::format("add rule inet {} output oifname \"{}\"{} drop\n", table, itf.ifname, out_match);
-  // Both chains hook before conntrack so established connections are cut too.
-  a.inject_command = fmt::format(
-      "nft -f - <<'EOF'\n"
-      "add table inet {0}\n"
-      "add chain inet {0} input {{ type filter hook input priority -400; policy accept; }}\n"
-      "add chain inet {0} output {{ type filter hook output priority -400; policy accept; }}\n"
-      "{1}EOF",
-      table, rules);
-  a.verify_command = fmt::format("nft list table inet {} >/dev/null", table);
-  a.heal_command =
-      fmt::format("nft delete table inet {} 2>/dev/null; ! nft list table inet {} >/dev/null 2>&1", table, table);
+  const FirewallCommands f = firewall_cut_commands(cut);
+  a.inject_command = f.inject;
+  a.verify_command = f.verify;
+  a.heal_command = f.heal;
 }
 
 FaultAction plan_lan_cut(const FaultSpec& spec, const Inventory& inv, const NodeSpec& node) {

@@ -17,6 +17,8 @@ packages=(
   # the lab: real PostgreSQL 15, pgpool-II, sshd, networking tools
   postgresql-15 postgresql-client-15 pgpool2 openssh-server openssh-client
   nftables iproute2 util-linux procps psmisc
+  # a packet-filter cut falls back to iptables on a node without nft (the field lab test plants one)
+  iptables
   # lab up --ssh-user: the QA user's way to root on the nodes, as on real servers
   sudo
   # lab up --power ipmi: a simulated BMC per node (ipmi_sim) and the ipmitool haverify drives it with

@@ -78,6 +78,19 @@ stack_boot_mounts
 # of this node is stale by definition (and its PID may now belong to sshd).
 rm -f /var/lib/postgresql/15/main/postmaster.pid
 
+# lab up --bastion: SSH from the harness host's own address is dropped, as
+# on a network where only the bastion may reach the nodes' sshd (lib/bastion.sh).
+if [[ ${BASTION:-0} == 1 ]]; then
+    nft -f - <<EOT
+table inet hvl_bastion {
+    chain input {
+        type filter hook input priority -10; policy accept;
+        ip saddr $HOST_MGMT_ADDR tcp dport 22 drop
+    }
+}
+EOT
+fi
+
 /usr/sbin/sshd -f "$ndir/sshd_config" -E "$ndir/sshd.log"
 
 stack_boot_services

@@ -17,6 +17,7 @@ SSH_KEY="$STATE/ssh/id_ed25519"
 SSH_USER=root   # lab up --ssh-user (recorded in lab.env): the user haverify logs in as
 SSH_LAN=mgmt    # lab up --ssh-lan (recorded in lab.env): the LAN haverify's SSH goes over
 POWER=lab       # lab up --power (recorded in lab.env): lab, or ipmi (simulated BMCs, lib/bmc.sh)
+BASTION=0       # lab up --bastion (recorded in lab.env): 1 = SSH to the nodes only through a jump host (lib/bastion.sh)
 KNOWN_HOSTS="$STATE/ssh/known_hosts"
 FW_COMMENT=hvl-lab
 # The storage under every node's PostgreSQL data (lab up --disk; docs/lab.md,

@@ -30,6 +30,7 @@ $([[ $SSH_USER == root ]] || echo "  become: sudo")
   key: $SSH_KEY
   known_hosts: $KNOWN_HOSTS
   connect_timeout_ms: 3000
+$( ((BASTION == 0)) || echo "  jump: [{host: $JUMP_ADDR, user: root, key: $JUMP_KEY}]")
 
 lab:
   script: $SCRIPT

@@ -34,6 +34,12 @@ node_write() { node_exec "$1" /bin/bash -c 'cat >"$1"' node-write "$2"; }
 # shellcheck disable=SC2016
 node_append() { node_exec "$1" /bin/bash -c 'cat >>"$1"' node-append "$2"; }
 
+# The lab's sshd settings for key-only logins (nodes and the jump host).
+sshd_key_only() {
+    printf '%s\n' 'PubkeyAuthentication yes' 'PasswordAuthentication no' 'KbdInteractiveAuthentication no' \
+        'UsePAM no' 'StrictModes no' 'UseDNS no'
+}
+
 write_node_files() {
     local n=$1 d
     d=$(ndir "$n")
@@ -48,6 +54,8 @@ MGMT_ADDR=$(addr "$n" mgmt)
 DISK=$DISK
 DISK_BIN=$DISK_BIN
 SSH_USER=$SSH_USER
+BASTION=$BASTION
+HOST_MGMT_ADDR=${HOST_ADDR[mgmt]}
 EOT
     local root_login=prohibit-password
     [[ $SSH_USER == root ]] || root_login=no
@@ -60,12 +68,7 @@ HostKey $d/ssh_host_ed25519_key
 PidFile /run/sshd.pid
 AuthorizedKeysFile $STATE/ssh/authorized_keys$([[ $SSH_USER == root ]] || echo " $STATE/become/authorized_keys")
 PermitRootLogin $root_login
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
+$(sshd_key_only)
 PrintMotd no
 MaxStartups 100:30:200
 MaxSessions 50
@@ -75,7 +78,7 @@ EOT
     [[ $SSH_USER == root ]] || cat >>"$d/sshd_config" <<EOT
 # --ssh-user $SSH_USER: the harness host (${HOST_ADDR[mgmt]}) logs in as $SSH_USER only; the
 # nodes keep trusting each other's root (the stacks' fencing and rejoin).
-Match Address ${LAN_NET[mgmt]}.*,!${HOST_ADDR[mgmt]}
+Match Address ${LAN_NET[mgmt]}.*,!${HOST_ADDR[mgmt]}$( ((BASTION == 0)) || echo ",!$JUMP_MGMT_ADDR")
     PermitRootLogin prohibit-password
 EOT
 }
@@ -131,8 +134,13 @@ boot_node() { # start a fresh init + boot script in the node's namespaces
 
 boot_done() { grep -q "^boot: $1 done" "$(ndir "$1")/console.log"; }
 boot_failed() { grep -q "boot program exited with status [1-9]" "$(ndir "$1")/console.log"; }
-sshd_answers() { # read the SSH banner on the management address
-    timeout 1 bash -c "exec 3<>/dev/tcp/$(addr "$1" mgmt)/22 && head -c 4 <&3" 2>/dev/null | grep -q SSH-
+sshd_answers() { # read the SSH banner on the management address (from the jump host with --bastion)
+    if ((BASTION)); then
+        ip netns exec "$JUMP_NS" timeout 1 bash -c "exec 3<>/dev/tcp/$(addr "$1" mgmt)/22 && head -c 4 <&3" 2>/dev/null |
+            grep -q SSH-
+    else
+        banner_answers "$(addr "$1" mgmt)"
+    fi
 }
 wait_boot() {
     local n=$1 end=$(($(date +%s%N) + ${2:-15} * 1000000000))
@@ -163,10 +171,11 @@ gen_ssh_keys() {
     done
 }
 
-ssh_node() { # ssh_node NODE CMD... (as root: through sudo with --ssh-user)
-    local become=()
+ssh_node() { # ssh_node NODE CMD... (as root: through sudo with --ssh-user, through the jump host with --bastion)
+    local become=() jump=()
     [[ $SSH_USER == root ]] || become=(sudo -n --)
-    ssh 9<&- -i "$SSH_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+    ((BASTION == 0)) || mapfile -t jump < <(jump_ssh_options)
+    ssh 9<&- "${jump[@]}" -i "$SSH_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
         -o BatchMode=yes -o ConnectTimeout=3 "$SSH_USER@$(addr "$1" mgmt)" "${become[@]}" "${@:2}"
 }
 

@@ -71,8 +71,8 @@ load_lab_env() {
     # shellcheck disable=SC2034  # read by the stacks (a lab.env written before --pg-set has neither)
     PG_SET=() POOL_SET=()
     # shellcheck disable=SC2034  # read by lib/node.sh (ssh_node, write_node_files)
-    SSH_USER=root SSH_LAN=mgmt POWER=lab # a lab.env written before --ssh-user, --ssh-lan or --power has none
-    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE, ENDPOINT, SSH_USER, SSH_LAN, PG_SET, POOL_SET
+    SSH_USER=root SSH_LAN=mgmt POWER=lab BASTION=0 # a lab.env written before --ssh-user, --ssh-lan, --power or --bastion has none
+    # shellcheck source=/dev/null  # written by up: STACK, PROFILE, INIT, DISK, DISK_BIN, FENCE, ENDPOINT, SSH_USER, SSH_LAN, POWER, BASTION, PG_SET, POOL_SET
     . "$STATE/lab.env"
     load_stack "$STACK"
 }

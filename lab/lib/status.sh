@@ -4,7 +4,7 @@
 
 cmd_status() {
     [[ -d $STATE/nodes ]] || { echo "no lab in $STATE"; return 1; }
-    [[ -r $STATE/lab.env ]] && sed -n '/=()$/d; s/^\(STACK\|PROFILE\|DISK\|FENCE\|ENDPOINT\|SSH_USER\|SSH_LAN\|POWER\|PG_SET\|POOL_SET\)=\(..*\)/  \1=\2/p' \
+    [[ -r $STATE/lab.env ]] && sed -n '/=()$/d; s/^\(STACK\|PROFILE\|DISK\|FENCE\|ENDPOINT\|SSH_USER\|SSH_LAN\|POWER\|BASTION\|PG_SET\|POOL_SET\)=\(..*\)/  \1=\2/p' \
         "$STATE/lab.env"
     printf '%-6s %-5s %-10s %-8s %s\n' NODE POWER INIT_PID SSHD POSTGRES
     local n pid power sshd role

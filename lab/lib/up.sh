@@ -45,6 +45,7 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     [[ $SSH_USER == root ]] || command -v sudo >/dev/null ||
         die "--ssh-user needs sudo on this machine (bash lab/install-deps.sh)"
     [[ $POWER == lab || $POWER == ipmi ]] || die "--power must be lab or ipmi"
+    [[ $BASTION == 0 || $SSH_LAN == mgmt ]] || die "--bastion reaches the nodes on the management LAN: not with --ssh-lan service"
     [[ " $DISKS " == *" ${DISK:-} "* ]] || die "--disk must be one of: $DISKS (docs/lab.md, \"The lab disk\")"
     check_state_path
 
@@ -59,8 +60,8 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     INIT=$(find_init_binary)
     DISK_BIN=
     [[ $DISK == tmpfs ]] || DISK_BIN=$(lab_disk_bin)
-    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\nSSH_USER=%s\nSSH_LAN=%s\nPOWER=%s\n' \
-        "$stack" "$profile" "$INIT" "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" "$SSH_USER" "$SSH_LAN" "$POWER" \
+    printf 'STACK=%s\nPROFILE=%s\nINIT=%s\nDISK=%s\nDISK_BIN=%s\nFENCE=%s\nENDPOINT=%s\nSSH_USER=%s\nSSH_LAN=%s\nPOWER=%s\nBASTION=%s\n' \
+        "$stack" "$profile" "$INIT" "$DISK" "$DISK_BIN" "${FENCE:-}" "${ENDPOINT:-}" "$SSH_USER" "$SSH_LAN" "$POWER" "$BASTION" \
         >"$STATE/lab.env"
     # The arrays quoted for bash (sourced again by load_lab_env).
     printf 'PG_SET=(%s)\nPOOL_SET=(%s)\n' "${PG_SET[*]@Q}" "${POOL_SET[*]@Q}" >>"$STATE/lab.env"
@@ -76,6 +77,10 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     stack_prepare "$profile" # files the nodes mount at boot
     log "building network"
     build_network
+    if ((BASTION)); then
+        log "starting the jump host"
+        build_bastion
+    fi
     log "booting nodes"
     for n in "${ALL_NODES[@]}"; do boot_node "$n"; done
     for n in "${ALL_NODES[@]}"; do wait_boot "$n" 15; done
@@ -101,7 +106,7 @@ cmd_up() { # cmd_up STACK PROFILE (REPLICATION, DISK, FENCE set by the caller)
     UP_RUNNING=
     printf 'lab up (stack %s, profile %s, disk %s%s%s%s%s) in %s s\ninventory: %s\n' \
         "$stack" "$profile" "$DISK" "${FENCE:+, fence $FENCE}" "${ENDPOINT:+, endpoint $ENDPOINT}" \
-        "$([[ $SSH_USER == root ]] || echo ", ssh $SSH_USER with sudo")$([[ $SSH_LAN == mgmt ]] || echo ", ssh over the ${LAN_LONG[$SSH_LAN]} LAN")$([[ $POWER == lab ]] || echo ", power through IPMI BMCs")" \
+        "$([[ $SSH_USER == root ]] || echo ", ssh $SSH_USER with sudo")$([[ $SSH_LAN == mgmt ]] || echo ", ssh over the ${LAN_LONG[$SSH_LAN]} LAN")$([[ $POWER == lab ]] || echo ", power through IPMI BMCs")$( ((BASTION == 0)) || echo ", ssh through the jump host $JUMP_ADDR")" \
         "$(settings_summary)" "$(elapsed)" "$STATE/inventory.yaml"
 }
 

@@ -32,6 +32,7 @@
 #include "haverify/core/shell.hpp"
 #include "haverify/io/pg.hpp"
 #include "haverify/io/transport.hpp"
+#include "haverify/run/lab.hpp"
 #include "haverify/run/suite.hpp"
 
 namespace fs = std::filesystem;
@@ -173,7 +174,7 @@ inline fs::path run_scenarios(const fs::path& out, const std::string& what, cons
 inline void require_lab_healthy(std::chrono::seconds deadline) {
   const Inventory inv = load_inventory(inventory_path());
   TransportPool pool(inv);
-  auto driver = make_driver(inv, pool, DriverOptions{default_rejoin_script()});
+  auto driver = make_driver(inv, pool, DriverOptions{rejoin_script_for(inv)});
   const auto until = std::chrono::steady_clock::now() + deadline;
   Health h;
   do {

@@ -9,7 +9,9 @@
 // 2. The power-off scenario passes through ipmitool and the BMCs; with a
 //    wrong BMC password the preflight cannot read the power: `inventory
 //    check` and `run` exit 2 before any fault, and the node stays on.
-// 3. Preflight: a node without nft and with a clock 5 s ahead is refused.
+// 3. Preflight: a node without nft and iptables and with a clock 5 s ahead is
+//    refused.
+// 4. A node without nft: a packet-filter cut falls back to iptables.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -229,9 +231,25 @@ void power_off_through_ipmi() {
   require_lab_healthy(120s);
 }
 
-// 3. Preflight, planted: one node lacks nft and its clock reads 5 s ahead
-//    (a `date` bound over the node's own, in its mount namespace only);
-//    `inventory check` names both and exits 2; the healthy control passes.
+// Binds a file that is not a program over each of `paths` in node1's mount
+// namespace (as if the tool were not installed there); undone by unplant.
+void plant_not_a_program(const fs::path& dir, std::initializer_list<const char*> paths) {
+  std::ofstream(dir / "not-a-program") << "not a program\n";
+  std::string mounts;
+  for (const char* p : paths)
+    mounts += fmt::format("{}mount --bind {}/not-a-program {}", mounts.empty() ? "" : " && ", dir.string(), p);
+  const auto plant = sh(lab(fmt::format("exec node1 -- sh -c {}", sh_quote(mounts))), 30s);
+  INFO(plant.out << plant.err);
+  REQUIRE(plant.exit_code == 0);
+}
+void unplant(std::initializer_list<const char*> paths) {
+  for (const char* p : paths) (void)sh(lab(fmt::format("exec node1 -- umount -l {}", p)), 30s);
+}
+
+// 3. Preflight, planted: one node lacks nft and iptables (neither can make
+//    a packet-filter cut) and its clock reads 5 s ahead (a `date` bound over
+//    the node's own, in its mount namespace only); `inventory check` names
+//    both and exits 2; the healthy control passes.
 void preflight_catches_a_missing_tool_and_a_clock_offset() {
   const auto check = [] {
     return sh(fmt::format("{} inventory check {}", sh_quote(kBin), sh_quote(inventory_path())), 120s);
@@ -247,24 +265,65 @@ void preflight_catches_a_missing_tool_and_a_clock_offset() {
   fs::copy_file("/usr/bin/date", dir / "date.real");
   std::ofstream(dir / "date") << fmt::format("#!/bin/sh\nexec {0} -d \"@$(( $({0} +%s) + 5 ))\" \"$@\"\n",
                                              (dir / "date.real").string());
-  std::ofstream(dir / "nft") << "not a program\n";
   fs::permissions(dir / "date", fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read |
                                     fs::perms::group_exec | fs::perms::others_exec);
-  const auto plant = sh(lab(fmt::format("exec node1 -- sh -c 'mount --bind {0}/date /usr/bin/date && mount --bind "
-                                        "{0}/nft /usr/sbin/nft'",
-                                        dir.string())),
-                        30s);
+  const auto plant = sh(lab(fmt::format("exec node1 -- mount --bind {0}/date /usr/bin/date", dir.string())), 30s);
   INFO(plant.out << plant.err);
   REQUIRE(plant.exit_code == 0);
+  // iptables and ip6tables are links to xtables-nft-multi: one bind hides both.
+  plant_not_a_program(dir, {"/usr/sbin/nft", "/usr/sbin/xtables-nft-multi"});
   const auto planted = check();
-  (void)sh(lab("exec node1 -- sh -c 'umount -l /usr/bin/date; umount -l /usr/sbin/nft'"), 30s);
+  unplant({"/usr/bin/date", "/usr/sbin/nft", "/usr/sbin/xtables-nft-multi"});
   INFO(planted.out << planted.err);
   CHECK(planted.exit_code == 2);
-  CHECK(planted.err.find("node node1: nft not found") != std::string::npos);
+  CHECK(planted.err.find("node node1: nft or iptables not found") != std::string::npos);
   CHECK(planted.err.find("node node1: its clock is ") != std::string::npos);
   CHECK(planted.err.find("s ahead of the harness's") != std::string::npos);
   CHECK(planted.err.find("node node2") == std::string::npos);
   CHECK(check().exit_code == 0);
+}
+
+// 4. A node without nft but with iptables: preflight says the packet-filter
+//    cuts use iptables there, and a cut of PostgreSQL's port on node1's
+//    service LAN is made with chains of its own in the raw table, drops
+//    the port (and only it), and is gone after the heal.
+void packet_filter_cut_falls_back_to_iptables() {
+  const fs::path dir = fresh_dir("iptables");
+  plant_not_a_program(dir, {"/usr/sbin/nft"});
+  const auto check = sh(fmt::format("{} inventory check {}", sh_quote(kBin), sh_quote(inventory_path())), 120s);
+  INFO(check.out << check.err);
+  CHECK(check.exit_code == 0);
+  CHECK_THAT(check.out, Catch::Contains("ok (iptables)"));
+  // The exec steps assert on the nodes: the chains and rule are there, the
+  // port is closed to node2 (and open again after the heal), no chain is left.
+  const fs::path scenario = dir / "port-cut.yaml";
+  std::ofstream(scenario) << R"(name: port-cut-iptables
+kind: single-fault
+workload:
+  ledger: {clients: 4, connect_deadline: 3s, commit_deadline: 3s}
+steps:
+  - start: ledger
+  - wait: 2s
+  - inject: {id: cut, fault: lan_cut, lan: service, method: nft, port: 5432, target: node1}
+  - exec: {node: node1, timeout: 10s, command: "iptables -w -t raw -S | grep -q -- '^-A HVI_.* -i svc0 -p tcp -m tcp --dport 5432 -j DROP$' && iptables -w -t raw -S | grep -q -- '^-A PREROUTING -j HVI_' && iptables -w -t raw -S | grep -q -- '^-A HVO_.* -o svc0 -p tcp -m tcp --sport 5432 -j DROP$'"}
+  - exec: {node: node2, timeout: 10s, command: "! timeout 2 bash -c 'exec 3<>/dev/tcp/198.18.1.11/5432'"}
+  - heal: cut
+  - exec: {node: node1, timeout: 10s, command: "! iptables -w -t raw -S | grep -q 'HV[IO]_'"}
+  - exec: {node: node2, timeout: 10s, command: "timeout 2 bash -c 'exec 3<>/dev/tcp/198.18.1.11/5432'"}
+  - wait: 2s
+  - stop: ledger
+checks:
+  lost_acked: {max: 0}
+expect: {outcome: no-failover}
+)";
+  const auto run = sh(
+      fmt::format("{} run {} --out {}", sh_quote(kBin), sh_quote(scenario.string()), sh_quote((dir / "out").string())),
+      300s);
+  unplant({"/usr/sbin/nft"});
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 0);
+  CHECK_THAT(run_history(dir / "out"), Catch::Contains("lan_cut service:5432 (svc0, nft) on node1"));
+  require_lab_healthy(120s);
 }
 
 }  // namespace
@@ -279,4 +338,5 @@ TEST_CASE(
   self_healing_cut_of_the_ssh_lan();
   power_off_through_ipmi();
   preflight_catches_a_missing_tool_and_a_clock_offset();
+  packet_filter_cut_falls_back_to_iptables();
 }

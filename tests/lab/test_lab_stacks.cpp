@@ -34,7 +34,7 @@ TimingRow read_timing_row(const fs::path& p) {
 void require_healthy(bool replicated) {
   Inventory inv = load_inventory(inventory_path());
   TransportPool pool(inv);
-  auto driver = make_driver(inv, pool, DriverOptions{default_rejoin_script()});
+  auto driver = make_driver(inv, pool, DriverOptions{rejoin_script_for(inv)});
   REQUIRE(driver->replicated() == replicated);
   std::string primary;
   const auto until = std::chrono::steady_clock::now() + 120s;
@@ -73,7 +73,7 @@ std::string cluster_cmd(const std::string& args) {
 std::string node_with_role(const std::string& role) {
   Inventory inv = load_inventory(inventory_path());
   TransportPool pool(inv);
-  auto driver = make_driver(inv, pool, DriverOptions{default_rejoin_script()});
+  auto driver = make_driver(inv, pool, DriverOptions{rejoin_script_for(inv)});
   const auto roles = driver->roles(5000ms);
   // Patroni's synchronous_mode only switches over to the synchronous standby.
   for (const auto& s : roles)
@@ -133,7 +133,7 @@ checks:
 void require_no_takeover_blockers() {
   Inventory inv = load_inventory(inventory_path());
   TransportPool pool(inv);
-  auto driver = make_driver(inv, pool, DriverOptions{default_rejoin_script()});
+  auto driver = make_driver(inv, pool, DriverOptions{rejoin_script_for(inv)});
   const auto blockers = driver->takeover_blockers(driver->roles(10s), 10s);
   std::string listed;
   for (const auto& [node, why] : blockers) listed += node + ": " + why + "\n";

@@ -57,7 +57,7 @@ int cluster_command(const ClusterCli& c, const std::string& action, const std::s
     return exit_code(ExitStatus::usage);
   }
   TransportPool pool(inv);
-  auto driver = make_driver(inv, pool, DriverOptions{default_rejoin_script()});
+  auto driver = make_driver(inv, pool, DriverOptions{rejoin_script_for(inv)});
   const auto t0 = std::chrono::steady_clock::now();
   const std::string on = node.empty() ? "" : " " + node;
   try {

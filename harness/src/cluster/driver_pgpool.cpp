@@ -194,7 +194,8 @@ class PgpoolDriver : public GenericDriver {
   // `what` on failure.
   ExecResult pcp_run(const std::string& tool, const std::string& options, time_point until, const std::string& what) {
     const auto& d = inv_.driver;
-    const std::string cmd = fmt::format("PCPPASSFILE={} {} -h {} -p {} -U {} -w {}", sh_quote(d.pcp_passfile), tool,
+    const std::string path = d.pcp_bin_dir.empty() ? tool : sh_quote(d.pcp_bin_dir + "/" + tool);
+    const std::string cmd = fmt::format("PCPPASSFILE={} {} -h {} -p {} -U {} -w {}", sh_quote(d.pcp_passfile), path,
                                         sh_quote(pcp_address(until)), d.pcp_port, sh_quote(d.pcp_user), options);
     ExecResult r = pool_.local().exec(cmd, time_left(until));
     // The read-only tools are retried until `until`: pgpool's pcp process

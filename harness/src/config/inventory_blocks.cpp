@@ -182,6 +182,7 @@ void read_driver(MapReader& top, ConfigContext& ctx, Inventory& inv) {
     d.pcp_port = dr.get_port("pcp_port", 9898);
     d.pcp_user = dr.get_string("pcp_user", "");
     d.pcp_passfile = dr.get_string("pcp_passfile", "");
+    d.pcp_bin_dir = dr.get_string("pcp_bin_dir", "");
     d.ssh_host = dr.get_string("ssh_host", "");
     d.model = dr.get_string("model", "replication");
     d.resource = dr.get_string("resource", "");

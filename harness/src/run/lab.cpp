@@ -51,6 +51,12 @@ std::string lab_script_path() {
   return lab_dir() + "/haverify-lab";
 }
 
+std::string rejoin_script_for(const Inventory& inv) {
+  // The pacemaker driver's rejoin_script is its own node-side script.
+  if (inv.driver.type != "pacemaker" && !inv.driver.rejoin_script.empty()) return inv.driver.rejoin_script;
+  return lab_dir() + "/scripts/pg-rejoin.sh";
+}
+
 std::string lab_state_dir() {
   const char* s = std::getenv("HAVERIFY_LAB_STATE");
   return s && *s ? s : "/var/lib/haverify-lab";

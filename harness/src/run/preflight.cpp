@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -17,6 +19,7 @@
 #include "haverify/cluster/transport_pool.hpp"
 #include "haverify/core/shell.hpp"
 #include "haverify/io/transport.hpp"
+#include "haverify/run/lab.hpp"
 
 namespace fs = std::filesystem;
 
@@ -73,6 +76,13 @@ std::string power_problem(const Inventory& inv, const NodeSpec& n, TransportPool
   }
 }
 
+// "nft|iptables" as people read it: "nft or iptables".
+std::string alternatives(std::string tools) {
+  for (std::size_t at = tools.find('|'); at != std::string::npos; at = tools.find('|', at))
+    tools.replace(at, 1, " or ");
+  return tools;
+}
+
 // The node's part of the preflight, over one SSH session: its uid through
 // the node's settings, its clock (read between two of the harness's), and
 // the tools it lacks. Fills `row`; returns the problems.
@@ -83,11 +93,16 @@ std::vector<std::string> check_node(const NodeSpec& n, const std::vector<std::st
   for (const auto& tool : tools) command += " " + sh_quote(tool);
   if (!n.postgres.bin_dir.empty()) command += " " + sh_quote(n.postgres.bin_dir + "/pg_ctl");
   // A path must be an executable file (bash's command -v also prints a
-  // non-executable one when nothing better is found).
+  // non-executable one when nothing better is found). "a|b": either will do
+  // ("instead b" when only b is there).
   command +=
-      "; do p=$(command -v \"$t\" 2>/dev/null); case $p in /*) [ -f \"$p\" ] && [ -x \"$p\" ] || echo \"missing "
-      "$t\" ;; '') echo \"missing $t\" ;; esac; done";
+      "; do ok=; for a in $(printf '%s' \"$t\" | tr '|' ' '); do p=$(command -v \"$a\" 2>/dev/null) || continue; "
+      "case $p in /*) [ -f \"$p\" ] && [ -x \"$p\" ] || continue ;; esac; ok=$a; break; done; "
+      "[ -n \"$ok\" ] || echo \"missing $t\"; [ -z \"$ok\" ] || [ \"$ok\" = \"${t%%|*}\" ] || echo \"instead $ok\"; "
+      "done";
   row.ssh = fmt::format("{}@{}:{}{}", n.ssh.user, n.ssh.host, n.ssh.port, uses_sudo(n.ssh) ? " sudo" : "");
+  for (std::size_t i = 0; i < n.ssh.jump.size(); ++i)
+    row.ssh += fmt::format("{}{}", i == 0 ? " via " : ",", n.ssh.jump[i].host);
   SshTransport t(n.ssh);
   t.connect();
   const auto before = std::chrono::system_clock::now();
@@ -103,10 +118,14 @@ std::vector<std::string> check_node(const NodeSpec& n, const std::vector<std::st
   std::string uid, clock, line;
   std::getline(lines, uid);
   std::getline(lines, clock);
-  std::vector<std::string> missing;
-  while (std::getline(lines, line))
-    if (line.rfind("missing ", 0) == 0) missing.push_back(line.substr(8));
-  row.tools = missing.empty() ? "ok" : fmt::format("missing {}", fmt::join(missing, ", "));
+  std::vector<std::string> missing, instead;
+  while (std::getline(lines, line)) {
+    if (line.rfind("missing ", 0) == 0) missing.push_back(alternatives(line.substr(8)));
+    if (line.rfind("instead ", 0) == 0) instead.push_back(line.substr(8));
+  }
+  row.tools = !missing.empty()  ? fmt::format("missing {}", fmt::join(missing, ", "))
+              : instead.empty() ? "ok"
+                                : fmt::format("ok ({})", fmt::join(instead, ", "));
   if (!missing.empty())
     problems.push_back(fmt::format(
         "node {}: {} not found (through sudo's PATH when sudo is used): haverify's faults or the driver run them "
@@ -158,12 +177,13 @@ std::string disk_problem(const PreflightOptions& o) {
 std::vector<std::string> node_tools(const Inventory& inv, const std::vector<Scenario>* scenarios) {
   std::set<std::string> tools = {"runuser"};  // PostgreSQL's commands as its OS user
   const auto add_fault = [&](const FaultSpec& f) {
-    if (f.kind == "lan_cut") tools.insert(f.method == "nft" ? "nft" : "ip");
+    // A packet-filter cut uses nft, else iptables (faults/firewall_cut.hpp).
+    if (f.kind == "lan_cut") tools.insert(f.method == "nft" ? "nft|iptables" : "ip");
     if (f.kind == "lan_cut" && f.self_heal) tools.insert("setsid");
     if (f.kind == "process_kill" || f.kind == "process_pause") tools.insert("pgrep");
   };
   if (!scenarios) {
-    tools.insert({"ip", "nft", "pgrep", "setsid"});
+    tools.insert({"ip", "nft|iptables", "pgrep", "setsid"});
   } else {
     for (const auto& sc : *scenarios)
       for (const auto& step : sc.steps)
@@ -206,6 +226,68 @@ Preflight preflight(const Inventory& inv, const PreflightOptions& o) {
     if (!p.empty()) out.problems.push_back(std::move(p));
   }
   if (std::string d = disk_problem(o); !d.empty()) out.problems.push_back(std::move(d));
+  const char* path = std::getenv("PATH");
+  for (auto& p : harness_host_problems(inv, path ? path : "")) out.problems.push_back(std::move(p));
+  return out;
+}
+
+namespace {
+
+constexpr std::array<const char*, 5> kPcpTools = {"pcp_node_count", "pcp_node_info", "pcp_attach_node",
+                                                  "pcp_detach_node", "pcp_promote_node"};
+
+bool executable_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+}
+
+// `tool` in `dir`, or in a directory of the PATH value `path` when dir is empty.
+bool tool_found(const std::string& tool, const std::string& dir, const std::string& path) {
+  if (!dir.empty()) return executable_file(fs::path(dir) / tool);
+  std::istringstream dirs(path);
+  for (std::string d; std::getline(dirs, d, ':');)
+    if (!d.empty() && executable_file(fs::path(d) / tool)) return true;
+  return false;
+}
+
+std::vector<std::string> pcp_problems(const DriverSpec& d, const std::string& path) {
+  std::vector<std::string> out;
+  std::vector<std::string> missing;
+  for (const char* tool : kPcpTools)
+    if (!tool_found(tool, d.pcp_bin_dir, path)) missing.emplace_back(tool);
+  if (!missing.empty())
+    out.push_back(fmt::format(
+        "the pgpool driver runs {} on this machine (the harness host), against pcp_host {}: not found {}; install "
+        "pgpool-II's client tools here (Debian: pgpool2, RHEL: pgpool-II) or set driver.pcp_bin_dir to where they are",
+        fmt::join(missing, ", "), d.pcp_host,
+        d.pcp_bin_dir.empty() ? "on the PATH" : fmt::format("in driver.pcp_bin_dir {}", d.pcp_bin_dir)));
+  std::error_code ec;
+  const auto st = fs::status(d.pcp_passfile, ec);
+  if (d.pcp_passfile.empty()) {
+    // pcp then reads ~/.pcppass: its own rules.
+  } else if (ec || !fs::is_regular_file(st) || ::access(d.pcp_passfile.c_str(), R_OK) != 0) {
+    out.push_back(fmt::format("driver.pcp_passfile {} is not a readable file on this machine", d.pcp_passfile));
+  } else if ((st.permissions() & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+    out.push_back(fmt::format("driver.pcp_passfile {} may be read by others, so pcp ignores it: chmod 600 {}",
+                              d.pcp_passfile, d.pcp_passfile));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> harness_host_problems(const Inventory& inv, const std::string& path) {
+  std::vector<std::string> out;
+  if (inv.driver.type == "pgpool") out = pcp_problems(inv.driver, path);
+  if (inv.driver.type == "pgpool" || inv.driver.type == "generic" || inv.driver.type == "pacemaker") {
+    const std::string script = inv.driver.type == "pacemaker" ? inv.driver.rejoin_script : rejoin_script_for(inv);
+    std::error_code ec;
+    if (!fs::is_regular_file(script, ec) || ::access(script.c_str(), R_OK) != 0)
+      out.push_back(fmt::format(
+          "the {} driver's rejoin script {} is not a readable file on this machine (it is pushed to a node over SSH "
+          "to rejoin it); fix driver.rejoin_script",
+          inv.driver.type, script));
+  }
   return out;
 }
 

@@ -30,10 +30,6 @@ namespace fs = std::filesystem;
 
 namespace haverify {
 
-std::string default_rejoin_script() {
-  return lab_dir() + "/scripts/pg-rejoin.sh";
-}
-
 namespace {
 
 // The .yaml/.yml files under `dir`; an unreadable folder is a usage error naming it.
@@ -244,7 +240,7 @@ class Suite {
  public:
   Suite(const RunOptions& opts, SuiteConfig& config, std::vector<reports::RunRow>& rows, const SuiteManifest* resume)
       : opts_(opts), c_(config), rows_(rows), resume_(resume), ledger_(ledger_path(opts)) {
-    driver_.rejoin_script = opts.rejoin_script.empty() ? default_rejoin_script() : opts.rejoin_script;
+    driver_.rejoin_script = opts.rejoin_script.empty() ? rejoin_script_for(c_.inv) : opts.rejoin_script;
   }
   int run();
 

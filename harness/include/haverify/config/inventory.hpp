@@ -108,15 +108,22 @@ struct DriverSpec {
   int pcp_port = 9898;
   std::string pcp_user;
   std::string pcp_passfile;
+  // Where the pcp_* tools are on the harness host (the driver runs them
+  // there, against pcp_host); empty: found on PATH.
+  std::string pcp_bin_dir;
   std::string ssh_host;
   std::optional<WatchdogSpec> watchdog;
   // pacemaker: model replication (promotable pgsql clone) | shared-disk (a
   // group that moves); the resource haverify asks about and moves.
   std::string model = "replication";
   std::string resource;
-  std::string repl_host;      // where a re-seeded node takes its base backup (replication VIP)
-  std::string tmpdir;         // pgsql RA tmpdir (PGSQL.lock)
-  std::string rejoin_script;  // node-side script pushed over SSH (lab/stacks/pacemaker/rejoin.sh)
+  std::string repl_host;  // where a re-seeded node takes its base backup (replication VIP)
+  std::string tmpdir;     // pgsql RA tmpdir (PGSQL.lock)
+  // A script on the harness host that the driver pushes over SSH and runs on
+  // a node to rejoin it: pacemaker (required): lab/stacks/pacemaker/rejoin.sh's
+  // arguments; pgpool, generic (optional, default haverify's
+  // lab/scripts/pg-rejoin.sh): pg-rejoin.sh's (docs/inventory.md "Drivers").
+  std::string rejoin_script;
   // pacemaker, patroni: start / stop the cluster services on one node (run
   // there over SSH; defaults: systemctl start|stop of the manager).
   std::string start_command;

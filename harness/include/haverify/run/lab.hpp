@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "haverify/config/inventory.hpp"
 #include "haverify/io/transport.hpp"
 
 namespace haverify {
@@ -20,6 +21,11 @@ std::string installed_helper(const std::string& name);
 std::string lab_dir();
 // lab_dir()/haverify-lab.
 std::string lab_script_path();
+// The pg_ctl drivers' (pgpool, generic) rejoin script: the inventory's
+// driver.rejoin_script, else haverify's lab/scripts/pg-rejoin.sh (where
+// haverify is installed, else in the source tree); RunOptions::rejoin_script
+// overrides both.
+std::string rejoin_script_for(const Inventory& inv);
 // $HAVERIFY_LAB_STATE, or /var/lib/haverify-lab.
 std::string lab_state_dir();
 // lab_state_dir()/inventory.yaml: the inventory `haverify-lab up` writes.

@@ -42,6 +42,12 @@ std::vector<std::string> check_inventory(const Inventory& inv, const PreflightOp
 // (null: for any fault) and for the inventory's driver.
 std::vector<std::string> node_tools(const Inventory& inv, const std::vector<Scenario>* scenarios);
 
+// What the driver runs on the harness host itself: the pgpool driver's
+// pcp_* tools (driver.pcp_bin_dir, else each directory of `path`, the
+// PATH's value) and its pass file (pcp ignores one that others may read),
+// and the rejoin script it pushes to the nodes. One line per problem.
+std::vector<std::string> harness_host_problems(const Inventory& inv, const std::string& path);
+
 // The rows as an aligned table with a header line.
 std::string format_preflight(const Preflight& p);
 

@@ -59,7 +59,7 @@ struct RunOptions {
   // results (to plan_out if set).
   std::string plan_path;
   std::string plan_out;
-  // The pg_ctl drivers' rejoin script; empty: default_rejoin_script().
+  // The pg_ctl drivers' rejoin script; empty: rejoin_script_for(inventory).
   std::string rejoin_script;
   // A cluster unhealthy before a run's steps is repaired (power-on, rejoin,
   // unblock) and the run goes on; without it the run fails with what was

@@ -25,8 +25,5 @@ bool in_shard(std::size_t position, int index, int count);
 // with `recursive`, in its sub-directories too).
 std::vector<std::string> expand_scenario_paths(const std::vector<std::string>& paths, bool recursive = false);
 
-// lab/scripts/pg-rejoin.sh in the source tree: the pg_ctl drivers' rejoin
-// script unless RunOptions::rejoin_script says otherwise.
-std::string default_rejoin_script();
 
 }  // namespace haverify

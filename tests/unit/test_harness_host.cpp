@@ -10,8 +10,8 @@
 #include <string>
 
 #include "haverify/config/inventory.hpp"
-#include "haverify/run/preflight.hpp"
 #include "haverify/run/lab.hpp"
+#include "haverify/run/preflight.hpp"
 #include "test_files.hpp"
 
 using namespace haverify;

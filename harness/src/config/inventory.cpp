@@ -216,6 +216,21 @@ void read_postgres(MapReader& nr, ConfigContext& ctx, const YAML::Node& node, co
     pg.user = pr.get_string("user", "postgres");
     pg.database = pr.get_string("database", "postgres");
     pg.password = pr.get_string("password", "");
+    // layout: where the distribution's packages put PostgreSQL <major>;
+    // data_dir and bin_dir, when given, win.
+    const std::string layout = pr.get_string("layout", "debian");
+    const int major = pr.get_int<int>("major", 15, 9, 99);
+    if (layout == "rhel") {
+      pg.data_dir = fmt::format("/var/lib/pgsql/{}/data", major);
+      pg.bin_dir = fmt::format("/usr/pgsql-{}/bin", major);
+    } else if (layout == "debian") {
+      pg.data_dir = fmt::format("/var/lib/postgresql/{}/main", major);
+      pg.bin_dir = fmt::format("/usr/lib/postgresql/{}/bin", major);
+    } else {
+      ctx.error(pr.child("layout"), path + ".postgres.layout",
+                "must be debian (/usr/lib/postgresql/<major>/bin, /var/lib/postgresql/<major>/main) or rhel "
+                "(/usr/pgsql-<major>/bin, /var/lib/pgsql/<major>/data)");
+    }
     pg.data_dir = pr.get_string("data_dir", pg.data_dir);
     pg.bin_dir = pr.get_string("bin_dir", pg.bin_dir);
     pg.os_user = pr.get_string("os_user", "postgres");

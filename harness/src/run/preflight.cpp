@@ -76,6 +76,16 @@ std::string power_problem(const Inventory& inv, const NodeSpec& n, TransportPool
   }
 }
 
+// What to set when pg_ctl is not in postgres.bin_dir: the PostgreSQL bin
+// directories found on the node (Debian's and the PGDG RHEL packages').
+std::string pg_bin_hint(const std::vector<std::string>& found) {
+  std::string hint =
+      "; postgres.bin_dir is PostgreSQL's bin directory on the node (postgres.layout: debian gives "
+      "/usr/lib/postgresql/<major>/bin, rhel /usr/pgsql-<major>/bin; postgres.major: 15 by default)";
+  if (found.empty()) return hint + "; the node has neither";
+  return hint + fmt::format("; the node has {}", fmt::join(found, ", "));
+}
+
 // "nft|iptables" as people read it: "nft or iptables".
 std::string alternatives(std::string tools) {
   for (std::size_t at = tools.find('|'); at != std::string::npos; at = tools.find('|', at))
@@ -99,7 +109,9 @@ std::vector<std::string> check_node(const NodeSpec& n, const std::vector<std::st
       "; do ok=; for a in $(printf '%s' \"$t\" | tr '|' ' '); do p=$(command -v \"$a\" 2>/dev/null) || continue; "
       "case $p in /*) [ -f \"$p\" ] && [ -x \"$p\" ] || continue ;; esac; ok=$a; break; done; "
       "[ -n \"$ok\" ] || echo \"missing $t\"; [ -z \"$ok\" ] || [ \"$ok\" = \"${t%%|*}\" ] || echo \"instead $ok\"; "
-      "done";
+      "done; "
+      // Where the distributions' packages put PostgreSQL: named when pg_ctl is missing.
+      "for d in /usr/lib/postgresql/*/bin /usr/pgsql-*/bin; do [ -x \"$d/pg_ctl\" ] && echo \"pgbin $d\"; done; true";
   row.ssh = fmt::format("{}@{}:{}{}", n.ssh.user, n.ssh.host, n.ssh.port, uses_sudo(n.ssh) ? " sudo" : "");
   for (std::size_t i = 0; i < n.ssh.jump.size(); ++i)
     row.ssh += fmt::format("{}{}", i == 0 ? " via " : ",", n.ssh.jump[i].host);
@@ -118,10 +130,11 @@ std::vector<std::string> check_node(const NodeSpec& n, const std::vector<std::st
   std::string uid, clock, line;
   std::getline(lines, uid);
   std::getline(lines, clock);
-  std::vector<std::string> missing, instead;
+  std::vector<std::string> missing, instead, pgbin;
   while (std::getline(lines, line)) {
     if (line.rfind("missing ", 0) == 0) missing.push_back(alternatives(line.substr(8)));
     if (line.rfind("instead ", 0) == 0) instead.push_back(line.substr(8));
+    if (line.rfind("pgbin ", 0) == 0) pgbin.push_back(line.substr(6));
   }
   row.tools = !missing.empty()  ? fmt::format("missing {}", fmt::join(missing, ", "))
               : instead.empty() ? "ok"
@@ -132,8 +145,7 @@ std::vector<std::string> check_node(const NodeSpec& n, const std::vector<std::st
         "there; install them (docs/inventory.md \"Real clusters\"){}",
         n.name, fmt::join(missing, ", "),
         std::any_of(missing.begin(), missing.end(), [](const std::string& m) { return m.ends_with("/pg_ctl"); })
-            ? "; postgres.bin_dir is PostgreSQL's bin directory on the node: /usr/lib/postgresql/15/bin on Debian, "
-              "/usr/pgsql-15/bin on RHEL-family nodes"
+            ? pg_bin_hint(pgbin)
             : ""));
   const auto secs = [](std::chrono::system_clock::time_point tp) {
     return std::chrono::duration<double>(tp.time_since_epoch()).count();

@@ -197,3 +197,27 @@ TEST_CASE("inventory: a bad ssh.jump is an error at its place", "[unit]") {
   for (int i = 0; i < 9; ++i) nine += (i ? ", " : "") + std::string("{host: 198.18.4.5}");
   CHECK_THAT(one(nine + "]"), Catch::Contains("at most 8 jump hosts"));
 }
+
+TEST_CASE("inventory: postgres.layout and major give the distribution's paths, explicit ones win", "[unit]") {
+  const auto with = [](const std::string& pg) {
+    return "name: t\nstack: pgrex\nssh: {user: root, key: /k, known_hosts: /kh}\nnodes:\n"
+           "  - {name: node1, ssh: {host: 198.18.0.11}, postgres: {host: 198.18.0.11" +
+           pg +
+           "}, power: {controller: command, off: 'true', on: 'true', verify: none}}\n"
+           "endpoint: {kind: vip, host: 198.18.1.100}\ndriver: {type: generic}\n";
+  };
+  const PostgresSpec deb = parse_inventory(with(""), "inv.yaml").nodes[0].postgres;
+  CHECK(deb.bin_dir == "/usr/lib/postgresql/15/bin");
+  CHECK(deb.data_dir == "/var/lib/postgresql/15/main");
+  const PostgresSpec rhel = parse_inventory(with(", layout: rhel, major: 16"), "inv.yaml").nodes[0].postgres;
+  CHECK(rhel.bin_dir == "/usr/pgsql-16/bin");
+  CHECK(rhel.data_dir == "/var/lib/pgsql/16/data");
+  const PostgresSpec own =
+      parse_inventory(with(", layout: rhel, data_dir: /srv/pg/data"), "inv.yaml").nodes[0].postgres;
+  CHECK(own.bin_dir == "/usr/pgsql-15/bin");
+  CHECK(own.data_dir == "/srv/pg/data");
+  std::string issues;
+  for (const auto& i : inventory_issues(with(", layout: suse, major: 200"))) issues += i.str() + "\n";
+  CHECK_THAT(issues, Catch::Contains("nodes[0].postgres.layout") && Catch::Contains("must be debian") &&
+                         Catch::Contains("postgres.major"));
+}

@@ -25,5 +25,4 @@ bool in_shard(std::size_t position, int index, int count);
 // with `recursive`, in its sub-directories too).
 std::vector<std::string> expand_scenario_paths(const std::vector<std::string>& paths, bool recursive = false);
 
-
 }  // namespace haverify

@@ -9,7 +9,9 @@
 #include <string>
 
 #include "../test_files.hpp"
+#include "faults/fault.hpp"
 #include "faults/firewall_cut.hpp"
+#include "haverify/config/inventory.hpp"
 
 using namespace haverify;
 using faults::FirewallCut;
@@ -79,4 +81,27 @@ TEST_CASE("firewall cut: peers of one family use only that family's iptables, on
   CHECK_THAT(f.inject, Catch::Contains("elif have ip6tables; then"));
   CHECK_THAT(f.inject, Catch::Contains("-i svc0 -s fd00::12,fd00::13 -j DROP"));
   CHECK_THAT(f.inject, !Catch::Contains("\niptables -w") && !Catch::Contains(" -o svc0"));
+}
+
+TEST_CASE("firewall cut: planned as a self-healing cut, the script the node runs still parses", "[unit]") {
+  Inventory inv;
+  NodeSpec n;
+  n.name = "node1";
+  n.ssh.host = "198.18.0.11";
+  n.interfaces.push_back({"service", "svc0", "198.18.1.11/24"});
+  n.power.controller = "none";
+  inv.nodes.push_back(n);
+  FaultSpec f;
+  f.kind = "lan_cut";
+  f.lan = "service";
+  f.method = "nft";
+  f.port = 5432;
+  f.self_heal = true;
+  f.duration = std::chrono::seconds(20);
+  const auto a = faults::plan_fault(f, inv, inv.nodes[0], "t1");
+  INFO(a.inject_command);
+  CHECK(parses(a.inject_command));
+  CHECK(parses(a.heal_command));
+  CHECK(parses(a.ledger_heal));
+  CHECK_THAT(a.inject_command, Catch::Contains("elif have iptables; then"));
 }

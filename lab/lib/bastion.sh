@@ -71,8 +71,10 @@ EOT
     wait_until 10 "sshd of the jump host on $JUMP_ADDR:22" banner_answers "$JUMP_ADDR"
 }
 
-banner_answers() { # banner_answers ADDRESS: an SSH banner on ADDRESS:22
-    timeout 1 bash -c "exec 3<>/dev/tcp/$1/22 && head -c 4 <&3" 2>/dev/null | grep -q SSH-
+banner_answers() { # banner_answers ADDRESS [NETNS]: an SSH banner on ADDRESS:22 (seen from NETNS)
+    local from=()
+    [[ -z ${2:-} ]] || from=(ip netns exec "$2")
+    "${from[@]}" timeout 1 bash -c "exec 3<>/dev/tcp/$1/22 && head -c 4 <&3" 2>/dev/null | grep -q SSH-
 }
 
 # The ssh options that take the lab's own ssh (ssh_node) through the jump host.

@@ -6,6 +6,13 @@
 
 namespace haverify::detail {
 
+std::optional<int> port_number(const std::string& text) {
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const int port = std::stoi(text);
+  if (port < 1 || port > 65535) return std::nullopt;
+  return port;
+}
+
 namespace {
 
 // <block>.port: one port, or one per host of a host list ("5432,5433").
@@ -14,8 +21,7 @@ void check_endpoint_ports(MapReader& er, const std::string& block, const std::st
   while (true) {
     const std::size_t comma = ports.find(',', start);
     const std::string p = ports.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    const bool digits = !p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == std::string::npos;
-    if (!digits || std::stoi(p) < 1 || std::stoi(p) > 65535) {
+    if (!port_number(p)) {
       er.ctx().error(er.child("port"), block + ".port",
                      fmt::format("'{}' is not a TCP port 1..65535 (or a comma-separated list of them)", ports));
       return;

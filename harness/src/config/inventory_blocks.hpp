@@ -23,6 +23,10 @@ void read_endpoints(MapReader& top, const YAML::Node& root, ConfigContext& ctx, 
 // `driver`: the cluster manager, its services, restart commands, watchdog.
 void read_driver(MapReader& top, ConfigContext& ctx, Inventory& inv);
 
+// A TCP port written as text ("5432"): 1..65535 in at most five digits;
+// nullopt otherwise.
+std::optional<int> port_number(const std::string& text);
+
 // An environment variable's name (letters, digits, _; not a digit first).
 bool valid_env_name(const std::string& s);
 

@@ -106,12 +106,11 @@ bool parse_jump_item(const std::string& item, const std::string& config, JumpHop
   }
   if (rest.empty() || (hop.user && (hop.user->empty() || hop.user->find_first_of(" \t") != std::string::npos)))
     return false;
-  if (!port.empty() && (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-                        std::stoi(port) < 1 || std::stoi(port) > 65535))
-    return false;
+  const std::optional<int> number = port.empty() ? std::nullopt : port_number(port);
+  if (!port.empty() && !number) return false;
   const SshConfigHost h = resolve_ssh_config(config, rest);
   hop.target.host = h.host;
-  hop.target.port = !port.empty() ? std::stoi(port) : h.port.value_or(22);
+  hop.target.port = number ? *number : h.port.value_or(22);
   if (!hop.user && h.user) hop.user = *h.user;
   if (h.key) hop.key = *h.key;
   return true;
@@ -189,21 +188,19 @@ void apply_proxy_jump(SshBlock& b, ConfigContext& ctx, const YAML::Node& at, con
     return;
   }
   if (b.jump) return;
+  const auto unreadable = [&](const std::string& item) {
+    ctx.error(at, path + ".host",
+              fmt::format("the ProxyJump of '{}' in {} cannot be read ('{}'; at most {} hosts of [user@]host[:port])",
+                          b.target.host, b.config, item, kMaxJumpHosts));
+  };
+  if (items->size() > kMaxJumpHosts) return unreadable(items->front());
   b.jump.emplace();
   for (const std::string& item : *items) {
     JumpHop hop;
-    bool ok = false;
     try {
-      ok = items->size() <= kMaxJumpHosts && parse_jump_item(item, b.config, hop);
+      if (!parse_jump_item(item, b.config, hop)) return unreadable(item);
     } catch (const std::exception& e) {
       ctx.error(at, path + ".config", e.what());
-      return;
-    }
-    if (!ok) {
-      ctx.error(at, path + ".host",
-                fmt::format("the ProxyJump of '{}' in {} cannot be read ('{}'; at most {} hosts of "
-                            "[user@]host[:port])",
-                            b.target.host, b.config, item, kMaxJumpHosts));
       return;
     }
     b.jump->push_back(hop);

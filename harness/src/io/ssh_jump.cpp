@@ -20,10 +20,6 @@ int on_fd_ready(socket_t, int, void*) {
   return 0;  // readiness only: the pump's loop does the work
 }
 
-struct EventFree {
-  void operator()(ssh_event e) const noexcept { ssh_event_free(e); }
-};
-
 // The jump host `hop` opens a TCP connection to `next` for us: a
 // direct-tcpip channel on its (non-blocking) session.
 ChannelPtr open_forward(ssh_session hop_session, const SshTarget& hop, const SshTarget& next, Clock::time_point until,
@@ -67,7 +63,7 @@ Pump::~Pump() {
 // It ends when the session over the fd closed it (after passing the EOF on),
 // when the far side ended and everything it sent was delivered, or on error.
 void Pump::run() noexcept {
-  std::unique_ptr<ssh_event_struct, EventFree> ev(ssh_event_new());
+  EventPtr ev(ssh_event_new());
   ssh_session s = session_.get();
   ssh_channel ch = channel_.get();
   std::array<char, 32 * 1024> buf{};

@@ -32,13 +32,9 @@ struct CharDeleter {  // strings allocated by libssh
 struct HashDeleter {
   void operator()(unsigned char* p) const noexcept { ssh_clean_pubkey_hash(&p); }
 };
-struct EventDeleter {
-  void operator()(ssh_event e) const noexcept { ssh_event_free(e); }
-};
 using KeyPtr = std::unique_ptr<ssh_key_struct, KeyDeleter>;
 using CharPtr = std::unique_ptr<char, CharDeleter>;
 using HashPtr = std::unique_ptr<unsigned char, HashDeleter>;
-using EventPtr = std::unique_ptr<ssh_event_struct, EventDeleter>;
 
 void on_exit_status(ssh_session, ssh_channel, int exit_status, void* userdata) {
   auto* info = static_cast<ExitInfo*>(userdata);

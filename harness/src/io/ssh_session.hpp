@@ -25,8 +25,12 @@ struct SessionDeleter {
 struct ChannelDeleter {
   void operator()(ssh_channel c) const noexcept { ssh_channel_free(c); }
 };
+struct EventDeleter {
+  void operator()(ssh_event e) const noexcept { ssh_event_free(e); }
+};
 using SessionPtr = std::unique_ptr<ssh_session_struct, SessionDeleter>;
 using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelDeleter>;
+using EventPtr = std::unique_ptr<ssh_event_struct, EventDeleter>;
 
 // Exit information delivered by libssh channel callbacks.
 struct ExitInfo {
